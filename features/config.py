@@ -1,0 +1,104 @@
+"""Typed configuration: params.yaml parsed once into pydantic models.
+
+In: the mapping read from params.yaml. Out: a `Params` object whose sections are handed to the
+stages one by one. Unknown keys are rejected so that a typo in params.yaml fails loudly.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Strict):
+    raw_dir: str
+    contacts: str
+    customers: str
+    agents: str
+    quarantine: str
+    truth_dir: str
+    labels: str
+    features: str
+    feature_spec: str
+    online_snapshot: str
+    model_dir: str
+    metrics_dir: str
+    plots_dir: str
+    reports_dir: str
+
+
+class Messiness(_Strict):
+    anonymous: float = Field(0.02, ge=0, le=1)
+    abandonment: bool = True
+    duplicates: float = Field(0.01, ge=0, le=1)
+    out_of_order: bool = True
+    mixed_timezones: float = Field(0.3, ge=0, le=1)
+    dropped_calls: float = Field(0.02, ge=0, le=1)
+    bad_rows: float = Field(0.002, ge=0, le=1)
+
+    @classmethod
+    def clean(cls) -> "Messiness":
+        """No messiness at all: an export as tidy as a textbook."""
+        return cls(anonymous=0, abandonment=False, duplicates=0, out_of_order=False,
+                   mixed_timezones=0, dropped_calls=0, bad_rows=0)
+
+
+class SyntheticConfig(_Strict):
+    seed: int = 42
+    n_contacts: int = Field(300_000, gt=0)
+    n_customers: int = Field(60_000, gt=0)
+    n_agents: int = Field(300, gt=0)
+    n_teams: int = Field(20, gt=0)
+    start: date = date(2025, 1, 6)
+    days: int = Field(365, gt=0)
+    survey_rate: float = Field(0.15, ge=0, le=1)
+    survey_noise: float = Field(0.10, ge=0, le=0.5)
+    messiness: Messiness = Messiness()
+
+
+class FilesConfig(_Strict):
+    contacts: str
+    customers: str | None = None
+    agents: str | None = None
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    column_map: dict[str, str] = {}
+    channel_map: dict[str, str] = {}
+    reason_families: dict[str, str] = {}
+    anonymous_customer_ids: list[str] = ["", "0", "anonymous"]
+
+
+class IngestConfig(_Strict):
+    source: Literal["synthetic", "files"] = "synthetic"
+    max_reject_share: float = Field(0.05, ge=0, le=1)
+    synthetic: SyntheticConfig = SyntheticConfig()
+    files: FilesConfig | None = None
+
+
+class LabelConfig(_Strict):
+    window_days: float = Field(7, gt=0)
+    match: Literal["same_reason", "reason_family", "any"] = "reason_family"
+    merge_gap_s: float = Field(120, ge=0)
+    abandoned_counts_as_repeat: bool = True
+    survey_override: bool = True
+    as_of: str | None = None
+
+
+class PlaceholderConfig(_Strict):
+    placeholder: bool = True
+
+
+class Params(_Strict):
+    paths: Paths
+    ingest: IngestConfig
+    label: LabelConfig
+    featurize: PlaceholderConfig
+    train: PlaceholderConfig
+    explain: PlaceholderConfig
+    report: PlaceholderConfig

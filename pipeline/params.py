@@ -1,0 +1,23 @@
+"""Read params.yaml once into the typed `Params` object (see features/config.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from features.config import Params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Parse params.yaml; a wrong key or value fails with the path of the offending field."""
+    path = Path(path)
+    if not path.exists():
+        raise SystemExit(f"{path} not found: run from the project root or pass --params.")
+    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SystemExit(f"{path} is invalid:\n" + "\n".join(lines)) from None
