@@ -1,0 +1,197 @@
+"""Label contacts as resolved or repeated, with episodes and censoring.
+
+In: contacts in contract form (see features/schema.py) and a `LabelConfig`. Out: one row per input
+contact, in input order, with
+- `status`: `labelled`, `censored` (window still open at the end of the data, no repeat seen yet)
+  or `excluded` (with `excluded_reason`: anonymous_customer, merged, abandoned);
+- `repeated`: the customer came back about the same issue within the window (nullable; set for
+  labelled rows only), `repeat_source` (`tracking` or `survey`), `tracking_repeated` (what repeat
+  tracking alone says, before any survey override);
+- `episode_id`, `contact_seq`, `is_first_contact`, `merged_into`, `next_contact_delay_s` (time to
+  the next same-issue contact, even past the window: it shows whether the window is right),
+  `window_end` (when the label matured).
+
+The rules, precisely (the brute-force reference in tests/reference_labeller.py spells them out too):
+1. Contacts are ordered by (started_at, contact_id). Anonymous customers are never linked.
+2. Merge: a contact that starts at most `merge_gap_s` after the end (ended_at, else started_at) of
+   the same customer's previous contact is merged into that contact's group. The group is one
+   contact: it keeps its first row's id, time, channel and reason; it is abandoned only if all its
+   rows are; its survey answer is the last one given.
+3. Candidates for a repeat are the handled contacts, plus the abandoned ones when
+   `abandoned_counts_as_repeat`. Handled contact i is repeated when the next candidate of the same
+   customer and the same issue key (reason code, reason family or any) starts within
+   `window_days` of it (edge included; a tie in time counts when it is later in the order).
+4. Not repeated and the window ends after the end of the data (`as_of`, default the latest
+   started_at): censored.
+5. A survey answer "not resolved" makes a contact repeated (source `survey`), censored or not.
+6. Episodes: within a customer and issue key, a handled contact more than a window after the
+   previous handled one starts an episode; every candidate joins the episode of the latest handled
+   contact within the window before it, or, abandoned with none, starts its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.config import LabelConfig
+
+STATUSES = ("labelled", "censored", "excluded")
+US = 1_000_000  # microseconds per second
+
+
+def _as_us(s: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(s).as_unit("us").asi8
+
+
+def _as_of_us(text: str) -> int:
+    ts = pd.Timestamp(text)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1000)
+
+
+def _time_order(t: np.ndarray, cid: np.ndarray) -> np.ndarray:
+    """Permutation putting rows in (started_at, contact_id) order; cheap when already sorted."""
+    n = len(t)
+    if n < 2:
+        return np.arange(n)
+    step = np.diff(t)
+    if (step >= 0).all():
+        ties = np.flatnonzero(step == 0)
+        if not len(ties) or (cid[ties] < cid[ties + 1]).all():
+            return np.arange(n)
+    return np.lexsort((cid, t))
+
+
+def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """Apply the labelling rules of the module docstring; returns one row per input row."""
+    n = len(contacts)
+    cid_all = contacts["contact_id"].astype("str").to_numpy()
+    t_all = _as_us(contacts["started_at"])
+    order = _time_order(t_all, cid_all)
+    c = contacts.iloc[order]
+    t = t_all[order]
+    cid = cid_all[order]
+    end = _as_us(c["ended_at"].fillna(c["started_at"])) if "ended_at" in c else t.copy()
+    end = np.maximum(end, t)
+    cust, _ = pd.factorize(c["customer_id"], use_na_sentinel=True)
+    anon = cust < 0
+    abandoned_row = (c["disposition"].astype("str").str.lower() == "abandoned").to_numpy() \
+        if "disposition" in c else np.zeros(n, bool)
+    survey = c["survey_resolved"].astype("boolean") if "survey_resolved" in c else pd.Series(pd.NA, index=c.index, dtype="boolean")
+    survey_known = survey.notna().to_numpy()
+    survey_val = survey.fillna(True).to_numpy(dtype=bool)
+    window = int(round(cfg.window_days * 86_400 * US))
+    as_of = _as_of_us(cfg.as_of) if cfg.as_of else (int(t.max()) if n else 0)
+
+    # Rows of each known customer in time order (stable sort keeps (started_at, contact_id) order).
+    by_cust = np.flatnonzero(~anon)
+    by_cust = by_cust[np.argsort(cust[by_cust], kind="stable")]
+    cc = cust[by_cust]
+    same_prev = np.r_[False, cc[1:] == cc[:-1]]
+
+    # 2. Merge groups: start within merge_gap of the previous contact's end.
+    gap_us = int(round(cfg.merge_gap_s * US))
+    prev_end = np.r_[0, end[by_cust][:-1]]
+    join = same_prev & (t[by_cust] - prev_end <= gap_us)
+    group_no = np.cumsum(~join) - 1
+    first_of_group = by_cust[~join]
+    rep = np.arange(n)  # representative row of each row (itself when not merged)
+    rep[by_cust] = first_of_group[group_no]
+    merged = rep != np.arange(n)
+    # Group attributes: abandoned only if all rows are; last survey answer; latest end.
+    all_abandoned = np.ones(len(first_of_group), bool)
+    np.logical_and.at(all_abandoned, group_no, abandoned_row[by_cust])
+    g_survey_known = np.zeros(len(first_of_group), bool)
+    g_survey_val = np.zeros(len(first_of_group), bool)
+    ans = survey_known[by_cust]
+    last_ans = np.full(len(first_of_group), -1)
+    np.maximum.at(last_ans, group_no[ans], np.flatnonzero(ans))
+    has = last_ans >= 0
+    g_survey_known[has] = True
+    g_survey_val[has] = survey_val[by_cust][last_ans[has]]
+    is_abandoned = abandoned_row.copy()
+    is_abandoned[first_of_group] = all_abandoned
+    s_known = survey_known.copy()
+    s_val = survey_val.copy()
+    s_known[first_of_group] = g_survey_known
+    s_val[first_of_group] = g_survey_val
+
+    # 3. Candidates, partitioned by customer and issue key, in time order.
+    if cfg.match == "same_reason":
+        key, _ = pd.factorize(c["reason_code"])
+    elif cfg.match == "reason_family":
+        key, _ = pd.factorize(c["reason_family"])
+    else:
+        key = np.zeros(n, dtype=np.int64)
+    handled = ~anon & ~merged & ~is_abandoned
+    cand_mask = handled | (~anon & ~merged & is_abandoned & cfg.abandoned_counts_as_repeat)
+    cand = np.flatnonzero(cand_mask)
+    pkey = cust[cand].astype(np.int64) * (int(key.max(initial=0)) + 1) + key[cand]
+    srt = np.argsort(pkey, kind="stable")
+    cand, pkey = cand[srt], pkey[srt]
+    tc = t[cand]
+    same_next = np.r_[pkey[1:] == pkey[:-1], False]
+    next_delay = np.where(same_next, np.r_[tc[1:], 0] - tc, -1)
+    repeated_c = same_next & (next_delay <= window)
+    tracking = np.zeros(n, bool)
+    tracking[cand] = repeated_c
+    delay = np.full(n, np.nan)
+    delay[cand] = np.where(same_next, next_delay / US, np.nan)
+
+    # 6. Episodes over candidates: handled rows start an episode after a window without handled.
+    hc = handled[cand]
+    same_prev_c = np.r_[False, pkey[1:] == pkey[:-1]]
+    # time of the latest handled candidate at or before each position, within the partition
+    idx_h = np.where(hc, np.arange(len(cand)), -1)
+    last_h = np.maximum.accumulate(idx_h) if len(cand) else idx_h
+    part_start = np.maximum.accumulate(np.where(~same_prev_c, np.arange(len(cand)), 0)) if len(cand) else idx_h
+    prev_h = np.r_[-1, last_h[:-1]]
+    prev_h = np.where(prev_h >= part_start, prev_h, -1)
+    has_prev = prev_h >= 0
+    within = has_prev & (tc - tc[np.maximum(prev_h, 0)] <= window)
+    starts = ~within
+    ep_no = np.cumsum(starts) - 1
+    ep_first = cand[starts]
+    episode_row = np.arange(n)
+    episode_row[cand] = ep_first[ep_no]
+    seq = np.ones(n, dtype=np.int64)
+    pos = np.arange(len(cand))
+    seq[cand] = pos - np.flatnonzero(starts)[ep_no] + 1
+    episode_row[merged] = episode_row[rep[merged]]
+    seq[merged] = seq[rep[merged]]
+
+    # 4./5. Status, censoring, survey override.
+    repeated = tracking.copy()
+    source = np.where(tracking, "tracking", "")
+    censored = handled & ~tracking & (t + window > as_of)
+    override = handled & cfg.survey_override & s_known & ~s_val & ~tracking
+    repeated |= override
+    source = np.where(override, "survey", source)
+    censored &= ~override
+    excluded_reason = np.where(anon, "anonymous_customer", np.where(merged, "merged",
+                               np.where(is_abandoned, "abandoned", "")))
+    status = np.where(excluded_reason != "", "excluded", np.where(censored, "censored", "labelled"))
+    labelled = status == "labelled"
+
+    out = pd.DataFrame({
+        "contact_id": cid,
+        "status": status,
+        "repeated": pd.array(np.where(labelled, repeated, False), dtype="boolean"),
+        "tracking_repeated": pd.array(tracking, dtype="boolean"),
+        "repeat_source": np.where(labelled & repeated, source, ""),
+        "excluded_reason": excluded_reason,
+        "merged_into": np.where(merged, cid[rep], None),
+        "episode_id": cid[episode_row],
+        "contact_seq": seq,
+        "is_first_contact": handled & (seq == 1),
+        "next_contact_delay_s": delay,
+        "window_end": pd.to_datetime(t + window, unit="us", utc=True),
+    }, index=c.index)
+    out.loc[~labelled, "repeated"] = pd.NA
+    out.loc[~handled, "tracking_repeated"] = pd.NA
+    out["merged_into"] = out["merged_into"].astype("str")
+    # Back to input order.
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    return out.iloc[inverse].reset_index(drop=True)
