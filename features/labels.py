@@ -2,7 +2,7 @@
 
 In: contacts in contract form (see features/schema.py) and a `LabelConfig`. Out: one row per input
 contact, in input order, with
-- `status`: `labelled`, `censored` (window still open at the end of the data, no repeat seen yet)
+- `status`: `labelled`, `censored` (window still open at the end of the data)
   or `excluded` (with `excluded_reason`: anonymous_customer, merged, abandoned);
 - `repeated`: the customer came back about the same issue within the window (nullable; set for
   labelled rows only), `repeat_source` (`tracking` or `survey`), `tracking_repeated` (what repeat
@@ -21,9 +21,9 @@ The rules, precisely (the brute-force reference in tests/reference_labeller.py s
    `abandoned_counts_as_repeat`. Handled contact i is repeated when the next candidate of the same
    customer and the same issue key (reason code, reason family or any) starts within
    `window_days` of it (edge included; a tie in time counts when it is later in the order).
-4. Not repeated and the window ends after the end of the data (`as_of`, default the latest
-   started_at): censored.
-5. A survey answer "not resolved" makes a contact repeated (source `survey`), censored or not.
+4. A handled contact whose window ends after the end of the data (`as_of`, default the latest
+   started_at) is censored, even if a repeat was already seen (that would bias rates upward).
+5. A survey answer "not resolved" makes a labelled contact repeated (source `survey`).
 6. Episodes: within a customer and issue key, a handled contact more than a window after the
    previous handled one starts an episode; every candidate joins the episode of the latest handled
    contact within the window before it, or, abandoned with none, starts its own.
@@ -164,11 +164,12 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     # 4./5. Status, censoring, survey override.
     repeated = tracking.copy()
     source = np.where(tracking, "tracking", "")
-    censored = handled & ~tracking & (t + window > as_of)
-    override = handled & cfg.survey_override & s_known & ~s_val & ~tracking
+    # Censored: the window is not over, whether or not a repeat was already seen (counting the
+    # early repeats but not the early non-repeats would bias every rate near the end of the data).
+    censored = handled & (t + window > as_of)
+    override = handled & ~censored & cfg.survey_override & s_known & ~s_val & ~tracking
     repeated |= override
     source = np.where(override, "survey", source)
-    censored &= ~override
     excluded_reason = np.where(anon, "anonymous_customer", np.where(merged, "merged",
                                np.where(is_abandoned, "abandoned", "")))
     status = np.where(excluded_reason != "", "excluded", np.where(censored, "censored", "labelled"))

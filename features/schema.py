@@ -213,10 +213,11 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec) -> IngestResult:
 
     keep = reason == ""
     contacts = df.loc[keep].copy()
-    if spec.reason_families:
-        contacts["reason_family"] = contacts["reason_code"].map(spec.reason_families).fillna("unmapped")
-    else:
-        contacts["reason_family"] = contacts["reason_code"]
+    # A code without a family is its own family (never lumped with other unmapped codes).
+    family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
+    unmapped = family.isna() if family is not None else pd.Series(False, index=contacts.index)
+    contacts["reason_family"] = (family.fillna(contacts["reason_code"]) if family is not None
+                                 else contacts["reason_code"]).astype("str")
     contacts["transfers"] = contacts["transfers"].astype("Int64")
     contacts["source_row"] = contacts.index.astype("int64")
     contacts = contacts.sort_values(["started_at", "contact_id"], kind="stable").reset_index(drop=True)
@@ -229,7 +230,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec) -> IngestResult:
         "rows_quarantined": int((~keep).sum()),
         "quarantined_by_reason": {k: int(v) for k, v in by_reason.items()},
         "anonymous_contacts": int(contacts["customer_id"].isna().sum()),
-        "unmapped_reason_codes": int((contacts["reason_family"] == "unmapped").sum()),
+        "unmapped_reason_codes": int(unmapped.sum()) if spec.reason_families else None,
     }
     return IngestResult(contacts, quarantine, counts)
 

@@ -86,7 +86,7 @@ def reference_labels(contacts: pd.DataFrame, cfg: LabelConfig) -> dict[str, dict
             tracking = bool(nxt) and nxt[0]["started_at"] - r["started_at"] <= window
             s = survey(r)
             override = cfg.survey_override and s is False and not tracking
-            if not tracking and not override and r["started_at"] + window > as_of:
+            if r["started_at"] + window > as_of:
                 status = "censored"
             else:
                 status = "labelled"

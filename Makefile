@@ -1,0 +1,27 @@
+# Two commands for a newcomer: `make repro` (main job) and `make test` (the test suite).
+# Both create the environment from uv.lock first; uv is bootstrapped with pip where it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: setup repro test test-fast bench clean
+
+setup:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
+	$(UV) sync --frozen
+
+repro: setup  ## run the whole DVC pipeline on the built-in synthetic contact centre
+	$(UV) run dvc repro
+
+test: setup  ## the whole test suite (what CI runs)
+	$(UV) run pytest
+
+test-fast: setup  ## skip the slow tests
+	$(UV) run pytest -m "not slow"
+
+bench: setup  ## benchmarks (minutes; 10M contacts)
+	$(UV) run python bench/bench_generate.py
+	$(UV) run python bench/bench_label.py
+
+clean:
+	rm -rf data metrics plots reports models_out

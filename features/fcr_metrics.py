@@ -1,0 +1,93 @@
+"""FCR figures from labelled contacts: overall and by segment with Wilson intervals, the repeat-delay
+distribution, and how often the survey and repeat tracking disagree.
+
+In: the labelled contact table (contacts joined with the label columns). Out: plain DataFrames and
+dicts; the label stage writes them as DVC metrics and plots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from sklearn.metrics import cohen_kappa_score
+
+
+def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion; (nan, nan) where n == 0."""
+    successes = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = successes / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return centre - half, centre + half
+
+
+def first_contacts(labelled: pd.DataFrame) -> pd.DataFrame:
+    """The FCR population: labelled (matured, not excluded) first contacts of an episode."""
+    return labelled[(labelled["status"] == "labelled") & labelled["is_first_contact"]]
+
+
+def fcr_table(labelled: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """FCR = share of first contacts resolved, with counts and a 95% Wilson interval, per `by`."""
+    fc = first_contacts(labelled)
+    resolved = (~fc["repeated"].astype(bool)).astype(int)
+    if by is None:
+        grp = pd.DataFrame({"segment": ["all"], "first_contacts": [len(fc)], "resolved": [int(resolved.sum())]})
+    else:
+        grp = (resolved.groupby(fc[by], observed=True).agg(["size", "sum"])
+               .rename(columns={"size": "first_contacts", "sum": "resolved"})
+               .rename_axis("segment").reset_index())
+    grp["fcr"] = grp["resolved"] / grp["first_contacts"]
+    grp["ci_low"], grp["ci_high"] = wilson_interval(grp["resolved"].to_numpy(), grp["first_contacts"].to_numpy())
+    return grp
+
+
+def weekly_fcr(labelled: pd.DataFrame) -> pd.DataFrame:
+    week = labelled["started_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
+    table = fcr_table(labelled.assign(week=week.dt.strftime("%Y-%m-%d")), by="week")
+    return table.rename(columns={"segment": "week"})
+
+
+def repeat_delay_histogram(labelled: pd.DataFrame, max_days: int = 30, bin_hours: int = 12) -> pd.DataFrame:
+    """How long until the customer came back about the same issue (any delay, not only within the
+    window, up to `max_days`), for handled contacts: a long tail just past the window says the window
+    is too short."""
+    d = labelled["next_contact_delay_s"].dropna() / 86_400
+    edges = np.arange(0, max_days + 1e-9, bin_hours / 24)
+    counts, _ = np.histogram(d[d < max_days], bins=edges)
+    return pd.DataFrame({"delay_days": edges[:-1].round(3), "contacts": counts})
+
+
+def survey_agreement(labelled: pd.DataFrame) -> dict:
+    """Survey answer vs repeat tracking on handled contacts with both: two measurements of one thing."""
+    m = labelled["survey_resolved"].notna() & labelled["tracking_repeated"].notna() & (labelled["status"] != "excluded")
+    m &= labelled["status"] == "labelled"
+    s = labelled.loc[m, "survey_resolved"].astype(bool)
+    t = ~labelled.loc[m, "tracking_repeated"].astype(bool)
+    n = int(m.sum())
+    if n == 0:
+        return {"contacts_with_survey": 0}
+    both = pd.crosstab(s.rename("survey_resolved"), t.rename("tracking_resolved"))
+    return {
+        "contacts_with_survey": n,
+        "agreement": float((s == t).mean()),
+        "cohen_kappa": float(cohen_kappa_score(s, t)) if s.nunique() > 1 and t.nunique() > 1 else None,
+        "survey_resolved_but_repeated": int((s & ~t).sum()),
+        "survey_not_resolved_but_no_repeat": int((~s & t).sum()),
+        "crosstab": {f"survey={i}": {f"tracking={j}": int(both.loc[i, j]) for j in both.columns} for i in both.index},
+    }
+
+
+def status_counts(labels: pd.DataFrame) -> dict:
+    counts = labels["status"].value_counts()
+    out = {s: int(counts.get(s, 0)) for s in ("labelled", "censored", "excluded")}
+    out["rows_in"] = int(len(labels))
+    out["excluded_by_reason"] = {k: int(v) for k, v in
+                                 labels.loc[labels["status"] == "excluded", "excluded_reason"].value_counts().items()}
+    out["repeated_by_source"] = {k: int(v) for k, v in
+                                 labels.loc[labels["repeat_source"] != "", "repeat_source"].value_counts().items()}
+    return out

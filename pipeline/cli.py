@@ -1,0 +1,143 @@
+"""`fcr`: the command line for ad-hoc use. Each command wraps a stage or a pure function.
+
+`dvc repro` is the way to run the pipeline reproducibly; these commands are for trying things on
+one file, generating a synthetic export to practise the `files` source, or running one stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+log = logging.getLogger("fcr")
+PARAMS = typer.Option("params.yaml", "--params", help="params.yaml to read (the single source of configuration).")
+
+
+class Match(str, Enum):
+    same_reason = "same_reason"
+    reason_family = "reason_family"
+    any = "any"
+
+
+@app.callback()
+def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    from pipeline.io import setup_logging
+
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+
+
+@app.command()
+def generate(
+    out_dir: Path = typer.Argument(..., help="Folder for contacts, customers, agents and the ground truth."),
+    n_contacts: int = typer.Option(100_000, help="Approximate number of contacts."),
+    seed: int = typer.Option(42, help="Random seed."),
+    clean: bool = typer.Option(False, help="No messiness (no anonymous, duplicates, bad rows, ...)."),
+    csv: bool = typer.Option(False, help="Write the contact export as CSV instead of Parquet."),
+) -> None:
+    """Generate a synthetic contact centre as export files (to practise `ingest.source: files`)."""
+    from features.config import Messiness, SyntheticConfig
+    from features.synthetic import generate as gen
+    from pipeline.io import write_json, write_parquet
+
+    cfg = SyntheticConfig(n_contacts=n_contacts, n_customers=max(n_contacts // 5, 10), seed=seed,
+                          **({"messiness": Messiness.clean()} if clean else {}))
+    data = gen(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if csv:
+        data.contacts.to_csv(out_dir / "contacts.csv", index=False)
+    else:
+        write_parquet(data.contacts, out_dir / "contacts.parquet")
+    write_parquet(data.customers, out_dir / "customers.parquet")
+    write_parquet(data.agents, out_dir / "agents.parquet")
+    write_parquet(data.truth, out_dir / "truth.parquet")
+    write_json(data.truth_meta, out_dir / "truth.json")
+    log.info("wrote %d contact rows to %s", len(data.contacts), out_dir)
+
+
+@app.command()
+def ingest(params: Path = PARAMS) -> None:
+    """Run the ingest stage: validate the source into contract tables, quarantine bad rows."""
+    from pipeline.ingest import run
+    from pipeline.params import load_params
+
+    p = load_params(params)
+    run(p.ingest, p.paths)
+
+
+@app.command()
+def label(
+    input: Path | None = typer.Argument(None, help="Contact file (CSV/Parquet, contract columns). "
+                                              "Default: the ingested contacts, as the DVC stage."),
+    output: Path | None = typer.Argument(None, help="Where to write contacts + labels (.parquet or .csv)."),
+    window_days: float | None = typer.Option(None, help="Repeat window in days (default: params.yaml label)."),
+    match: Match | None = typer.Option(None, help="Issue matching rule."),
+    merge_gap_s: float | None = typer.Option(None, help="Merge contacts this many seconds apart."),
+    params: Path = PARAMS,
+) -> None:
+    """Label contacts as resolved / repeated / censored, with episodes.
+
+    Without INPUT this runs the label stage. With INPUT and OUTPUT it labels any contact file with the
+    rules of params.yaml, overridden by the options."""
+    from features.catalogue import REASON_FAMILY
+    from features.fcr_metrics import fcr_table
+    from features.schema import SourceSpec, normalise_contacts
+    from pipeline.io import read_table, write_parquet
+    from pipeline.label import label_table, run
+    from pipeline.params import load_params
+
+    p = load_params(params)
+    overrides = {k: v for k, v in {"window_days": window_days, "match": match.value if match else None,
+                                   "merge_gap_s": merge_gap_s}.items() if v is not None}
+    cfg = p.label.model_copy(update=overrides)
+    if input is None:
+        run(cfg, p.paths)
+        return
+    if output is None:
+        raise typer.BadParameter("give OUTPUT too, e.g. `fcr label contacts.csv labelled.parquet`")
+    families = (p.ingest.files.reason_families if p.ingest.files and p.ingest.files.reason_families
+                else REASON_FAMILY)
+    result = normalise_contacts(read_table(input), SourceSpec(reason_families=families, name=str(input)))
+    if result.counts["rows_quarantined"]:
+        qpath = output.with_name(output.stem + ".quarantine.parquet")
+        write_parquet(result.quarantine, qpath)
+        log.warning("%d rows rejected (%s); written to %s", result.counts["rows_quarantined"],
+                    result.counts["quarantined_by_reason"], qpath)
+    labelled = label_table(result.contacts, cfg)
+    if output.suffix == ".csv":
+        output.parent.mkdir(parents=True, exist_ok=True)
+        labelled.to_csv(output, index=False)
+    else:
+        write_parquet(labelled, output)
+    fcr = fcr_table(labelled).iloc[0]
+    log.info("%s: FCR %.1f%% [%.1f, %.1f] over %d first contacts; statuses %s", output, 100 * fcr.fcr,
+             100 * fcr.ci_low, 100 * fcr.ci_high, fcr.first_contacts, labelled["status"].value_counts().to_dict())
+
+
+def _stage(name: str):
+    def command(params: Path = PARAMS) -> None:
+        import importlib
+
+        importlib.import_module(f"pipeline.{name}").main(str(params))
+
+    command.__doc__ = f"Run the {name} stage (a placeholder until its issue lands)."
+    return command
+
+
+for _name in ("featurize", "train", "explain", "report"):
+    app.command(name=_name)(_stage(_name))
+
+
+@app.command()
+def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc repro`.")) -> None:
+    """Run the whole DVC pipeline (`dvc repro`)."""
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "repro", *(args or [])]))
+
+
+if __name__ == "__main__":
+    app()

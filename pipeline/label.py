@@ -1,0 +1,95 @@
+"""DVC stage `label`: ingested contacts -> contacts with labels, FCR metrics and plots.
+
+Writes the labelled contacts, metrics/label.json (counts by status, FCR overall and by channel,
+reason family and team with Wilson intervals, survey vs tracking agreement, and on synthetic data
+the agreement with the generator's truth), and the weekly FCR and repeat-delay plots.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from features.charts import repeat_delay_figure, weekly_fcr_figure
+from features.config import LabelConfig, Paths
+from features.fcr_metrics import (
+    fcr_table,
+    repeat_delay_histogram,
+    status_counts,
+    survey_agreement,
+    weekly_fcr,
+)
+from features.labels import label_contacts
+from features.truth import label_truth_agreement
+from pipeline.io import write_json, write_parquet
+
+log = logging.getLogger(__name__)
+SEGMENTS = ("channel", "reason_family", "team")
+
+
+def label_table(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """Contacts joined with their labels (one row per contact, same order)."""
+    labels = label_contacts(contacts, cfg)
+    return pd.concat([contacts.reset_index(drop=True), labels.drop(columns=["contact_id"])], axis=1)
+
+
+def fcr_metrics(labelled: pd.DataFrame, cfg: LabelConfig) -> dict:
+    def records(t: pd.DataFrame) -> dict:
+        return {str(r.segment): {"fcr": round(r.fcr, 4), "ci_low": round(r.ci_low, 4), "ci_high": round(r.ci_high, 4),
+                                 "first_contacts": int(r.first_contacts)} for r in t.itertuples()}
+
+    metrics = {"rules": cfg.model_dump(), "counts": status_counts(labelled),
+               "fcr": records(fcr_table(labelled))["all"]}
+    for seg in SEGMENTS:
+        metrics[f"fcr_by_{seg}"] = records(fcr_table(labelled, seg))
+    metrics["survey_vs_tracking"] = survey_agreement(labelled)
+    return metrics
+
+
+def run(cfg: LabelConfig, paths: Paths) -> dict:
+    contacts = pd.read_parquet(paths.contacts)
+    log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
+    labelled = label_table(contacts, cfg)
+    write_parquet(labelled, paths.labels)
+    metrics = fcr_metrics(labelled, cfg)
+    c = metrics["counts"]
+    assert c["labelled"] + c["censored"] + c["excluded"] == c["rows_in"] == len(contacts)
+    truth_file = Path(paths.truth_dir) / "truth.parquet"
+    if truth_file.exists():
+        truth = pd.read_parquet(truth_file)
+        agreement = label_truth_agreement(labelled, truth, cfg.window_days)
+        agreement.pop("_disagreeing_ids")
+        metrics["agreement_with_generator_truth"] = agreement
+    metrics_dir, plots = Path(paths.metrics_dir), Path(paths.plots_dir)
+    write_json(metrics, metrics_dir / "label.json")
+    weekly = weekly_fcr(labelled)
+    weekly.to_csv(_mk(plots / "fcr_by_week.csv"), index=False)
+    for seg in SEGMENTS:
+        fcr_table(labelled, seg).to_csv(plots / f"fcr_by_{seg}.csv", index=False)
+    hist = repeat_delay_histogram(labelled)
+    hist.to_csv(plots / "repeat_delay.csv", index=False)
+    repeat_delay_figure(hist, cfg.window_days).savefig(plots / "repeat_delay.png")
+    weekly_fcr_figure(weekly).savefig(plots / "fcr_by_week.png")
+    log.info("FCR %.1f%% over %d first contacts; %d labelled, %d censored, %d excluded",
+             100 * metrics["fcr"]["fcr"], metrics["fcr"]["first_contacts"], c["labelled"], c["censored"], c["excluded"])
+    return metrics
+
+
+def _mk(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def main(params_path: str = "params.yaml") -> None:
+    from pipeline.io import setup_logging
+    from pipeline.params import load_params
+
+    setup_logging()
+    params = load_params(params_path)
+    run(params.label, params.paths)
+
+
+if __name__ == "__main__":
+    main()
