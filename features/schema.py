@@ -151,8 +151,13 @@ _CHECK_REASON = {
 }
 
 
+_TABLE_CHECK_COLUMN = {"ended_at >= started_at": "ended_at",
+                      "agent_id present unless abandoned or self-service": "agent_id"}
+
+
 def _schema_failures(df: pd.DataFrame) -> pd.Series:
-    """First failing rule of each row, as 'column: reason'; empty for valid rows."""
+    """First failing rule of each row, as 'column: reason' (column rules before table rules);
+    empty for valid rows."""
     reasons = pd.Series("", index=df.index, dtype="str")
     try:
         contact_schema().validate(df, lazy=True)
@@ -161,15 +166,18 @@ def _schema_failures(df: pd.DataFrame) -> pd.Series:
         whole = fc[fc["index"].isna()]
         if len(whole):  # a failure about the table, not rows: a bug in parsing, never silently skipped
             raise ContractError(f"contact table fails checks {whole[['column', 'check']].to_dict('records')}")
+        found: dict[int, tuple[int, str]] = {}
         for row in fc.itertuples(index=False):
             check = str(row.check).split("(")[0]
-            col = row.column if isinstance(row.column, str) and row.column in df.columns else None
-            if col is None:
-                col = "agent_id" if "agent_id" in check else "ended_at"
+            if check in _TABLE_CHECK_COLUMN:
+                col, rank = _TABLE_CHECK_COLUMN[check], 100
+            else:
+                col, rank = str(row.column), CONTRACT.index(row.column) if row.column in CONTRACT else 50
             text = f"{col}: {_CHECK_REASON.get(check, check)}"
-            idx = row.index
-            if reasons.at[idx] == "":
-                reasons.at[idx] = text
+            if row.index not in found or rank < found[row.index][0]:
+                found[int(row.index)] = (rank, text)
+        for idx, (_, text) in found.items():
+            reasons.at[idx] = text
     return reasons
 
 

@@ -335,9 +335,8 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents) -> SyntheticData:
     # The export: one row per contact, a second row for the call-back leg of each dropped call.
     legs = np.r_[seq, np.flatnonzero(g["dropped"])]
     second = np.r_[np.zeros(n, bool), np.ones(g["dropped"].sum(), bool)]
-    leg_id = pc.if_else(pa.array(second), _ids("CT", np.arange(n + 1, n + 1 + second.sum()), 9)
-                        .take(pa.array(np.r_[np.zeros(n, np.int64), np.arange(second.sum())])),
-                        contact_id.take(pa.array(legs)))
+    n_callbacks = int(second.sum())
+    leg_id = pa.concat_arrays([contact_id, _ids("CT", np.arange(n + 1, n + 1 + n_callbacks), 9)])
     wait = np.round(g["wait"][legs])
     handle = g["handle"][legs]
     first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, len(legs))), handle)
