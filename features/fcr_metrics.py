@@ -33,23 +33,33 @@ def first_contacts(labelled: pd.DataFrame) -> pd.DataFrame:
 
 def fcr_table(labelled: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """FCR = share of first contacts resolved, with counts and a 95% Wilson interval, per `by`."""
-    fc = first_contacts(labelled)
-    resolved = (~fc["repeated"].astype(bool)).astype(int)
+    mask = ((labelled["status"] == "labelled") & labelled["is_first_contact"]).to_numpy()
+    resolved = ~labelled["repeated"].fillna(True).to_numpy(dtype=bool)[mask]
     if by is None:
-        grp = pd.DataFrame({"segment": ["all"], "first_contacts": [len(fc)], "resolved": [int(resolved.sum())]})
+        grp = pd.DataFrame({"segment": ["all"], "first_contacts": [int(mask.sum())], "resolved": [int(resolved.sum())]})
     else:
-        grp = (resolved.groupby(fc[by], observed=True).agg(["size", "sum"])
-               .rename(columns={"size": "first_contacts", "sum": "resolved"})
-               .rename_axis("segment").reset_index())
+        # Group on integer codes: cheap even for millions of contacts with string segments.
+        codes, uniques = pd.factorize(labelled[by].to_numpy()[mask] if not isinstance(
+            labelled[by].dtype, pd.CategoricalDtype) else labelled[by].array[mask], sort=True)
+        keep = codes >= 0
+        size = np.bincount(codes[keep], minlength=len(uniques))
+        res = np.bincount(codes[keep], weights=resolved[keep], minlength=len(uniques)).astype(np.int64)
+        grp = pd.DataFrame({"segment": np.asarray(uniques, dtype=object), "first_contacts": size, "resolved": res})
+        grp = grp[grp["first_contacts"] > 0].reset_index(drop=True)
     grp["fcr"] = grp["resolved"] / grp["first_contacts"]
     grp["ci_low"], grp["ci_high"] = wilson_interval(grp["resolved"].to_numpy(), grp["first_contacts"].to_numpy())
     return grp
 
 
 def weekly_fcr(labelled: pd.DataFrame) -> pd.DataFrame:
-    week = labelled["started_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
-    table = fcr_table(labelled.assign(week=week.dt.strftime("%Y-%m-%d")), by="week")
-    return table.rename(columns={"segment": "week"})
+    """FCR by ISO week (weeks start on Monday, UTC)."""
+    us = pd.DatetimeIndex(labelled["started_at"]).as_unit("us").asi8
+    monday = pd.Timestamp("1970-01-05").value // 1000  # the first Monday of the epoch, in microseconds
+    week_us = 7 * 86_400 * 1_000_000
+    week_no = (us - monday) // week_us
+    table = fcr_table(labelled.assign(week=week_no), by="week")
+    start = pd.to_datetime(table["segment"].astype(np.int64) * week_us + monday, unit="us")
+    return table.assign(segment=start.dt.strftime("%Y-%m-%d")).rename(columns={"segment": "week"})
 
 
 def repeat_delay_histogram(labelled: pd.DataFrame, max_days: int = 30, bin_hours: int = 12) -> pd.DataFrame:

@@ -33,10 +33,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import LabelConfig
 
 STATUSES = ("labelled", "censored", "excluded")
+REPEAT_SOURCES = ("", "tracking", "survey")
+LABEL_COLUMNS = ["status", "repeated", "tracking_repeated", "repeat_source", "excluded_reason", "merged_into",
+                 "episode_id", "contact_seq", "is_first_contact", "next_contact_delay_s", "window_end"]
+EXCLUDED_REASONS = ("", "anonymous_customer", "merged", "abandoned")
 US = 1_000_000  # microseconds per second
 
 
@@ -50,7 +56,7 @@ def _as_of_us(text: str) -> int:
     return int(ts.value // 1000)
 
 
-def _time_order(t: np.ndarray, cid: np.ndarray) -> np.ndarray:
+def _time_order(t: np.ndarray, ids: pa.Array) -> np.ndarray:
     """Permutation putting rows in (started_at, contact_id) order; cheap when already sorted."""
     n = len(t)
     if n < 2:
@@ -58,29 +64,40 @@ def _time_order(t: np.ndarray, cid: np.ndarray) -> np.ndarray:
     step = np.diff(t)
     if (step >= 0).all():
         ties = np.flatnonzero(step == 0)
-        if not len(ties) or (cid[ties] < cid[ties + 1]).all():
+        if not len(ties) or pc.all(pc.less(ids.take(pa.array(ties)), ids.take(pa.array(ties + 1)))).as_py():
             return np.arange(n)
-    return np.lexsort((cid, t))
+    table = pa.table({"t": t, "id": ids})
+    return pc.sort_indices(table, sort_keys=[("t", "ascending"), ("id", "ascending")]).to_numpy()
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    return pd.factorize(values, use_na_sentinel=True)[0]
 
 
 def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """Apply the labelling rules of the module docstring; returns one row per input row."""
     n = len(contacts)
-    cid_all = contacts["contact_id"].astype("str").to_numpy()
-    t_all = _as_us(contacts["started_at"])
-    order = _time_order(t_all, cid_all)
-    c = contacts.iloc[order]
-    t = t_all[order]
-    cid = cid_all[order]
-    end = _as_us(c["ended_at"].fillna(c["started_at"])) if "ended_at" in c else t.copy()
-    end = np.maximum(end, t)
-    cust, _ = pd.factorize(c["customer_id"], use_na_sentinel=True)
+    # Work in (started_at, contact_id) order on plain arrays; ids stay Arrow strings (no Python objects).
+    ids = pa.array(contacts["contact_id"].astype("str"))
+    t_in = _as_us(contacts["started_at"])
+    order = _time_order(t_in, ids)
+    t = t_in[order]
+    if "ended_at" in contacts:
+        end = np.maximum(_as_us(contacts["ended_at"].fillna(contacts["started_at"]))[order], t)
+    else:
+        end = t.copy()
+    cust = _codes(contacts["customer_id"])[order]
     anon = cust < 0
-    abandoned_row = (c["disposition"].astype("str").str.lower() == "abandoned").to_numpy() \
-        if "disposition" in c else np.zeros(n, bool)
-    survey = c["survey_resolved"].astype("boolean") if "survey_resolved" in c else pd.Series(pd.NA, index=c.index, dtype="boolean")
-    survey_known = survey.notna().to_numpy()
-    survey_val = survey.fillna(True).to_numpy(dtype=bool)
+    if "disposition" in contacts:
+        abandoned_row = (contacts["disposition"].astype("str").str.lower() == "abandoned").to_numpy()[order]
+    else:
+        abandoned_row = np.zeros(n, bool)
+    if "survey_resolved" in contacts:
+        survey = contacts["survey_resolved"].astype("boolean")
+        survey_known = survey.notna().to_numpy()[order]
+        survey_val = survey.fillna(True).to_numpy(dtype=bool)[order]
+    else:
+        survey_known = survey_val = np.zeros(n, bool)
     window = int(round(cfg.window_days * 86_400 * US))
     as_of = _as_of_us(cfg.as_of) if cfg.as_of else (int(t.max()) if n else 0)
 
@@ -100,13 +117,15 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     rep[by_cust] = first_of_group[group_no]
     merged = rep != np.arange(n)
     # Group attributes: abandoned only if all rows are; last survey answer; latest end.
-    all_abandoned = np.ones(len(first_of_group), bool)
-    np.logical_and.at(all_abandoned, group_no, abandoned_row[by_cust])
+    all_abandoned = np.bincount(group_no, weights=~abandoned_row[by_cust], minlength=len(first_of_group)) == 0
     g_survey_known = np.zeros(len(first_of_group), bool)
     g_survey_val = np.zeros(len(first_of_group), bool)
     ans = survey_known[by_cust]
     last_ans = np.full(len(first_of_group), -1)
-    np.maximum.at(last_ans, group_no[ans], np.flatnonzero(ans))
+    answered = np.flatnonzero(ans)  # group numbers are non-decreasing along by_cust
+    g_ans = group_no[answered]
+    last_of_group = np.r_[g_ans[1:] != g_ans[:-1], True] if len(answered) else np.zeros(0, bool)
+    last_ans[g_ans[last_of_group]] = answered[last_of_group]
     has = last_ans >= 0
     g_survey_known[has] = True
     g_survey_val[has] = survey_val[by_cust][last_ans[has]]
@@ -118,12 +137,10 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     s_val[first_of_group] = g_survey_val
 
     # 3. Candidates, partitioned by customer and issue key, in time order.
-    if cfg.match == "same_reason":
-        key, _ = pd.factorize(c["reason_code"])
-    elif cfg.match == "reason_family":
-        key, _ = pd.factorize(c["reason_family"])
-    else:
+    if cfg.match == "any":
         key = np.zeros(n, dtype=np.int64)
+    else:
+        key = _codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"])[order]
     handled = ~anon & ~merged & ~is_abandoned
     cand_mask = handled | (~anon & ~merged & is_abandoned & cfg.abandoned_counts_as_repeat)
     cand = np.flatnonzero(cand_mask)
@@ -163,36 +180,36 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
 
     # 4./5. Status, censoring, survey override.
     repeated = tracking.copy()
-    source = np.where(tracking, "tracking", "")
     # Censored: the window is not over, whether or not a repeat was already seen (counting the
     # early repeats but not the early non-repeats would bias every rate near the end of the data).
     censored = handled & (t + window > as_of)
     override = handled & ~censored & cfg.survey_override & s_known & ~s_val & ~tracking
     repeated |= override
-    source = np.where(override, "survey", source)
-    excluded_reason = np.where(anon, "anonymous_customer", np.where(merged, "merged",
-                               np.where(is_abandoned, "abandoned", "")))
-    status = np.where(excluded_reason != "", "excluded", np.where(censored, "censored", "labelled"))
-    labelled = status == "labelled"
+    source = np.where(override, 2, np.where(tracking, 1, 0))  # codes of REPEAT_SOURCES
+    excluded = np.where(anon, 1, np.where(merged, 2, np.where(is_abandoned, 3, 0)))  # EXCLUDED_REASONS
 
-    out = pd.DataFrame({
-        "contact_id": cid,
-        "status": status,
-        "repeated": pd.array(np.where(labelled, repeated, False), dtype="boolean"),
-        "tracking_repeated": pd.array(tracking, dtype="boolean"),
-        "repeat_source": np.where(labelled & repeated, source, ""),
-        "excluded_reason": excluded_reason,
-        "merged_into": np.where(merged, cid[rep], None),
-        "episode_id": cid[episode_row],
-        "contact_seq": seq,
-        "is_first_contact": handled & (seq == 1),
-        "next_contact_delay_s": delay,
-        "window_end": pd.to_datetime(t + window, unit="us", utc=True),
-    }, index=c.index)
-    out.loc[~labelled, "repeated"] = pd.NA
-    out.loc[~handled, "tracking_repeated"] = pd.NA
-    out["merged_into"] = out["merged_into"].astype("str")
     # Back to input order.
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
-    return out.iloc[inverse].reset_index(drop=True)
+    status_code = np.where(excluded > 0, 2, np.where(censored, 1, 0))[inverse]
+    labelled = status_code == 0
+    handled_in = handled[inverse]
+    merged_in = merged[inverse]
+    none = pa.nulls(n, pa.string())
+    out = pd.DataFrame({
+        "contact_id": pd.array(ids, dtype="str"),
+        "status": pd.Categorical.from_codes(status_code, categories=list(STATUSES)),
+        "repeated": pd.arrays.BooleanArray(repeated[inverse] & labelled, ~labelled),
+        "tracking_repeated": pd.arrays.BooleanArray(tracking[inverse] & handled_in, ~handled_in),
+        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated[inverse], source[inverse], 0),
+                                                   categories=list(REPEAT_SOURCES)),
+        "excluded_reason": pd.Categorical.from_codes(excluded[inverse], categories=list(EXCLUDED_REASONS)),
+        "merged_into": pd.array(pc.if_else(pa.array(merged_in), ids.take(pa.array(order[rep][inverse])), none),
+                                dtype="str"),
+        "episode_id": pd.array(ids.take(pa.array(order[episode_row][inverse])), dtype="str"),
+        "contact_seq": seq[inverse],
+        "is_first_contact": (handled & (seq == 1))[inverse],
+        "next_contact_delay_s": delay[inverse],
+        "window_end": pd.to_datetime(t_in + window, unit="us", utc=True),
+    })
+    return out

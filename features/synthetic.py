@@ -424,11 +424,9 @@ def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     """ISO 8601 strings in the writer's local clock with its UTC offset, as exports carry them."""
     local = (seconds + offset_min * 60).astype("datetime64[s]")
     text = pa.array(np.datetime_as_string(local, unit="s"))
-    sign = np.where(offset_min < 0, "-", "+")
-    a = np.abs(offset_min)
-    suffix = np.char.add(np.char.add(sign, np.char.zfill((a // 60).astype(str), 2)),
-                         np.char.add(":", np.char.zfill((a % 60).astype(str), 2)))
-    suffix = np.where(offset_min == 0, "Z", suffix)
+    values, inverse = np.unique(offset_min, return_inverse=True)
+    names = np.array(["Z" if v == 0 else f"{'-' if v < 0 else '+'}{abs(v) // 60:02d}:{abs(v) % 60:02d}" for v in values])
+    suffix = names[inverse]
     return pc.binary_join_element_wise(text, pa.array(suffix), "")
 
 

@@ -34,7 +34,7 @@ def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame, window_da
     # the next run of equal issue ids.
     run = (part["issue_id"].ne(part["issue_id"].shift()) | ~same_part.shift(fill_value=False)).cumsum()
     run_start_time = part.groupby(run)["started_at"].transform("first")
-    run_part = part["customer_id"] + "\x00" + part["reason_family"]
+    run_part = part["customer_id"].astype("str") + "\x00" + part["reason_family"].astype("str")
     next_run_time = pd.Series(run_start_time.groupby(run).first().shift(-1).to_numpy(), index=run.unique())
     next_run_part = pd.Series(run_part.groupby(run).first().shift(-1).to_numpy(), index=run.unique())
     nrt = run.map(next_run_time)

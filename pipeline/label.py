@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.charts import repeat_delay_figure, weekly_fcr_figure
 from features.config import LabelConfig, Paths
@@ -21,18 +22,28 @@ from features.fcr_metrics import (
     survey_agreement,
     weekly_fcr,
 )
-from features.labels import label_contacts
+from features.labels import LABEL_COLUMNS, label_contacts
 from features.truth import label_truth_agreement
 from pipeline.io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 SEGMENTS = ("channel", "reason_family", "team")
+# What the labeller and the metrics read; the other contact columns stay on disk.
+CATEGORICAL = ["channel", "reason_code", "reason_family", "team", "disposition"]
+COLUMNS = ["contact_id", "customer_id", "started_at", "ended_at", "channel", "reason_code", "reason_family",
+           "team", "disposition", "survey_resolved"]
+
+
+def read_contacts(path: str) -> pd.DataFrame:
+    """The columns the labeller and the metrics need; low-cardinality codes as categoricals."""
+    table = pq.read_table(path, columns=COLUMNS, read_dictionary=CATEGORICAL)
+    return table.to_pandas()
 
 
 def label_table(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """Contacts joined with their labels (one row per contact, same order)."""
     labels = label_contacts(contacts, cfg)
-    return pd.concat([contacts.reset_index(drop=True), labels.drop(columns=["contact_id"])], axis=1)
+    return pd.concat([contacts.reset_index(drop=True), labels[LABEL_COLUMNS]], axis=1)
 
 
 def fcr_metrics(labelled: pd.DataFrame, cfg: LabelConfig) -> dict:
@@ -49,10 +60,11 @@ def fcr_metrics(labelled: pd.DataFrame, cfg: LabelConfig) -> dict:
 
 
 def run(cfg: LabelConfig, paths: Paths) -> dict:
-    contacts = pd.read_parquet(paths.contacts)
+    contacts = read_contacts(paths.contacts)
     log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
     labelled = label_table(contacts, cfg)
-    write_parquet(labelled, paths.labels)
+    # The labels travel on their own (joined to the contacts by contact_id downstream).
+    write_parquet(labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
     metrics = fcr_metrics(labelled, cfg)
     c = metrics["counts"]
     assert c["labelled"] + c["censored"] + c["excluded"] == c["rows_in"] == len(contacts)

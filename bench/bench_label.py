@@ -1,0 +1,103 @@
+"""Benchmark: the label stage on 1M and 10M contacts against a plain DuckDB lead() window query.
+
+For each size: the ingested contact file is prepared once (synthetic export -> ingest, not timed);
+then, alternating, the whole label stage (`pipeline.label.run`: read, label, write the labelled table,
+FCR metrics and plots) and the reference, DuckDB computing each contact's next contact of the same
+customer and reason family with lead() over the same Parquet file and writing it to Parquet.
+Each in a fresh process; medians of --repeat runs; peak RSS per process.
+Run: `uv run python bench/bench_label.py` (needs bench/bench_generate.py's raw files or makes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from bench._common import OUT, emit, median_of, run_child
+
+log = logging.getLogger("bench")
+
+
+def prepare(n: int) -> None:
+    import pandas as pd
+
+    from features.catalogue import REASON_FAMILY
+    from features.config import SyntheticConfig
+    from features.schema import SourceSpec, normalise_contacts
+    from features.synthetic import generate
+
+    raw_path = OUT / f"raw_{n}.parquet"
+    if raw_path.exists():
+        raw = pd.read_parquet(raw_path)
+    else:
+        raw = generate(SyntheticConfig(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000))).contacts
+    t0 = time.perf_counter()
+    res = normalise_contacts(raw, SourceSpec(reason_families=REASON_FAMILY))
+    t1 = time.perf_counter()
+    res.contacts.to_parquet(OUT / f"contacts_{n}.parquet", index=False)
+    emit({"n": n, "rows": len(res.contacts), "ingest_validate_s": t1 - t0})
+
+
+def stage(n: int) -> None:
+    from features.config import LabelConfig, Paths
+    from pipeline.label import run
+
+    d = OUT / f"label_{n}"
+    paths = Paths(raw_dir=str(d), contacts=str(OUT / f"contacts_{n}.parquet"), customers="", agents="",
+                  quarantine="", truth_dir=str(d / "no_truth"), labels=str(d / "labelled.parquet"), features="",
+                  feature_spec="", online_snapshot="", model_dir="", metrics_dir=str(d / "metrics"),
+                  plots_dir=str(d / "plots"), reports_dir="")
+    t0 = time.perf_counter()
+    run(LabelConfig(), paths)
+    emit({"seconds": time.perf_counter() - t0})
+
+
+def reference(n: int) -> None:
+    import duckdb
+
+    src, dst = OUT / f"contacts_{n}.parquet", OUT / f"lead_{n}.parquet"
+    t0 = time.perf_counter()
+    duckdb.sql(f"""
+        COPY (SELECT contact_id,
+                     lead(started_at) OVER (PARTITION BY customer_id, reason_family
+                                            ORDER BY started_at, contact_id) AS next_started_at
+              FROM read_parquet('{src}'))
+        TO '{dst}' (FORMAT parquet)""")
+    emit({"seconds": time.perf_counter() - t0})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        what, n = a.child
+        {"prepare": prepare, "stage": stage, "reference": reference}[what](int(n))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in a.sizes:
+        if not Path(OUT / f"contacts_{n}.parquet").exists():
+            prep = run_child("bench.bench_label", "--child", "prepare", str(n))
+            log.info("prepared %d contacts (ingest validation %.1f s, peak %.0f MB)", prep["rows"],
+                     prep["ingest_validate_s"], prep["peak_rss_mb"])
+        ours, ref = [], []
+        for _ in range(a.repeat):
+            ours.append(run_child("bench.bench_label", "--child", "stage", str(n)))
+            ref.append(run_child("bench.bench_label", "--child", "reference", str(n)))
+        rows.append((n, median_of(ours, "seconds"), median_of(ref, "seconds"),
+                     max(r["peak_rss_mb"] for r in ours), max(r["peak_rss_mb"] for r in ref)))
+    log.info("%12s %14s %16s %8s %14s %14s", "contacts", "label stage s", "duckdb lead() s", "ratio",
+             "stage peak MB", "duckdb peak MB")
+    for n, s, r, ms, mr in rows:
+        log.info("%12d %14.2f %16.2f %8.2f %14.0f %14.0f", n, s, r, s / r, ms, mr)
+    log.info("bar: ratio <= 3.0 and stage peak <= 6000 MB at 10M")
+
+
+if __name__ == "__main__":
+    main()
