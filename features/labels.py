@@ -12,7 +12,8 @@ contact, in input order, with
   `window_end` (when the label matured).
 
 The rules, precisely (the brute-force reference in tests/reference_labeller.py spells them out too):
-1. Contacts are ordered by (started_at, contact_id). Anonymous customers are never linked.
+1. Contacts are ordered by (started_at, contact_id) within each customer. Anonymous customers
+   are never linked.
 2. Merge: a contact that starts at most `merge_gap_s` after the end (ended_at, else started_at) of
    the same customer's previous contact is merged into that contact's group. The group is one
    contact: it keeps its first row's id, time, channel and reason; it is abandoned only if all its
@@ -46,7 +47,7 @@ EXCLUDED_REASONS = ("", "anonymous_customer", "merged", "abandoned")
 US = 1_000_000  # microseconds per second
 
 
-def _as_us(s: pd.Series) -> np.ndarray:
+def as_microseconds(s: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(s).as_unit("us").asi8
 
 
@@ -56,54 +57,81 @@ def _as_of_us(text: str) -> int:
     return int(ts.value // 1000)
 
 
-def _time_order(t: np.ndarray, ids: pa.Array) -> np.ndarray:
-    """Permutation putting rows in (started_at, contact_id) order; cheap when already sorted."""
+def customer_time_order(cust: pa.Array, t: np.ndarray, ids: pa.Array) -> np.ndarray | None:
+    """Permutation to (customer_id, missing last; started_at; contact_id) order, or None when the
+    rows already are in it (ingest writes them so: every customer's history is contiguous)."""
     n = len(t)
     if n < 2:
-        return np.arange(n)
-    step = np.diff(t)
-    if (step >= 0).all():
-        ties = np.flatnonzero(step == 0)
-        if not len(ties) or pc.all(pc.less(ids.take(pa.array(ties)), ids.take(pa.array(ties + 1)))).as_py():
-            return np.arange(n)
-    table = pa.table({"t": t, "id": ids})
-    return pc.sort_indices(table, sort_keys=[("t", "ascending"), ("id", "ascending")]).to_numpy()
+        return None
+    null = cust.is_null().to_numpy(zero_copy_only=False)
+    if (np.diff(null.astype(np.int8)) >= 0).all():
+        a, b = cust.slice(0, n - 1), cust.slice(1)
+        lt = pc.fill_null(pc.less(a, b), False).to_numpy(zero_copy_only=False)
+        eq = pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
+        later = t[1:] > t[:-1]
+        tie = eq & (t[1:] == t[:-1])
+        ok = lt | (eq & later) | null[1:]
+        idx = np.flatnonzero(tie)
+        if len(idx):
+            ok[idx] = pc.less(ids.take(pa.array(idx)), ids.take(pa.array(idx + 1))).to_numpy(zero_copy_only=False)
+        if ok.all():
+            return None
+    table = pa.table({"c": cust, "t": t, "id": ids})
+    return pc.sort_indices(table, sort_keys=[("c", "ascending", "at_end"), ("t", "ascending", "at_end"),
+                                             ("id", "ascending", "at_end")]).to_numpy()
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    arr = pa.array(values)  # an Arrow-backed column converts without copying
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _codes(values: pd.Series) -> np.ndarray:
-    return pd.factorize(values, use_na_sentinel=True)[0]
+    """Integer codes of a column's values (-1 for missing), without Python objects."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64)
+    return pc.dictionary_encode(_arrow(values)).indices.fill_null(-1).to_numpy().astype(np.int64)
+
+
+def _is_abandoned(disposition: pd.Series) -> np.ndarray:
+    if isinstance(disposition.dtype, pd.CategoricalDtype):
+        cats = np.asarray(disposition.cat.categories.astype("str").str.lower() == "abandoned")
+        codes = disposition.cat.codes.to_numpy()
+        return (codes >= 0) & cats[np.maximum(codes, 0)] if len(cats) else np.zeros(len(codes), bool)
+    return (disposition.astype("str").str.lower() == "abandoned").to_numpy(dtype=bool, na_value=False)
 
 
 def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """Apply the labelling rules of the module docstring; returns one row per input row."""
     n = len(contacts)
-    # Work in (started_at, contact_id) order on plain arrays; ids stay Arrow strings (no Python objects).
-    ids = pa.array(contacts["contact_id"].astype("str"))
-    t_in = _as_us(contacts["started_at"])
-    order = _time_order(t_in, ids)
-    t = t_in[order]
+    # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
+    ids = _arrow(contacts["contact_id"].astype("str"))
+    customers = _arrow(contacts["customer_id"].astype("str"))
+    t_in = as_microseconds(contacts["started_at"])
+    order = customer_time_order(customers, t_in, ids)
+    sort = (lambda a: a) if order is None else (lambda a: a[order])  # ingest writes them sorted
+    t = sort(t_in)
     if "ended_at" in contacts:
-        end = np.maximum(_as_us(contacts["ended_at"].fillna(contacts["started_at"]))[order], t)
+        end = np.maximum(sort(as_microseconds(contacts["ended_at"].fillna(contacts["started_at"]))), t)
     else:
         end = t.copy()
-    cust = _codes(contacts["customer_id"])[order]
-    anon = cust < 0
-    if "disposition" in contacts:
-        abandoned_row = (contacts["disposition"].astype("str").str.lower() == "abandoned").to_numpy()[order]
-    else:
-        abandoned_row = np.zeros(n, bool)
+    # Customer codes: a new code wherever the (sorted) customer changes; -1 for anonymous.
+    cs = customers if order is None else customers.take(pa.array(order))
+    anon = cs.is_null().to_numpy(zero_copy_only=False)
+    change = pc.fill_null(pc.not_equal(cs.slice(1), cs.slice(0, max(n - 1, 0))), True).to_numpy(zero_copy_only=False)
+    cust = np.where(anon, -1, np.cumsum(np.r_[True, change][:n]) - 1)
+    abandoned_row = sort(_is_abandoned(contacts["disposition"])) if "disposition" in contacts else np.zeros(n, bool)
     if "survey_resolved" in contacts:
         survey = contacts["survey_resolved"].astype("boolean")
-        survey_known = survey.notna().to_numpy()[order]
-        survey_val = survey.fillna(True).to_numpy(dtype=bool)[order]
+        survey_known = sort(survey.notna().to_numpy())
+        survey_val = sort(survey.fillna(True).to_numpy(dtype=bool))
     else:
         survey_known = survey_val = np.zeros(n, bool)
     window = int(round(cfg.window_days * 86_400 * US))
     as_of = _as_of_us(cfg.as_of) if cfg.as_of else (int(t.max()) if n else 0)
 
-    # Rows of each known customer in time order (stable sort keeps (started_at, contact_id) order).
+    # Rows of each known customer, contiguous and in time order.
     by_cust = np.flatnonzero(~anon)
-    by_cust = by_cust[np.argsort(cust[by_cust], kind="stable")]
     cc = cust[by_cust]
     same_prev = np.r_[False, cc[1:] == cc[:-1]]
 
@@ -140,11 +168,12 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     if cfg.match == "any":
         key = np.zeros(n, dtype=np.int64)
     else:
-        key = _codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"])[order]
+        key = sort(_codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"]))
     handled = ~anon & ~merged & ~is_abandoned
     cand_mask = handled | (~anon & ~merged & is_abandoned & cfg.abandoned_counts_as_repeat)
+    # In customer order the partition keys are nearly sorted already: the stable sort runs fast.
     cand = np.flatnonzero(cand_mask)
-    pkey = cust[cand].astype(np.int64) * (int(key.max(initial=0)) + 1) + key[cand]
+    pkey = cust[cand] * (int(key.max(initial=0)) + 1) + key[cand]
     srt = np.argsort(pkey, kind="stable")
     cand, pkey = cand[srt], pkey[srt]
     tc = t[cand]
@@ -189,27 +218,33 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     excluded = np.where(anon, 1, np.where(merged, 2, np.where(is_abandoned, 3, 0)))  # EXCLUDED_REASONS
 
     # Back to input order.
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.arange(n)
-    status_code = np.where(excluded > 0, 2, np.where(censored, 1, 0))[inverse]
+    if order is None:
+        unsort = sort
+        row = np.arange(n)
+    else:
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
+        unsort = lambda a: a[inverse]  # noqa: E731
+        row = order
+    status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
     labelled = status_code == 0
-    handled_in = handled[inverse]
-    merged_in = merged[inverse]
-    none = pa.nulls(n, pa.string())
+    handled_in = unsort(handled)
+    repeated_in = unsort(repeated)
+    window_end = (t_in + window).astype("datetime64[us]")
     out = pd.DataFrame({
         "contact_id": pd.array(ids, dtype="str"),
         "status": pd.Categorical.from_codes(status_code, categories=list(STATUSES)),
-        "repeated": pd.arrays.BooleanArray(repeated[inverse] & labelled, ~labelled),
-        "tracking_repeated": pd.arrays.BooleanArray(tracking[inverse] & handled_in, ~handled_in),
-        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated[inverse], source[inverse], 0),
+        "repeated": pd.arrays.BooleanArray(repeated_in & labelled, ~labelled),
+        "tracking_repeated": pd.arrays.BooleanArray(unsort(tracking) & handled_in, ~handled_in),
+        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated_in, unsort(source), 0),
                                                    categories=list(REPEAT_SOURCES)),
-        "excluded_reason": pd.Categorical.from_codes(excluded[inverse], categories=list(EXCLUDED_REASONS)),
-        "merged_into": pd.array(pc.if_else(pa.array(merged_in), ids.take(pa.array(order[rep][inverse])), none),
-                                dtype="str"),
-        "episode_id": pd.array(ids.take(pa.array(order[episode_row][inverse])), dtype="str"),
-        "contact_seq": seq[inverse],
-        "is_first_contact": (handled & (seq == 1))[inverse],
-        "next_contact_delay_s": delay[inverse],
-        "window_end": pd.to_datetime(t_in + window, unit="us", utc=True),
+        "excluded_reason": pd.Categorical.from_codes(unsort(excluded), categories=list(EXCLUDED_REASONS)),
+        "merged_into": pd.array(pc.if_else(pa.array(unsort(merged)), ids.take(pa.array(unsort(row[rep]))),
+                                           pa.nulls(n, pa.string())), dtype="str"),
+        "episode_id": pd.array(ids.take(pa.array(unsort(row[episode_row]))), dtype="str"),
+        "contact_seq": unsort(seq),
+        "is_first_contact": unsort(handled & (seq == 1)),
+        "next_contact_delay_s": unsort(delay),
+        "window_end": pd.DatetimeIndex(window_end).tz_localize("UTC"),
     })
     return out

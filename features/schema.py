@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pdr
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.catalogue import CHANNELS
+from features.labels import as_microseconds, customer_time_order
 
 REQUIRED = ("contact_id", "customer_id", "started_at", "channel", "reason_code", "agent_id")
 OPTIONAL = ("ended_at", "team", "wait_s", "handle_s", "transfers", "disposition", "survey_resolved")
@@ -119,22 +122,30 @@ def _clean_str(values: pd.Series) -> pd.Series:
     return text.where(text != "").astype("str")
 
 
-def contact_schema() -> pa.DataFrameSchema:
+def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
+    """True where a value is an empty string (checked only on the rows in `where`, for speed)."""
+    out = pd.Series(False, index=values.index)
+    if where.any():
+        out[where] = values[where].astype("str").str.strip() == ""
+    return out
+
+
+def contact_schema() -> pdr.DataFrameSchema:
     """Value rules of a parsed contact row (parse failures are caught before, with their own reason)."""
-    return pa.DataFrameSchema(
+    return pdr.DataFrameSchema(
         {
-            "contact_id": pa.Column(None, nullable=False),
-            "started_at": pa.Column(nullable=False),
-            "channel": pa.Column(None, pa.Check.isin(CHANNELS), nullable=False),
-            "reason_code": pa.Column(None, nullable=False),
-            "wait_s": pa.Column(None, pa.Check.ge(0), nullable=True),
-            "handle_s": pa.Column(None, pa.Check.ge(0), nullable=True),
-            "transfers": pa.Column(None, pa.Check.ge(0), nullable=True),
+            "contact_id": pdr.Column(None, nullable=False),
+            "started_at": pdr.Column(nullable=False),
+            "channel": pdr.Column(None, pdr.Check.isin(CHANNELS), nullable=False),
+            "reason_code": pdr.Column(None, nullable=False),
+            "wait_s": pdr.Column(None, pdr.Check.ge(0), nullable=True),
+            "handle_s": pdr.Column(None, pdr.Check.ge(0), nullable=True),
+            "transfers": pdr.Column(None, pdr.Check.ge(0), nullable=True),
         },
         checks=[
-            pa.Check(lambda df: df["ended_at"].isna() | (df["ended_at"] >= df["started_at"]),
+            pdr.Check(lambda df: df["ended_at"].isna() | (df["ended_at"] >= df["started_at"]),
                      name="ended_at >= started_at", element_wise=False),
-            pa.Check(lambda df: df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
+            pdr.Check(lambda df: df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
                      | df["disposition"].isin(NO_AGENT_DISPOSITIONS),
                      name="agent_id present unless abandoned or self-service", element_wise=False),
         ],
@@ -161,12 +172,12 @@ def _schema_failures(df: pd.DataFrame) -> pd.Series:
     reasons = pd.Series("", index=df.index, dtype="str")
     try:
         contact_schema().validate(df, lazy=True)
-    except pa.errors.SchemaErrors as exc:
+    except pdr.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         whole = fc[fc["index"].isna()]
         if len(whole):  # a failure about the table, not rows: a bug in parsing, never silently skipped
             raise ContractError(f"contact table fails checks {whole[['column', 'check']].to_dict('records')}")
-        found: dict[int, tuple[int, str]] = {}
+        found: dict[int, tuple[int, str]] = {}  # row -> (rank of the rule, reason)
         for row in fc.itertuples(index=False):
             check = str(row.check).split("(")[0]
             if check in _TABLE_CHECK_COLUMN:
@@ -176,8 +187,8 @@ def _schema_failures(df: pd.DataFrame) -> pd.Series:
             text = f"{col}: {_CHECK_REASON.get(check, check)}"
             if row.index not in found or rank < found[row.index][0]:
                 found[int(row.index)] = (rank, text)
-        for idx, (_, text) in found.items():
-            reasons.at[idx] = text
+        if found:
+            reasons.loc[list(found)] = [text for _, text in found.values()]
     return reasons
 
 
@@ -194,12 +205,13 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec) -> IngestResult:
         df[col] = _clean_str(df[col])
     for col in ("started_at", "ended_at"):
         parsed = parse_timestamps(df[col], spec.timestamp_format, spec.timezone)
-        flag(parsed.isna() & df[col].notna() & (df[col].astype("str").str.strip() != ""),
-             f"{col}: unparseable timestamp")
+        failed = parsed.isna() & df[col].notna()
+        flag(failed & ~_blank(df[col], failed), f"{col}: unparseable timestamp")
         df[col] = parsed
     for col in NUMERIC:
         num = pd.to_numeric(df[col], errors="coerce").astype("float64")
-        flag(num.isna() & df[col].notna() & (df[col].astype("str").str.strip() != ""), f"{col}: not a number")
+        failed = num.isna() & df[col].notna()
+        flag(failed & ~_blank(df[col], failed), f"{col}: not a number")
         df[col] = num
     df["survey_resolved"], bad_bool = _parse_bool(df["survey_resolved"])
     flag(bad_bool, "survey_resolved: not a yes/no value")
@@ -228,7 +240,13 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec) -> IngestResult:
                                  else contacts["reason_code"]).astype("str")
     contacts["transfers"] = contacts["transfers"].astype("Int64")
     contacts["source_row"] = contacts.index.astype("int64")
-    contacts = contacts.sort_values(["started_at", "contact_id"], kind="stable").reset_index(drop=True)
+    # Each customer's history contiguous and in time order (anonymous last): the order the labeller
+    # and the feature builder work in, so they need not sort 10 million rows again.
+    ids = pa.array(contacts["contact_id"].array)
+    order = customer_time_order(pa.array(contacts["customer_id"].array), as_microseconds(contacts["started_at"]), ids)
+    if order is not None:
+        contacts = contacts.take(order)
+    contacts = contacts.reset_index(drop=True)
 
     quarantine = quarantine_rows(raw, ~keep, reason, spec.name)
     by_reason = quarantine["reason"].value_counts().sort_index()
