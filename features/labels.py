@@ -115,11 +115,17 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
         end = np.maximum(sort(as_microseconds(contacts["ended_at"].fillna(contacts["started_at"]))), t)
     else:
         end = t.copy()
-    # Customer codes: a new code wherever the (sorted) customer changes; -1 for anonymous.
+    # Known customers come first (anonymous last), each customer's rows contiguous and in time order.
     cs = customers if order is None else customers.take(pa.array(order))
-    anon = cs.is_null().to_numpy(zero_copy_only=False)
-    change = pc.fill_null(pc.not_equal(cs.slice(1), cs.slice(0, max(n - 1, 0))), True).to_numpy(zero_copy_only=False)
-    cust = np.where(anon, -1, np.cumsum(np.r_[True, change][:n]) - 1)
+    k = n - cs.null_count
+    anon = np.zeros(n, bool)
+    anon[k:] = True
+    # same_prev[i]: row i has the same customer as row i - 1
+    same_prev = np.zeros(k, bool)
+    if k > 1:
+        same_prev[1:] = pc.equal(cs.slice(1, k - 1), cs.slice(0, k - 1)).to_numpy(zero_copy_only=False)
+    cust = np.full(n, -1, dtype=np.int64)
+    cust[:k] = np.cumsum(~same_prev) - 1
     abandoned_row = sort(_is_abandoned(contacts["disposition"])) if "disposition" in contacts else np.zeros(n, bool)
     if "survey_resolved" in contacts:
         survey = contacts["survey_resolved"].astype("boolean")
@@ -130,39 +136,31 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     window = int(round(cfg.window_days * 86_400 * US))
     as_of = _as_of_us(cfg.as_of) if cfg.as_of else (int(t.max()) if n else 0)
 
-    # Rows of each known customer, contiguous and in time order.
-    by_cust = np.flatnonzero(~anon)
-    cc = cust[by_cust]
-    same_prev = np.r_[False, cc[1:] == cc[:-1]]
-
-    # 2. Merge groups: start within merge_gap of the previous contact's end.
+    # 2. Merge groups: start within merge_gap of the end of the customer's previous contact.
     gap_us = int(round(cfg.merge_gap_s * US))
-    prev_end = np.r_[0, end[by_cust][:-1]]
-    join = same_prev & (t[by_cust] - prev_end <= gap_us)
+    join = same_prev.copy()
+    join[1:] &= t[1:k] - end[: k - 1] <= gap_us
+    merged = np.zeros(n, bool)
+    merged[:k] = join
     group_no = np.cumsum(~join) - 1
-    first_of_group = by_cust[~join]
+    first_of_group = np.flatnonzero(~join)
     rep = np.arange(n)  # representative row of each row (itself when not merged)
-    rep[by_cust] = first_of_group[group_no]
-    merged = rep != np.arange(n)
-    # Group attributes: abandoned only if all rows are; last survey answer; latest end.
-    all_abandoned = np.bincount(group_no, weights=~abandoned_row[by_cust], minlength=len(first_of_group)) == 0
-    g_survey_known = np.zeros(len(first_of_group), bool)
-    g_survey_val = np.zeros(len(first_of_group), bool)
-    ans = survey_known[by_cust]
-    last_ans = np.full(len(first_of_group), -1)
-    answered = np.flatnonzero(ans)  # group numbers are non-decreasing along by_cust
+    rep[:k] = first_of_group[group_no]
+    # Group attributes: abandoned only if all rows are; last survey answer.
+    n_groups = len(first_of_group)
+    all_abandoned = np.bincount(group_no, weights=~abandoned_row[:k], minlength=n_groups) == 0
+    answered = np.flatnonzero(survey_known[:k])  # group numbers are non-decreasing along the rows
     g_ans = group_no[answered]
     last_of_group = np.r_[g_ans[1:] != g_ans[:-1], True] if len(answered) else np.zeros(0, bool)
+    last_ans = np.full(n_groups, -1)
     last_ans[g_ans[last_of_group]] = answered[last_of_group]
     has = last_ans >= 0
-    g_survey_known[has] = True
-    g_survey_val[has] = survey_val[by_cust][last_ans[has]]
     is_abandoned = abandoned_row.copy()
     is_abandoned[first_of_group] = all_abandoned
     s_known = survey_known.copy()
     s_val = survey_val.copy()
-    s_known[first_of_group] = g_survey_known
-    s_val[first_of_group] = g_survey_val
+    s_known[first_of_group] = has
+    s_val[first_of_group[has]] = survey_val[last_ans[has]]
 
     # 3. Candidates, partitioned by customer and issue key, in time order.
     if cfg.match == "any":

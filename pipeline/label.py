@@ -8,6 +8,7 @@ the agreement with the generator's truth), and the weekly FCR and repeat-delay p
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -63,11 +64,19 @@ def run(cfg: LabelConfig, paths: Paths) -> dict:
     contacts = read_contacts(paths.contacts)
     log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
     labelled = label_table(contacts, cfg)
-    # The labels travel on their own (joined to the contacts by contact_id downstream).
-    write_parquet(labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
+    # The labels travel on their own (joined to the contacts by contact_id downstream). Written in
+    # the background while the metrics are computed: Parquet encoding releases the GIL.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        written = pool.submit(write_parquet, labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
+        metrics = _metrics_and_plots(labelled, cfg, paths)
+        written.result()
+    return metrics
+
+
+def _metrics_and_plots(labelled: pd.DataFrame, cfg: LabelConfig, paths: Paths) -> dict:
     metrics = fcr_metrics(labelled, cfg)
     c = metrics["counts"]
-    assert c["labelled"] + c["censored"] + c["excluded"] == c["rows_in"] == len(contacts)
+    assert c["labelled"] + c["censored"] + c["excluded"] == c["rows_in"] == len(labelled)
     truth_file = Path(paths.truth_dir) / "truth.parquet"
     if truth_file.exists():
         truth = pd.read_parquet(truth_file)
