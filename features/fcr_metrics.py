@@ -26,38 +26,51 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -
     return centre - half, centre + half
 
 
-def first_contacts(labelled: pd.DataFrame) -> pd.DataFrame:
-    """The FCR population: labelled (matured, not excluded) first contacts of an episode."""
-    return labelled[(labelled["status"] == "labelled") & labelled["is_first_contact"]]
-
-
-def fcr_table(labelled: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
-    """FCR = share of first contacts resolved, with counts and a 95% Wilson interval, per `by`."""
+def first_contacts(labelled: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The FCR population: labelled (matured, not excluded) first contacts of an episode, with a
+    boolean `resolved`; only `columns` (default all) are carried, since this can be millions of rows."""
     mask = ((labelled["status"] == "labelled") & labelled["is_first_contact"]).to_numpy()
-    resolved = ~labelled["repeated"].fillna(True).to_numpy(dtype=bool)[mask]
+    keep = labelled if columns is None else labelled[[c for c in columns if c in labelled.columns]]
+    out = keep[mask]
+    return out.assign(resolved=~labelled["repeated"].fillna(True).to_numpy(dtype=bool)[mask])
+
+
+def fcr_table(labelled: pd.DataFrame, by: str | None = None, *, first: pd.DataFrame | None = None) -> pd.DataFrame:
+    """FCR = share of first contacts resolved, with counts and a 95% Wilson interval, per `by`.
+
+    `first` (from first_contacts) saves selecting the first contacts again for every table."""
+    fc = first if first is not None else first_contacts(labelled, [by] if by else [])
+    resolved = fc["resolved"].to_numpy()
     if by is None:
-        grp = pd.DataFrame({"segment": ["all"], "first_contacts": [int(mask.sum())], "resolved": [int(resolved.sum())]})
+        grp = pd.DataFrame({"segment": ["all"], "first_contacts": [len(fc)], "resolved": [int(resolved.sum())]})
     else:
         # Group on integer codes: cheap even for millions of contacts with string segments.
-        codes, uniques = pd.factorize(labelled[by].to_numpy()[mask] if not isinstance(
-            labelled[by].dtype, pd.CategoricalDtype) else labelled[by].array[mask], sort=True)
+        col = fc[by]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes, uniques = col.cat.codes.to_numpy(), np.asarray(col.cat.categories, dtype=object)
+        else:
+            codes, uniques = pd.factorize(col.to_numpy(), sort=True)
         keep = codes >= 0
         size = np.bincount(codes[keep], minlength=len(uniques))
         res = np.bincount(codes[keep], weights=resolved[keep], minlength=len(uniques)).astype(np.int64)
         grp = pd.DataFrame({"segment": np.asarray(uniques, dtype=object), "first_contacts": size, "resolved": res})
-        grp = grp[grp["first_contacts"] > 0].reset_index(drop=True)
+        grp = grp[grp["first_contacts"] > 0].sort_values("segment", key=lambda s: s.astype(str))
+        grp = grp.reset_index(drop=True)
     grp["fcr"] = grp["resolved"] / grp["first_contacts"]
     grp["ci_low"], grp["ci_high"] = wilson_interval(grp["resolved"].to_numpy(), grp["first_contacts"].to_numpy())
     return grp
 
 
-def weekly_fcr(labelled: pd.DataFrame) -> pd.DataFrame:
+def weekly_fcr(labelled: pd.DataFrame, *, first: pd.DataFrame | None = None) -> pd.DataFrame:
     """FCR by ISO week (weeks start on Monday, UTC)."""
-    us = pd.DatetimeIndex(labelled["started_at"]).as_unit("us").asi8
+    fc = first if first is not None else first_contacts(labelled, ["started_at"])
+    us = pd.DatetimeIndex(fc["started_at"]).as_unit("us").asi8
     monday = pd.Timestamp("1970-01-05").value // 1000  # the first Monday of the epoch, in microseconds
     week_us = 7 * 86_400 * 1_000_000
     week_no = (us - monday) // week_us
-    table = fcr_table(labelled.assign(week=week_no), by="week")
+    lo = int(week_no.min()) if len(week_no) else 0
+    weeks = pd.Categorical.from_codes(week_no - lo, categories=np.arange(lo, int(week_no.max(initial=lo)) + 1))
+    table = fcr_table(fc, "week", first=fc.assign(week=weeks))
     start = pd.to_datetime(table["segment"].astype(np.int64) * week_us + monday, unit="us")
     return table.assign(segment=start.dt.strftime("%Y-%m-%d")).rename(columns={"segment": "week"})
 

@@ -18,6 +18,7 @@ from features.charts import repeat_delay_figure, weekly_fcr_figure
 from features.config import LabelConfig, Paths
 from features.fcr_metrics import (
     fcr_table,
+    first_contacts,
     repeat_delay_histogram,
     status_counts,
     survey_agreement,
@@ -25,7 +26,7 @@ from features.fcr_metrics import (
 )
 from features.labels import LABEL_COLUMNS, label_contacts
 from features.truth import label_truth_agreement
-from pipeline.io import write_json, write_parquet
+from pipeline.io import write_json, write_parquet_parts
 
 log = logging.getLogger(__name__)
 SEGMENTS = ("channel", "reason_family", "team")
@@ -35,9 +36,10 @@ COLUMNS = ["contact_id", "customer_id", "started_at", "ended_at", "channel", "re
            "team", "disposition", "survey_resolved"]
 
 
-def read_contacts(path: str) -> pd.DataFrame:
+def read_contacts(path: str, cfg: LabelConfig | None = None) -> pd.DataFrame:
     """The columns the labeller and the metrics need; low-cardinality codes as categoricals."""
-    table = pq.read_table(path, columns=COLUMNS, read_dictionary=CATEGORICAL)
+    columns = [c for c in COLUMNS if c != "reason_code" or cfg is None or cfg.match == "same_reason"]
+    table = pq.read_table(path, columns=columns, read_dictionary=[c for c in CATEGORICAL if c in columns])
     return table.to_pandas()
 
 
@@ -47,34 +49,44 @@ def label_table(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     return pd.concat([contacts.reset_index(drop=True), labels[LABEL_COLUMNS]], axis=1)
 
 
-def fcr_metrics(labelled: pd.DataFrame, cfg: LabelConfig) -> dict:
+def segment_tables(labelled: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """FCR tables overall ('all'), by each segment column and by week ('week')."""
+    first = first_contacts(labelled, [*SEGMENTS, "started_at"])
+    tables = {"all": fcr_table(labelled, first=first)}
+    tables |= {seg: fcr_table(labelled, seg, first=first) for seg in SEGMENTS}
+    tables["week"] = weekly_fcr(labelled, first=first)
+    return tables
+
+
+def fcr_metrics(labelled: pd.DataFrame, cfg: LabelConfig, tables: dict[str, pd.DataFrame] | None = None) -> dict:
     def records(t: pd.DataFrame) -> dict:
         return {str(r.segment): {"fcr": round(r.fcr, 4), "ci_low": round(r.ci_low, 4), "ci_high": round(r.ci_high, 4),
                                  "first_contacts": int(r.first_contacts)} for r in t.itertuples()}
 
-    metrics = {"rules": cfg.model_dump(), "counts": status_counts(labelled),
-               "fcr": records(fcr_table(labelled))["all"]}
+    tables = tables or segment_tables(labelled)
+    metrics = {"rules": cfg.model_dump(), "counts": status_counts(labelled), "fcr": records(tables["all"])["all"]}
     for seg in SEGMENTS:
-        metrics[f"fcr_by_{seg}"] = records(fcr_table(labelled, seg))
+        metrics[f"fcr_by_{seg}"] = records(tables[seg])
     metrics["survey_vs_tracking"] = survey_agreement(labelled)
     return metrics
 
 
 def run(cfg: LabelConfig, paths: Paths) -> dict:
-    contacts = read_contacts(paths.contacts)
+    contacts = read_contacts(paths.contacts, cfg)
     log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
     labelled = label_table(contacts, cfg)
     # The labels travel on their own (joined to the contacts by contact_id downstream). Written in
     # the background while the metrics are computed: Parquet encoding releases the GIL.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        written = pool.submit(write_parquet, labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
+        written = pool.submit(write_parquet_parts, labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
         metrics = _metrics_and_plots(labelled, cfg, paths)
         written.result()
     return metrics
 
 
 def _metrics_and_plots(labelled: pd.DataFrame, cfg: LabelConfig, paths: Paths) -> dict:
-    metrics = fcr_metrics(labelled, cfg)
+    tables = segment_tables(labelled)
+    metrics = fcr_metrics(labelled, cfg, tables)
     c = metrics["counts"]
     assert c["labelled"] + c["censored"] + c["excluded"] == c["rows_in"] == len(labelled)
     truth_file = Path(paths.truth_dir) / "truth.parquet"
@@ -85,10 +97,10 @@ def _metrics_and_plots(labelled: pd.DataFrame, cfg: LabelConfig, paths: Paths) -
         metrics["agreement_with_generator_truth"] = agreement
     metrics_dir, plots = Path(paths.metrics_dir), Path(paths.plots_dir)
     write_json(metrics, metrics_dir / "label.json")
-    weekly = weekly_fcr(labelled)
+    weekly = tables["week"]
     weekly.to_csv(_mk(plots / "fcr_by_week.csv"), index=False)
     for seg in SEGMENTS:
-        fcr_table(labelled, seg).to_csv(plots / f"fcr_by_{seg}.csv", index=False)
+        tables[seg].to_csv(plots / f"fcr_by_{seg}.csv", index=False)
     hist = repeat_delay_histogram(labelled)
     hist.to_csv(plots / "repeat_delay.csv", index=False)
     repeat_delay_figure(hist, cfg.window_days).savefig(plots / "repeat_delay.png")

@@ -152,3 +152,6 @@ def test_matches_reference_labeller(rows, cfg):
     a = label_contacts(df, cfg).set_index("contact_id").sort_index()
     b = label_contacts(ordered, cfg).set_index("contact_id").sort_index()
     pd.testing.assert_frame_equal(a, b)
+    # cut into blocks of customers labelled in parallel threads: the same labels
+    c = label_contacts(df, cfg, workers=3, min_block_rows=1).set_index("contact_id").sort_index()
+    pd.testing.assert_frame_equal(a, c)

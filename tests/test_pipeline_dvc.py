@@ -52,7 +52,7 @@ def test_dvc_repro_runs_the_whole_dag(project):
     assert label["counts"]["rows_in"] == ingest["rows_kept"]
     assert 0.5 < label["fcr"]["fcr"] < 0.95
     assert label["agreement_with_generator_truth"]["agreement"] > 0.9
-    labelled = pd.read_parquet(project / "data/labelled/labels.parquet")
+    labelled = pd.read_parquet(project / "data/labelled/labels")
     assert {"status", "repeated", "episode_id", "contact_seq", "is_first_contact"} <= set(labelled.columns)
     assert (project / "plots/repeat_delay.png").stat().st_size > 10_000
     # Nothing changed: a second repro runs no stage.
