@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
 setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 repro: setup  ## run the whole DVC pipeline on the built-in synthetic contact centre
 	$(UV) run dvc repro

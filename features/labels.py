@@ -85,6 +85,10 @@ def customer_time_order(cust: pa.Array, t: np.ndarray, ids: pa.Array) -> np.ndar
                                              ("id", "ascending", "at_end")]).to_numpy()
 
 
+def _as_str(values: pd.Series) -> pd.Series:
+    return values if values.dtype == "str" else values.astype("str")
+
+
 def _arrow(values: pd.Series) -> pa.Array:
     arr = pa.array(values)  # an Arrow-backed column converts without copying
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
@@ -113,16 +117,14 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     blocks labelled in parallel threads (NumPy releases the GIL); `workers` defaults to the cores."""
     n = len(contacts)
     # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
-    ids = _arrow(contacts["contact_id"].astype("str"))
-    customers = _arrow(contacts["customer_id"].astype("str"))
+    ids = _arrow(_as_str(contacts["contact_id"]))
+    customers = _arrow(_as_str(contacts["customer_id"]))
     t_in = as_microseconds(contacts["started_at"])
     order = customer_time_order(customers, t_in, ids)
     sort = (lambda a: a) if order is None else (lambda a: a[order])  # ingest writes them sorted
     t = sort(t_in)
-    if "ended_at" in contacts:
-        end = np.maximum(sort(as_microseconds(contacts["ended_at"].fillna(contacts["started_at"]))), t)
-    else:
-        end = t
+    # A missing end is NaT, the smallest int64: the maximum with the start fills it.
+    end = np.maximum(sort(as_microseconds(contacts["ended_at"])), t) if "ended_at" in contacts else t
     # Known customers come first (anonymous last), each customer's rows contiguous and in time order.
     cs = customers if order is None else customers.take(pa.array(order))
     k = n - cs.null_count

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.catalogue import CHANNELS
 from features.labels import as_microseconds, customer_time_order

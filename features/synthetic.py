@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.special import expit
 from scipy.stats import norm
+from tqdm import tqdm
 
 from features.catalogue import CHANNELS, REASONS
 from features.config import SyntheticConfig
@@ -219,8 +220,11 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     handled_before = np.zeros(n_issues, dtype=np.int64)
 
     rows: list[dict[str, np.ndarray]] = []
+    progress = tqdm(total=n_issues, desc="synthetic issues", unit="issue", unit_scale=True, leave=False,
+                    disable=n_issues < 200_000)
     while len(issue):
         keep = t < end_s  # attempts after the end of the export never reach the data
+        progress.update(int((~keep).sum()))
         issue, t, channel, code, attempt, handled_before = (
             a[keep] for a in (issue, t, channel, code, attempt, handled_before))
         n = len(issue)
@@ -282,6 +286,7 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
         })
         # Next attempts of the issues that go on.
         go = returns
+        progress.update(int(n - go.sum()))
         switch = rng.random(n) < np.where(channel == 4, 1.0, 0.35)
         new_channel = np.where(channel == 4, rng.choice(2, n, p=[0.6, 0.4]), rng.choice(5, n, p=CHANNEL_MIX))
         new_channel = np.where(abandoned, np.where(rng.random(n) < 0.85, channel, 1 - channel), new_channel)
@@ -293,6 +298,7 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
         handled_before = (handled_before + handled)[go]
         attempt = attempt[go] + 1
 
+    progress.close()
     g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
     return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents)
 

@@ -11,7 +11,6 @@ it must be exact when the label rules match the generator's (match=reason_family
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 

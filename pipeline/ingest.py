@@ -22,6 +22,7 @@ from features.schema import (
 )
 from features.synthetic import generate
 from pipeline.io import read_table, write_json, write_parquet
+from pipeline.params import run_stage
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,7 @@ def run(cfg: IngestConfig, paths: Paths) -> dict:
 
 
 def main(params_path: str = "params.yaml") -> None:
-    from pipeline.io import setup_logging
-    from pipeline.params import load_params
-
-    setup_logging()
-    params = load_params(params_path)
-    run(params.ingest, params.paths)
+    run_stage(run, "ingest", params_path)
 
 
 if __name__ == "__main__":

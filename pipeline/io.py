@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq

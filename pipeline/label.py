@@ -27,6 +27,7 @@ from features.fcr_metrics import (
 from features.labels import LABEL_COLUMNS, label_contacts
 from features.truth import label_truth_agreement
 from pipeline.io import write_json, write_parquet_parts
+from pipeline.params import run_stage
 
 log = logging.getLogger(__name__)
 SEGMENTS = ("channel", "reason_family", "team")
@@ -116,12 +117,7 @@ def _mk(path: Path) -> Path:
 
 
 def main(params_path: str = "params.yaml") -> None:
-    from pipeline.io import setup_logging
-    from pipeline.params import load_params
-
-    setup_logging()
-    params = load_params(params_path)
-    run(params.label, params.paths)
+    run_stage(run, "label", params_path)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -21,3 +22,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise SystemExit(f"{path} is invalid:\n" + "\n".join(lines)) from None
+
+
+def run_stage(run: Callable, section: str, params_path: str | Path = "params.yaml") -> object:
+    """Entry point of a DVC stage: configure logging, parse params.yaml once, and hand the stage
+    its own section and the paths."""
+    from pipeline.io import setup_logging
+
+    setup_logging()
+    params = load_params(params_path)
+    return run(getattr(params, section), params.paths)
