@@ -109,8 +109,8 @@ def status_counts(labels: pd.DataFrame) -> dict:
     counts = labels["status"].value_counts()
     out = {s: int(counts.get(s, 0)) for s in ("labelled", "censored", "excluded")}
     out["rows_in"] = int(len(labels))
-    out["excluded_by_reason"] = {k: int(v) for k, v in
-                                 labels.loc[labels["status"] == "excluded", "excluded_reason"].value_counts().items()}
-    out["repeated_by_source"] = {k: int(v) for k, v in
-                                 labels.loc[labels["repeat_source"] != "", "repeat_source"].value_counts().items()}
+    out["excluded_by_reason"] = {str(k): int(v) for k, v in labels.loc[labels["status"] == "excluded", "excluded_reason"]
+                                 .value_counts().items() if v and k != ""}
+    out["repeated_by_source"] = {str(k): int(v) for k, v in labels.loc[labels["repeat_source"] != "", "repeat_source"]
+                                 .value_counts().items() if v and k != ""}
     return out

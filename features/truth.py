@@ -4,7 +4,8 @@ In: the labelled contact table, the generator's truth table and the label window
 figures between repeat tracking and the truth "the customer came back about this same issue
 within the window". The two can only differ where the customer also contacted about another issue
 of the same family within the window (the labeller cannot tell two issues of one family apart),
-or where the labeller merges contacts seconds apart that the generator made separately; so
+where the labeller merges contacts seconds apart that the generator made separately, or where the
+repeat is invisible to it (made anonymously, or quarantined at ingest); so
 agreement is reported overall and on the contacts without such a confounding contact, where
 it must be exact when the label rules match the generator's (match=reason_family).
 """
@@ -41,6 +42,9 @@ def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame, window_da
     confounded = same & (nrt - part["started_at"] <= window)
     df["confounded"] = False
     df.loc[confounded.index, "confounded"] = confounded.to_numpy()
+    # A repeat the labeller cannot see (made anonymously, or quarantined at ingest) also confounds.
+    invisible = df["next_issue_contact_id"].notna() & ~df["next_issue_contact_id"].isin(df.loc[linkable, "contact_id"])
+    df.loc[invisible, "confounded"] = True
     # Merges across issues (an unrelated contact within seconds of another) also confound.
     rep_issue = df["merged_into"].map(df.set_index("contact_id")["issue_id"])
     cross = df["merged_into"].notna() & df["issue_id"].notna() & (rep_issue != df["issue_id"])
