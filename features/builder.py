@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.config import FeaturizeConfig
 from features.history import GroupIndex, smoothed_rate
 
 DAY = 86_400
@@ -89,11 +90,6 @@ class FeatureSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class FeaturizeConfig:
-    prior_strength: float = 20.0       # pseudo-contacts behind each shrunk rate
 
 
 def _seconds(s: pd.Series) -> np.ndarray:

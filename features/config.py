@@ -90,6 +90,10 @@ class LabelConfig(_Strict):
     as_of: str | None = None
 
 
+class FeaturizeConfig(_Strict):
+    prior_strength: float = Field(20.0, gt=0)  # pseudo-contacts behind each shrunk repeat rate
+
+
 class PlaceholderConfig(_Strict):
     placeholder: bool = True
 
@@ -98,7 +102,7 @@ class Params(_Strict):
     paths: Paths
     ingest: IngestConfig
     label: LabelConfig
-    featurize: PlaceholderConfig
+    featurize: FeaturizeConfig
     train: PlaceholderConfig
     explain: PlaceholderConfig
     report: PlaceholderConfig

@@ -211,6 +211,15 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     day = rng.choice(cfg.days, n_issues, p=day_w / day_w.sum())
     channel = rng.choice(5, n_issues, p=CHANNEL_MIX)
     t = start_s + day * DAY + _sample_hours(rng, channel) * 3600 + rng.integers(0, 3600, n_issues)
+    # Nobody contacts before signing up: such issues go to another customer (redrawn).
+    p_cust = cu["activity"] / cu["activity"].sum()
+    for _ in range(30):
+        early = np.flatnonzero(cu["signup_s"][cust] > t)
+        if not len(early):
+            break
+        cust[early] = rng.choice(cfg.n_customers, len(early), p=p_cust)
+    early = cu["signup_s"][cust] > t
+    cust[early] = int(np.argmin(cu["signup_s"]))
     family = rng.choice(len(FAMILIES), n_issues, p=FAMILY_MIX)
     fam_first = np.searchsorted(CODE_FAMILY, np.arange(len(FAMILIES)))
     fam_size = np.bincount(CODE_FAMILY)

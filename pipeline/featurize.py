@@ -1,14 +1,50 @@
-"""DVC stage `featurize`: a placeholder until its issue lands (README: "Status of the stages")."""
+"""DVC stage `featurize`: contacts + labels + customers + agents -> point-in-time features.
+
+Writes the feature table (one row per contact: contact_id, started_at, the label columns training
+needs, and every feature of features/builder.py) and feature_spec.json, which travels with the model.
+The online snapshot for the scoring service is not written yet (see README, "Status of the stages").
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from features.builder import build_features, feature_spec
+from features.config import FeaturizeConfig, Paths
+from pipeline.io import write_parquet
+from pipeline.params import load_params
+
+log = logging.getLogger(__name__)
+LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
+
+
+def run(cfg: FeaturizeConfig, paths: Paths, window_days: float) -> pd.DataFrame:
+    contacts = pd.read_parquet(paths.contacts)
+    labels = pd.read_parquet(paths.labels)
+    customers = pd.read_parquet(paths.customers)
+    agents = pd.read_parquet(paths.agents)
+    log.info("building features for %d contacts", len(contacts))
+    features = build_features(contacts, labels, customers, agents, window_days, cfg)
+    table = features.merge(labels[["contact_id", *LABELS_FOR_TRAINING]], on="contact_id", how="left",
+                           validate="one_to_one")
+    write_parquet(table, paths.features)
+    spec = feature_spec(features, window_days)
+    Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    log.info("%d features (%d for the routing model) written to %s", len(spec.features),
+             len(spec.model_features), paths.features)
+    return table
+
 
 def main(params_path: str = "params.yaml") -> None:
-    from pipeline.params import load_params
-    from pipeline.placeholder import write_marker
+    from pipeline.io import setup_logging
 
+    setup_logging()
     params = load_params(params_path)
-    write_marker("featurize", "data/features/PLACEHOLDER.json", [params.paths.labels])
+    run(params.featurize, params.paths, params.label.window_days)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ def main(params_path: str = "params.yaml") -> None:
     from pipeline.placeholder import write_marker
 
     params = load_params(params_path)
-    write_marker("train", f"{params.paths.model_dir}/PLACEHOLDER.json", ["data/features/PLACEHOLDER.json"])
+    write_marker("train", f"{params.paths.model_dir}/PLACEHOLDER.json", [params.paths.features])
 
 
 if __name__ == "__main__":

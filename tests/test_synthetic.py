@@ -99,6 +99,9 @@ def test_export_consistent_with_truth(data):
     assert (handled["agent_id"].map(agents) <= handled["started_at"]).all()   # no agent before hire
     assert set(handled["agent_id"]) <= set(agents.index)
     assert set(c["customer_id"].dropna()) <= set(data.customers["customer_id"])
+    signup = data.customers.set_index("customer_id")["signup_date"]
+    known = c.loc[common].dropna(subset=["customer_id"])
+    assert (known["customer_id"].map(signup) <= known["started_at"]).all()  # nobody calls before signing up
 
 
 def test_messiness_switches():
