@@ -26,6 +26,9 @@ def child(n: int) -> None:
     path = OUT / f"raw_{n}.parquet"
     data.contacts.to_parquet(path, index=False)
     t2 = time.perf_counter()
+    # side tables for the featurize benchmark
+    data.customers.to_parquet(OUT / f"customers_{n}.parquet", index=False)
+    data.agents.to_parquet(OUT / f"agents_{n}.parquet", index=False)
     emit({"n": n, "rows": len(data.contacts), "generate_s": t1 - t0, "parquet_write_s": t2 - t1})
 
 

@@ -100,114 +100,124 @@ def _codes(values: pd.Series) -> np.ndarray:
     return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
 
 
+def _column(frame: pd.DataFrame, name: str, index: pd.Index, dtype: str | None = None) -> pd.Series:
+    if name in frame:
+        col = frame[name]
+        return pd.Series(col.array, index=index) if dtype is None else pd.Series(col.to_numpy(dtype=dtype), index=index)
+    return pd.Series(np.nan, index=index)
+
+
+def _aligned(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
+    """Labels in the contacts' row order (the label stage keeps it; otherwise look them up)."""
+    if len(labels) == len(contact_id) and labels["contact_id"].reset_index(drop=True).equals(contact_id):
+        return labels.reset_index(drop=True)
+    return labels.set_index("contact_id").reindex(contact_id).reset_index()
+
+
 def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
                    window_days: float, cfg: FeaturizeConfig = FeaturizeConfig()) -> pd.DataFrame:
     """Features of every contact (same rows and order as `contacts`); see the module docstring."""
     c = contacts.reset_index(drop=True)
-    lab = labels.set_index("contact_id").reindex(c["contact_id"])
+    index = c.index
+    lab = _aligned(labels, c["contact_id"])
     n = len(c)
     t = _seconds(c["started_at"])
     window = int(round(window_days * DAY))
-    out = pd.DataFrame({"contact_id": c["contact_id"].to_numpy(), "started_at": c["started_at"].to_numpy()})
+    longest = max(max(WINDOWS_DAYS) * DAY, window, DAY)
+    f: dict[str, object] = {"contact_id": c["contact_id"].array, "started_at": c["started_at"].array}
 
     # Customer profile.
     prof = customers.set_index("customer_id").reindex(c["customer_id"])
     for col in PROFILE:
-        out[col] = prof[col].to_numpy() if col in prof else np.nan
-    signup = _seconds(prof["signup_date"]) if "signup_date" in prof else np.full(n, np.iinfo(np.int64).min)
-    out["customer_tenure_days"] = np.where(signup > np.iinfo(np.int64).min, (t - signup) / DAY, np.nan)
+        f[col] = _column(prof, col, index)
+    missing = np.iinfo(np.int64).min
+    signup = _seconds(prof["signup_date"]) if "signup_date" in prof else np.full(n, missing)
+    f["customer_tenure_days"] = np.where(signup > missing, (t - signup) / DAY, np.nan)
 
     # Customer history: earlier contacts of the same customer (anonymous customers have none).
     cust = _codes(c["customer_id"])
     known = cust >= 0
-    idx = GroupIndex.build(cust, t, margin=max(max(WINDOWS_DAYS) * DAY, window))
+    by_cust = GroupIndex.build(cust, t, margin=longest)
     for d in WINDOWS_DAYS:
-        out[f"customer_contacts_{d}d"] = np.where(known, idx.count(cust, t - d * DAY, t), np.nan)
-    # previous contact (strictly earlier): the row before in (customer, time) order
-    pos = np.empty(n, dtype=np.int64)
-    pos[idx.order] = np.arange(n)
-    before = np.searchsorted(idx.keys, (cust + 1) * idx.span + (t - idx.t0), side="left") - 1
-    has_prev = known & (before >= 0) & (idx.keys[np.maximum(before, 0)] // idx.span == cust + 1)
-    prev_row = idx.order[np.maximum(before, 0)]
-    out["days_since_last_contact"] = np.where(has_prev, (t - t[prev_row]) / DAY, np.nan)
-    channel = c["channel"].astype("str").to_numpy()
-    out["previous_channel"] = np.where(has_prev, channel[prev_row], NO_PREVIOUS)
-    out["switched_channel"] = np.where(has_prev, (channel[prev_row] != channel).astype(float), np.nan)
+        f[f"customer_contacts_{d}d"] = np.where(known, by_cust.window_count(d * DAY), np.nan)
+    prev = by_cust.previous()
+    has_prev = known & (prev >= 0)
+    prev = np.maximum(prev, 0)
+    f["days_since_last_contact"] = np.where(has_prev, (t - t[prev]) / DAY, np.nan)
+    channel = pd.Categorical(c["channel"].astype("str"))
+    ch = channel.codes
+    prev_channel = pd.Categorical.from_codes(np.where(has_prev, ch[prev], -1), categories=channel.categories)
+    f["previous_channel"] = prev_channel.add_categories([NO_PREVIOUS]).fillna(NO_PREVIOUS)
+    f["switched_channel"] = np.where(has_prev, (ch[prev] != ch).astype(float), np.nan)
     fam = _codes(c["reason_family"])
-    cust_fam = np.where(known, cust * (fam.max(initial=0) + 1) + fam, -1)
-    idx_cf = GroupIndex.build(cust_fam, t, margin=window)
-    out["same_issue_contacts_window"] = np.where(known, idx_cf.count(cust_fam, t - window, t), np.nan)
+    n_fam = int(fam.max(initial=0)) + 1
+    cust_fam = np.where(known, cust * n_fam + fam, -1)
+    by_cust_fam = GroupIndex.build(cust_fam, t, margin=window)
+    f["same_issue_contacts_window"] = np.where(known, by_cust_fam.window_count(window), np.nan)
 
     # Label-derived history: only labels matured before t (started_at + window < t).
-    status = lab["status"].astype("str").to_numpy()
-    labelled = (status == "labelled").astype(float)
+    labelled = (lab["status"].astype("str") == "labelled").to_numpy(dtype=float)
     repeated = (lab["repeated"].fillna(False).to_numpy(dtype=bool) & (labelled > 0)).astype(float)
-    mature = t - window  # contacts that started before this have a closed window
-    lo_all = np.full(n, np.iinfo(np.int64).min // 4)
 
-    def matured(group: np.ndarray, gi: GroupIndex) -> tuple[np.ndarray, np.ndarray]:
-        trials = gi.sum(gi.cumulative(labelled), group, lo_all, mature)
-        events = gi.sum(gi.cumulative(repeated), group, lo_all, mature)
+    def matured(gi: GroupIndex) -> tuple[np.ndarray, np.ndarray]:
+        events, trials = gi.matured_sums([repeated, labelled], window)
         return events, trials
 
-    zero = np.zeros(n, dtype=np.int64)
-    g_events, g_trials = matured(zero, GroupIndex.build(zero, t, margin=window))
-    # Before anything matured, the prior is the rate of the earliest matured contacts; 0.25 is only
-    # a placeholder for the first window of the data, where no label has matured at all.
+    g_events, g_trials = matured(GroupIndex.build(np.zeros(n, dtype=np.int64), t, margin=window))
+    # Before any label has matured (the first window of the data) the prior is a neutral 0.25.
     global_rate = smoothed_rate(g_events, g_trials, np.full(n, 0.25), 1.0)
     strength = cfg.prior_strength
 
-    ev, tr = matured(cust, idx)
-    out["customer_past_labelled"] = np.where(known, tr, np.nan)
-    out["customer_past_repeats"] = np.where(known, ev, np.nan)
-    out["customer_repeat_rate"] = np.where(known, smoothed_rate(ev, tr, global_rate, strength), np.nan)
+    ev, tr = matured(by_cust)
+    f["customer_past_labelled"] = np.where(known, tr, np.nan)
+    f["customer_past_repeats"] = np.where(known, ev, np.nan)
+    f["customer_repeat_rate"] = np.where(known, smoothed_rate(ev, tr, global_rate, strength), np.nan)
 
     # Reason.
-    out["reason_code"] = c["reason_code"].to_numpy()
-    out["reason_family"] = c["reason_family"].to_numpy()
-    fam_ev, fam_tr = matured(fam, GroupIndex.build(fam, t, margin=window))
-    family_rate = smoothed_rate(fam_ev, fam_tr, global_rate, strength)
+    f["reason_code"] = c["reason_code"].array
+    f["reason_family"] = c["reason_family"].array
+    family_rate = smoothed_rate(*matured(GroupIndex.build(fam, t, margin=window)), global_rate, strength)
     code = _codes(c["reason_code"])
-    code_ev, code_tr = matured(code, GroupIndex.build(code, t, margin=window))
-    out["reason_difficulty"] = smoothed_rate(code_ev, code_tr, family_rate, strength)
+    f["reason_difficulty"] = smoothed_rate(*matured(GroupIndex.build(code, t, margin=window)), family_rate, strength)
 
     # Channel and time.
-    out["channel"] = channel
-    hours = (t % DAY) // 3600
-    out["hour"] = hours
-    out["weekday"] = ((t // DAY) + 3) % 7  # 1970-01-01 was a Thursday
-    out["wait_s"] = c["wait_s"].to_numpy(dtype=float) if "wait_s" in c else np.nan
+    f["channel"] = channel
+    f["hour"] = (t % DAY) // 3600
+    f["weekday"] = ((t // DAY) + 3) % 7  # 1970-01-01 was a Thursday
+    f["wait_s"] = _column(c, "wait_s", index, "float64")
 
     # Agent.
     agent = _codes(c["agent_id"])
     has_agent = agent >= 0
-    out["agent_id"] = c["agent_id"].to_numpy()
-    ag = agents.set_index("agent_id").reindex(c["agent_id"]) if "agent_id" in agents else None
-    team_col = c["team"] if "team" in c else pd.Series(np.nan, index=c.index)
-    if ag is not None and "team" in ag:
-        team_col = team_col.fillna(pd.Series(ag["team"].to_numpy(), index=c.index))
-    out["team"] = team_col.to_numpy()
-    hired = _seconds(ag["hired_at"]) if ag is not None and "hired_at" in ag else np.full(n, np.iinfo(np.int64).min)
-    out["agent_tenure_days"] = np.where(has_agent & (hired > np.iinfo(np.int64).min), (t - hired) / DAY, np.nan)
+    f["agent_id"] = c["agent_id"].array
+    ag = agents.set_index("agent_id").reindex(c["agent_id"])
+    team_col = _column(c, "team", index)
+    if "team" in ag:
+        team_col = team_col.fillna(pd.Series(ag["team"].array, index=index))
+    f["team"] = team_col
+    hired = _seconds(ag["hired_at"]) if "hired_at" in ag else np.full(n, missing)
+    f["agent_tenure_days"] = np.where(has_agent & (hired > missing), (t - hired) / DAY, np.nan)
     team = _codes(team_col)
-    t_ev, t_tr = matured(team, GroupIndex.build(team, t, margin=window))
-    team_rate = np.where(team >= 0, smoothed_rate(t_ev, t_tr, global_rate, strength), global_rate)
-    idx_a = GroupIndex.build(agent, t, margin=max(window, DAY))
-    a_ev, a_tr = matured(agent, idx_a)
-    agent_rate = smoothed_rate(a_ev, a_tr, team_rate, strength)
-    out["agent_repeat_rate"] = np.where(has_agent, agent_rate, np.nan)
-    agent_fam = np.where(has_agent, agent * (fam.max(initial=0) + 1) + fam, -1)
-    af_ev, af_tr = matured(agent_fam, GroupIndex.build(agent_fam, t, margin=window))
-    out["agent_family_repeat_rate"] = np.where(has_agent, smoothed_rate(af_ev, af_tr, agent_rate, strength), np.nan)
-    out["agent_contacts_today"] = np.where(has_agent, idx_a.count(agent, t - t % DAY, t), np.nan)
+    team_rate = np.where(team >= 0, smoothed_rate(*matured(GroupIndex.build(team, t, margin=window)),
+                                                  global_rate, strength), global_rate)
+    by_agent = GroupIndex.build(agent, t, margin=longest)
+    agent_rate = smoothed_rate(*matured(by_agent), team_rate, strength)
+    f["agent_repeat_rate"] = np.where(has_agent, agent_rate, np.nan)
+    agent_fam = np.where(has_agent, agent * n_fam + fam, -1)
+    f["agent_family_repeat_rate"] = np.where(
+        has_agent, smoothed_rate(*matured(GroupIndex.build(agent_fam, t, margin=window)), agent_rate, strength),
+        np.nan)
+    since_midnight = by_agent.sorted_values(t % DAY)
+    f["agent_contacts_today"] = np.where(has_agent, by_agent.window_count(since_midnight), np.nan)
 
     # After-contact diagnostics.
-    out["handle_s"] = c["handle_s"].to_numpy(dtype=float) if "handle_s" in c else np.nan
-    out["transfers"] = pd.to_numeric(c["transfers"], errors="coerce").to_numpy(dtype=float) if "transfers" in c else np.nan
-    out["disposition"] = c["disposition"].astype("str").to_numpy() if "disposition" in c else np.nan
-    for f in FEATURES:
-        if f.kind == "categorical":
-            out[f.name] = out[f.name].astype("str").astype("category")
+    f["handle_s"] = _column(c, "handle_s", index, "float64")
+    f["transfers"] = pd.to_numeric(_column(c, "transfers", index), errors="coerce").astype("float64")
+    f["disposition"] = _column(c, "disposition", index)
+    out = pd.DataFrame(f, index=index)
+    for feat in FEATURES:
+        if feat.kind == "categorical" and not isinstance(out[feat.name].dtype, pd.CategoricalDtype):
+            out[feat.name] = out[feat.name].astype("category")
     return out
 
 

@@ -1,11 +1,13 @@
 """Point-in-time history primitives: counts and sums over a group's earlier rows in a time window.
 
-In: a group code per row (customer, agent, reason code, ...; -1 = no group), times in seconds, and
-per row a window [lo, hi) of times. Out: for each row, how many rows of its group (or the sum of a
-weight over them) have a time in [lo, hi). With hi = the row's own time, only strictly earlier rows
-count, so a feature can never see its own contact or anything after it.
+In: a group code per row (customer, agent, reason code, ...; -1 = no group) and times in seconds.
+Out: for each row, how many earlier rows of its group (or the sum of a weight over them) fall in a
+look-back window [t - lookback, t), or started before t - lag. The window ends at the row's own
+time, exclusive, so a feature never sees its own contact, a contact at the same second, or anything
+after it.
 
-One sort per grouping, then binary search: O(n log n), no Python loops, no pandas.
+One sort per grouping; every query is then a binary search with keys that are already sorted (the
+rows' own keys shifted by the look-back), which keeps it cache-friendly at 10 million rows.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ _MAX_KEY = 2**62
 
 @dataclass(frozen=True)
 class GroupIndex:
-    """Rows sorted by (group, time), packed into one int64 key for binary search."""
+    """Rows sorted by (group, time), packed into one int64 key: (group + 1) * span + (t - t0)."""
 
     keys: np.ndarray      # sorted packed keys
-    order: np.ndarray     # row of each sorted position
-    t0: int
+    order: np.ndarray     # original row of each sorted position
+    t_sorted: np.ndarray
     span: int
+    margin: int
 
     @classmethod
     def build(cls, group: np.ndarray, t: np.ndarray, margin: int) -> "GroupIndex":
-        """`margin`: the widest look-back (seconds) any query will use, so keys of groups never overlap."""
+        """`margin`: the longest look-back (seconds) any query will use."""
         t0 = int(t.min()) - margin - 1 if len(t) else 0
         span = (int(t.max()) - t0 + 2) if len(t) else 1
         n_groups = int(group.max(initial=-1)) + 2
@@ -36,24 +39,44 @@ class GroupIndex:
             raise ValueError(f"{n_groups} groups x {span} s do not fit one int64 key; shorten the data span")
         keys = (group.astype(np.int64) + 1) * span + (t - t0)
         order = np.argsort(keys, kind="stable")
-        return cls(keys[order], order, t0, span)
+        return cls(keys[order], order, t[order], span, margin)
 
-    def _pos(self, group: np.ndarray, at: np.ndarray) -> np.ndarray:
-        q = (group.astype(np.int64) + 1) * self.span + np.clip(at - self.t0, 0, self.span - 1)
-        return np.searchsorted(self.keys, q, side="left")
+    def _unsort(self, values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
 
-    def count(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Rows of `group` with lo <= time < hi."""
-        return np.maximum(self._pos(group, hi) - self._pos(group, lo), 0)
+    def _at(self, lookback: np.ndarray | int) -> np.ndarray:
+        """Sorted position of the first row of each row's group at or after t - lookback."""
+        if np.any(np.asarray(lookback) > self.margin):
+            raise ValueError("look-back longer than the index margin")
+        return np.searchsorted(self.keys, self.keys - lookback, side="left")
 
-    def cumulative(self, weights: np.ndarray) -> np.ndarray:
-        """Prefix sums of `weights` in sorted order, for `sum`."""
-        return np.concatenate([[0.0], np.cumsum(weights[self.order], dtype=np.float64)])
+    def _group_start(self) -> np.ndarray:
+        return np.searchsorted(self.keys, self.keys // self.span * self.span, side="left")
 
-    def sum(self, prefix: np.ndarray, group: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Sum of the weights behind `prefix` over rows of `group` with lo <= time < hi."""
-        a, b = self._pos(group, lo), self._pos(group, hi)
-        return np.where(b > a, prefix[b] - prefix[a], 0.0)
+    def window_count(self, lookback: np.ndarray | int) -> np.ndarray:
+        """Per row: earlier rows of its group with t - lookback <= time < t. `lookback` is a
+        number or an array in sorted order (see `sorted_values`)."""
+        return self._unsort(self._at(0) - self._at(lookback))
+
+    def previous(self) -> np.ndarray:
+        """Per row: the original row of its group's latest strictly earlier row, or -1."""
+        at = self._at(0) - 1
+        ok = (at >= 0) & (self.keys[np.maximum(at, 0)] // self.span == self.keys // self.span)
+        return self._unsort(np.where(ok, self.order[np.maximum(at, 0)], -1))
+
+    def sorted_values(self, values: np.ndarray) -> np.ndarray:
+        return values[self.order]
+
+    def matured_sums(self, weights: list[np.ndarray], lag: int) -> list[np.ndarray]:
+        """Per row and weight: the sum over its group's rows that started before t - lag."""
+        start, end = self._group_start(), self._at(lag)
+        sums = []
+        for w in weights:
+            prefix = np.concatenate([[0.0], np.cumsum(w[self.order], dtype=np.float64)])
+            sums.append(self._unsort(np.where(end > start, prefix[end] - prefix[start], 0.0)))
+        return sums
 
 
 def smoothed_rate(events: np.ndarray, trials: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:

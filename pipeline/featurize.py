@@ -20,17 +20,22 @@ from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
 LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
+LABEL_INPUTS = sorted(set(LABELS_FOR_TRAINING) | {"status", "repeated"})
+CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
+                   "team", "wait_s", "handle_s", "transfers", "disposition"]
 
 
 def run(cfg: FeaturizeConfig, paths: Paths, window_days: float) -> pd.DataFrame:
-    contacts = pd.read_parquet(paths.contacts)
-    labels = pd.read_parquet(paths.labels)
+    contacts = pd.read_parquet(paths.contacts, columns=CONTACT_COLUMNS)
+    labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_INPUTS])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)
     log.info("building features for %d contacts", len(contacts))
     features = build_features(contacts, labels, customers, agents, window_days, cfg)
-    table = features.merge(labels[["contact_id", *LABELS_FOR_TRAINING]], on="contact_id", how="left",
-                           validate="one_to_one")
+    # The label stage keeps the contacts' row order, so the labels line up row by row.
+    if not labels["contact_id"].equals(features["contact_id"]):
+        labels = labels.set_index("contact_id").reindex(features["contact_id"]).reset_index()
+    table = pd.concat([features, labels[LABELS_FOR_TRAINING]], axis=1)
     write_parquet(table, paths.features)
     spec = feature_spec(features, window_days)
     Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")

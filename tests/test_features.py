@@ -19,19 +19,25 @@ from features.synthetic import generate
 DAY = 86_400
 
 
-def test_group_index_counts_match_brute_force():
+def test_group_index_matches_brute_force():
     rng = np.random.default_rng(0)
     group = rng.integers(-1, 5, 400)
     t = rng.integers(0, 50 * DAY, 400)
+    t[:399:7] = t[1::7]  # ties in time
     w = rng.random(400)
     gi = GroupIndex.build(group, t, margin=10 * DAY)
-    lo, hi = t - 7 * DAY, t
-    got = gi.count(group, lo, hi)
-    got_sum = gi.sum(gi.cumulative(w), group, lo, hi)
+    counts = gi.window_count(7 * DAY)
+    (matured,) = gi.matured_sums([w], 3 * DAY)
+    prev = gi.previous()
     for i in range(400):
-        m = (group == group[i]) & (t >= lo[i]) & (t < hi[i])
-        assert got[i] == m.sum()
-        assert got_sum[i] == pytest.approx(w[m].sum())
+        same = group == group[i]
+        assert counts[i] == (same & (t >= t[i] - 7 * DAY) & (t < t[i])).sum()
+        assert matured[i] == pytest.approx(w[same & (t < t[i] - 3 * DAY)].sum())
+        earlier = np.flatnonzero(same & (t < t[i]))
+        if len(earlier):
+            assert t[prev[i]] == t[earlier].max() and group[prev[i]] == group[i]
+        else:
+            assert prev[i] == -1
 
 
 def _contacts(rows):
