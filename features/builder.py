@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import FeaturizeConfig
 from features.history import GroupIndex, smoothed_rate
@@ -110,6 +112,13 @@ def _column(frame: pd.DataFrame, name: str, index: pd.Index, dtype: str | None =
     return pd.Series(np.nan, index=index)
 
 
+def _lookup(table: pd.DataFrame, key: str, values: pd.Series) -> pd.DataFrame:
+    """The row of a side table (customers, agents) for each value; all missing where unknown.
+    Arrow's hash lookup and take: pandas' reindex of 10 million string keys goes through Python."""
+    idx = pc.index_in(pa.array(values.astype("str").array), value_set=pa.array(table[key].astype("str").array))
+    return pa.Table.from_pandas(table, preserve_index=False).take(idx).to_pandas()
+
+
 def _aligned(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
     """Labels in the contacts' row order (the label stage keeps it; otherwise look them up)."""
     if len(labels) == len(contact_id) and labels["contact_id"].reset_index(drop=True).equals(contact_id):
@@ -125,12 +134,13 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     lab = _aligned(labels, c["contact_id"])
     n = len(c)
     t = _seconds(c["started_at"])
+    by_time = np.argsort(t, kind="stable")  # shared by every low-cardinality grouping (radix sorts)
     window = int(round(window_days * DAY))
     longest = max(max(WINDOWS_DAYS) * DAY, window, DAY)
     f: dict[str, object] = {"contact_id": c["contact_id"].array, "started_at": c["started_at"].array}
 
     # Customer profile.
-    prof = customers.set_index("customer_id").reindex(c["customer_id"])
+    prof = _lookup(customers, "customer_id", c["customer_id"])
     for col in PROFILE:
         f[col] = _column(prof, col, index)
     missing = np.iinfo(np.int64).min
@@ -157,16 +167,17 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     cust_fam = np.where(known, cust * n_fam + fam, -1)
     by_cust_fam = GroupIndex.build(cust_fam, t, margin=window)
     f["same_issue_contacts_window"] = np.where(known, by_cust_fam.window_count(window), np.nan)
+    del by_cust_fam
 
     # Label-derived history: only labels matured before t (started_at + window < t).
-    labelled = (lab["status"].astype("str") == "labelled").to_numpy(dtype=float)
-    repeated = (lab["repeated"].fillna(False).to_numpy(dtype=bool) & (labelled > 0)).astype(float)
+    labelled = (lab["status"].astype("str") == "labelled").to_numpy(dtype=bool)
+    repeated = lab["repeated"].fillna(False).to_numpy(dtype=bool) & labelled
 
     def matured(gi: GroupIndex) -> tuple[np.ndarray, np.ndarray]:
         events, trials = gi.matured_sums([repeated, labelled], window)
         return events, trials
 
-    g_events, g_trials = matured(GroupIndex.build(np.zeros(n, dtype=np.int64), t, margin=window))
+    g_events, g_trials = matured(GroupIndex.build(np.zeros(n, dtype=np.int64), t, margin=window, time_order=by_time))
     # Before any label has matured (the first window of the data) the prior is a neutral 0.25.
     global_rate = smoothed_rate(g_events, g_trials, np.full(n, 0.25), 1.0)
     strength = cfg.prior_strength
@@ -175,13 +186,14 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     f["customer_past_labelled"] = np.where(known, tr, np.nan)
     f["customer_past_repeats"] = np.where(known, ev, np.nan)
     f["customer_repeat_rate"] = np.where(known, smoothed_rate(ev, tr, global_rate, strength), np.nan)
+    del by_cust
 
     # Reason.
     f["reason_code"] = c["reason_code"].array
     f["reason_family"] = c["reason_family"].array
-    family_rate = smoothed_rate(*matured(GroupIndex.build(fam, t, margin=window)), global_rate, strength)
+    family_rate = smoothed_rate(*matured(GroupIndex.build(fam, t, margin=window, time_order=by_time)), global_rate, strength)
     code = _codes(c["reason_code"])
-    f["reason_difficulty"] = smoothed_rate(*matured(GroupIndex.build(code, t, margin=window)), family_rate, strength)
+    f["reason_difficulty"] = smoothed_rate(*matured(GroupIndex.build(code, t, margin=window, time_order=by_time)), family_rate, strength)
 
     # Channel and time.
     f["channel"] = channel
@@ -193,7 +205,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     agent = _codes(c["agent_id"])
     has_agent = agent >= 0
     f["agent_id"] = c["agent_id"].array
-    ag = agents.set_index("agent_id").reindex(c["agent_id"])
+    ag = _lookup(agents, "agent_id", c["agent_id"])
     team_col = _column(c, "team", index)
     if "team" in ag:
         team_col = team_col.fillna(pd.Series(ag["team"].array, index=index))
@@ -201,14 +213,14 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     hired = _seconds(ag["hired_at"]) if "hired_at" in ag else np.full(n, missing)
     f["agent_tenure_days"] = np.where(has_agent & (hired > missing), (t - hired) / DAY, np.nan)
     team = _codes(team_col)
-    team_rate = np.where(team >= 0, smoothed_rate(*matured(GroupIndex.build(team, t, margin=window)),
+    team_rate = np.where(team >= 0, smoothed_rate(*matured(GroupIndex.build(team, t, margin=window, time_order=by_time)),
                                                   global_rate, strength), global_rate)
-    by_agent = GroupIndex.build(agent, t, margin=longest)
+    by_agent = GroupIndex.build(agent, t, margin=longest, time_order=by_time)
     agent_rate = smoothed_rate(*matured(by_agent), team_rate, strength)
     f["agent_repeat_rate"] = np.where(has_agent, agent_rate, np.nan)
     agent_fam = np.where(has_agent, agent * n_fam + fam, -1)
     f["agent_family_repeat_rate"] = np.where(
-        has_agent, smoothed_rate(*matured(GroupIndex.build(agent_fam, t, margin=window)), agent_rate, strength),
+        has_agent, smoothed_rate(*matured(GroupIndex.build(agent_fam, t, margin=window, time_order=by_time)), agent_rate, strength),
         np.nan)
     since_midnight = by_agent.sorted_values(t % DAY)
     f["agent_contacts_today"] = np.where(has_agent, by_agent.window_count(since_midnight), np.nan)
@@ -217,6 +229,9 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     f["handle_s"] = _column(c, "handle_s", index, "float64")
     f["transfers"] = pd.to_numeric(_column(c, "transfers", index), errors="coerce").astype("float64")
     f["disposition"] = _column(c, "disposition", index)
+    for feat in FEATURES:  # float32 halves memory and disk; LightGBM bins features anyway
+        if feat.kind == "numeric":
+            f[feat.name] = np.asarray(f[feat.name], dtype=np.float32)
     out = pd.DataFrame(f, index=index)
     for feat in FEATURES:
         if feat.kind == "categorical" and not isinstance(out[feat.name].dtype, pd.CategoricalDtype):

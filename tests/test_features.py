@@ -24,11 +24,13 @@ def test_group_index_matches_brute_force():
     group = rng.integers(-1, 5, 400)
     t = rng.integers(0, 50 * DAY, 400)
     t[:399:7] = t[1::7]  # ties in time
-    w = rng.random(400)
+    w = rng.random(400) < 0.4
     gi = GroupIndex.build(group, t, margin=10 * DAY)
     counts = gi.window_count(7 * DAY)
     (matured,) = gi.matured_sums([w], 3 * DAY)
     prev = gi.previous()
+    radix = GroupIndex.build(group, t, margin=10 * DAY, time_order=np.argsort(t, kind="stable"))
+    assert (radix.keys == gi.keys).all() and (radix.window_count(7 * DAY) == counts).all()
     for i in range(400):
         same = group == group[i]
         assert counts[i] == (same & (t >= t[i] - 7 * DAY) & (t < t[i])).sum()
