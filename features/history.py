@@ -19,7 +19,7 @@ import numpy as np
 _MAX_KEY = 2**62
 
 
-@dataclass(frozen=True)
+@dataclass
 class GroupIndex:
     """Rows sorted by (group, time), packed into one int64 key: (group + 1) * span + (t - t0)."""
 
@@ -27,6 +27,7 @@ class GroupIndex:
     order: np.ndarray     # original row of each sorted position
     span: int
     margin: int
+    _here: np.ndarray | None = None  # cached _at(0)
 
     @classmethod
     def build(cls, group: np.ndarray, t: np.ndarray, margin: int,
@@ -62,14 +63,20 @@ class GroupIndex:
         first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, np.int64)
         return np.repeat(first, np.diff(np.r_[first, len(g)]))
 
+    def _now(self) -> np.ndarray:
+        """Sorted position of each row's first tie: rows before it are strictly earlier."""
+        if self._here is None:
+            self._here = self._at(0)
+        return self._here
+
     def window_count(self, lookback: np.ndarray | int) -> np.ndarray:
         """Per row: earlier rows of its group with t - lookback <= time < t. `lookback` is a
         number or an array in sorted order (see `sorted_values`)."""
-        return self._unsort(self._at(0) - self._at(lookback))
+        return self._unsort(self._now() - self._at(lookback))
 
     def previous(self) -> np.ndarray:
         """Per row: the original row of its group's latest strictly earlier row, or -1."""
-        at = self._at(0) - 1
+        at = self._now() - 1
         ok = (at >= 0) & (self.keys[np.maximum(at, 0)] // self.span == self.keys // self.span)
         return self._unsort(np.where(ok, self.order[np.maximum(at, 0)], -1))
 

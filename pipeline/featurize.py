@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.builder import build_features, feature_spec
 from features.config import FeaturizeConfig, Paths
@@ -21,12 +22,13 @@ from pipeline.params import load_params
 log = logging.getLogger(__name__)
 LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
 LABEL_INPUTS = sorted(set(LABELS_FOR_TRAINING) | {"status", "repeated"})
+CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
 CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
                    "team", "wait_s", "handle_s", "transfers", "disposition"]
 
 
 def run(cfg: FeaturizeConfig, paths: Paths, window_days: float) -> pd.DataFrame:
-    contacts = pd.read_parquet(paths.contacts, columns=CONTACT_COLUMNS)
+    contacts = pq.read_table(paths.contacts, columns=CONTACT_COLUMNS, read_dictionary=CATEGORICAL).to_pandas()
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_INPUTS])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)

@@ -40,7 +40,8 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     ids and falling back costs more than the whole plain encoding."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dictionary = [c for c in df.columns if not (c.endswith("_id") or c in ID_LIKE)]
+    dictionary = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
+                  or not (c.endswith("_id") or c in ID_LIKE)]
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, use_dictionary=dictionary or False)
 
 

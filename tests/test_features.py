@@ -133,3 +133,16 @@ def test_truncation_invariance_of_every_feature(small_centre, cut, near_return):
         a = before[f.name].astype("object" if f.kind == "categorical" else "float64")
         b = part[f.name].astype("object" if f.kind == "categorical" else "float64")
         pd.testing.assert_series_equal(a, b, check_names=False, obj=f"feature {f.name} at cut {T}")
+
+
+def test_categorical_inputs_give_the_same_features(small_centre):
+    # the featurize stage reads code columns as dictionaries (categoricals); tests build from strings
+    contacts, customers, agents = small_centre
+    as_str = _features(contacts, customers, agents)
+    cats = contacts.astype({c: "category" for c in ("channel", "reason_code", "reason_family", "agent_id", "team",
+                                                    "disposition")})
+    as_cat = _features(cats, customers, agents)
+    for f in FEATURES:
+        a, b = as_str[f.name], as_cat[f.name]
+        kind = "object" if f.kind == "categorical" else "float64"
+        pd.testing.assert_series_equal(a.astype(kind), b.astype(kind), check_names=False, obj=f.name)
