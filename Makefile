@@ -22,6 +22,7 @@ test-fast: setup  ## skip the slow tests
 bench: setup  ## benchmarks (minutes; 10M contacts)
 	$(UV) run python bench/bench_generate.py
 	$(UV) run python bench/bench_label.py
+	$(UV) run python bench/bench_featurize.py
 
 clean:
 	rm -rf data metrics plots reports models_out
