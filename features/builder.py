@@ -82,6 +82,15 @@ FEATURES: tuple[Feature, ...] = (
     Feature("disposition", "categorical", "after_contact", "process", "how the contact ended"),
 )
 PROFILE = ("segment", "tier", "plan", "region", "language")
+GLOBAL_KEY = "all"
+# Groupings with label-derived history: name -> contact columns that make the key.
+GROUPINGS = {"global": (), "customer": ("customer_id",), "reason_family": ("reason_family",),
+             "reason_code": ("reason_code",), "team": ("team",), "agent": ("agent_id",),
+             "agent_family": ("agent_id", "reason_family")}
+
+
+def agent_family_key(agent_id: pd.Series, family: pd.Series) -> pd.Series:
+    return agent_id.astype("str") + "|" + family.astype("str")
 
 
 @dataclass
@@ -130,8 +139,12 @@ def _aligned(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
 
 
 def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
-                   window_days: float, cfg: FeaturizeConfig = FeaturizeConfig()) -> pd.DataFrame:
-    """Features of every contact (same rows and order as `contacts`); see the module docstring."""
+                   window_days: float, cfg: FeaturizeConfig = FeaturizeConfig(),
+                   base: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Features of every contact (same rows and order as `contacts`); see the module docstring.
+
+    `base` (online scoring, see features/online.py): matured label counts per group that happened
+    before the rows given here, added to what these rows contribute."""
     c = contacts.reset_index(drop=True)
     index = c.index
     lab = _aligned(labels, c["contact_id"])
@@ -177,16 +190,21 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     labelled = (lab["status"].astype("str") == "labelled").to_numpy(dtype=bool)
     repeated = lab["repeated"].fillna(False).to_numpy(dtype=bool) & labelled
 
-    def matured(gi: GroupIndex) -> tuple[np.ndarray, np.ndarray]:
+    def matured(gi: GroupIndex, grouping: str, keys) -> tuple[np.ndarray, np.ndarray]:
         events, trials = gi.matured_sums([repeated, labelled], window)
+        if base is not None:  # counts from before the rows at hand (online snapshot)
+            k = pd.Series(keys() if callable(keys) else keys, index=index).astype("str")
+            events = events + k.map(base[grouping]["events"]).fillna(0).to_numpy()
+            trials = trials + k.map(base[grouping]["trials"]).fillna(0).to_numpy()
         return events, trials
 
-    g_events, g_trials = matured(GroupIndex.build(np.zeros(n, dtype=np.int64), t, margin=window, time_order=by_time))
+    g_events, g_trials = matured(GroupIndex.build(np.zeros(n, dtype=np.int64), t, margin=window, time_order=by_time),
+                                 "global", GLOBAL_KEY)
     # Before any label has matured (the first window of the data) the prior is a neutral 0.25.
     global_rate = smoothed_rate(g_events, g_trials, np.full(n, 0.25), 1.0)
     strength = cfg.prior_strength
 
-    ev, tr = matured(by_cust)
+    ev, tr = matured(by_cust, "customer", c["customer_id"])
     f["customer_past_labelled"] = np.where(known, tr, np.nan)
     f["customer_past_repeats"] = np.where(known, ev, np.nan)
     f["customer_repeat_rate"] = np.where(known, smoothed_rate(ev, tr, global_rate, strength), np.nan)
@@ -195,9 +213,11 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     # Reason.
     f["reason_code"] = c["reason_code"].array
     f["reason_family"] = c["reason_family"].array
-    family_rate = smoothed_rate(*matured(GroupIndex.build(fam, t, margin=window, time_order=by_time)), global_rate, strength)
+    family_rate = smoothed_rate(*matured(GroupIndex.build(fam, t, margin=window, time_order=by_time),
+                                         "reason_family", c["reason_family"]), global_rate, strength)
     code = _codes(c["reason_code"])
-    f["reason_difficulty"] = smoothed_rate(*matured(GroupIndex.build(code, t, margin=window, time_order=by_time)), family_rate, strength)
+    f["reason_difficulty"] = smoothed_rate(*matured(GroupIndex.build(code, t, margin=window, time_order=by_time),
+                                                    "reason_code", c["reason_code"]), family_rate, strength)
 
     # Channel and time.
     f["channel"] = channel
@@ -217,14 +237,16 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     hired = _seconds(ag["hired_at"]) if "hired_at" in ag else np.full(n, missing)
     f["agent_tenure_days"] = np.where(has_agent & (hired > missing), (t - hired) / DAY, np.nan)
     team = _codes(team_col)
-    team_rate = np.where(team >= 0, smoothed_rate(*matured(GroupIndex.build(team, t, margin=window, time_order=by_time)),
-                                                  global_rate, strength), global_rate)
+    team_rate = np.where(team >= 0, smoothed_rate(*matured(GroupIndex.build(team, t, margin=window, time_order=by_time),
+                                                           "team", team_col), global_rate, strength), global_rate)
     by_agent = GroupIndex.build(agent, t, margin=longest, time_order=by_time)
-    agent_rate = smoothed_rate(*matured(by_agent), team_rate, strength)
+    agent_rate = smoothed_rate(*matured(by_agent, "agent", c["agent_id"]), team_rate, strength)
     f["agent_repeat_rate"] = np.where(has_agent, agent_rate, np.nan)
     agent_fam = np.where(has_agent, agent * n_fam + fam, -1)
     f["agent_family_repeat_rate"] = np.where(
-        has_agent, smoothed_rate(*matured(GroupIndex.build(agent_fam, t, margin=window, time_order=by_time)), agent_rate, strength),
+        has_agent, smoothed_rate(*matured(GroupIndex.build(agent_fam, t, margin=window, time_order=by_time),
+                                          "agent_family", lambda: agent_family_key(c["agent_id"], c["reason_family"])),
+                                 agent_rate, strength),
         np.nan)
     since_midnight = by_agent.sorted_values(t % DAY)
     f["agent_contacts_today"] = np.where(has_agent, by_agent.window_count(since_midnight), np.nan)

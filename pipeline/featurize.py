@@ -2,7 +2,7 @@
 
 Writes the feature table (one row per contact: contact_id, started_at, the label columns training
 needs, and every feature of features/builder.py) and feature_spec.json, which travels with the model.
-The online snapshot for the scoring service is not written yet (see README, "Status of the stages").
+Also writes the online snapshot (features/online.py) the scoring service starts from.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from features.builder import build_features, feature_spec
 from features.config import FeaturizeConfig, Paths
-from pipeline.io import write_parquet
+from features.online import online_snapshot
+from pipeline.io import write_parquet, write_tables
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason
                    "team", "wait_s", "handle_s", "transfers", "disposition"]
 
 
-def run(cfg: FeaturizeConfig, paths: Paths, window_days: float) -> pd.DataFrame:
+def run(cfg: FeaturizeConfig, paths: Paths, window_days: float, as_of: str | None = None) -> pd.DataFrame:
     contacts = pq.read_table(paths.contacts, columns=CONTACT_COLUMNS, read_dictionary=CATEGORICAL).to_pandas()
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_INPUTS])
     customers = pd.read_parquet(paths.customers)
@@ -41,6 +42,9 @@ def run(cfg: FeaturizeConfig, paths: Paths, window_days: float) -> pd.DataFrame:
     write_parquet(table, paths.features)
     spec = feature_spec(features, window_days)
     Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    # The service's starting state: the labeller's end of data (label.as_of or the latest contact).
+    snapshot_time = pd.Timestamp(as_of, tz="UTC") if as_of else contacts["started_at"].max()
+    write_tables(online_snapshot(contacts, labels, window_days, snapshot_time), paths.online_snapshot)
     log.info("%d features (%d for the routing model) written to %s", len(spec.features),
              len(spec.model_features), paths.features)
     return table
@@ -51,7 +55,7 @@ def main(params_path: str = "params.yaml") -> None:
 
     setup_logging()
     params = load_params(params_path)
-    run(params.featurize, params.paths, params.label.window_days)
+    run(params.featurize, params.paths, params.label.window_days, params.label.as_of)
 
 
 if __name__ == "__main__":

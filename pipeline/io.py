@@ -66,3 +66,20 @@ def write_parquet_parts(df: pd.DataFrame, directory: str | Path, parts: int = 2)
                 for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
         for job in jobs:
             job.result()
+
+
+def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path) -> None:
+    """A folder with one Parquet file per named table (index kept), e.g. the online snapshot."""
+    directory = Path(directory)
+    if directory.is_dir():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    for name, table in tables.items():
+        table.to_parquet(directory / f"{name}.parquet")
+
+
+def read_tables(directory: str | Path) -> dict[str, pd.DataFrame]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} does not exist; run `dvc repro featurize` to build it.")
+    return {p.stem: pd.read_parquet(p) for p in sorted(directory.glob("*.parquet"))}

@@ -146,3 +146,32 @@ def test_categorical_inputs_give_the_same_features(small_centre):
         a, b = as_str[f.name], as_cat[f.name]
         kind = "object" if f.kind == "categorical" else "float64"
         pd.testing.assert_series_equal(a.astype(kind), b.astype(kind), check_names=False, obj=f.name)
+
+
+def test_online_features_equal_batch_features(small_centre):
+    from features.online import REQUEST_COLUMNS, online_features, online_snapshot
+
+    contacts, customers, agents = small_centre
+    batch = _features(contacts, customers, agents)
+    rng = np.random.default_rng(5)
+    handled = contacts[contacts["customer_id"].notna() & contacts["agent_id"].notna()]
+    # contacts spread over the data, some early (little history) and some late
+    picks = handled.iloc[np.sort(rng.choice(len(handled), 12, replace=False))]
+    arrival = [f.name for f in FEATURES if f.availability == "arrival"]
+    for _, k in picks.iterrows():
+        T = k["started_at"]
+        before = contacts[contacts["started_at"] < T]
+        # the snapshot is taken at T: labels whose window closed by then are final, not censored
+        labels = label_contacts(before, LabelConfig(window_days=7, as_of=str(T)))
+        snapshot = online_snapshot(before, labels, 7, T)
+        online = online_features(k[REQUEST_COLUMNS].to_frame().T.astype({"wait_s": float}), snapshot,
+                                 customers, agents).iloc[0]
+        want = batch.loc[k["contact_id"]]
+        for name in arrival:
+            a, b = online[name], want[name]
+            if isinstance(b, (float, np.floating)) and np.isnan(b):
+                assert pd.isna(a), (k["contact_id"], name, a, b)
+            elif isinstance(b, (float, np.floating)):
+                assert a == pytest.approx(b, rel=1e-6), (k["contact_id"], name, a, b)
+            else:
+                assert str(a) == str(b), (k["contact_id"], name, a, b)
