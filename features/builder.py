@@ -131,7 +131,7 @@ def _lookup(table: pd.DataFrame, key: str, values: pd.Series) -> pd.DataFrame:
     return pa.Table.from_pandas(side, preserve_index=False).take(idx).to_pandas()
 
 
-def _aligned(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
+def aligned_labels(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
     """Labels in the contacts' row order (the label stage keeps it; otherwise look them up)."""
     if len(labels) == len(contact_id) and labels["contact_id"].reset_index(drop=True).equals(contact_id):
         return labels.reset_index(drop=True)
@@ -147,7 +147,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     before the rows given here, added to what these rows contribute."""
     c = contacts.reset_index(drop=True)
     index = c.index
-    lab = _aligned(labels, c["contact_id"])
+    lab = aligned_labels(labels, c["contact_id"])
     n = len(c)
     t = _seconds(c["started_at"])
     by_time = np.argsort(t, kind="stable")  # shared by every low-cardinality grouping (radix sorts)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.builder import DAY, GLOBAL_KEY, GROUPINGS, WINDOWS_DAYS, agent_family_key, build_features
+from features.builder import DAY, GLOBAL_KEY, GROUPINGS, WINDOWS_DAYS, agent_family_key, aligned_labels, build_features
 from features.config import FeaturizeConfig
 
 HISTORY_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family",
@@ -35,7 +35,7 @@ def _keys(frame: pd.DataFrame, grouping: str) -> pd.Series:
 def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: float,
                     as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """The state the service needs, as of `as_of` (see the module docstring)."""
-    lab = labels.set_index("contact_id").reindex(contacts["contact_id"])
+    lab = aligned_labels(labels, contacts["contact_id"])
     t = contacts["started_at"]
     # the batch builder's rule, in its whole seconds: started_at + window < as_of
     t_s = pd.DatetimeIndex(t).as_unit("s").asi8
@@ -44,13 +44,18 @@ def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: f
         t_s + int(round(window_days * DAY)) < as_of_s)
     repeated = lab["repeated"].fillna(False).to_numpy(dtype=bool) & matured
     snap: dict[str, pd.DataFrame] = {}
-    counted = contacts.loc[matured]
-    for grouping in GROUPINGS:
-        keys = _keys(counted, grouping)
-        snap[grouping] = (pd.DataFrame({"key": keys.to_numpy(), "events": repeated[matured].astype(np.int64),
-                                        "trials": np.ones(len(keys), dtype=np.int64)})
-                          .groupby("key").sum())
-        snap[grouping] = snap[grouping][snap[grouping].index != "nan"]
+    counted = contacts.loc[matured, ["customer_id", "reason_code", "reason_family", "team", "agent_id"]]
+    counted = counted.assign(events=repeated[matured].astype(np.int64), trials=np.int64(1))
+    for grouping, columns in GROUPINGS.items():
+        if not columns:
+            table = pd.DataFrame({"events": [int(counted["events"].sum())], "trials": [len(counted)]},
+                                 index=pd.Index([GLOBAL_KEY], name="key"))
+        else:
+            # group on the raw (often categorical) columns; build string keys for the groups only
+            table = counted.groupby(list(columns), observed=True)[["events", "trials"]].sum().reset_index()
+            table.index = pd.Index(_keys(table, grouping).to_numpy(), name="key")
+            table = table[["events", "trials"]]
+        snap[grouping] = table
     lookback = pd.Timedelta(days=max(max(WINDOWS_DAYS), window_days) + 1)
     recent = (t >= as_of - lookback) & (t < as_of)
     snap["history"] = contacts.loc[recent, HISTORY_COLUMNS].reset_index(drop=True)
