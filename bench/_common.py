@@ -35,3 +35,17 @@ def median_of(runs: list[dict], key: str) -> float:
 def emit(result: dict) -> None:
     """The child's measurement, as the last line of its output."""
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+def compare(module: str, sizes: list[int], repeat: int) -> list[tuple[int, float, float, float, float]]:
+    """Alternate `--child stage N` and `--child reference N` of `module`, each in a fresh process;
+    per size: (n, median stage s, median reference s, stage peak MB, reference peak MB)."""
+    rows = []
+    for n in sizes:
+        ours, ref = [], []
+        for _ in range(repeat):
+            ours.append(run_child(module, "--child", "stage", str(n)))
+            ref.append(run_child(module, "--child", "reference", str(n)))
+        rows.append((n, median_of(ours, "seconds"), median_of(ref, "seconds"),
+                     max(r["peak_rss_mb"] for r in ours), max(r["peak_rss_mb"] for r in ref)))
+    return rows

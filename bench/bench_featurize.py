@@ -14,7 +14,7 @@ import argparse
 import logging
 import time
 
-from bench._common import OUT, emit, median_of, run_child
+from bench._common import OUT, compare, emit, run_child
 
 log = logging.getLogger("bench")
 
@@ -88,15 +88,9 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     OUT.mkdir(parents=True, exist_ok=True)
-    rows = []
     for n in a.sizes:
         run_child("bench.bench_featurize", "--child", "prepare", str(n))
-        ours, ref = [], []
-        for _ in range(a.repeat):
-            ours.append(run_child("bench.bench_featurize", "--child", "stage", str(n)))
-            ref.append(run_child("bench.bench_featurize", "--child", "reference", str(n)))
-        rows.append((n, median_of(ours, "seconds"), median_of(ref, "seconds"),
-                     max(r["peak_rss_mb"] for r in ours), max(r["peak_rss_mb"] for r in ref)))
+    rows = compare("bench.bench_featurize", a.sizes, a.repeat)
     log.info("%12s %16s %18s %8s %14s %14s", "contacts", "featurize s", "duckdb windows s", "ratio",
              "stage peak MB", "duckdb peak MB")
     for n, s, r, ms, mr in rows:

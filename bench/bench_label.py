@@ -15,7 +15,7 @@ import logging
 import time
 from pathlib import Path
 
-from bench._common import OUT, emit, median_of, run_child
+from bench._common import OUT, compare, emit, run_child
 
 log = logging.getLogger("bench")
 
@@ -80,18 +80,12 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     OUT.mkdir(parents=True, exist_ok=True)
-    rows = []
     for n in a.sizes:
         if not Path(OUT / f"contacts_{n}.parquet").exists():
             prep = run_child("bench.bench_label", "--child", "prepare", str(n))
             log.info("prepared %d contacts (ingest validation %.1f s, peak %.0f MB)", prep["rows"],
                      prep["ingest_validate_s"], prep["peak_rss_mb"])
-        ours, ref = [], []
-        for _ in range(a.repeat):
-            ours.append(run_child("bench.bench_label", "--child", "stage", str(n)))
-            ref.append(run_child("bench.bench_label", "--child", "reference", str(n)))
-        rows.append((n, median_of(ours, "seconds"), median_of(ref, "seconds"),
-                     max(r["peak_rss_mb"] for r in ours), max(r["peak_rss_mb"] for r in ref)))
+    rows = compare("bench.bench_label", a.sizes, a.repeat)
     log.info("%12s %14s %16s %8s %14s %14s", "contacts", "label stage s", "duckdb lead() s", "ratio",
              "stage peak MB", "duckdb peak MB")
     for n, s, r, ms, mr in rows:
