@@ -83,6 +83,3 @@ def online_features(requests: pd.DataFrame, snapshot: dict[str, pd.DataFrame], c
     feats = build_features(frame, labels, customers, agents, window_days, cfg, base=base)
     out = feats.iloc[len(mine):].reset_index(drop=True)
     return out.drop(columns=["contact_id"])
-
-
-__all__ = ["online_snapshot", "online_features", "DAY"]

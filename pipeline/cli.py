@@ -119,18 +119,24 @@ def label(
              100 * fcr.ci_low, 100 * fcr.ci_high, fcr.first_contacts, labelled["status"].value_counts().to_dict())
 
 
-def _stage(name: str):
+def _stage(name: str, doc: str):
     def command(params: Path = PARAMS) -> None:
         import importlib
 
         importlib.import_module(f"pipeline.{name}").main(str(params))
 
-    command.__doc__ = f"Run the {name} stage (a placeholder until its issue lands)."
+    command.__doc__ = doc
     return command
 
 
-for _name in ("featurize", "train", "explain", "report"):
-    app.command(name=_name)(_stage(_name))
+STAGES = {
+    "featurize": "Run the featurize stage: point-in-time features, feature_spec.json and the online snapshot.",
+    "train": "Run the train stage (a placeholder until its issue lands).",
+    "explain": "Run the explain stage (a placeholder until its issue lands).",
+    "report": "Run the report stage (a placeholder until its issue lands).",
+}
+for _name, _doc in STAGES.items():
+    app.command(name=_name)(_stage(_name, _doc))
 
 
 @app.command()
