@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -49,3 +51,28 @@ def compare(module: str, sizes: list[int], repeat: int) -> list[tuple[int, float
         rows.append((n, median_of(ours, "seconds"), median_of(ref, "seconds"),
                      max(r["peak_rss_mb"] for r in ours), max(r["peak_rss_mb"] for r in ref)))
     return rows
+
+
+def bench_cli(doc: str, children: dict) -> argparse.Namespace | None:
+    """Parse `--sizes/--repeat`; when called as `--child WHAT N`, run that child and return None."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        what, n = a.child
+        children[what](int(n))
+        return None
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    OUT.mkdir(parents=True, exist_ok=True)
+    return a
+
+
+def report(rows: list[tuple[int, float, float, float, float]], ours: str, reference: str, bar: str) -> None:
+    """Print our figure, the reference measured in the same run, the ratio, and peak memory."""
+    log = logging.getLogger("bench")
+    log.info("%12s %16s %18s %8s %14s %14s", "contacts", ours, reference, "ratio", "stage peak MB", "ref peak MB")
+    for n, s, r, ms, mr in rows:
+        log.info("%12d %16.2f %18.2f %8.2f %14.0f %14.0f", n, s, r, s / r, ms, mr)
+    log.info("bar: %s", bar)

@@ -10,13 +10,9 @@ Run: `uv run python bench/bench_featurize.py` (bar: <= 60 s and <= 8 GB at 10M).
 
 from __future__ import annotations
 
-import argparse
-import logging
 import time
 
-from bench._common import OUT, compare, emit, run_child
-
-log = logging.getLogger("bench")
+from bench._common import OUT, bench_cli, compare, emit, report, run_child
 
 
 def _paths(n: int):
@@ -77,25 +73,12 @@ def reference(n: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--child", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.child:
-        what, n = a.child
-        {"prepare": prepare, "stage": stage, "reference": reference}[what](int(n))
+    a = bench_cli(__doc__, {"prepare": prepare, "stage": stage, "reference": reference})
+    if a is None:
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    OUT.mkdir(parents=True, exist_ok=True)
     for n in a.sizes:
         run_child("bench.bench_featurize", "--child", "prepare", str(n))
-    rows = compare("bench.bench_featurize", a.sizes, a.repeat)
-    log.info("%12s %16s %18s %8s %14s %14s", "contacts", "featurize s", "duckdb windows s", "ratio",
-             "stage peak MB", "duckdb peak MB")
-    for n, s, r, ms, mr in rows:
-        log.info("%12d %16.2f %18.2f %8.2f %14.0f %14.0f", n, s, r, s / r, ms, mr)
-    log.info("bar: featurize <= 60 s and peak <= 8000 MB at 10M")
+    report(compare("bench.bench_featurize", a.sizes, a.repeat), "featurize s", "duckdb windows s", "featurize <= 60 s and peak <= 8000 MB at 10M")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ Run: `uv run python bench/bench_label.py` (needs bench/bench_generate.py's raw f
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
 
-from bench._common import OUT, compare, emit, run_child
+from bench._common import OUT, bench_cli, compare, emit, report, run_child
 
 log = logging.getLogger("bench")
 
@@ -69,28 +68,15 @@ def reference(n: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--child", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.child:
-        what, n = a.child
-        {"prepare": prepare, "stage": stage, "reference": reference}[what](int(n))
+    a = bench_cli(__doc__, {"prepare": prepare, "stage": stage, "reference": reference})
+    if a is None:
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    OUT.mkdir(parents=True, exist_ok=True)
     for n in a.sizes:
         if not Path(OUT / f"contacts_{n}.parquet").exists():
             prep = run_child("bench.bench_label", "--child", "prepare", str(n))
             log.info("prepared %d contacts (ingest validation %.1f s, peak %.0f MB)", prep["rows"],
                      prep["ingest_validate_s"], prep["peak_rss_mb"])
-    rows = compare("bench.bench_label", a.sizes, a.repeat)
-    log.info("%12s %14s %16s %8s %14s %14s", "contacts", "label stage s", "duckdb lead() s", "ratio",
-             "stage peak MB", "duckdb peak MB")
-    for n, s, r, ms, mr in rows:
-        log.info("%12d %14.2f %16.2f %8.2f %14.0f %14.0f", n, s, r, s / r, ms, mr)
-    log.info("bar: ratio <= 3.0 and stage peak <= 6000 MB at 10M")
+    report(compare("bench.bench_label", a.sizes, a.repeat), "label stage s", "duckdb lead() s", "ratio <= 3.0 and stage peak <= 6000 MB at 10M")
 
 
 if __name__ == "__main__":

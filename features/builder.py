@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.config import FeaturizeConfig
-from features.history import GroupIndex, smoothed_rate
+from features.history import GroupIndex, group_codes, smoothed_rate
 
 DAY = 86_400
 WINDOWS_DAYS = (1, 7, 30, 90)
@@ -110,10 +110,6 @@ def _seconds(s: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(s).as_unit("s").asi8
 
 
-def _codes(values: pd.Series) -> np.ndarray:
-    return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
-
-
 def _column(frame: pd.DataFrame, name: str, index: pd.Index, dtype: str | None = None) -> pd.Series:
     if name in frame:
         col = frame[name]
@@ -164,7 +160,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     f["customer_tenure_days"] = np.where(signup > missing, (t - signup) / DAY, np.nan)
 
     # Customer history: earlier contacts of the same customer (anonymous customers have none).
-    cust = _codes(c["customer_id"])
+    cust = group_codes(c["customer_id"])
     known = cust >= 0
     by_cust = GroupIndex.build(cust, t, margin=longest)
     for d in WINDOWS_DAYS:
@@ -179,7 +175,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     prev_channel = pd.Categorical.from_codes(np.where(has_prev, ch[prev], -1), categories=channel.categories)
     f["previous_channel"] = prev_channel.add_categories([NO_PREVIOUS]).fillna(NO_PREVIOUS)
     f["switched_channel"] = np.where(has_prev, (ch[prev] != ch).astype(float), np.nan)
-    fam = _codes(c["reason_family"])
+    fam = group_codes(c["reason_family"])
     n_fam = int(fam.max(initial=0)) + 1
     cust_fam = np.where(known, cust * n_fam + fam, -1)
     by_cust_fam = GroupIndex.build(cust_fam, t, margin=window)
@@ -215,7 +211,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     f["reason_family"] = c["reason_family"].array
     family_rate = smoothed_rate(*matured(GroupIndex.build(fam, t, margin=window, time_order=by_time),
                                          "reason_family", c["reason_family"]), global_rate, strength)
-    code = _codes(c["reason_code"])
+    code = group_codes(c["reason_code"])
     f["reason_difficulty"] = smoothed_rate(*matured(GroupIndex.build(code, t, margin=window, time_order=by_time),
                                                     "reason_code", c["reason_code"]), family_rate, strength)
 
@@ -226,7 +222,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     f["wait_s"] = _column(c, "wait_s", index, "float64")
 
     # Agent.
-    agent = _codes(c["agent_id"])
+    agent = group_codes(c["agent_id"])
     has_agent = agent >= 0
     f["agent_id"] = c["agent_id"].array
     ag = _lookup(agents, "agent_id", c["agent_id"])
@@ -236,7 +232,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     f["team"] = team_col
     hired = _seconds(ag["hired_at"]) if "hired_at" in ag else np.full(n, missing)
     f["agent_tenure_days"] = np.where(has_agent & (hired > missing), (t - hired) / DAY, np.nan)
-    team = _codes(team_col)
+    team = group_codes(team_col)
     team_rate = np.where(team >= 0, smoothed_rate(*matured(GroupIndex.build(team, t, margin=window, time_order=by_time),
                                                            "team", team_col), global_rate, strength), global_rate)
     by_agent = GroupIndex.build(agent, t, margin=longest, time_order=by_time)

@@ -15,8 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _MAX_KEY = 2**62
+
+
+def arrow_array(values: pd.Series) -> pa.Array:
+    """An Arrow-backed column as one Arrow array, without copying."""
+    arr = pa.array(values)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def group_codes(values: pd.Series) -> np.ndarray:
+    """Integer group codes of a column's values (-1 for missing), without Python objects."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64)
+    return pc.dictionary_encode(arrow_array(values)).indices.fill_null(-1).to_numpy().astype(np.int64)
 
 
 @dataclass

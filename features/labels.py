@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.config import LabelConfig
+from features.history import arrow_array, group_codes
 
 STATUSES = ("labelled", "censored", "excluded")
 REPEAT_SOURCES = ("", "tracking", "survey")
@@ -89,18 +90,6 @@ def _as_str(values: pd.Series) -> pd.Series:
     return values if values.dtype == "str" else values.astype("str")
 
 
-def _arrow(values: pd.Series) -> pa.Array:
-    arr = pa.array(values)  # an Arrow-backed column converts without copying
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
-def _codes(values: pd.Series) -> np.ndarray:
-    """Integer codes of a column's values (-1 for missing), without Python objects."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy().astype(np.int64)
-    return pc.dictionary_encode(_arrow(values)).indices.fill_null(-1).to_numpy().astype(np.int64)
-
-
 def _is_abandoned(disposition: pd.Series) -> np.ndarray:
     if isinstance(disposition.dtype, pd.CategoricalDtype):
         cats = np.asarray(disposition.cat.categories.astype("str").str.lower() == "abandoned")
@@ -117,8 +106,8 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     blocks labelled in parallel threads (NumPy releases the GIL); `workers` defaults to the cores."""
     n = len(contacts)
     # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
-    ids = _arrow(_as_str(contacts["contact_id"]))
-    customers = _arrow(_as_str(contacts["customer_id"]))
+    ids = arrow_array(_as_str(contacts["contact_id"]))
+    customers = arrow_array(_as_str(contacts["customer_id"]))
     t_in = as_microseconds(contacts["started_at"])
     order = customer_time_order(customers, t_in, ids)
     sort = (lambda a: a) if order is None else (lambda a: a[order])  # ingest writes them sorted
@@ -134,7 +123,7 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     rows = _Rows(
         t=t, end=end, same_prev=same_prev,
         key=(np.zeros(n, dtype=np.int64) if cfg.match == "any" else
-             sort(_codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"]))),
+             sort(group_codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"]))),
         abandoned=sort(_is_abandoned(contacts["disposition"])) if "disposition" in contacts else np.zeros(n, bool),
         survey_known=np.zeros(n, bool), survey_val=np.zeros(n, bool),
         window=int(round(cfg.window_days * 86_400 * US)),
