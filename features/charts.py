@@ -42,3 +42,36 @@ def weekly_fcr_figure(weekly: pd.DataFrame, target: float | None = None) -> Figu
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def model_evaluation_figure(roc: pd.DataFrame, pr: pd.DataFrame, reliability: pd.DataFrame,
+                            capture: pd.DataFrame, auc: float, ece: float, repeat_rate: float,
+                            capacity: float | None = None) -> Figure:
+    """Four panels on the test window: ROC, precision-recall, calibration, and repeats captured
+    against specialist capacity."""
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), dpi=100)
+    ax = axes[0]
+    ax.plot(roc["fpr"], roc["tpr"], color="#1b9e77")
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle="--")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC (AUC {auc:.3f})")
+    ax = axes[1]
+    ax.plot(pr["recall"], pr["precision"], color="#7570b3")
+    ax.axhline(repeat_rate, color="#bbbbbb", linestyle="--")
+    ax.set(xlabel="recall (repeats found)", ylabel="precision", title="Precision-recall")
+    ax = axes[2]
+    top = max(float(reliability["mean_predicted"].max()), float(reliability["observed_rate"].max())) * 1.05
+    ax.plot([0, top], [0, top], color="#bbbbbb", linestyle="--")
+    ax.plot(reliability["mean_predicted"], reliability["observed_rate"], marker="o", color="#d95f02")
+    ax.set(xlabel="predicted repeat probability", ylabel="observed repeat rate",
+           title=f"Calibration (ECE {ece:.3f})")
+    ax = axes[3]
+    ax.plot(capture["contacts_share"], capture["repeats_captured"], color="#e7298a", label="model")
+    ax.plot(capture["contacts_share"], capture["random"], color="#bbbbbb", linestyle="--", label="random")
+    if capacity is not None:
+        ax.axvline(capacity, color="black", linewidth=1, label=f"capacity {capacity:.0%}")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set(xlabel="contacts sent to specialists", ylabel="repeats captured", title="Capture vs capacity")
+    ax.legend(frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig

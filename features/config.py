@@ -94,6 +94,43 @@ class FeaturizeConfig(_Strict):
     prior_strength: float = Field(20.0, gt=0)  # pseudo-contacts behind each shrunk repeat rate
 
 
+class SplitConfig(_Strict):
+    valid_share: float = Field(0.15, gt=0, lt=0.5)  # newest-but-test share: early stopping and calibration
+    test_share: float = Field(0.15, gt=0, lt=0.5)   # newest share of labelled contacts: all reported metrics
+
+
+class LightGBMConfig(_Strict):
+    n_estimators: int = Field(3000, ge=1)           # upper bound; early stopping picks the number
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(7, ge=2)
+    min_child_samples: int = Field(300, ge=1)
+    colsample_bytree: float = Field(0.5, gt=0, le=1)
+    reg_lambda: float = Field(0.0, ge=0)
+    cat_smooth: float = Field(50.0, ge=0)
+    early_stopping_rounds: int = Field(100, ge=1)
+    n_jobs: int = Field(2, ge=1)
+
+
+class RegistryConfig(_Strict):
+    model_name: str = "fcr-classifier"
+    experiment: str = "fcr"
+    tracking_uri: str = "sqlite:///mlflow.db"       # MLFLOW_TRACKING_URI overrides it
+    # The challenger becomes champion when its test log loss is at most the champion's (on the same
+    # rows) plus this tolerance.
+    promote_tolerance: float = Field(0.0, ge=0)
+    register_model: bool = True
+
+
+class TrainConfig(_Strict):
+    seed: int = 0
+    split: SplitConfig = SplitConfig()
+    calibration: Literal["platt", "isotonic"] = "platt"
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    capture_shares: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2])
+    specialist_capacity: float = Field(0.10, gt=0, lt=1)  # share of arriving contacts specialists can take
+    registry: RegistryConfig = RegistryConfig()
+
+
 class PlaceholderConfig(_Strict):
     placeholder: bool = True
 
@@ -103,6 +140,6 @@ class Params(_Strict):
     ingest: IngestConfig
     label: LabelConfig
     featurize: FeaturizeConfig
-    train: PlaceholderConfig
+    train: TrainConfig
     explain: PlaceholderConfig
     report: PlaceholderConfig

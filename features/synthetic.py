@@ -72,7 +72,7 @@ TRANSFER_EFFECT = 0.35          # per transfer
 NEW_AGENT_EFFECT = 0.60         # times exp(-agent tenure days / 45)
 AFTER_HOURS_EFFECT = 0.25       # phone/chat contacts outside 08:00-20:00
 SKILL_DIFFICULTY_INTERACTION = 0.60
-CUSTOMER_LATENT_SD = 0.45
+CUSTOMER_LATENT_SD = 0.20
 GIVE_UP = np.array([0.20, 0.14, 0.08])  # unresolved customers who never come back, by segment
 RETURN_DELAY_MEDIAN_H = 30.0
 RETURN_DELAY_SIGMA = 1.0
@@ -345,6 +345,8 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents) -> SyntheticData:
                                            .to_pandas()).where(next_in_data, None),
         "next_issue_contact_at": pd.to_datetime(np.where(g["next_t"] >= 0, g["next_t"], np.nan), unit="s", utc=True),
         "dropped_call": g["dropped"],
+        # The customer's random effect on the logit: what the customer history features try to recover.
+        "customer_latent": cu["latent"][g["customer"]],
     })
 
     # The export: one row per contact, a second row for the call-back leg of each dropped call.

@@ -1,15 +1,18 @@
-"""Evaluation of repeat-risk scores for the routing use (toward the train issue).
+"""Evaluation of repeat-risk scores for the routing use.
 
 In: true outcomes (1 = repeated) and predicted probabilities of a repeat. Out: plain numbers and
 small tables: expected calibration error, the reliability curve, the share of repeats captured when
-the riskiest k% go to specialists, and the score threshold that fills a given specialist capacity.
-Generic ranking metrics (ROC AUC, log loss, Brier) come from scikit-learn, not from here.
+the riskiest k% go to specialists, the score threshold that fills a given specialist capacity, and
+the curves the train stage hands to DVC plots. Generic ranking metrics (ROC AUC, PR AUC, log loss,
+Brier) come from scikit-learn, not from here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score
+from sklearn.metrics import roc_curve as sk_roc_curve
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -53,3 +56,51 @@ def capacity_threshold(p: np.ndarray, capacity_share: float) -> float:
     if len(p) == 0:
         return float("nan")
     return float(np.quantile(p, 1 - capacity_share, method="higher"))
+
+
+def score_metrics(y: np.ndarray, p: np.ndarray, capture_shares: list[float] | tuple[float, ...] = (),
+                  capacity_share: float | None = None) -> dict[str, float]:
+    """Every figure the train stage reports for one set of scores on one window."""
+    y = np.asarray(y, dtype=np.int8)
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    out = {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "mean_predicted": float(p.mean()),
+        "repeat_rate": float(y.mean()),
+    }
+    for k in capture_shares:
+        out[f"capture_at_{round(100 * k):g}pct"] = capture_at(y, p, k)
+    if capacity_share is not None:
+        out["capacity_threshold"] = capacity_threshold(p, capacity_share)
+    return out
+
+
+def roc_table(y: np.ndarray, p: np.ndarray, points: int = 200) -> pd.DataFrame:
+    fpr, tpr, _ = sk_roc_curve(y, p)
+    keep = _thin(len(fpr), points)
+    return pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
+
+
+def pr_table(y: np.ndarray, p: np.ndarray, points: int = 200) -> pd.DataFrame:
+    precision, recall, _ = precision_recall_curve(y, p)
+    keep = _thin(len(recall), points)
+    return pd.DataFrame({"recall": recall[keep], "precision": precision[keep]}).sort_values("recall")
+
+
+def capture_table(y: np.ndarray, p: np.ndarray, points: int = 100) -> pd.DataFrame:
+    """Share of repeats captured (y) against the share of contacts sent to specialists (x)."""
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
+    caught = np.cumsum(y[order]) / max(y.sum(), 1.0)
+    shares = np.linspace(0, 1, points + 1)
+    k = np.ceil(shares * len(y)).astype(int)
+    captured = np.where(k > 0, caught[np.maximum(k - 1, 0)], 0.0)
+    return pd.DataFrame({"contacts_share": shares, "repeats_captured": captured, "random": shares})
+
+
+def _thin(n: int, points: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int))

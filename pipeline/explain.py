@@ -8,7 +8,7 @@ def main(params_path: str = "params.yaml") -> None:
     from pipeline.placeholder import write_marker
 
     params = load_params(params_path)
-    write_marker("explain", f"{params.paths.reports_dir}/explain.placeholder.json", [f"{params.paths.model_dir}/PLACEHOLDER.json"])
+    write_marker("explain", f"{params.paths.reports_dir}/explain.placeholder.json", [f"{params.paths.model_dir}/model.txt"])
 
 
 if __name__ == "__main__":
