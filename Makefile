@@ -23,6 +23,7 @@ bench: setup  ## benchmarks (minutes; 10M contacts)
 	$(UV) run python bench/bench_generate.py
 	$(UV) run python bench/bench_label.py
 	$(UV) run python bench/bench_featurize.py
+	$(UV) run python bench/bench_train.py
 
 clean:
 	rm -rf data metrics plots reports models_out

@@ -89,12 +89,12 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
 def _promote(cfg: RegistryConfig, version: int | str, X: pd.DataFrame, y: np.ndarray,
              predict: Callable[[pd.DataFrame], np.ndarray]) -> dict:
     client = MlflowClient()
-    version = str(version)
+    version = str(version)  # the registry hands back int or str depending on the call
     client.set_registered_model_alias(cfg.model_name, "challenger", version)
     ours = float(log_loss(y, np.clip(predict(X), 1e-7, 1 - 1e-7), labels=[0, 1]))
     rule = (f"challenger becomes champion if its test log loss <= the champion's on the same {len(y)} test rows "
             f"+ {cfg.promote_tolerance}")
-    decision = {"version": version, "rule": rule, "challenger_log_loss": ours}
+    decision = {"version": int(version), "rule": rule, "challenger_log_loss": ours}
     try:
         champion = client.get_model_version_by_alias(cfg.model_name, "champion")
     except MlflowException:
@@ -103,7 +103,7 @@ def _promote(cfg: RegistryConfig, version: int | str, X: pd.DataFrame, y: np.nda
         decision |= {"champion_version": None, "champion_log_loss": None, "promoted": True,
                      "reason": "no champion yet"}
     else:
-        decision["champion_version"] = champion.version
+        decision["champion_version"] = int(champion.version)
         try:
             model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
             theirs = float(log_loss(y, np.clip(np.asarray(model.predict(plain_input(X)), dtype=float), 1e-7,

@@ -131,7 +131,7 @@ def _stage(name: str, doc: str):
 
 STAGES = {
     "featurize": "Run the featurize stage: point-in-time features, feature_spec.json and the online snapshot.",
-    "train": "Run the train stage (a placeholder until its issue lands).",
+    "train": "Run the train stage: calibrated LightGBM on a time split, baselines, metrics and plots, logged to MLflow and registered as fcr-classifier (challenger; champion if not worse).",
     "explain": "Run the explain stage (a placeholder until its issue lands).",
     "report": "Run the report stage (a placeholder until its issue lands).",
 }
