@@ -131,6 +131,13 @@ class TrainConfig(_Strict):
     registry: RegistryConfig = RegistryConfig()
 
 
+class ServeConfig(_Strict):
+    host: str = "127.0.0.1"      # loopback unless told otherwise
+    port: int = Field(8080, ge=1, le=65535)
+    model: str = "models:/fcr-classifier@champion"  # registry alias, or an exported model directory
+    max_batch: int = Field(1000, ge=1)
+
+
 class PlaceholderConfig(_Strict):
     placeholder: bool = True
 
@@ -143,3 +150,4 @@ class Params(_Strict):
     train: TrainConfig
     explain: PlaceholderConfig
     report: PlaceholderConfig
+    serve: ServeConfig = ServeConfig()

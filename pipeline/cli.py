@@ -140,6 +140,39 @@ for _name, _doc in STAGES.items():
 
 
 @app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default serve.host in params.yaml: 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default serve.port)."),
+    model: str = typer.Option(None, help="models:/NAME@ALIAS from the MLflow registry, or a model directory "
+                                           "(e.g. models_out); default serve.model (the champion)."),
+    params: Path = PARAMS,
+) -> None:
+    """Start the scoring and routing HTTP service (FastAPI + uvicorn): POST /v1/score and /v1/route,
+    GET /v1/model, /healthz, /readyz, /metrics; OpenAPI at /docs. Set FCR_API_TOKEN to require a bearer
+    token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI."""
+    import uvicorn
+
+    from models.scorer import ModelNotFound, build_scorer, load_model
+    from models.service import create_app
+    from models.tracking import tracking_uri
+    from pipeline.params import load_params
+
+    p = load_params(params)
+    cfg = p.serve
+    source = model or cfg.model
+    uri = tracking_uri(p.train.registry)
+    try:  # fail at start-up, with what to do, rather than serve 503s forever
+        load_model(source, uri)
+    except ModelNotFound as exc:
+        log.error("%s", exc)
+        raise typer.Exit(2) from None
+    paths = p.paths
+    app_ = create_app(lambda: build_scorer(source, paths.online_snapshot, paths.customers, paths.agents, uri),
+                      max_batch=cfg.max_batch)
+    uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False)
+
+
+@app.command()
 def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc repro`.")) -> None:
     """Run the whole DVC pipeline (`dvc repro`)."""
     raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "repro", *(args or [])]))
