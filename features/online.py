@@ -2,7 +2,7 @@
 
 In (featurize stage): contacts, labels, the label window and the snapshot time T. Out: the online
 snapshot, a dict of tables: `history` (every contact of the last 90 days before T, the rows the
-windowed features count) and, per grouping of features/builder.py (customer, reason code and family,
+windowed features count, plus each other customer's latest earlier contact, for days since the last one) and, per grouping of features/builder.py (customer, reason code and family,
 team, agent, agent x family, global), the label counts that had matured before T.
 In (service): the snapshot and raw contact fields of arriving contacts (customer_id, channel,
 reason_code, reason_family, agent_id, started_at, optional wait_s). Out: their features, computed by
@@ -58,7 +58,14 @@ def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: f
         snap[grouping] = table
     lookback = pd.Timedelta(days=max(max(WINDOWS_DAYS), window_days) + 1)
     recent = (t >= as_of - lookback) & (t < as_of)
-    snap["history"] = contacts.loc[recent, HISTORY_COLUMNS].reset_index(drop=True)
+    # Days since the previous contact reaches back past the lookback: keep the latest older contact of
+    # each customer who has none in the lookback (windowed counts ignore it, being older than 90 days).
+    older = contacts.loc[(t < as_of) & ~recent, ["customer_id", "started_at"]]
+    older = older[older["customer_id"].notna() & ~older["customer_id"].isin(contacts.loc[recent, "customer_id"])]
+    last = older.groupby("customer_id", sort=False, observed=True)["started_at"].idxmax().to_numpy()
+    keep = recent.to_numpy().copy()
+    keep[contacts.index.get_indexer(last)] = True
+    snap["history"] = contacts.loc[keep, HISTORY_COLUMNS].reset_index(drop=True)
     snap["meta"] = pd.DataFrame({"as_of": [as_of], "window_days": [window_days]})
     return snap
 
