@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, settings
 
 from features.builder import build_features, feature_spec
 from features.catalogue import REASON_FAMILY
@@ -167,3 +168,26 @@ def test_missing_model_is_a_clear_error(tmp_path):
             time.sleep(0.05)
         r = client.get("/readyz")
         assert r.status_code == 503 and "does not exist" in r.json()["error"]
+
+
+
+def test_no_input_gives_a_server_error(world):
+    """Schemathesis over the OpenAPI document, every operation: whatever the input, never a 5xx, and
+    every answer matches its documented schema."""
+    import schemathesis
+    from hypothesis import given
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    with Server(create_app(lambda: world["scorer"], max_batch=20)) as client:
+        _ready(client)
+        schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.path for op in operations} >= {"/v1/score", "/v1/route", "/v1/model", "/readyz", "/metrics"}
+        for op in operations:
+            @given(case=op.as_strategy())
+            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            def check(case) -> None:
+                case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+
+            check()
