@@ -43,8 +43,8 @@ class OnlineState:
         self.strength = cfg.prior_strength
         self.names = list(spec["model_features"])
         by_name = {f["name"]: f for f in spec["features"]}
-        self.codes = {n: {v: float(i) for i, v in enumerate(by_name[n]["categories"])}
-                      for n in self.names if by_name[n]["kind"] == "categorical"}
+        self.labels = {n: list(by_name[n]["categories"]) for n in self.names if by_name[n]["kind"] == "categorical"}
+        self.codes = {n: {v: float(i) for i, v in enumerate(cats)} for n, cats in self.labels.items()}
         hist = snapshot["history"]
         t = _seconds(hist["started_at"])
         cust = hist["customer_id"].astype("str").to_numpy(dtype=object, na_value=None)

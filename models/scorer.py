@@ -5,6 +5,7 @@ model_card.json, or an MLflow registry alias such as `models:/fcr-classifier@cha
 snapshot directory and the customers/agents tables of the featurize stage. Out: a `Scorer` whose
 `score` turns raw contact fields into the calibrated probability of a repeat, a risk band, a route
 under the training capacity threshold, and the top reasons (per-contact SHAP, LightGBM pred_contrib).
+No pandas per request: features from features/online_state.py, booster on a NumPy matrix, one thread.
 Unknown customers, agents and reason codes are scored (their features fall back to the priors).
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import lightgbm as lgb
@@ -20,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import REASON_FAMILY
-from features.online import online_features
+from features.online_state import OnlineState
 from models.calibration import Calibrator
-from models.classifier import model_frame
 
 log = logging.getLogger(__name__)
 
@@ -95,52 +97,54 @@ def load_snapshot(directory: str | Path) -> dict[str, pd.DataFrame]:
     return {p.stem: pd.read_parquet(p) for p in sorted(directory.glob("*.parquet"))}
 
 
-BANDS = ((0.0, "low"), (0.5, "medium"), (1.0, "high"))  # as multiples of the capacity threshold
-
-
 @dataclass
 class Scorer:
+    """The hot path: raw contacts (dicts) -> feature matrix (NumPy) -> booster (one thread) -> calibration."""
     model: LoadedModel
-    snapshot: dict[str, pd.DataFrame]
-    customers: pd.DataFrame
-    agents: pd.DataFrame
+    state: OnlineState
     threshold: float
 
-    def features(self, contacts: pd.DataFrame) -> pd.DataFrame:
-        req = contacts.copy()
-        if "reason_family" not in req or req["reason_family"].isna().any():
-            fam = req["reason_code"].map(REASON_FAMILY)
-            req["reason_family"] = fam.fillna(req["reason_code"]) if "reason_family" not in req else \
-                req["reason_family"].fillna(fam).fillna(req["reason_code"])
-        return online_features(req, self.snapshot, self.customers, self.agents)
+    def matrix(self, contacts: list[dict]) -> np.ndarray:
+        rows = []
+        for c in contacts:
+            r = dict(c)
+            if not r.get("reason_family"):
+                r["reason_family"] = REASON_FAMILY.get(r["reason_code"], r["reason_code"])
+            when = r["started_at"]
+            r["started_at"] = math.floor(when.timestamp()) if isinstance(when, datetime) else int(when)
+            rows.append(r)
+        return self.state.features(rows)
 
-    def score(self, contacts: pd.DataFrame, reasons: int = 3) -> tuple[np.ndarray, list[list[dict]]]:
+    def score(self, contacts: list[dict], reasons: int = 3) -> tuple[np.ndarray, list[list[dict]]]:
         """Calibrated probabilities of a repeat and, per contact, the `reasons` strongest pushes toward one."""
-        X = model_frame(self.features(contacts), self.model.spec)
-        contrib = self.model.booster.predict(X, pred_contrib=True)
+        X = self.matrix(contacts)
+        if reasons <= 0:
+            return self.model.calibrator(self.model.booster.predict(X, raw_score=True, num_threads=1)), [[]] * len(X)
+        contrib = self.model.booster.predict(X, pred_contrib=True, num_threads=1)
         p = self.model.calibrator(contrib.sum(axis=1))
-        names = self.model.spec["model_features"]
         out = []
         for i in range(len(X)):
             row = contrib[i, :-1]
             top = np.argsort(-row, kind="stable")[:reasons]
-            out.append([{"feature": names[j], "value": _plain(X.iloc[i, j]), "contribution": round(float(row[j]), 4),
-                         "text": _reason_text(self.model.descriptions.get(names[j], names[j]), _plain(X.iloc[i, j]))}
-                        for j in top if row[j] > 0])
+            out.append([self._reason(j, X[i, j], float(row[j])) for j in top if row[j] > 0])
         return p, out
+
+    def _reason(self, j: int, value: float, contribution: float) -> dict:
+        name = self.model.spec["model_features"][j]
+        shown: object
+        if math.isnan(value):
+            shown = None
+        elif name in self.state.codes:
+            shown = self.state.labels[name][int(value)]
+        else:
+            shown = round(float(value), 3)
+        return {"feature": name, "value": shown, "contribution": round(contribution, 4),
+                "text": _reason_text(self.model.descriptions.get(name, name), shown)}
 
     def route(self, p: np.ndarray) -> tuple[list[str], list[str]]:
         routes = np.where(p >= self.threshold, "specialist", "standard")
         bands = np.where(p >= self.threshold, "high", np.where(p >= 0.5 * self.threshold, "medium", "low"))
         return routes.tolist(), bands.tolist()
-
-
-def _plain(v: object) -> object:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    if isinstance(v, (np.floating, float)):
-        return round(float(v), 3)
-    return str(v)
 
 
 def build_scorer(model_source: str, snapshot_dir: str | Path, customers: str | Path, agents: str | Path,
@@ -149,8 +153,8 @@ def build_scorer(model_source: str, snapshot_dir: str | Path, customers: str | P
     threshold = model.card.get("capacity_threshold")
     if threshold is None:
         raise ModelNotFound(f"{model_source} carries no capacity threshold (model_card.json / run metrics).")
-    return Scorer(model, load_snapshot(snapshot_dir), pd.read_parquet(customers), pd.read_parquet(agents),
-                  float(threshold))
+    state = OnlineState(load_snapshot(snapshot_dir), pd.read_parquet(customers), pd.read_parquet(agents), model.spec)
+    return Scorer(model, state, float(threshold))
 
 
 def _reason_text(description: str, value: object) -> str:

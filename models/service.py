@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -151,12 +150,8 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
     def model_info(s: Scorer = Depends(scorer)) -> dict:
         return {"source": s.model.source, **s.model.card, "threshold": s.threshold, "feature_spec": s.model.spec}
 
-    def frame(contacts: list[Contact]) -> pd.DataFrame:
-        rows = [c.model_dump() for c in contacts]
-        df = pd.DataFrame(rows)
-        df["started_at"] = pd.to_datetime(df["started_at"], utc=True)
-        df["wait_s"] = pd.to_numeric(df["wait_s"], errors="coerce")
-        return df
+    def frame(contacts: list[Contact]) -> list[dict]:
+        return [c.model_dump() for c in contacts]
 
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=[Depends(authorise)],
               responses={413: {"description": "batch over the limit"}})

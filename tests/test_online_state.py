@@ -55,7 +55,7 @@ def _requests(contacts: pd.DataFrame, T: pd.Timestamp, seed: int, history: pd.Da
         {"channel": "str", "reason_code": "str", "reason_family": "str", "agent_id": "object",
          "customer_id": "object"})
     edge["wait_s"] = 10.0
-    edge["started_at"] = edge["started_at"] + np.where(np.arange(6) < 3, pd.Timedelta(days=7), pd.Timedelta(days=1))
+    edge["started_at"] = edge["started_at"] + pd.to_timedelta(np.where(np.arange(6) < 3, 7, 1), unit="D")
     return pd.concat([req, twice, edge], ignore_index=True)
 
 

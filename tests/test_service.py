@@ -20,6 +20,7 @@ from features.catalogue import REASON_FAMILY
 from features.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
 from features.labels import label_contacts
 from features.online import online_snapshot
+from features.online_state import OnlineState
 from features.schema import SourceSpec, normalise_contacts
 from features.synthetic import generate
 from models.classifier import model_frame, raw_scores
@@ -57,7 +58,7 @@ def world(tmp_path_factory):
     labels_both = label_contacts(both, LabelConfig(window_days=7, as_of=str(T)))
     batch = build_features(both, labels_both, data.customers, data.agents, 7).tail(len(requests))
     expected = result.calibrator(raw_scores(result.booster, model_frame(batch, spec)))
-    scorer = Scorer(load_model(str(model_dir)), snapshot, data.customers, data.agents, threshold)
+    scorer = Scorer(load_model(str(model_dir)), OnlineState(snapshot, data.customers, data.agents, spec), threshold)
     return {"scorer": scorer, "requests": requests, "expected": expected, "model_dir": model_dir}
 
 
@@ -146,7 +147,7 @@ def test_unknowns_route_bad_input_limits_and_auth(world, monkeypatch):
         assert ("channel",) in fields and ("wait_s",) in fields
         r = client.post("/v1/score", json={"contacts": [unknown | {"started_at": "2030-01-01T10:00:00"}]})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "started_at"
-        agents = sorted(world["scorer"].agents["agent_id"].head(5)) + ["unknown-agent"]
+        agents = sorted(world["scorer"].state.agents)[:5] + ["unknown-agent"]
         r = client.post("/v1/route", json={"contact": _payload(world["requests"].head(1))[0], "agents": agents})
         assert r.status_code == 200, r.text
         ranking = r.json()["ranking"]
