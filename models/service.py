@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -82,6 +82,34 @@ class RouteResponse(BaseModel):
     ranking: list[RankedAgent]
 
 
+class _Measure:
+    """Pure ASGI middleware (no per-request task or body copy, unlike BaseHTTPMiddleware): request
+    count by route and status, latency histogram by route."""
+
+    def __init__(self, app, requests: Counter, latency: Histogram) -> None:
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_and_note(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            path = route.path if route is not None else "other"
+            self.requests.labels(path, str(status["code"])).inc()
+            self.latency.labels(path).observe(time.perf_counter() - t0)
+
+
 class State:
     def __init__(self) -> None:
         self.scorer: Scorer | None = None
@@ -112,12 +140,12 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
     threading.Thread(target=load, daemon=True, name="fcr-loader").start()
     bearer = HTTPBearer(auto_error=False)
 
-    def authorise(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def authorise(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         token = os.environ.get(TOKEN_ENV)
         if token and (creds is None or creds.credentials != token):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    def scorer() -> Scorer:
+    async def scorer() -> Scorer:
         if state.scorer is None:
             raise HTTPException(503, state.error or "model and snapshot are still loading")
         return state.scorer
@@ -126,28 +154,21 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
         s = state.scorer
         return str(s.model.card.get("version")) if s else "none"
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        path = request.scope.get("route").path if request.scope.get("route") else "other"
-        requests.labels(path, str(response.status_code)).inc()
-        latency.labels(path).observe(time.perf_counter() - t0)
-        return response
+    app.add_middleware(_Measure, requests=requests, latency=latency)
 
     @app.get("/healthz")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz(response: Response) -> dict:
+    async def readyz(response: Response) -> dict:
         if state.scorer is None:
             response.status_code = 503
             return {"ready": False, "error": state.error}
         return {"ready": True, "model": state.scorer.model.source, "version": version()}
 
     @app.get("/v1/model", dependencies=[Depends(authorise)])
-    def model_info(s: Scorer = Depends(scorer)) -> dict:
+    async def model_info(s: Scorer = Depends(scorer)) -> dict:
         return {"source": s.model.source, **s.model.card, "threshold": s.threshold, "feature_spec": s.model.spec}
 
     def frame(contacts: list[Contact]) -> list[dict]:
@@ -155,7 +176,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
 
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=[Depends(authorise)],
               responses={413: {"description": "batch over the limit"}})
-    def score(body: ScoreRequest, s: Scorer = Depends(scorer)) -> ScoreResponse:
+    async def score(body: ScoreRequest, s: Scorer = Depends(scorer)) -> ScoreResponse:
         if len(body.contacts) > max_batch:
             raise HTTPException(413, f"{len(body.contacts)} contacts in one request; the limit is {max_batch}")
         p, reasons = s.score(frame(body.contacts))
@@ -167,7 +188,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
             for pi, b, r, why in zip(p, bands, routes, reasons, strict=True)])
 
     @app.post("/v1/route", response_model=RouteResponse, dependencies=[Depends(authorise)])
-    def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
+    async def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
         agents = list(dict.fromkeys(body.agents))
         contacts = [body.contact.model_copy(update={"agent_id": a}) for a in agents]
         p, _ = s.score(frame(contacts), reasons=0)
@@ -176,7 +197,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
                              ranking=[RankedAgent(agent_id=a, p_resolved=q) for a, q in ranking])
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.state.fcr = state
