@@ -19,11 +19,12 @@ test: setup  ## the whole test suite (what CI runs)
 test-fast: setup  ## skip the slow tests
 	$(UV) run pytest -m "not slow"
 
-bench: setup  ## benchmarks (minutes; 10M contacts)
+bench: setup repro  ## benchmarks (minutes; 10M contacts; the service one serves the default model)
 	$(UV) run python bench/bench_generate.py
 	$(UV) run python bench/bench_label.py
 	$(UV) run python bench/bench_featurize.py
 	$(UV) run python bench/bench_train.py
+	$(UV) run python bench/bench_service.py
 
 clean:
 	rm -rf data metrics plots reports models_out

@@ -106,6 +106,8 @@ def load(url: str, kind: str, rate: float, seconds: float) -> None:
         delay = t0 + i / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
+        elif -delay > 10:  # bounded in time: a server 10 s behind schedule gets no more requests
+            return
         start = time.perf_counter()
         local.c.request("POST", path, body=encoded[i % len(encoded)], headers={"Content-Type": "application/json"})
         r = local.c.getresponse()
@@ -117,7 +119,7 @@ def load(url: str, kind: str, rate: float, seconds: float) -> None:
         list(pool.map(one, range(n)))
     achieved = n / (time.perf_counter() - t0)
     ok = codes == 200
-    print(json.dumps({"requests": n, "ok": int(ok.sum()), "achieved_rps": achieved,
+    print(json.dumps({"requests": n, "ok": int(ok.sum()), "not_sent": int(np.isnan(lat).sum()), "achieved_rps": achieved,
                       "p50_ms": float(np.nanpercentile(lat, 50) * 1000), "p99_ms": float(np.nanpercentile(lat, 99) * 1000)}))
 
 
@@ -186,14 +188,16 @@ def main() -> None:
         for p in procs:
             p.wait(30)
     log.info("single contact at %.0f requests/s for %.0f s (loopback, separate load process):", a.rate, a.seconds)
-    log.info("%-28s %10s %10s %12s %8s", "server", "p50 ms", "p99 ms", "achieved/s", "ok")
+    log.info("%-28s %10s %10s %12s %8s %9s", "server", "p50 ms", "p99 ms", "achieved/s", "ok", "not sent")
     for name, r in (("fcr serve /v1/score", ours), ("mlflow models serve", theirs)):
-        log.info("%-28s %10.2f %10.2f %12.1f %8d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"])
+        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
+                 r["not_sent"])
     log.info("p50 ratio (mlflow / ours): %.1fx  (bar >= 5x); our p99 %.2f ms (bar <= 10 ms)",
              theirs["p50_ms"] / ours["p50_ms"], ours["p99_ms"])
     log.info("light load, %.0f requests/s:", a.light_rate)
     for name, r in (("fcr serve /v1/score", ours_light), ("mlflow models serve", theirs_light)):
-        log.info("%-28s %10.2f %10.2f %12.1f %8d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"])
+        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
+                 r["not_sent"])
     log.info("p50 ratio at light load (mlflow / ours): %.1fx", theirs_light["p50_ms"] / ours_light["p50_ms"])
     log.info("batch of 1,000 contacts: %.3f s median -> %.0f contacts/s", big["median_s"], big["contacts_per_s"])
 

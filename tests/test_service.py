@@ -192,3 +192,16 @@ def test_no_input_gives_a_server_error(world):
                 case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
 
             check()
+
+
+def test_fcr_serve_refuses_to_start_without_a_model(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "serve", "--model", str(tmp_path / "missing"),
+                           "--params", str(root / "params.yaml")], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "dvc repro" in proc.stderr
