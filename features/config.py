@@ -138,6 +138,15 @@ class ServeConfig(_Strict):
     max_batch: int = Field(1000, ge=1)
 
 
+class ExplainConfig(_Strict):
+    sample_size: int = Field(20000, ge=100)  # test-window contacts explained (SHAP per contact)
+    seed: int = 0
+    top_features: int = Field(15, ge=1)       # drivers listed in reports/drivers.json
+    segments: list[str] = Field(default_factory=lambda: ["channel", "reason_family", "team"])
+    segment_top: int = Field(5, ge=1)         # drivers listed per segment value
+    min_segment_contacts: int = Field(50, ge=1)
+
+
 class PlaceholderConfig(_Strict):
     placeholder: bool = True
 
@@ -148,6 +157,6 @@ class Params(_Strict):
     label: LabelConfig
     featurize: FeaturizeConfig
     train: TrainConfig
-    explain: PlaceholderConfig
+    explain: ExplainConfig
     report: PlaceholderConfig
     serve: ServeConfig = ServeConfig()

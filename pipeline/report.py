@@ -8,7 +8,7 @@ def main(params_path: str = "params.yaml") -> None:
     from pipeline.placeholder import write_marker
 
     params = load_params(params_path)
-    write_marker("report", f"{params.paths.reports_dir}/report.placeholder.json", [f"{params.paths.reports_dir}/explain.placeholder.json"])
+    write_marker("report", f"{params.paths.reports_dir}/report.placeholder.json", [f"{params.paths.reports_dir}/drivers.json"])
 
 
 if __name__ == "__main__":
