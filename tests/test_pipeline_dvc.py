@@ -85,3 +85,29 @@ def test_cli_generate_then_label_any_file(project, tmp_path):
     quarantine = pd.read_parquet(tmp_path / "labelled.quarantine.parquet")
     raw = pd.read_csv(tmp_path / "x/contacts.csv")
     assert len(df) + len(quarantine) == len(raw)  # every row is used or quarantined
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_run_on_the_pipeline_outputs(project, notebook, tmp_path):
+    import papermill
+
+    if not (project / "reports/drivers.csv").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    # papermill raises, naming the cell, if any cell fails.
+    papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name), parameters={"root": str(project)},
+                               kernel_name="python3", progress_bar=False, cwd=str(notebook.parent))
+
+
+def test_notebooks_are_committed_without_outputs():
+    import nbformat
+
+    assert len(NOTEBOOKS) >= 2
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before commit"
