@@ -147,8 +147,11 @@ class ExplainConfig(_Strict):
     min_segment_contacts: int = Field(50, ge=1)
 
 
-class PlaceholderConfig(_Strict):
-    placeholder: bool = True
+class ReportConfig(_Strict):
+    fcr_target: float = Field(0.80, gt=0, lt=1)     # the operation's FCR target, drawn on the weekly trend
+    top_reasons: int = Field(10, ge=1)
+    scorecard_min_contacts: int = Field(30, ge=1)   # agents/teams with fewer contacts in the window are left out
+    dependence_plots: int = Field(3, ge=0)
 
 
 class Params(_Strict):
@@ -158,5 +161,5 @@ class Params(_Strict):
     featurize: FeaturizeConfig
     train: TrainConfig
     explain: ExplainConfig
-    report: PlaceholderConfig
+    report: ReportConfig
     serve: ServeConfig = ServeConfig()

@@ -132,8 +132,8 @@ def _stage(name: str, doc: str):
 STAGES = {
     "featurize": "Run the featurize stage: point-in-time features, feature_spec.json and the online snapshot.",
     "train": "Run the train stage: calibrated LightGBM on a time split, baselines, metrics and plots, logged to MLflow and registered as fcr-classifier (challenger; champion if not worse).",
-    "explain": "Run the explain stage (a placeholder until its issue lands).",
-    "report": "Run the report stage (a placeholder until its issue lands).",
+    "explain": "Run the explain stage: SHAP drivers of repeats on a test-window sample (reports/drivers.json, CSV).",
+    "report": "Run the report stage: reports/drivers.html for operations (FCR, drivers, case-mix adjusted scorecards) and CSV tables.",
 }
 for _name, _doc in STAGES.items():
     app.command(name=_name)(_stage(_name, _doc))

@@ -1,14 +1,146 @@
-"""DVC stage `report`: a placeholder until its issue lands (README: "Status of the stages")."""
+"""DVC stage `report`: FCR metrics, model, SHAP drivers -> reports/drivers.html and CSV tables.
+
+Reads the label stage's FCR tables, the train stage's model card and test window, the explain
+stage's drivers and per-contact SHAP values, and the feature table. Fits the case-mix model (the
+arrival features without the agent family, on the train window) for the agent and team scorecards of
+the test window (models/scorecards.py). Writes one self-contained HTML file for operations
+(features/report_html.py) and the same tables as CSV.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features import charts
+from features.config import LightGBMConfig, Paths, ReportConfig
+from features.report_html import figure_tag, render, table_tag
+from models.calibration import fit_calibrator
+from models.classifier import fit_booster, model_frame, raw_scores
+from models.scorecards import casemix_features, scorecard
+from models.split import time_split
+from pipeline.params import load_params
+
+log = logging.getLogger(__name__)
+PCT = ("fcr", "ci_low", "ci_high", "observed_fcr", "expected_fcr", "adjusted_fcr", "difference", "difference_low",
+       "difference_high", "repeat_rate")
+
+
+def scorecards(table: pd.DataFrame, spec: dict, cfg: ReportConfig, split_cfg, seed: int) -> dict[str, pd.DataFrame]:
+    """Agent and team scorecards on the test window from a case-mix model trained on the train window."""
+    mix = dict(spec, model_features=casemix_features(spec))
+    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    X = model_frame(table, mix)
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid],
+                          LightGBMConfig(), seed)
+    cal = fit_calibrator(raw_scores(booster, X.iloc[split.valid]), y[split.valid], "platt")
+    rows = table.iloc[split.test]
+    expected = cal(raw_scores(booster, X.iloc[split.test]))
+    human = rows["agent_id"].notna().to_numpy()
+    return {"agents": scorecard(rows["agent_id"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts),
+            "teams": scorecard(rows["team"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts)}
+
+
+def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> pd.DataFrame:
+    """Reason codes with the most repeats among labelled contacts, their repeat rate, and the driver
+    pushing hardest toward a repeat for the sampled contacts of that reason."""
+    lab = table[table["status"] == "labelled"]
+    stats = lab.groupby("reason_code", observed=True)["repeated"].agg(["sum", "count"]).rename(
+        columns={"sum": "repeats", "count": "contacts"})
+    stats["repeat_rate"] = stats["repeats"] / stats["contacts"]
+    stats = stats.sort_values("repeats", ascending=False).head(n)
+    names = [n_ for n_ in spec["model_features"] if n_ not in ("reason_code", "reason_family", "reason_difficulty")]
+    reason_of = table.set_index("contact_id").loc[shap["contact_id"], "reason_code"].astype("str").to_numpy()
+    main = []
+    for code in stats.index.astype(str):
+        m = reason_of == code
+        if m.sum() == 0:
+            main.append("")
+            continue
+        means = shap.loc[m, [f"shap_{x}" for x in names]].mean()
+        main.append(means.idxmax().removeprefix("shap_") if means.max() > 0 else "")
+    stats["main_driver_besides_the_reason"] = main
+    return stats.reset_index()
+
+
+def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
+    reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
+    label = json.loads((Path(paths.metrics_dir) / "label.json").read_text())
+    weekly = pd.read_csv(plots / "fcr_by_week.csv")
+    segs = {s: pd.read_csv(plots / f"fcr_by_{s}.csv").rename(columns={"segment": s})
+            for s in ("channel", "reason_family", "team")}
+    card = json.loads((model_dir / "model_card.json").read_text())
+    spec = json.loads((model_dir / "feature_spec.json").read_text())
+    calibration = pd.read_csv(plots / "train_calibration.csv")
+    drivers = pd.read_csv(reports / "drivers.csv")
+    shap = pd.read_parquet(reports / "shap_sample.parquet")
+    table = pd.read_parquet(paths.features)
+    values = model_frame(table.set_index("contact_id").loc[shap["contact_id"]], spec)
+
+    cards = scorecards(table, spec, cfg, split_cfg, seed)
+    reasons = top_reasons(table, shap, spec, cfg.top_reasons)
+    for name, df in {"scorecard_agents": cards["agents"], "scorecard_teams": cards["teams"], "top_reasons": reasons,
+                     **{f"fcr_by_{s}": t for s, t in segs.items()}, "fcr_by_week": weekly}.items():
+        df.to_csv(reports / f"{name}.csv", index=False)
+
+    fcr = label["fcr"]
+    m = card["test_metrics"]
+    top = drivers.head(8)["feature"].tolist()
+    numeric = [f for f in drivers["feature"] if not isinstance(values[f].dtype, pd.CategoricalDtype)]
+    words = "; ".join(f"{r.description} ({'the operation can act on it' if r.controllable else 'who calls and why'})"
+                      for r in drivers.head(5).itertuples())
+    sections = [
+        ("First-contact resolution", f"Share of first contacts whose issue was solved without the customer coming back "
+         f"within the label window. Target {cfg.fcr_target:.0%}. Intervals are 95%.",
+         [figure_tag(charts.weekly_fcr_figure(weekly, cfg.fcr_target), "FCR by week"),
+          "<div class='grid'>" + "".join(figure_tag(charts.segment_fcr_figure(t, s, cfg.fcr_target), f"FCR by {s}")
+                                         for s, t in segs.items()) + "</div>",
+          table_tag(segs["channel"], PCT)]),
+        (f"Top {len(reasons)} reasons of repeat contacts", "The reason codes that bring customers back most, and what "
+         "else pushes those contacts toward a repeat.", [table_tag(reasons, ("repeat_rate",))]),
+        ("What drives repeats", f"The model's view of why customers come back (SHAP on {len(shap):,} recent contacts). "
+         f"Strongest drivers: {words}.",
+         [figure_tag(charts.drivers_bar_figure(drivers), "drivers"),
+          figure_tag(charts.beeswarm_figure(shap, values, top), "beeswarm"),
+          "<div class='grid'>" + "".join(figure_tag(charts.dependence_figure(values[f], shap[f"shap_{f}"].to_numpy(), f),
+                                                    f"dependence {f}") for f in numeric[: cfg.dependence_plots]) + "</div>",
+          table_tag(drivers[["rank", "feature", "description", "family", "controllable", "mean_abs_shap",
+                             "share_toward_repeat"]].head(15))]),
+        ("Agent and team scorecards, adjusted for case mix", "Observed FCR beside the FCR expected for the contacts each "
+         "agent or team actually got (from a model that does not know who handled them). An agent who takes the hard "
+         "calls is compared with what those calls usually achieve, not with agents who take the easy ones.",
+         ["<div class='grid'>" + figure_tag(charts.scorecard_figure(cards["teams"], "Teams"), "teams") +
+          figure_tag(charts.scorecard_figure(cards["agents"], "Agents"), "agents") + "</div>",
+          table_tag(cards["teams"].drop(columns=["expected_repeats"]), PCT),
+          table_tag(cards["agents"].drop(columns=["expected_repeats"]).head(20), PCT)]),
+        ("The model", f"A calibrated LightGBM classifier on arrival-time features, tested on the newest contacts: "
+         f"ROC AUC {m['roc_auc']:.3f}, calibration error {m['ece']:.3f}; sending the riskiest 10% to specialists "
+         f"catches {m.get('capture_at_10pct', float('nan')):.0%} of repeats.",
+         [figure_tag(charts.model_evaluation_figure(pd.read_csv(plots / "train_roc.csv"), pd.read_csv(plots / "train_pr.csv"),
+                                                    calibration, pd.read_csv(plots / "train_capture.csv"), m["roc_auc"],
+                                                    m["ece"], m["repeat_rate"]), "model evaluation")]),
+    ]
+    kpis = [("FCR", f"{fcr['fcr']:.1%}"), ("95% interval", f"{fcr['ci_low']:.1%} - {fcr['ci_high']:.1%}"),
+            ("first contacts", f"{fcr['first_contacts']:,}"), ("target", f"{cfg.fcr_target:.0%}"),
+            ("model AUC", f"{m['roc_auc']:.3f}")]
+    out = reports / "drivers.html"
+    out.write_text(render("First-contact resolution: drivers report", f"Model version {card['registry'].get('version')}; "
+                          "all figures from the latest `dvc repro`.", kpis, sections))
+    log.info("report written to %s (%.0f kB)", out, out.stat().st_size / 1024)
+    return out
+
 
 def main(params_path: str = "params.yaml") -> None:
-    from pipeline.params import load_params
-    from pipeline.placeholder import write_marker
+    from pipeline.io import setup_logging
 
+    setup_logging()
     params = load_params(params_path)
-    write_marker("report", f"{params.paths.reports_dir}/report.placeholder.json", [f"{params.paths.reports_dir}/drivers.json"])
+    run(params.report, params.paths, params.train.split, params.train.seed)
 
 
 if __name__ == "__main__":

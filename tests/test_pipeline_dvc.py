@@ -111,3 +111,41 @@ def test_notebooks_are_committed_without_outputs():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before commit"
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_real_browser(project, tmp_path):
+    """Headless Debian Chromium opens reports/drivers.html from disk (no server, no network): no console
+    errors, every chart rendered with a non-zero size; a screenshot is saved next to the report."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed: `apt-get install chromium` (.ci/run installs it)"
+    if not (project / "reports/drivers.html").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    report = project / "reports/drivers.html"
+    html = report.read_text()
+    assert "http://" not in html and "https://" not in html  # self-contained
+    for heading in ("First-contact resolution", "reasons of repeat contacts", "What drives repeats",
+                    "adjusted for case mix", "The model"):
+        assert heading in html
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    import re
+
+    charts = re.search(r'data-charts="(\d+)" data-charts-rendered="(\d+)"', dom.stdout)
+    assert charts, dom.stdout[:500]
+    assert int(charts.group(1)) >= 10 and charts.group(1) == charts.group(2)
+    shot = project / "reports/drivers.png"
+    subprocess.run([chromium, *flags, "--window-size=1280,3000", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000
+    for csv in ("scorecard_agents.csv", "scorecard_teams.csv", "top_reasons.csv", "fcr_by_channel.csv"):
+        assert len(pd.read_csv(project / "reports" / csv)) > 0
