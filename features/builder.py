@@ -261,6 +261,20 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     return out
 
 
+LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
+
+
+def training_table(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
+                   window_days: float, cfg: FeaturizeConfig = FeaturizeConfig()) -> tuple[pd.DataFrame, FeatureSpec]:
+    """The featurize stage's table (features + the label columns training needs) and its spec."""
+    features = build_features(contacts, labels, customers, agents, window_days, cfg)
+    # The label stage keeps the contacts' row order, so the labels usually line up row by row.
+    if not labels["contact_id"].equals(features["contact_id"]):
+        labels = labels.set_index("contact_id").reindex(features["contact_id"]).reset_index()
+    table = pd.concat([features, labels[LABELS_FOR_TRAINING].reset_index(drop=True)], axis=1)
+    return table, feature_spec(features, window_days)
+
+
 def feature_spec(features: pd.DataFrame, window_days: float) -> FeatureSpec:
     """The spec of a built feature table: dtypes, categories (as seen in training) and availability."""
     spec = FeatureSpec(label_window_days=window_days)

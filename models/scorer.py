@@ -147,12 +147,14 @@ class Scorer:
         return routes.tolist(), bands.tolist()
 
 
-def build_scorer(model_source: str, snapshot_dir: str | Path, customers: str | Path, agents: str | Path,
+def build_scorer(model: str | LoadedModel, snapshot_dir: str | Path, customers: str | Path, agents: str | Path,
                  tracking_uri: str | None = None) -> Scorer:
-    model = load_model(model_source, tracking_uri)
+    """`model`: a source for `load_model`, or a model loaded already."""
+    if isinstance(model, str):
+        model = load_model(model, tracking_uri)
     threshold = model.card.get("capacity_threshold")
     if threshold is None:
-        raise ModelNotFound(f"{model_source} carries no capacity threshold (model_card.json / run metrics).")
+        raise ModelNotFound(f"{model.source} carries no capacity threshold (model_card.json / run metrics).")
     state = OnlineState(load_snapshot(snapshot_dir), pd.read_parquet(customers), pd.read_parquet(agents), model.spec)
     return Scorer(model, state, float(threshold))
 

@@ -20,7 +20,8 @@ from features.config import TrainConfig
 from models import baselines
 from models.calibration import Calibrator, fit_calibrator
 from models.classifier import fit_booster, model_frame, raw_scores
-from models.evaluation import capture_table, pr_table, reliability_table, roc_table, score_metrics
+from models.evaluation import (capture_table, expected_calibration_error, pr_table, reliability_table, roc_table,
+                               score_metrics)
 from models.split import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
     scores["logistic_regression"] = baselines.predict_logistic(lr, X["test"])
 
     model_metrics = score_metrics(y["test"], p, cfg.capture_shares, cfg.specialist_capacity)
-    model_metrics["uncalibrated_ece"] = score_metrics(y["test"], 1 / (1 + np.exp(-raw)))["ece"]
+    model_metrics["uncalibrated_ece"] = expected_calibration_error(y["test"], 1 / (1 + np.exp(-raw)))
     model_metrics["trees"] = int(booster.best_iteration or booster.num_trees())
     metrics: dict = {"model": model_metrics, "baselines": {}, "improvement_over_baselines": {}}
     for name, s in scores.items():

@@ -162,12 +162,12 @@ def serve(
     source = model or cfg.model
     uri = tracking_uri(p.train.registry)
     try:  # fail at start-up, with what to do, rather than serve 503s forever
-        load_model(source, uri)
+        loaded = load_model(source, uri)
     except ModelNotFound as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from None
     paths = p.paths
-    app_ = create_app(lambda: build_scorer(source, paths.online_snapshot, paths.customers, paths.agents, uri),
+    app_ = create_app(lambda: build_scorer(loaded, paths.online_snapshot, paths.customers, paths.agents),
                       max_batch=cfg.max_batch)
     uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False)
 

@@ -14,15 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.builder import build_features, feature_spec
+from features.builder import LABELS_FOR_TRAINING, training_table
 from features.config import FeaturizeConfig, Paths
 from features.online import online_snapshot
 from pipeline.io import write_parquet, write_tables
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
-LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
-LABEL_INPUTS = sorted(set(LABELS_FOR_TRAINING) | {"status", "repeated"})
 CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
 CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
                    "team", "wait_s", "handle_s", "transfers", "disposition"]
@@ -30,17 +28,12 @@ CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason
 
 def run(cfg: FeaturizeConfig, paths: Paths, window_days: float, as_of: str | None = None) -> pd.DataFrame:
     contacts = pq.read_table(paths.contacts, columns=CONTACT_COLUMNS, read_dictionary=CATEGORICAL).to_pandas()
-    labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_INPUTS])
+    labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)
     log.info("building features for %d contacts", len(contacts))
-    features = build_features(contacts, labels, customers, agents, window_days, cfg)
-    # The label stage keeps the contacts' row order, so the labels line up row by row.
-    if not labels["contact_id"].equals(features["contact_id"]):
-        labels = labels.set_index("contact_id").reindex(features["contact_id"]).reset_index()
-    table = pd.concat([features, labels[LABELS_FOR_TRAINING]], axis=1)
+    table, spec = training_table(contacts, labels, customers, agents, window_days, cfg)
     write_parquet(table, paths.features)
-    spec = feature_spec(features, window_days)
     Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     # The service's starting state: the labeller's end of data (label.as_of or the latest contact).
     snapshot_time = pd.Timestamp(as_of, tz="UTC") if as_of else contacts["started_at"].max()

@@ -9,16 +9,12 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from features.builder import build_features, feature_spec
-from features.catalogue import REASON_FAMILY
-from features.config import LabelConfig, LightGBMConfig, SyntheticConfig
-from features.labels import label_contacts
-from features.schema import SourceSpec, normalise_contacts
-from features.synthetic import generate
+from features.config import LightGBMConfig, SyntheticConfig
 from models.calibration import fit_calibrator
 from models.classifier import fit_booster, model_frame, raw_scores
 from models.scorecards import casemix_features, scorecard
 from models.split import time_split
+from tests.centre import centre, feature_table
 
 
 def test_scorecard_arithmetic():
@@ -38,13 +34,9 @@ def test_scorecard_arithmetic():
 
 @pytest.mark.slow
 def test_adjusted_agent_ranking_tracks_true_skill():
-    data = generate(SyntheticConfig(n_contacts=80000, n_customers=12000, n_agents=80, n_teams=8, days=240, seed=3))
-    contacts = normalise_contacts(data.contacts, SourceSpec(reason_families=REASON_FAMILY)).contacts
-    labels = label_contacts(contacts, LabelConfig(window_days=7))
-    feats = build_features(contacts, labels, data.customers, data.agents, 7)
-    lab = labels.set_index("contact_id").reindex(feats["contact_id"]).reset_index()
-    table = pd.concat([feats, lab[["status", "repeated"]]], axis=1)
-    spec = feature_spec(feats, 7).to_dict()
+    data, contacts = centre(SyntheticConfig(n_contacts=80000, n_customers=12000, n_agents=80, n_teams=8, days=240,
+                                            seed=3))
+    table, spec, _ = feature_table(data, contacts)
     mix = dict(spec, model_features=casemix_features(spec))
     assert not {"team", "agent_repeat_rate", "agent_tenure_days"} & set(mix["model_features"])
     split = time_split(table["started_at"], table["status"], 0.2, 0.4)

@@ -15,31 +15,25 @@ import pytest
 import uvicorn
 from hypothesis import HealthCheck, settings
 
-from features.builder import build_features, feature_spec
-from features.catalogue import REASON_FAMILY
+from features.builder import build_features
 from features.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
 from features.labels import label_contacts
 from features.online import online_snapshot
 from features.online_state import OnlineState
-from features.schema import SourceSpec, normalise_contacts
-from features.synthetic import generate
 from models.classifier import model_frame, raw_scores
 from models.scorer import ModelNotFound, Scorer, load_model
 from models.service import create_app
 from models.training import train_model
+from tests.centre import centre, feature_table
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    data = generate(SyntheticConfig(n_contacts=20000, n_customers=3000, n_agents=40, n_teams=5, days=150, seed=9))
-    contacts = normalise_contacts(data.contacts, SourceSpec(reason_families=REASON_FAMILY)).contacts
+    data, contacts = centre(SyntheticConfig(n_contacts=20000, n_customers=3000, n_agents=40, n_teams=5, days=150,
+                                            seed=9))
     T = contacts["started_at"].quantile(0.8)
     before = contacts[contacts["started_at"] < T]
-    labels = label_contacts(before, LabelConfig(window_days=7, as_of=str(T)))
-    feats = build_features(before, labels, data.customers, data.agents, 7)
-    lab = labels.set_index("contact_id").reindex(feats["contact_id"]).reset_index()
-    table = pd.concat([feats, lab[["status", "repeated"]]], axis=1)
-    spec = feature_spec(feats, 7).to_dict()
+    table, spec, labels = feature_table(data, contacts, as_of=T)
     result = train_model(table, spec, TrainConfig(lightgbm=LightGBMConfig(learning_rate=0.1, n_estimators=200,
                                                                             early_stopping_rounds=20)))
     model_dir = tmp_path_factory.mktemp("model")

@@ -13,18 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from features.builder import build_features, feature_spec
-from features.catalogue import REASON_FAMILY
-from features.config import LabelConfig, LightGBMConfig, RegistryConfig, SyntheticConfig, TrainConfig
-from features.labels import label_contacts
-from features.schema import SourceSpec, normalise_contacts
-from features.synthetic import generate, true_repeat_probability
+from features.config import LightGBMConfig, RegistryConfig, SyntheticConfig, TrainConfig
+from features.synthetic import true_repeat_probability
 from models.calibration import Calibrator, fit_calibrator
 from models.classifier import model_frame
 from models.evaluation import expected_calibration_error
 from models.split import time_split
 from models.tracking import log_training, plain_input
 from models.training import train_model
+from tests.centre import centre as centre_of
+from tests.centre import feature_table
 
 FAST = LightGBMConfig(learning_rate=0.1, num_leaves=7, min_child_samples=50, early_stopping_rounds=20,
                       n_estimators=300)
@@ -32,13 +30,9 @@ FAST = LightGBMConfig(learning_rate=0.1, num_leaves=7, min_child_samples=50, ear
 
 @pytest.fixture(scope="module")
 def centre():
-    data = generate(SyntheticConfig(n_contacts=30000, n_customers=4000, n_agents=60, n_teams=6, days=180, seed=5))
-    contacts = normalise_contacts(data.contacts, SourceSpec(reason_families=REASON_FAMILY)).contacts
-    labels = label_contacts(contacts, LabelConfig(window_days=7))
-    features = build_features(contacts, labels, data.customers, data.agents, 7)
-    labels = labels.set_index("contact_id").reindex(features["contact_id"]).reset_index()
-    table = pd.concat([features, labels[["status", "repeated", "is_first_contact", "contact_seq"]]], axis=1)
-    spec = feature_spec(features, 7).to_dict()
+    data, contacts = centre_of(SyntheticConfig(n_contacts=30000, n_customers=4000, n_agents=60, n_teams=6, days=180,
+                                               seed=5))
+    table, spec, _ = feature_table(data, contacts)
     truth = data.truth
     p = pd.Series(true_repeat_probability(truth, 7).to_numpy(), index=truth["contact_id"])
     true_p = p.reindex(table["contact_id"]).set_axis(table.index)
