@@ -72,6 +72,20 @@ TRANSFER_EFFECT = 0.35          # per transfer
 NEW_AGENT_EFFECT = 0.60         # times exp(-agent tenure days / 45)
 AFTER_HOURS_EFFECT = 0.25       # phone/chat contacts outside 08:00-20:00
 SKILL_DIFFICULTY_INTERACTION = 0.60
+AGENT_SKILL_SD = 0.25
+# Routing: blended teams take their secondary channel at this weight; a quarter of the teams are
+# specialists (this much more skilled) who get hard cases (reason difficulty >= HARD_DIFFICULTY) at 8
+# times and easy ones (< EASY_DIFFICULTY) at a quarter of an ordinary team's weight, key customers at 4 times.
+BLEND_SHARE = 0.6
+SPECIALIST_TEAM_SHARE = 0.25
+SPECIALIST_SKILL = 0.30
+SPECIALIST_ROUTING = np.array([0.25, 1.0, 8.0])  # easy, ordinary, hard
+HARD_DIFFICULTY = 0.45
+EASY_DIFFICULTY = -0.2
+KEY_CUSTOMER_ROUTING = 4.0  # enterprise or platinum customers: to specialist teams, this many times more
+# Within a team, an agent's share of easy / ordinary / hard cases goes with exp(this * hard_lean),
+# hard_lean ~ N(0, 1) per agent, independent of skill.
+CASE_LEAN = np.array([-2.0, 0.0, 2.0])
 CUSTOMER_LATENT_SD = 0.20
 GIVE_UP = np.array([0.20, 0.14, 0.08])  # unresolved customers who never come back, by segment
 RETURN_DELAY_MEDIAN_H = 30.0
@@ -137,24 +151,38 @@ def _customers(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> 
 
 
 def _agents(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dict[str, np.ndarray]:
-    # Teams serve one human channel each, roughly in proportion to its volume; one focus family each.
+    # Teams are blended, as most centres run them: a primary human channel (teams spread in proportion
+    # to channel volume) and a secondary one they also take, so a team does not stand for a channel.
+    # Each has a focus family; some are specialist teams of more skilled agents to which hard reasons
+    # and key customers are routed, so agents get different case mixes (what case-mix adjustment is for).
     human = np.array([0.45, 0.25, 0.20, 0.10])
     n_teams = max(cfg.n_teams, 4)
-    team_channel = np.sort(np.r_[np.arange(4), rng.choice(4, n_teams - 4, p=human)])
+    primary = np.sort(np.r_[np.arange(4), rng.choice(4, n_teams - 4, p=human)])
+    secondary = (primary + rng.integers(1, 4, n_teams)) % 4
+    serves = np.zeros((n_teams, 4))
+    serves[np.arange(n_teams), primary] = 1.0
+    serves[np.arange(n_teams), secondary] = BLEND_SHARE
+    specialist = np.zeros(n_teams, dtype=bool)
+    specialist[rng.choice(n_teams, max(1, int(round(SPECIALIST_TEAM_SHARE * n_teams))), replace=False)] = True
     team_focus = rng.choice(len(FAMILIES), n_teams)
-    team_effect = rng.normal(0, 0.15, n_teams)
+    team_effect = rng.normal(0, 0.15, n_teams) + SPECIALIST_SKILL * specialist
     n = max(cfg.n_agents, n_teams)
-    # Every team gets at least one agent; the rest are spread by channel volume.
-    w = human[team_channel] / np.bincount(team_channel, minlength=4)[team_channel]
+    # Every team gets at least one agent; the rest are spread by the volume of the channels it serves.
+    w = (serves / serves.sum(axis=0) * human).sum(axis=1)
     agent_team = np.sort(np.r_[np.arange(n_teams), rng.choice(n_teams, n - n_teams, p=w / w.sum())])
     new_hire = rng.random(n) < 0.15
     hired = np.where(new_hire, rng.uniform(0, 0.8 * cfg.days, n), -30 - rng.exponential(700, n))
     hired[np.r_[0, np.flatnonzero(np.diff(agent_team)) + 1]] = -400.0  # each team has a veteran
-    base = rng.normal(0, 0.35, n) + team_effect[agent_team]
+    base = rng.normal(0, AGENT_SKILL_SD, n) + team_effect[agent_team]
     fam_dev = rng.normal(0, 0.30, (n, len(FAMILIES)))
+    # Which queues an agent is staffed on (escalations, key accounts, the easy front line) follows
+    # rota, licences and languages more than measured skill: a lean toward hard cases, independent of skill.
+    hard_lean = rng.normal(0, 1, n)
     return {
-        "team": agent_team, "team_channel": team_channel, "team_focus": team_focus,
+        "team": agent_team, "team_channel": primary, "serves": serves, "team_focus": team_focus,
+        "team_specialist": specialist,
         "hired_s": (start_s + hired * DAY).astype(np.int64), "skill_base": base, "skill_family": fam_dev,
+        "hard_lean": hard_lean,
     }
 
 
@@ -167,29 +195,41 @@ def _sample_hours(rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:
     return hours
 
 
-def _assign_agents(rng, ag, channel, family, t) -> np.ndarray:
-    """Route each handled contact to a team of its channel (teams prefer their focus family),
-    then to an agent of that team already hired at the time of the contact."""
+def _assign_agents(rng, ag, channel, family, case, key_customer, t) -> np.ndarray:
+    """Route each handled contact to a team serving its channel (teams prefer their focus family;
+    specialist teams get the hard cases and few easy ones), then to an agent of that team already
+    hired at the time of the contact, hard cases leaning to the agents staffed on hard queues and easy
+    ones away from them. `case`: 0 easy, 1 ordinary, 2 hard."""
     agent = np.full(len(channel), -1, dtype=np.int64)
-    team_first = np.searchsorted(ag["team"], np.arange(len(ag["team_channel"])))
-    team_size = np.bincount(ag["team"], minlength=len(ag["team_channel"]))
-    for c in range(4):
-        teams = np.flatnonzero(ag["team_channel"] == c)
-        for f in range(len(FAMILIES)):
-            idx = np.flatnonzero((channel == c) & (family == f))
-            if not len(idx):
-                continue
-            w = 1.0 + 3.0 * (ag["team_focus"][teams] == f)
-            team = rng.choice(teams, len(idx), p=w / w.sum())
-            pick = team_first[team] + (rng.random(len(idx)) * team_size[team]).astype(np.int64)
-            for _ in range(20):  # redraw agents not hired yet
-                bad = ag["hired_s"][pick] > t[idx]
-                if not bad.any():
-                    break
-                pick[bad] = team_first[team[bad]] + (rng.random(bad.sum()) * team_size[team[bad]]).astype(np.int64)
+    n_teams = len(ag["team_channel"])
+    team_first = np.searchsorted(ag["team"], np.arange(n_teams))
+    # Agents are sorted by team: per case, cumulative agent weights and each team's span of them.
+    cum = np.cumsum(np.exp(np.outer(CASE_LEAN, ag["hard_lean"])), axis=1)
+    lo = np.where(team_first > 0, cum[:, np.maximum(team_first - 1, 0)], 0.0)
+    span = cum[:, np.r_[team_first[1:], len(ag["team"])] - 1] - lo
+    key = ((channel * len(FAMILIES) + family) * 3 + case) * 2 + key_customer
+    order = np.argsort(key, kind="stable")
+    bounds = np.r_[0, np.flatnonzero(np.diff(key[order])) + 1, len(key)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        idx = order[a:b]
+        c, f, k, vip = channel[idx[0]], family[idx[0]], case[idx[0]], key_customer[idx[0]]
+        w = (ag["serves"][:, c] * (1.0 + 3.0 * (ag["team_focus"] == f))
+             * np.where(ag["team_specialist"], SPECIALIST_ROUTING[k] * (KEY_CUSTOMER_ROUTING if vip else 1.0), 1.0))
+        team = rng.choice(n_teams, len(idx), p=w / w.sum())
+
+        def draw(team):
+            u = lo[k, team] + rng.random(len(team)) * span[k, team]
+            return np.minimum(np.searchsorted(cum[k], u, side="right"), len(ag["team"]) - 1)
+
+        pick = draw(team)
+        for _ in range(20):  # redraw agents not hired yet
             bad = ag["hired_s"][pick] > t[idx]
-            pick[bad] = team_first[team[bad]]  # the team's veteran
-            agent[idx] = pick
+            if not bad.any():
+                break
+            pick[bad] = draw(team[bad])
+        bad = ag["hired_s"][pick] > t[idx]
+        pick[bad] = team_first[team[bad]]  # the team's veteran
+        agent[idx] = pick
     return agent
 
 
@@ -229,6 +269,7 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     handled_before = np.zeros(n_issues, dtype=np.int64)
 
     rows: list[dict[str, np.ndarray]] = []
+    moments = {d["driver"]: np.zeros(3) for d in PLANTED_DRIVERS}
     progress = tqdm(total=n_issues, desc="synthetic issues", unit="issue", unit_scale=True, leave=False,
                     disable=n_issues < 200_000)
     while len(issue):
@@ -254,7 +295,11 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
         handled = ~abandoned
         agent = np.full(n, -1, dtype=np.int64)
         human = handled & (channel <= 3)
-        agent[human] = _assign_agents(rng, ag, channel[human], fam[human], t[human])
+        seg = cu["segment"][c]
+        key_customer = (seg == 2) | (cu["tier"][c] == 3)
+        case = np.where(diff >= HARD_DIFFICULTY, 2, np.where(diff < EASY_DIFFICULTY, 0, 1))
+        agent[human] = _assign_agents(rng, ag, channel[human], fam[human], case[human], key_customer[human],
+                                      t[human])
         a = np.maximum(agent, 0)
         skill = ag["skill_base"][a] + ag["skill_family"][a, fam]
         agent_tenure_d = (t - ag["hired_s"][a]) / DAY
@@ -263,15 +308,27 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
         handle = np.where(handled, rng.lognormal(np.log(np.array([360, 600, 240, 200, 120.0])[channel]), 0.5)
                           * np.exp(0.3 * diff) * (1 + 0.3 * transfers), 0.0).round()
         after_hours = queued & ((hour < 8) | (hour >= 20))
-        logit = (INTERCEPT + CHANNEL_EFFECT[channel] + diff
-                 - np.where(human, skill * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0)
-                 + SEGMENT_EFFECT[cu["segment"][c]] + TIER_EFFECT[cu["tier"][c]]
-                 + LANGUAGE_EFFECT[cu["language"][c]]
-                 + NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY) + cu["latent"][c]
-                 + REPEAT_ATTEMPT_EFFECT * handled_before
-                 + WAIT_EFFECT * np.log1p(np.nan_to_num(wait) / 60) + TRANSFER_EFFECT * transfers
-                 + np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(agent_tenure_d, 0) / 45), 0.0)
-                 + AFTER_HOURS_EFFECT * after_hours)
+        # The planted logit, one part per driver (named as in PLANTED_DRIVERS).
+        parts = {
+            "agent_skill_x_reason_difficulty":
+                -np.where(human, skill * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0),
+            "reason_difficulty": diff,
+            "channel": CHANNEL_EFFECT[channel],
+            "customer_segment": SEGMENT_EFFECT[seg],
+            "customer_tier": TIER_EFFECT[cu["tier"][c]],
+            "customer_language": LANGUAGE_EFFECT[cu["language"][c]],
+            "new_customer": NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY),
+            "customer_latent_complexity": cu["latent"][c],
+            "repeat_attempt": REPEAT_ATTEMPT_EFFECT * handled_before,
+            "queue_wait": WAIT_EFFECT * np.log1p(np.nan_to_num(wait) / 60),
+            "transfers": TRANSFER_EFFECT * transfers,
+            "new_agent": np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(agent_tenure_d, 0) / 45), 0.0),
+            "after_hours": AFTER_HOURS_EFFECT * after_hours,
+        }
+        logit = INTERCEPT + sum(parts.values())
+        for name, v in parts.items():  # running moments over handled contacts: each driver's spread
+            v = v[handled]
+            moments[name] += (len(v), float(v.sum()), float(np.square(v).sum()))
         p_unres = np.where(handled, expit(logit), np.nan)
         resolved = handled & (rng.random(n) >= np.nan_to_num(p_unres))
         busy = np.round(np.nan_to_num(wait)) + handle
@@ -280,7 +337,6 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
         drop_gap = np.where(dropped, rng.uniform(10, 90, n).round(), 0.0)
         busy = busy + drop_gap
         # Does the customer come back about this issue, and when?
-        seg = cu["segment"][c]
         last = attempt >= MAX_ATTEMPTS
         p_return = np.where(handled & ~last, 1 - GIVE_UP[seg], np.where(~handled & ~last, 0.8, 0.0))
         returns = ~resolved & (rng.random(n) < p_return)
@@ -309,10 +365,11 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
 
     progress.close()
     g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
-    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents)
+    sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
+    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd)
 
 
-def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents) -> SyntheticData:
+def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> SyntheticData:
     order = np.lexsort((g["issue"], g["t"]))
     g = {k: v[order] for k, v in g.items()}
     n = len(order)
@@ -413,12 +470,15 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents) -> SyntheticData:
         "team": team_names.take(pa.array(ag["team"])).to_pandas(),
         "channel": np.array(CHANNELS)[ag["team_channel"][ag["team"]]],
         "hired_at": pd.to_datetime(ag["hired_s"], unit="s", utc=True).normalize(),
+        "second_channel": np.array(CHANNELS)[ag["serves"][ag["team"]].argsort(axis=1)[:, -2]],
         "skills": np.array(FAMILIES)[ag["team_focus"][ag["team"]]],
+        "specialist": ag["team_specialist"][ag["team"]],
     })
-    agent_truth = pd.DataFrame({"agent_id": agents["agent_id"], "skill": ag["skill_base"]})
+    agent_truth = pd.DataFrame({"agent_id": agents["agent_id"], "skill": ag["skill_base"],
+                                "specialist": ag["team_specialist"][ag["team"]]})
     virtual = pd.DataFrame({"agent_id": [VIRTUAL_AGENT], "team": ["Self-service"], "channel": ["self_service"],
                             "hired_at": [pd.Timestamp(start_s - 400 * DAY, unit="s", tz="UTC").normalize()],
-                            "skills": ["all"]})
+                            "second_channel": [None], "skills": ["all"], "specialist": [False]})
     for f, fam in enumerate(FAMILIES):
         agent_truth[f"skill_{fam}"] = ag["skill_base"] + ag["skill_family"][:, f]
     meta = {
@@ -430,7 +490,10 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents) -> SyntheticData:
         "return_delay": {"law": "lognormal", "median_hours": RETURN_DELAY_MEDIAN_H, "sigma": RETURN_DELAY_SIGMA,
                          "measured_from": "end of the contact (busy_s after its start)"},
         "p_repeat_formula": "p_unresolved * p_return * P(delay <= window - busy_s)",
-        "intercept": INTERCEPT, "planted_drivers": PLANTED_DRIVERS,
+        "intercept": INTERCEPT,
+        # spread_sd: the standard deviation of the driver's part of the logit over handled contacts, as
+        # generated: how much it moves contacts apart (a driver's importance, in the model's units).
+        "planted_drivers": [dict(d, spread_sd=spread_sd[d["driver"]]) for d in PLANTED_DRIVERS],
         "non_drivers": ["plan", "region"],
     }
     agents = pd.concat([agents, virtual], ignore_index=True)
