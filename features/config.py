@@ -152,6 +152,9 @@ class ReportConfig(_Strict):
     top_reasons: int = Field(10, ge=1)
     scorecard_min_contacts: int = Field(30, ge=1)   # agents/teams with fewer contacts in the window are left out
     dependence_plots: int = Field(3, ge=0)
+    # Synthetic centre only: planted drivers whose part of the logit has at least this standard
+    # deviation must rank among the top drivers (checked into metrics/report.json).
+    truth_check_min_spread: float = Field(0.10, ge=0)
 
 
 class Params(_Strict):

@@ -62,17 +62,18 @@ SITE_OFFSETS_MIN = np.array([-300, 60, 330])  # other sites' clocks: UTC-05:00, 
 # Planted logit effects on P(contact not resolved). Named as the features a model would see.
 INTERCEPT = -1.85
 CHANNEL_EFFECT = np.array([0.0, 0.15, 0.45, 0.35, 0.90])
-SEGMENT_EFFECT = np.array([0.0, -0.10, -0.35])
+SEGMENT_EFFECT = np.array([0.0, -0.15, -0.50])
 TIER_EFFECT = np.array([0.10, 0.0, -0.10, -0.25])
 LANGUAGE_EFFECT = np.array([0.0, 0.30, 0.30])
 NEW_CUSTOMER_EFFECT = 0.40      # tenure < 90 days
 REPEAT_ATTEMPT_EFFECT = 0.25    # per earlier handled attempt of the same issue
 WAIT_EFFECT = 0.20              # per log(1 + wait minutes)
 TRANSFER_EFFECT = 0.35          # per transfer
-NEW_AGENT_EFFECT = 0.60         # times exp(-agent tenure days / 45)
-AFTER_HOURS_EFFECT = 0.25       # phone/chat contacts outside 08:00-20:00
-SKILL_DIFFICULTY_INTERACTION = 0.60
-AGENT_SKILL_SD = 0.25
+NEW_AGENT_EFFECT = 0.90         # times exp(-agent tenure days / 45)
+AFTER_HOURS_EFFECT = 0.35       # phone/chat contacts outside 08:00-20:00
+SKILL_DIFFICULTY_INTERACTION = 0.80
+AGENT_SKILL_SD = 0.30
+NEW_HIRE_SHARE = 0.30  # agents hired during the year (contact centres lose a third of their staff a year)
 # Routing: blended teams take their secondary channel at this weight; a quarter of the teams are
 # specialists (this much more skilled) who get hard cases (reason difficulty >= HARD_DIFFICULTY) at 8
 # times and easy ones (< EASY_DIFFICULTY) at a quarter of an ordinary team's weight, key customers at 4 times.
@@ -91,31 +92,40 @@ GIVE_UP = np.array([0.20, 0.14, 0.08])  # unresolved customers who never come ba
 RETURN_DELAY_MEDIAN_H = 30.0
 RETURN_DELAY_SIGMA = 1.0
 
+# Each planted driver with the model features that carry it. `observed`: "arrival" where a feature
+# known at arrival measures it; "after_contact" (transfers: known only once the contact ends, not in
+# the model); "hidden" (a customer random effect no column holds, which the customer's matured
+# history can only partly reveal).
 PLANTED_DRIVERS = [
-    {"driver": "agent_skill_x_reason_difficulty", "features": ["agent_id", "reason_code", "reason_family"],
-     "effect": f"-skill * (1 + {SKILL_DIFFICULTY_INTERACTION} * max(difficulty, 0)); skill sd ~0.5",
-     "size": 0.50},
-    {"driver": "reason_difficulty", "features": ["reason_code", "reason_family"],
+    {"driver": "agent_skill_x_reason_difficulty", "observed": "arrival",
+     "features": ["agent_family_repeat_rate", "agent_repeat_rate", "team"],
+     "effect": f"-skill * (1 + {SKILL_DIFFICULTY_INTERACTION} * max(difficulty, 0)); skill sd ~{AGENT_SKILL_SD}"
+               f" + team, specialist teams +{SPECIALIST_SKILL}", "size": 0.50},
+    {"driver": "reason_difficulty", "observed": "arrival", "features": ["reason_code", "reason_difficulty", "reason_family"],
      "effect": "difficulty logit shift, range -0.9..1.1", "size": 0.55},
-    {"driver": "channel", "features": ["channel"], "effect": dict(zip(CHANNELS, CHANNEL_EFFECT.tolist())),
-     "size": 0.90},
-    {"driver": "customer_segment", "features": ["segment"], "effect": dict(zip(SEGMENTS, SEGMENT_EFFECT.tolist())),
-     "size": 0.35},
-    {"driver": "customer_tier", "features": ["tier"], "effect": dict(zip(TIERS, TIER_EFFECT.tolist())), "size": 0.35},
-    {"driver": "customer_language", "features": ["language"], "effect": dict(zip(LANGUAGES, LANGUAGE_EFFECT.tolist())),
-     "size": 0.30},
-    {"driver": "new_customer", "features": ["customer_tenure_days"], "effect": NEW_CUSTOMER_EFFECT,
-     "size": NEW_CUSTOMER_EFFECT},
-    {"driver": "customer_latent_complexity", "features": ["customer history"],
+    {"driver": "channel", "observed": "arrival", "features": ["channel"],
+     "effect": dict(zip(CHANNELS, CHANNEL_EFFECT.tolist())), "size": 0.90},
+    {"driver": "customer_segment", "observed": "arrival", "features": ["segment"],
+     "effect": dict(zip(SEGMENTS, SEGMENT_EFFECT.tolist())), "size": 0.50},
+    {"driver": "customer_tier", "observed": "arrival", "features": ["tier"],
+     "effect": dict(zip(TIERS, TIER_EFFECT.tolist())), "size": 0.35},
+    {"driver": "customer_language", "observed": "arrival", "features": ["language"],
+     "effect": dict(zip(LANGUAGES, LANGUAGE_EFFECT.tolist())), "size": 0.30},
+    {"driver": "new_customer", "observed": "arrival", "features": ["customer_tenure_days"],
+     "effect": f"{NEW_CUSTOMER_EFFECT} if tenure < 90 days", "size": NEW_CUSTOMER_EFFECT},
+    {"driver": "customer_latent_complexity", "observed": "hidden",
+     "features": ["customer_repeat_rate", "customer_past_repeats", "customer_past_labelled"],
      "effect": f"customer random effect, sd {CUSTOMER_LATENT_SD}", "size": CUSTOMER_LATENT_SD},
-    {"driver": "repeat_attempt", "features": ["contact_seq"], "effect": REPEAT_ATTEMPT_EFFECT,
-     "size": REPEAT_ATTEMPT_EFFECT},
-    {"driver": "queue_wait", "features": ["wait_s"], "effect": f"{WAIT_EFFECT} per log(1+wait minutes)",
-     "size": WAIT_EFFECT},
-    {"driver": "transfers", "features": ["transfers"], "effect": TRANSFER_EFFECT, "size": TRANSFER_EFFECT},
-    {"driver": "new_agent", "features": ["agent_tenure_days"], "effect": f"{NEW_AGENT_EFFECT} * exp(-tenure/45)",
-     "size": NEW_AGENT_EFFECT},
-    {"driver": "after_hours", "features": ["hour"], "effect": AFTER_HOURS_EFFECT, "size": AFTER_HOURS_EFFECT},
+    {"driver": "repeat_attempt", "observed": "arrival", "features": ["same_issue_contacts_window"],
+     "effect": f"{REPEAT_ATTEMPT_EFFECT} per earlier handled contact of the issue", "size": REPEAT_ATTEMPT_EFFECT},
+    {"driver": "queue_wait", "observed": "arrival", "features": ["wait_s"],
+     "effect": f"{WAIT_EFFECT} per log(1+wait minutes)", "size": WAIT_EFFECT},
+    {"driver": "transfers", "observed": "after_contact", "features": ["transfers"],
+     "effect": f"{TRANSFER_EFFECT} per transfer", "size": TRANSFER_EFFECT},
+    {"driver": "new_agent", "observed": "arrival", "features": ["agent_tenure_days"],
+     "effect": f"{NEW_AGENT_EFFECT} * exp(-tenure/45)", "size": NEW_AGENT_EFFECT},
+    {"driver": "after_hours", "observed": "arrival", "features": ["hour"],
+     "effect": f"{AFTER_HOURS_EFFECT} for phone/chat outside 08:00-20:00", "size": AFTER_HOURS_EFFECT},
 ]
 
 
@@ -170,8 +180,8 @@ def _agents(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dic
     # Every team gets at least one agent; the rest are spread by the volume of the channels it serves.
     w = (serves / serves.sum(axis=0) * human).sum(axis=1)
     agent_team = np.sort(np.r_[np.arange(n_teams), rng.choice(n_teams, n - n_teams, p=w / w.sum())])
-    new_hire = rng.random(n) < 0.15
-    hired = np.where(new_hire, rng.uniform(0, 0.8 * cfg.days, n), -30 - rng.exponential(700, n))
+    new_hire = rng.random(n) < NEW_HIRE_SHARE
+    hired = np.where(new_hire, rng.uniform(0, 0.95 * cfg.days, n), -30 - rng.exponential(700, n))
     hired[np.r_[0, np.flatnonzero(np.diff(agent_team)) + 1]] = -400.0  # each team has a veteran
     base = rng.normal(0, AGENT_SKILL_SD, n) + team_effect[agent_team]
     fam_dev = rng.normal(0, 0.30, (n, len(FAMILIES)))

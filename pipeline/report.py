@@ -19,10 +19,12 @@ import pandas as pd
 from features import charts
 from features.config import LightGBMConfig, Paths, ReportConfig
 from features.report_html import figure_tag, render, table_tag
+from features.schema import NO_AGENT_CHANNELS
 from models.calibration import fit_calibrator
 from models.classifier import fit_booster, model_frame, raw_scores
 from models.scorecards import casemix_features, scorecard
 from models.split import time_split
+from models.truth_check import driver_recovery, skill_tracking
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ def scorecards(table: pd.DataFrame, spec: dict, cfg: ReportConfig, split_cfg, se
     cal = fit_calibrator(raw_scores(booster, X.iloc[split.valid]), y[split.valid], "platt")
     rows = table.iloc[split.test]
     expected = cal(raw_scores(booster, X.iloc[split.test]))
-    human = rows["agent_id"].notna().to_numpy()
+    # People only: the self-service bot is not scored against agents.
+    human = (rows["agent_id"].notna() & ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS)).to_numpy()
     return {"agents": scorecard(rows["agent_id"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts),
             "teams": scorecard(rows["team"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts)}
 
@@ -68,6 +71,19 @@ def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> 
     return stats.reset_index()
 
 
+def truth_checks(paths: Paths, drivers: pd.DataFrame, top: int, agents_card: pd.DataFrame,
+                 min_spread: float) -> dict | None:
+    """On the synthetic centre (its truth files present): the report's findings against the truth."""
+    meta_path, skill_path = Path(paths.truth_dir) / "truth.json", Path(paths.truth_dir) / "agent_truth.parquet"
+    if not (meta_path.exists() and skill_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    skill = pd.read_parquet(skill_path).set_index("agent_id")["skill"]
+    return {"driver_recovery": driver_recovery(drivers, meta["planted_drivers"], meta.get("non_drivers", []), top,
+                                               min_spread),
+            "agent_skill_tracking": skill_tracking(agents_card, skill)}
+
+
 def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     label = json.loads((Path(paths.metrics_dir) / "label.json").read_text())
@@ -87,6 +103,14 @@ def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
     for name, df in {"scorecard_agents": cards["agents"], "scorecard_teams": cards["teams"], "top_reasons": reasons,
                      **{f"fcr_by_{s}": t for s, t in segs.items()}, "fcr_by_week": weekly}.items():
         df.to_csv(reports / f"{name}.csv", index=False)
+
+    top_n = len(json.loads((reports / "drivers.json").read_text())["top_drivers"])
+    checks = truth_checks(paths, drivers, top_n, cards["agents"], cfg.truth_check_min_spread)
+    summary = {"agents_scored": int(len(cards["agents"])), "teams_scored": int(len(cards["teams"])),
+               "agents_better_than_expected": int((cards["agents"]["verdict"] == "better than expected").sum()),
+               "agents_worse_than_expected": int((cards["agents"]["verdict"] == "worse than expected").sum()),
+               "truth_checks": checks}
+    (Path(paths.metrics_dir) / "report.json").write_text(json.dumps(summary, indent=2))
 
     fcr = label["fcr"]
     m = card["test_metrics"]
@@ -120,7 +144,7 @@ def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
           table_tag(cards["agents"].drop(columns=["expected_repeats"]).head(20), PCT)]),
         ("The model", f"A calibrated LightGBM classifier on arrival-time features, tested on the newest contacts: "
          f"ROC AUC {m['roc_auc']:.3f}, calibration error {m['ece']:.3f}; sending the riskiest 10% to specialists "
-         f"catches {m.get('capture_at_10pct', float('nan')):.0%} of repeats.",
+         f"catches {m.get('capture_at_10pct', float('nan')):.0%} of repeats." + _truth_sentence(checks),
          [figure_tag(charts.model_evaluation_figure(pd.read_csv(plots / "train_roc.csv"), pd.read_csv(plots / "train_pr.csv"),
                                                     calibration, pd.read_csv(plots / "train_capture.csv"), m["roc_auc"],
                                                     m["ece"], m["repeat_rate"]), "model evaluation")]),
@@ -133,6 +157,18 @@ def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
                           "all figures from the latest `dvc repro`.", kpis, sections))
     log.info("report written to %s (%.0f kB)", out, out.stat().st_size / 1024)
     return out
+
+
+def _truth_sentence(checks: dict | None) -> str:
+    if not checks:
+        return ""
+    rec, sk = checks["driver_recovery"], checks["agent_skill_tracking"]
+    text = (f" Synthetic centre, checked against its truth: {rec['recovered']} of {rec['checked']} planted drivers "
+            f"are among the top {rec['top']} drivers")
+    if sk["spearman_raw_fcr"] is not None:
+        text += (f"; agents' true skill correlates {sk['spearman_adjusted_fcr']:.2f} with the case-mix adjusted FCR and "
+                 f"{sk['spearman_raw_fcr']:.2f} with the raw FCR (Spearman)")
+    return text + "."
 
 
 def main(params_path: str = "params.yaml") -> None:

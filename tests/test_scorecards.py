@@ -1,6 +1,6 @@
-"""Case-mix adjusted scorecards: the interval arithmetic on a hand-made case, and on the synthetic
-centre (agent skill known) the adjusted ranking tracks true skill. (That it beats the raw ranking by a
-clear margin needs a centre where agents get different case mixes: the explain/report issue.)"""
+"""Case-mix adjusted scorecards: the interval arithmetic on a hand-made case, and on synthetic centres
+(agent skill known; specialist teams and hard-queue agents get harder case mixes) the adjusted ranking
+tracks true skill better than the raw FCR ranking."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ def test_scorecard_arithmetic():
 
 
 @pytest.mark.slow
-def test_adjusted_agent_ranking_tracks_true_skill():
+@pytest.mark.parametrize("seed", [1, 3, 6])
+def test_adjusted_agent_ranking_tracks_true_skill_better_than_raw_fcr(seed):
     data, contacts = centre(SyntheticConfig(n_contacts=80000, n_customers=12000, n_agents=80, n_teams=8, days=240,
-                                            seed=3))
+                                            seed=seed))
     table, spec, _ = feature_table(data, contacts)
     mix = dict(spec, model_features=casemix_features(spec))
     assert not {"team", "agent_repeat_rate", "agent_tenure_days"} & set(mix["model_features"])
@@ -57,3 +58,4 @@ def test_adjusted_agent_ranking_tracks_true_skill():
     print(f"Spearman with true skill over {len(card)} agents: raw FCR {raw_rho:.3f}, case-mix adjusted {adj_rho:.3f}")
     assert len(card) >= 50
     assert adj_rho > 0.6
+    assert adj_rho > raw_rho + 0.05  # measured: 0.807 vs 0.670, 0.808 vs 0.697, 0.763 vs 0.666

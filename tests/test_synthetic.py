@@ -9,7 +9,7 @@ import pytest
 from features.catalogue import REASON_FAMILY
 from features.config import Messiness, SyntheticConfig
 from features.schema import SourceSpec, normalise_contacts
-from features.synthetic import generate, true_repeat_probability
+from features.synthetic import CODE_DIFFICULTY, CODES, HARD_DIFFICULTY, generate, true_repeat_probability
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +128,25 @@ def test_truth_meta_lists_planted_drivers(data):
     assert {"channel", "reason_difficulty", "agent_skill_x_reason_difficulty", "queue_wait", "transfers"} <= names
     assert all(d["size"] > 0 for d in meta["planted_drivers"])
     assert set(meta["non_drivers"]) == {"plan", "region"}
+    observed = {d["driver"]: d["observed"] for d in meta["planted_drivers"]}
+    assert observed["transfers"] == "after_contact" and observed["customer_latent_complexity"] == "hidden"
+    spread = {d["driver"]: d["spread_sd"] for d in meta["planted_drivers"]}
+    # The measured spread of each part of the logit: the big drivers are big, none is zero.
+    assert spread["agent_skill_x_reason_difficulty"] > 0.4 and spread["reason_difficulty"] > 0.4
+    assert 0.2 < spread["channel"] < 0.4 and all(v > 0.03 for v in spread.values())
+
+
+def test_teams_are_blended_and_specialists_get_the_hard_cases(data):
+    human = data.contacts[data.contacts["agent_id"].notna() & (data.contacts["agent_id"] != "VA-0001")]
+    channels_per_team = human.groupby("team")["channel"].nunique()
+    assert (channels_per_team >= 2).all()  # a team does not stand for a channel
+    diff = dict(zip(CODES, CODE_DIFFICULTY))
+    human = human.assign(hard=human["reason_code"].map(diff) >= HARD_DIFFICULTY)
+    specialist = data.agents.set_index("agent_id")["specialist"]
+    share = human.groupby(human["agent_id"].map(specialist))["hard"].mean()
+    assert share[True] > 1.25 * share[False]  # 0.41 vs 0.30 here; 0.63 vs 0.15 on the default centre
+    # Within teams, the share of hard cases varies between agents independently of their skill.
+    per_agent = human.groupby("agent_id").agg(hard=("hard", "mean"), n=("hard", "size"))
+    per_agent = per_agent[per_agent["n"] >= 100].join(data.agent_truth.set_index("agent_id")["skill"])
+    assert per_agent["hard"].std() > 0.1
+    assert abs(per_agent[["hard", "skill"]].corr(method="spearman").iloc[0, 1]) < 0.4

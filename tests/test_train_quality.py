@@ -1,6 +1,7 @@
-"""Quality bars of the train issue on the default synthetic centre, with real DVC and real MLflow:
-`dvc repro` at the default size in a scratch copy of the project, then `dvc exp run -S ...`, and
-`mlflow models serve` answering with the registered champion."""
+"""Quality bars of the train and explain/report issues on the default synthetic centre, with real DVC
+and real MLflow: `dvc repro` at the default size in a scratch copy of the project (the planted
+drivers found among the top drivers, the case-mix adjusted scorecard tracking true skill better than
+raw FCR), then `dvc exp run -S ...`, and `mlflow models serve` answering with the registered champion."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def trained(tmp_path_factory):
     env.pop("MLFLOW_TRACKING_URI", None)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "baseline"]):
         _run(cmd, dst, env)
-    _run([sys.executable, "-m", "dvc", "repro", "train"], dst, env)
+    _run([sys.executable, "-m", "dvc", "repro", "report"], dst, env)
     return dst, env
 
 
@@ -64,6 +65,25 @@ def test_quality_bars_on_the_default_centre(trained):
         assert len(pd.read_csv(project / "plots" / plot)) > 5
     assert (project / "models_out/model.txt").read_text().startswith("tree")
     assert m["registry"]["promoted"] and m["registry"]["version"] == 1
+
+
+def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained):
+    project, _ = trained
+    checks = json.loads((project / "metrics/report.json").read_text())["truth_checks"]
+    rec, skill = checks["driver_recovery"], checks["agent_skill_tracking"]
+    for d in rec["drivers"]:
+        print(f"{d['driver']:34s} spread {d['spread_sd']:.3f} {d['observed']:13s} best feature "
+              f"{d['best_feature']} rank {d['best_feature_rank']}")
+    print(f"agents {skill['agents']}: Spearman with true skill raw FCR {skill['spearman_raw_fcr']:.3f}, "
+          f"case-mix adjusted {skill['spearman_adjusted_fcr']:.3f}")
+    # Every planted driver observed at arrival with a non-trivial spread (logit sd >= 0.1) is among
+    # the top drivers of drivers.json; plan and region (planted without effect) are not in the top 3.
+    assert rec["top"] == 15 and rec["checked"] >= 9
+    assert rec["all_recovered"], [d for d in rec["drivers"] if d["checked"] and not d["recovered"]]
+    assert rec["non_driver_outside_top3"] and rec["best_non_driver_rank"] > 3
+    assert skill["agents"] >= 200
+    assert skill["spearman_adjusted_fcr"] > skill["spearman_raw_fcr"] + 0.05
+    assert (project / "reports/drivers.html").stat().st_size > 100_000
 
 
 def test_dvc_experiment_shows_in_dvc_and_mlflow(trained):
