@@ -30,6 +30,14 @@ def run_child(module: str, *args: str) -> dict:
     return result
 
 
+def stale(derived: Path, *sources: Path) -> bool:
+    """A prepared input must be redone: missing, or older than what it was made from (a new generator
+    writes a new raw export; benchmarks must not time yesterday's data)."""
+    if not derived.exists():
+        return True
+    return any(src.exists() and src.stat().st_mtime > derived.stat().st_mtime for src in sources)
+
+
 def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from bench._common import OUT, bench_cli, compare, emit, report, run_child
+from bench._common import OUT, bench_cli, compare, emit, report, run_child, stale
 
 
 def _paths(n: int):
@@ -36,7 +36,7 @@ def prepare(n: int) -> None:
     if not (OUT / f"customers_{n}.parquet").exists():
         subprocess.run([sys.executable, "-m", "bench.bench_generate", "--child", str(n)], check=True,
                        stdout=subprocess.DEVNULL)
-    if not (OUT / f"contacts_{n}.parquet").exists():
+    if stale(OUT / f"contacts_{n}.parquet", OUT / f"raw_{n}.parquet"):
         subprocess.run([sys.executable, "-m", "bench.bench_label", "--child", "prepare", str(n)], check=True,
                        stdout=subprocess.DEVNULL)
     paths = _paths(n)

@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from bench._common import OUT, bench_cli, compare, emit, report, run_child
+from bench._common import OUT, bench_cli, compare, emit, report, run_child, stale
 
 log = logging.getLogger("bench")
 
@@ -72,7 +72,7 @@ def main() -> None:
     if a is None:
         return
     for n in a.sizes:
-        if not Path(OUT / f"contacts_{n}.parquet").exists():
+        if stale(OUT / f"contacts_{n}.parquet", OUT / f"raw_{n}.parquet"):
             prep = run_child("bench.bench_label", "--child", "prepare", str(n))
             log.info("prepared %d contacts (ingest validation %.1f s, peak %.0f MB)", prep["rows"],
                      prep["ingest_validate_s"], prep["peak_rss_mb"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 
-from bench._common import OUT, bench_cli, compare, emit, report, run_child
+from bench._common import OUT, ROOT, bench_cli, compare, emit, report, run_child, stale
 
 
 def _paths(n: int):
@@ -27,10 +27,13 @@ def _paths(n: int):
 
 
 def _cfg(n: int):
-    from features.config import RegistryConfig, TrainConfig
+    """The train section of params.yaml (what `dvc repro` trains with), tracked into a bench database."""
+    from features.config import RegistryConfig
+    from pipeline.params import load_params
 
-    return TrainConfig(registry=RegistryConfig(tracking_uri=f"sqlite:///{OUT / f'train_{n}' / 'mlflow.db'}",
-                                               experiment="bench"))
+    train = load_params(str(ROOT / "params.yaml")).train
+    return train.model_copy(update={"registry": RegistryConfig(
+        tracking_uri=f"sqlite:///{OUT / f'train_{n}' / 'mlflow.db'}", experiment="bench")})
 
 
 def prepare(n: int) -> None:
@@ -39,10 +42,11 @@ def prepare(n: int) -> None:
     from bench.bench_featurize import prepare as featurize_prepare
     from bench.bench_featurize import stage as featurize_stage
 
-    if not Path(_paths(n).features).exists():
+    if stale(Path(_paths(n).features), OUT / f"contacts_{n}.parquet", OUT / f"raw_{n}.parquet"):
         featurize_prepare(n)
         featurize_stage(n)
     (OUT / f"train_{n}").mkdir(parents=True, exist_ok=True)
+    emit({"prepared": n})  # the parent reads one JSON line from every child
 
 
 def stage(n: int) -> None:

@@ -101,7 +101,7 @@ class SplitConfig(_Strict):
 
 class LightGBMConfig(_Strict):
     n_estimators: int = Field(3000, ge=1)           # upper bound; early stopping picks the number
-    learning_rate: float = Field(0.05, gt=0, le=1)
+    learning_rate: float = Field(0.08, gt=0, le=1)
     num_leaves: int = Field(7, ge=2)
     min_child_samples: int = Field(300, ge=1)
     colsample_bytree: float = Field(0.5, gt=0, le=1)

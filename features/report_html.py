@@ -35,12 +35,27 @@ def figure_tag(fig: Figure, alt: str) -> str:
     return f'<img class="chart" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _header(column: str) -> str:
+    words = column.replace("_", " ").split()
+    words = [w.upper() if w in ("fcr", "ci", "id", "shap") else w for w in words]
+    return " ".join(words)[:1].upper() + " ".join(words)[1:]
+
+
 def table_tag(df: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) -> str:
+    """An HTML table with readable headers, `percent` columns as percentages and counts with separators."""
     fmt = {c: (lambda v: "" if pd.isna(v) else f"{v:.1%}") for c in percent if c in df}
     out = df.copy()
     for c in out.columns:
-        if c not in fmt and pd.api.types.is_float_dtype(out[c]):
+        if c in fmt:
+            continue
+        values = out[c].dropna()
+        if pd.api.types.is_integer_dtype(out[c]) or (pd.api.types.is_float_dtype(out[c]) and len(values)
+                                                     and (values == values.round()).all() and values.abs().max() >= 10):
+            fmt[c] = lambda v: "" if pd.isna(v) else f"{v:,.0f}"
+        elif pd.api.types.is_float_dtype(out[c]):
             fmt[c] = lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}"
+    out.columns = [_header(c) for c in out.columns]
+    fmt = {_header(c): f for c, f in fmt.items()}
     return out.to_html(index=False, formatters=fmt, border=0, escape=True)
 
 

@@ -28,8 +28,8 @@ from models.truth_check import driver_recovery, skill_tracking
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
-PCT = ("fcr", "ci_low", "ci_high", "observed_fcr", "expected_fcr", "adjusted_fcr", "difference", "difference_low",
-       "difference_high", "repeat_rate")
+PCT = ("fcr", "ci_low", "ci_high", "observed_fcr", "observed_low", "observed_high", "expected_fcr", "adjusted_fcr",
+       "difference", "difference_low", "difference_high", "repeat_rate")
 
 
 def scorecards(table: pd.DataFrame, spec: dict, cfg: ReportConfig, split_cfg, seed: int) -> dict[str, pd.DataFrame]:
@@ -58,6 +58,7 @@ def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> 
     stats["repeat_rate"] = stats["repeats"] / stats["contacts"]
     stats = stats.sort_values("repeats", ascending=False).head(n)
     names = [n_ for n_ in spec["model_features"] if n_ not in ("reason_code", "reason_family", "reason_difficulty")]
+    words = {f["name"]: f.get("description", f["name"]) for f in spec["features"]}
     reason_of = table.set_index("contact_id").loc[shap["contact_id"], "reason_code"].astype("str").to_numpy()
     main = []
     for code in stats.index.astype(str):
@@ -68,6 +69,7 @@ def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> 
         means = shap.loc[m, [f"shap_{x}" for x in names]].mean()
         main.append(means.idxmax().removeprefix("shap_") if means.max() > 0 else "")
     stats["main_driver_besides_the_reason"] = main
+    stats["in_words"] = [words.get(m_, m_) for m_ in main]
     return stats.reset_index()
 
 
