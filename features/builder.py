@@ -127,6 +127,11 @@ def _lookup(table: pd.DataFrame, key: str, values: pd.Series) -> pd.DataFrame:
     return pa.Table.from_pandas(side, preserve_index=False).take(idx).to_pandas()
 
 
+def is_labelled(status: pd.Series) -> np.ndarray:
+    """Status == "labelled", without casting 10M categories to strings first (seconds at that size)."""
+    return status.eq("labelled").fillna(False).to_numpy(dtype=bool)
+
+
 def aligned_labels(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
     """Labels in the contacts' row order (the label stage keeps it; otherwise look them up)."""
     if len(labels) == len(contact_id) and labels["contact_id"].reset_index(drop=True).equals(contact_id):
@@ -183,7 +188,7 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     del by_cust_fam
 
     # Label-derived history: only labels matured before t (started_at + window < t).
-    labelled = (lab["status"].astype("str") == "labelled").to_numpy(dtype=bool)
+    labelled = is_labelled(lab["status"])
     repeated = lab["repeated"].fillna(False).to_numpy(dtype=bool) & labelled
 
     def matured(gi: GroupIndex, grouping: str, keys) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.builder import DAY, GLOBAL_KEY, GROUPINGS, WINDOWS_DAYS, agent_family_key, aligned_labels, build_features
+from features.builder import (DAY, GLOBAL_KEY, GROUPINGS, WINDOWS_DAYS, agent_family_key, aligned_labels,
+                              build_features, is_labelled)
 from features.config import FeaturizeConfig
 from features.history import group_codes
 
@@ -41,7 +42,7 @@ def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: f
     # the batch builder's rule, in its whole seconds: started_at + window < as_of
     t_s = pd.DatetimeIndex(t).as_unit("s").asi8
     as_of_s = pd.DatetimeIndex([as_of]).as_unit("s").asi8[0]
-    matured = (lab["status"].astype("str") == "labelled").to_numpy() & (
+    matured = is_labelled(lab["status"]) & (
         t_s + int(round(window_days * DAY)) < as_of_s)
     repeated = lab["repeated"].fillna(False).to_numpy(dtype=bool) & matured
     snap: dict[str, pd.DataFrame] = {}
