@@ -95,13 +95,14 @@ def segment_fcr_figure(table: pd.DataFrame, segment: str, target: float | None =
     return fig
 
 
-def drivers_bar_figure(drivers: pd.DataFrame, top: int = 15) -> Figure:
+def drivers_bar_figure(drivers: pd.DataFrame, top: int = 15,
+                       title: str = "What drives repeats (green: the operation can act on it)") -> Figure:
     d = drivers.head(top).iloc[::-1]
     colours = d["controllable"].map({True: "#1b9e77", False: "#999999"})
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(d) + 1.2), dpi=100)
     ax.barh(d["feature"], d["mean_abs_shap"], color=colours)
     ax.set_xlabel("mean |SHAP| (effect on the log-odds of a repeat)")
-    ax.set_title("What drives repeats (green: the operation can act on it)")
+    ax.set_title(title)
     fig.tight_layout()
     return fig
 

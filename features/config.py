@@ -145,6 +145,7 @@ class ExplainConfig(_Strict):
     segments: list[str] = Field(default_factory=lambda: ["channel", "reason_family", "team"])
     segment_top: int = Field(5, ge=1)         # drivers listed per segment value
     min_segment_contacts: int = Field(50, ge=1)
+    after_contact: bool = True  # also explain a diagnostic model with transfers, handle time, disposition
 
 
 class ReportConfig(_Strict):

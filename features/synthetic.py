@@ -93,9 +93,9 @@ RETURN_DELAY_MEDIAN_H = 30.0
 RETURN_DELAY_SIGMA = 1.0
 
 # Each planted driver with the model features that carry it. `observed`: "arrival" where a feature
-# known at arrival measures it; "after_contact" (transfers: known only once the contact ends, not in
-# the model); "hidden" (a customer random effect no column holds, which the customer's matured
-# history can only partly reveal).
+# known at arrival measures it; "after_contact" (transfers, and the disposition "transferred" that
+# says the same: known once the contact ends, so only in the after-contact diagnostic model);
+# "hidden" (a customer random effect no column holds, which matured history can only partly reveal).
 PLANTED_DRIVERS = [
     {"driver": "agent_skill_x_reason_difficulty", "observed": "arrival",
      "features": ["agent_family_repeat_rate", "agent_repeat_rate", "team"],
@@ -120,7 +120,7 @@ PLANTED_DRIVERS = [
      "effect": f"{REPEAT_ATTEMPT_EFFECT} per earlier handled contact of the issue", "size": REPEAT_ATTEMPT_EFFECT},
     {"driver": "queue_wait", "observed": "arrival", "features": ["wait_s"],
      "effect": f"{WAIT_EFFECT} per log(1+wait minutes)", "size": WAIT_EFFECT},
-    {"driver": "transfers", "observed": "after_contact", "features": ["transfers"],
+    {"driver": "transfers", "observed": "after_contact", "features": ["transfers", "disposition"],
      "effect": f"{TRANSFER_EFFECT} per transfer", "size": TRANSFER_EFFECT},
     {"driver": "new_agent", "observed": "arrival", "features": ["agent_tenure_days"],
      "effect": f"{NEW_AGENT_EFFECT} * exp(-tenure/45)", "size": NEW_AGENT_EFFECT},

@@ -5,7 +5,7 @@ and segment columns of the same rows. Out: per-contact SHAP values (TreeSHAP, co
 `pred_contrib`, the same algorithm as shap's TreeExplainer and faster), and tables an operations
 reader can use: global drivers (mean |SHAP|, signed mean, share of contacts pushed toward a repeat),
 drivers by feature family and by controllability, and drivers within each segment (channel, reason
-family, team). Pure: nothing is read or written here.
+family, team); and the spec of the after-contact diagnostic model. Pure: nothing is read or written here.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ def shap_values(booster: lgb.Booster, X: pd.DataFrame, chunk: int = 20_000, prog
     for start in tqdm(range(0, len(X), chunk), desc="SHAP (pred_contrib)", unit="chunk", disable=not progress):
         parts.append(booster.predict(X.iloc[start:start + chunk], pred_contrib=True))
     return np.vstack(parts) if parts else np.zeros((0, X.shape[1] + 1))
+
+
+def with_after_contact(spec: dict) -> dict:
+    """The spec of the after-contact diagnostic model: the routing model's features plus those known
+    only once the contact has ended (transfers, handle time, disposition). Such a model cannot route,
+    but it shows how much of the repeats the process itself explains."""
+    extra = [f["name"] for f in spec["features"] if f["availability"] == "after_contact" and f.get("in_model", True)]
+    return dict(spec, model_features=[*spec["model_features"], *[n for n in extra if n not in spec["model_features"]]])
 
 
 def global_drivers(shap: np.ndarray, spec: dict) -> pd.DataFrame:

@@ -4,9 +4,10 @@ In: the global drivers table of the explain stage, the generator's planted drive
 each with the model features that carry it, how it is observed, and `spread_sd`, the standard
 deviation of its part of the logit over the generated contacts), the agent scorecard of the report
 and the agents' true skills. Out: plain dicts for `metrics/report.json`:
-- driver recovery: for every planted driver observed at arrival with a non-trivial spread, the best
-  rank of its features among the drivers, and whether that is within the top drivers; the best rank
-  of a feature with no planted effect (must stay out of the top 3);
+- driver recovery: for every planted driver observed at arrival (or after the contact, ranked by the
+  after-contact diagnostic model) with a non-trivial spread, the best rank of its features among the
+  drivers, and whether that is within the top drivers; the best rank of a feature with no planted
+  effect (must stay out of the top 3);
 - skill tracking: Spearman correlation of true agent skill with the raw observed FCR ranking and
   with the case-mix adjusted ranking.
 """
@@ -18,18 +19,24 @@ from scipy.stats import spearmanr
 
 
 def driver_recovery(drivers: pd.DataFrame, planted: list[dict], non_drivers: list[str], top: int,
-                    min_spread: float) -> dict:
+                    min_spread: float, after_contact: pd.DataFrame | None = None) -> dict:
     """`drivers`: feature and rank (1 = strongest), all model features. A planted driver counts as
-    recovered when one of its features ranks within `top`."""
+    recovered when one of its features ranks within `top`. Drivers observed only after the contact
+    are looked up in `after_contact` (the diagnostic model's drivers) when given."""
     rank = dict(zip(drivers["feature"], drivers["rank"].astype(int)))
+    after_rank = {} if after_contact is None else dict(zip(after_contact["feature"], after_contact["rank"].astype(int)))
     rows = []
     for d in planted:
-        ranks = [rank[f] for f in d["features"] if f in rank]
+        observed = d.get("observed", "arrival")
+        ranks_of = after_rank if observed == "after_contact" else rank
+        ranks = [ranks_of[f] for f in d["features"] if f in ranks_of]
         best = min(ranks) if ranks else None
-        checked = d.get("observed", "arrival") == "arrival" and d.get("spread_sd", 0.0) >= min_spread
-        rows.append({"driver": d["driver"], "observed": d.get("observed", "arrival"),
+        checked = (observed == "arrival" or (observed == "after_contact" and after_contact is not None)) \
+            and d.get("spread_sd", 0.0) >= min_spread
+        rows.append({"driver": d["driver"], "observed": observed,
                      "spread_sd": round(float(d.get("spread_sd", 0.0)), 4), "best_feature_rank": best,
-                     "best_feature": next((f for f in d["features"] if best is not None and rank.get(f) == best), None),
+                     "best_feature": next((f for f in d["features"] if best is not None and ranks_of.get(f) == best),
+                                          None),
                      "checked": checked, "recovered": best is not None and best <= top})
     non = {f: rank[f] for f in non_drivers if f in rank}
     checked = [r for r in rows if r["checked"]]

@@ -4,7 +4,9 @@ Reads the model directory of the train stage (native LightGBM model, feature spe
 test-window predictions) and the feature table; explains a sample of the test window with
 models/explain.py; writes reports/drivers.json, reports/drivers.csv, reports/drivers_by_family.csv,
 reports/drivers_by_segment.csv and reports/shap_sample.parquet (per-contact SHAP for the report's
-plots), and logs them to the training run in MLflow.
+plots), and logs them to the training run in MLflow. With `explain.after_contact`, also fits the
+after-contact diagnostic model (routing features + transfers, handle time, disposition) on the same
+train/validation windows and explains the same sample with it: reports/drivers_after_contact.csv.
 """
 
 from __future__ import annotations
@@ -17,23 +19,39 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.config import ExplainConfig, Paths, RegistryConfig
-from models.classifier import model_frame
-from models.explain import family_drivers, global_drivers, segment_drivers, shap_values
+from features.config import ExplainConfig, LightGBMConfig, Paths, RegistryConfig, SplitConfig
+from models.classifier import fit_booster, model_frame
+from models.explain import family_drivers, global_drivers, segment_drivers, shap_values, with_after_contact
+from models.split import time_split
 from pipeline.io import write_json, write_parquet
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: ExplainConfig, paths: Paths, registry: RegistryConfig | None = None) -> dict:
+def after_contact_drivers(features: pd.DataFrame, sample_ids: pd.Series, spec: dict, split_cfg: SplitConfig,
+                          lgb_cfg: LightGBMConfig, seed: int) -> pd.DataFrame:
+    """Drivers of the after-contact diagnostic model, trained on the training window (early stopping on
+    validation), explained on the same sample as the routing model."""
+    diag = with_after_contact(spec)
+    split = time_split(features["started_at"], features["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = features["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    X = model_frame(features, diag)
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
+    sample = X.loc[features["contact_id"].isin(set(sample_ids)).to_numpy()]
+    return global_drivers(shap_values(booster, sample), diag)
+
+
+def run(cfg: ExplainConfig, paths: Paths, registry: RegistryConfig | None = None,
+        split_cfg: SplitConfig | None = None, lgb_cfg: LightGBMConfig | None = None, seed: int = 0) -> dict:
     model_dir, reports = Path(paths.model_dir), Path(paths.reports_dir)
     booster = lgb.Booster(model_file=str(model_dir / "model.txt"))
     spec = json.loads((model_dir / "feature_spec.json").read_text())
     card = json.loads((model_dir / "model_card.json").read_text())
     test = pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id", "p_repeat", "repeated"])
     sample = test.sample(n=min(cfg.sample_size, len(test)), random_state=cfg.seed).sort_index()
-    table = pd.read_parquet(paths.features).set_index("contact_id").loc[sample["contact_id"]]
+    features = pd.read_parquet(paths.features)
+    table = features.set_index("contact_id").loc[sample["contact_id"]]
     X = model_frame(table, spec)
     log.info("explaining %d test-window contacts", len(X))
     shap = shap_values(booster, X)
@@ -63,6 +81,17 @@ def run(cfg: ExplainConfig, paths: Paths, registry: RegistryConfig | None = None
                        for col in segments} if len(by_segment) else {},
         "model": {"run_id": card.get("registry", {}).get("run_id"), "version": card.get("registry", {}).get("version")},
     }
+    if cfg.after_contact:
+        after = after_contact_drivers(features, sample["contact_id"], spec, split_cfg or SplitConfig(),
+                                      lgb_cfg or LightGBMConfig(), seed)
+        after.to_csv(reports / "drivers_after_contact.csv", index=False)
+        process = after[after["family"] == "process"]
+        summary["after_contact"] = {
+            "what": "diagnostic model: routing features + features known only after the contact; not for routing",
+            "process_drivers": process[["feature", "rank", "mean_abs_shap", "mean_shap"]].to_dict("records"),
+            "top_drivers": after.head(cfg.top_features)[["rank", "feature", "family", "mean_abs_shap"]].to_dict("records"),
+        }
+        log.info("after-contact diagnostic: %s", ", ".join(f"{r.feature} #{r.rank}" for r in process.itertuples()))
     write_json(summary, reports / "drivers.json")
     run_id = summary["model"]["run_id"]
     if registry is not None and run_id:
@@ -78,8 +107,10 @@ def _log_to_mlflow(registry: RegistryConfig, run_id: str, reports: Path) -> None
 
     mlflow.set_tracking_uri(tracking_uri(registry))
     with mlflow.start_run(run_id=run_id):
-        for name in ("drivers.json", "drivers.csv", "drivers_by_family.csv", "drivers_by_segment.csv"):
-            mlflow.log_artifact(str(reports / name), artifact_path="drivers")
+        for name in ("drivers.json", "drivers.csv", "drivers_by_family.csv", "drivers_by_segment.csv",
+                     "drivers_after_contact.csv"):
+            if (reports / name).exists():
+                mlflow.log_artifact(str(reports / name), artifact_path="drivers")
 
 
 def main(params_path: str = "params.yaml") -> None:
@@ -87,7 +118,8 @@ def main(params_path: str = "params.yaml") -> None:
 
     setup_logging()
     params = load_params(params_path)
-    run(params.explain, params.paths, params.train.registry)
+    run(params.explain, params.paths, params.train.registry, params.train.split, params.train.lightgbm,
+        params.train.seed)
 
 
 if __name__ == "__main__":

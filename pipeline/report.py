@@ -18,6 +18,7 @@ import pandas as pd
 
 from features import charts
 from features.config import LightGBMConfig, Paths, ReportConfig
+from features.fcr_metrics import fcr_table, first_contacts
 from features.report_html import figure_tag, render, table_tag
 from features.schema import NO_AGENT_CHANNELS
 from models.calibration import fit_calibrator
@@ -49,6 +50,13 @@ def scorecards(table: pd.DataFrame, spec: dict, cfg: ReportConfig, split_cfg, se
             "teams": scorecard(rows["team"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts)}
 
 
+def fcr_by_transfers(table: pd.DataFrame) -> pd.DataFrame:
+    """FCR of first contacts by number of transfers (3 or more together), with 95% intervals."""
+    fc = first_contacts(table, ["transfers"])
+    fc = fc.assign(transfers=np.minimum(fc["transfers"].fillna(0), 3).astype(int).astype(str).replace("3", "3+"))
+    return fcr_table(table, "transfers", first=fc)
+
+
 def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> pd.DataFrame:
     """Reason codes with the most repeats among labelled contacts, their repeat rate, and the driver
     pushing hardest toward a repeat for the sampled contacts of that reason."""
@@ -74,7 +82,7 @@ def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> 
 
 
 def truth_checks(paths: Paths, drivers: pd.DataFrame, top: int, agents_card: pd.DataFrame,
-                 min_spread: float) -> dict | None:
+                 min_spread: float, after: pd.DataFrame | None = None) -> dict | None:
     """On the synthetic centre (its truth files present): the report's findings against the truth."""
     meta_path, skill_path = Path(paths.truth_dir) / "truth.json", Path(paths.truth_dir) / "agent_truth.parquet"
     if not (meta_path.exists() and skill_path.exists()):
@@ -82,7 +90,7 @@ def truth_checks(paths: Paths, drivers: pd.DataFrame, top: int, agents_card: pd.
     meta = json.loads(meta_path.read_text())
     skill = pd.read_parquet(skill_path).set_index("agent_id")["skill"]
     return {"driver_recovery": driver_recovery(drivers, meta["planted_drivers"], meta.get("non_drivers", []), top,
-                                               min_spread),
+                                               min_spread, after),
             "agent_skill_tracking": skill_tracking(agents_card, skill)}
 
 
@@ -101,13 +109,17 @@ def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
     values = model_frame(table.set_index("contact_id").loc[shap["contact_id"]], spec)
 
     cards = scorecards(table, spec, cfg, split_cfg, seed)
+    transfers = fcr_by_transfers(table)
     reasons = top_reasons(table, shap, spec, cfg.top_reasons)
     for name, df in {"scorecard_agents": cards["agents"], "scorecard_teams": cards["teams"], "top_reasons": reasons,
+                     "fcr_by_transfers": transfers,
                      **{f"fcr_by_{s}": t for s, t in segs.items()}, "fcr_by_week": weekly}.items():
         df.to_csv(reports / f"{name}.csv", index=False)
 
     top_n = len(json.loads((reports / "drivers.json").read_text())["top_drivers"])
-    checks = truth_checks(paths, drivers, top_n, cards["agents"], cfg.truth_check_min_spread)
+    after_path = reports / "drivers_after_contact.csv"
+    after = pd.read_csv(after_path) if after_path.exists() else None
+    checks = truth_checks(paths, drivers, top_n, cards["agents"], cfg.truth_check_min_spread, after)
     summary = {"agents_scored": int(len(cards["agents"])), "teams_scored": int(len(cards["teams"])),
                "agents_better_than_expected": int((cards["agents"]["verdict"] == "better than expected").sum()),
                "agents_worse_than_expected": int((cards["agents"]["verdict"] == "worse than expected").sum()),
@@ -137,6 +149,13 @@ def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
                                                     f"dependence {f}") for f in numeric[: cfg.dependence_plots]) + "</div>",
           table_tag(drivers[["rank", "feature", "description", "family", "controllable", "mean_abs_shap",
                              "share_toward_repeat"]].head(15))]),
+        *([("What happens during the contact", "Transfers, handle time and how the contact ended are known only "
+            "once it is over, so the routing model cannot use them. A diagnostic model that also knows them shows "
+            "where they rank among the drivers (process drivers in green with the other controllable ones); the "
+            "table gives FCR by number of transfers.",
+            [figure_tag(charts.drivers_bar_figure(after, title="Drivers, with what happens during the contact"),
+                        "drivers after contact"),
+             table_tag(transfers.rename(columns={"segment": "transfers"}), PCT)])] if after is not None else []),
         ("Agent and team scorecards, adjusted for case mix", "Observed FCR beside the FCR expected for the contacts each "
          "agent or team actually got (from a model that does not know who handled them). An agent who takes the hard "
          "calls is compared with what those calls usually achieve, not with agents who take the easy ones.",

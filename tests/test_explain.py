@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.explain import family_drivers, global_drivers, segment_drivers, shap_values
+from models.explain import family_drivers, global_drivers, segment_drivers, shap_values, with_after_contact
 
 
 def _toy():
@@ -40,3 +40,13 @@ def test_shap_adds_up_to_the_raw_score_and_ranks_the_planted_effects():
     chat = seg[(seg["value"] == "chat") & (seg["feature"] == "channel")]
     if len(phone) and len(chat):  # the channel pushes phone toward a repeat and chat away from it
         assert phone["mean_shap"].iloc[0] > 0 > chat["mean_shap"].iloc[0]
+
+
+def test_after_contact_spec_adds_only_features_known_after_the_contact():
+    spec = {"model_features": ["channel", "wait_s"], "features": [
+        {"name": "channel", "availability": "arrival"}, {"name": "wait_s", "availability": "arrival"},
+        {"name": "agent_id", "availability": "arrival", "in_model": False},
+        {"name": "transfers", "availability": "after_contact"}, {"name": "handle_s", "availability": "after_contact"}]}
+    diag = with_after_contact(spec)
+    assert diag["model_features"] == ["channel", "wait_s", "transfers", "handle_s"]
+    assert spec["model_features"] == ["channel", "wait_s"]  # the routing spec is left alone

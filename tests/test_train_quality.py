@@ -77,8 +77,10 @@ def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained)
     print(f"agents {skill['agents']}: Spearman with true skill raw FCR {skill['spearman_raw_fcr']:.3f}, "
           f"case-mix adjusted {skill['spearman_adjusted_fcr']:.3f}")
     # Every planted driver observed at arrival with a non-trivial spread (logit sd >= 0.1) is among
-    # the top drivers of drivers.json; plan and region (planted without effect) are not in the top 3.
-    assert rec["top"] == 15 and rec["checked"] >= 9
+    # the top drivers of drivers.json (transfers, known after the contact: among those of the
+    # after-contact diagnostic model); plan and region (planted without effect) are not in the top 3.
+    assert rec["top"] == 15 and rec["checked"] >= 11
+    assert {d["driver"]: d for d in rec["drivers"]}["transfers"]["checked"]
     assert rec["all_recovered"], [d for d in rec["drivers"] if d["checked"] and not d["recovered"]]
     assert rec["non_driver_outside_top3"] and rec["best_non_driver_rank"] > 3
     assert skill["agents"] >= 200

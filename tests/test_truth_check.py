@@ -39,3 +39,14 @@ def test_skill_tracking_compares_raw_and_adjusted_rankings():
     assert out["agents"] == 4 and out["spearman_adjusted_fcr"] == 1.0
     assert round(out["spearman_raw_fcr"], 3) == -0.2 and out["adjusted_better"]
     assert skill_tracking(card.head(2), skill)["spearman_raw_fcr"] is None
+
+
+def test_after_contact_drivers_are_checked_against_the_diagnostic_model():
+    after = pd.DataFrame({"feature": ["reason_code", "transfers", "channel"], "rank": [1, 2, 3]})
+    out = driver_recovery(DRIVERS, PLANTED, ["plan", "region"], top=4, min_spread=0.1, after_contact=after)
+    rows = {r["driver"]: r for r in out["drivers"]}
+    assert rows["transfers"]["checked"] and rows["transfers"]["recovered"]
+    assert rows["transfers"]["best_feature"] == "transfers" and rows["transfers"]["best_feature_rank"] == 2
+    assert out["checked"] == 3 and out["all_recovered"]
+    buried = driver_recovery(DRIVERS, PLANTED, [], top=1, min_spread=0.1, after_contact=after)
+    assert not {r["driver"]: r for r in buried["drivers"]}["transfers"]["recovered"]
