@@ -61,6 +61,13 @@ def fcr_table(labelled: pd.DataFrame, by: str | None = None, *, first: pd.DataFr
     return grp
 
 
+def fcr_by_count(labelled: pd.DataFrame, column: str, cap: int = 3) -> pd.DataFrame:
+    """FCR by a count of the first contact (e.g. transfers), `cap` or more together ("3+")."""
+    fc = first_contacts(labelled, [column])
+    capped = np.minimum(fc[column].fillna(0), cap).astype(int).astype(str).replace(str(cap), f"{cap}+")
+    return fcr_table(labelled, column, first=fc.assign(**{column: capped}))
+
+
 def weekly_fcr(labelled: pd.DataFrame, *, first: pd.DataFrame | None = None) -> pd.DataFrame:
     """FCR by ISO week (weeks start on Monday, UTC)."""
     fc = first if first is not None else first_contacts(labelled, ["started_at"])

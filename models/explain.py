@@ -5,7 +5,8 @@ and segment columns of the same rows. Out: per-contact SHAP values (TreeSHAP, co
 `pred_contrib`, the same algorithm as shap's TreeExplainer and faster), and tables an operations
 reader can use: global drivers (mean |SHAP|, signed mean, share of contacts pushed toward a repeat),
 drivers by feature family and by controllability, and drivers within each segment (channel, reason
-family, team); and the spec of the after-contact diagnostic model. Pure: nothing is read or written here.
+family, team); the top reasons of repeats with the driver that pushes them most; and the drivers of
+the after-contact diagnostic model. Pure: nothing is read or written here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
+
+from features.config import LightGBMConfig, SplitConfig
+from models.classifier import fit_booster, model_frame
+from models.split import time_split
 
 # Who can act on a driver: the operation (agents, channels, process) or nobody (who calls, and why).
 CONTROLLABLE = {"agent": True, "channel": True, "process": True, "customer": False, "reason": False}
@@ -80,3 +85,40 @@ def segment_drivers(shap: np.ndarray, spec: dict, segments: pd.DataFrame, top: i
                 rows.append({"segment": col, "value": v, "contacts": int(m.sum()), "rank": r, "feature": names[j],
                              "mean_abs_shap": float(mean_abs[j]), "mean_shap": float(signed[j])})
     return pd.DataFrame(rows)
+
+
+def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> pd.DataFrame:
+    """Reason codes with the most repeats among labelled contacts, their repeat rate, and the driver
+    pushing hardest toward a repeat for the sampled contacts of that reason."""
+    lab = table[table["status"] == "labelled"]
+    stats = lab.groupby("reason_code", observed=True)["repeated"].agg(["sum", "count"]).rename(
+        columns={"sum": "repeats", "count": "contacts"})
+    stats["repeat_rate"] = stats["repeats"] / stats["contacts"]
+    stats = stats.sort_values("repeats", ascending=False).head(n)
+    names = [n_ for n_ in spec["model_features"] if n_ not in ("reason_code", "reason_family", "reason_difficulty")]
+    words = {f["name"]: f.get("description", f["name"]) for f in spec["features"]}
+    reason_of = table.set_index("contact_id").loc[shap["contact_id"], "reason_code"].astype("str").to_numpy()
+    main = []
+    for code in stats.index.astype(str):
+        m = reason_of == code
+        if m.sum() == 0:
+            main.append("")
+            continue
+        means = shap.loc[m, [f"shap_{x}" for x in names]].mean()
+        main.append(means.idxmax().removeprefix("shap_") if means.max() > 0 else "")
+    stats["main_driver_besides_the_reason"] = main
+    stats["in_words"] = [words.get(m_, m_) for m_ in main]
+    return stats.reset_index()
+
+
+def after_contact_drivers(features: pd.DataFrame, sample_ids: pd.Series, spec: dict, split_cfg: SplitConfig,
+                          lgb_cfg: LightGBMConfig, seed: int = 0) -> pd.DataFrame:
+    """Drivers of the after-contact diagnostic model, trained on the training window (early stopping on
+    validation), explained on the same sample as the routing model."""
+    diag = with_after_contact(spec)
+    split = time_split(features["started_at"], features["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = features["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    X = model_frame(features, diag)
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
+    sample = X.loc[features["contact_id"].isin(set(sample_ids)).to_numpy()]
+    return global_drivers(shap_values(booster, sample), diag)

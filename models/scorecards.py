@@ -5,7 +5,8 @@ outcome (1 = repeated) and their expected repeat probability from a case-mix mod
 contact (customer, reason, channel, time, wait) but not who handled it. Out: per group, observed FCR
 with its Wilson interval, the FCR expected for the contacts it actually got, the difference
 (observed - expected) with its interval, and the adjusted FCR (overall FCR + difference), so an agent
-who takes the hard calls is not ranked below one who takes the easy ones.
+who takes the hard calls is not ranked below one who takes the easy ones. `casemix_scorecards` does
+it all on a feature table: case-mix model on the train window, scorecards of the test window.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from features.config import LightGBMConfig, SplitConfig
 from features.fcr_metrics import wilson_interval
+from features.schema import NO_AGENT_CHANNELS
+from models.calibration import fit_calibrator
+from models.classifier import fit_booster, model_frame, raw_scores
+from models.split import time_split
 
 AGENT_FAMILY = "agent"  # features of this family are left out of the case-mix model
 
@@ -51,3 +57,23 @@ def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_
     g = g.drop(columns=["variance"]).sort_values("adjusted_fcr", ascending=False)
     g.insert(0, "rank", np.arange(1, len(g) + 1))
     return g.reset_index()
+
+
+def casemix_scorecards(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, min_contacts: int = 30,
+                       lgb_cfg: LightGBMConfig | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Agent and team scorecards of the test window, the expected FCR from a calibrated case-mix model
+    (no agent-family features) trained on the train window with early stopping on validation."""
+    mix = dict(spec, model_features=casemix_features(spec))
+    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    X = model_frame(table, mix)
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid],
+                          lgb_cfg or LightGBMConfig(), seed)
+    cal = fit_calibrator(raw_scores(booster, X.iloc[split.valid]), y[split.valid], "platt")
+    rows = table.iloc[split.test]
+    expected = cal(raw_scores(booster, X.iloc[split.test]))
+    # People only: the self-service bot is not scored against agents.
+    human = (rows["agent_id"].notna() & ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS)).to_numpy()
+    y_test = y[split.test][human]
+    return {"agents": scorecard(rows["agent_id"][human], y_test, expected[human], min_contacts),
+            "teams": scorecard(rows["team"][human], y_test, expected[human], min_contacts)}

@@ -20,26 +20,12 @@ import numpy as np
 import pandas as pd
 
 from features.config import ExplainConfig, LightGBMConfig, Paths, RegistryConfig, SplitConfig
-from models.classifier import fit_booster, model_frame
-from models.explain import family_drivers, global_drivers, segment_drivers, shap_values, with_after_contact
-from models.split import time_split
+from models.classifier import model_frame
+from models.explain import after_contact_drivers, family_drivers, global_drivers, segment_drivers, shap_values
 from pipeline.io import write_json, write_parquet
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
-
-
-def after_contact_drivers(features: pd.DataFrame, sample_ids: pd.Series, spec: dict, split_cfg: SplitConfig,
-                          lgb_cfg: LightGBMConfig, seed: int) -> pd.DataFrame:
-    """Drivers of the after-contact diagnostic model, trained on the training window (early stopping on
-    validation), explained on the same sample as the routing model."""
-    diag = with_after_contact(spec)
-    split = time_split(features["started_at"], features["status"], split_cfg.valid_share, split_cfg.test_share)
-    y = features["repeated"].fillna(False).to_numpy(dtype=np.int8)
-    X = model_frame(features, diag)
-    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
-    sample = X.loc[features["contact_id"].isin(set(sample_ids)).to_numpy()]
-    return global_drivers(shap_values(booster, sample), diag)
 
 
 def run(cfg: ExplainConfig, paths: Paths, registry: RegistryConfig | None = None,

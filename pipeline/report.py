@@ -13,72 +13,21 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from features import charts
-from features.config import LightGBMConfig, Paths, ReportConfig
-from features.fcr_metrics import fcr_table, first_contacts
+from features.config import Paths, ReportConfig, SplitConfig
+from features.fcr_metrics import fcr_by_count
 from features.report_html import figure_tag, render, table_tag
-from features.schema import NO_AGENT_CHANNELS
-from models.calibration import fit_calibrator
-from models.classifier import fit_booster, model_frame, raw_scores
-from models.scorecards import casemix_features, scorecard
-from models.split import time_split
+from models.classifier import model_frame
+from models.explain import top_reasons
+from models.scorecards import casemix_scorecards
 from models.truth_check import driver_recovery, skill_tracking
 from pipeline.params import load_params
 
 log = logging.getLogger(__name__)
 PCT = ("fcr", "ci_low", "ci_high", "observed_fcr", "observed_low", "observed_high", "expected_fcr", "adjusted_fcr",
        "difference", "difference_low", "difference_high", "repeat_rate")
-
-
-def scorecards(table: pd.DataFrame, spec: dict, cfg: ReportConfig, split_cfg, seed: int) -> dict[str, pd.DataFrame]:
-    """Agent and team scorecards on the test window from a case-mix model trained on the train window."""
-    mix = dict(spec, model_features=casemix_features(spec))
-    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
-    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
-    X = model_frame(table, mix)
-    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid],
-                          LightGBMConfig(), seed)
-    cal = fit_calibrator(raw_scores(booster, X.iloc[split.valid]), y[split.valid], "platt")
-    rows = table.iloc[split.test]
-    expected = cal(raw_scores(booster, X.iloc[split.test]))
-    # People only: the self-service bot is not scored against agents.
-    human = (rows["agent_id"].notna() & ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS)).to_numpy()
-    return {"agents": scorecard(rows["agent_id"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts),
-            "teams": scorecard(rows["team"][human], y[split.test][human], expected[human], cfg.scorecard_min_contacts)}
-
-
-def fcr_by_transfers(table: pd.DataFrame) -> pd.DataFrame:
-    """FCR of first contacts by number of transfers (3 or more together), with 95% intervals."""
-    fc = first_contacts(table, ["transfers"])
-    fc = fc.assign(transfers=np.minimum(fc["transfers"].fillna(0), 3).astype(int).astype(str).replace("3", "3+"))
-    return fcr_table(table, "transfers", first=fc)
-
-
-def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> pd.DataFrame:
-    """Reason codes with the most repeats among labelled contacts, their repeat rate, and the driver
-    pushing hardest toward a repeat for the sampled contacts of that reason."""
-    lab = table[table["status"] == "labelled"]
-    stats = lab.groupby("reason_code", observed=True)["repeated"].agg(["sum", "count"]).rename(
-        columns={"sum": "repeats", "count": "contacts"})
-    stats["repeat_rate"] = stats["repeats"] / stats["contacts"]
-    stats = stats.sort_values("repeats", ascending=False).head(n)
-    names = [n_ for n_ in spec["model_features"] if n_ not in ("reason_code", "reason_family", "reason_difficulty")]
-    words = {f["name"]: f.get("description", f["name"]) for f in spec["features"]}
-    reason_of = table.set_index("contact_id").loc[shap["contact_id"], "reason_code"].astype("str").to_numpy()
-    main = []
-    for code in stats.index.astype(str):
-        m = reason_of == code
-        if m.sum() == 0:
-            main.append("")
-            continue
-        means = shap.loc[m, [f"shap_{x}" for x in names]].mean()
-        main.append(means.idxmax().removeprefix("shap_") if means.max() > 0 else "")
-    stats["main_driver_besides_the_reason"] = main
-    stats["in_words"] = [words.get(m_, m_) for m_ in main]
-    return stats.reset_index()
 
 
 def truth_checks(paths: Paths, drivers: pd.DataFrame, top: int, agents_card: pd.DataFrame,
@@ -94,7 +43,7 @@ def truth_checks(paths: Paths, drivers: pd.DataFrame, top: int, agents_card: pd.
             "agent_skill_tracking": skill_tracking(agents_card, skill)}
 
 
-def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
+def run(cfg: ReportConfig, paths: Paths, split_cfg: SplitConfig, seed: int = 0) -> Path:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     label = json.loads((Path(paths.metrics_dir) / "label.json").read_text())
     weekly = pd.read_csv(plots / "fcr_by_week.csv")
@@ -108,8 +57,8 @@ def run(cfg: ReportConfig, paths: Paths, split_cfg, seed: int = 0) -> Path:
     table = pd.read_parquet(paths.features)
     values = model_frame(table.set_index("contact_id").loc[shap["contact_id"]], spec)
 
-    cards = scorecards(table, spec, cfg, split_cfg, seed)
-    transfers = fcr_by_transfers(table)
+    cards = casemix_scorecards(table, spec, split_cfg, cfg.scorecard_min_contacts, seed=seed)
+    transfers = fcr_by_count(table, "transfers")
     reasons = top_reasons(table, shap, spec, cfg.top_reasons)
     for name, df in {"scorecard_agents": cards["agents"], "scorecard_teams": cards["teams"], "top_reasons": reasons,
                      "fcr_by_transfers": transfers,
