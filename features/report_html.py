@@ -48,9 +48,7 @@ def table_tag(df: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) 
     for c in out.columns:
         if c in fmt:
             continue
-        values = out[c].dropna()
-        if pd.api.types.is_integer_dtype(out[c]) or (pd.api.types.is_float_dtype(out[c]) and len(values)
-                                                     and (values == values.round()).all() and values.abs().max() >= 10):
+        if pd.api.types.is_integer_dtype(out[c]):
             fmt[c] = lambda v: "" if pd.isna(v) else f"{v:,.0f}"
         elif pd.api.types.is_float_dtype(out[c]):
             fmt[c] = lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}"

@@ -189,7 +189,8 @@ def _agents(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dic
     # rota, licences and languages more than measured skill: a lean toward hard cases, independent of skill.
     hard_lean = rng.normal(0, 1, n)
     return {
-        "team": agent_team, "team_channel": primary, "serves": serves, "team_focus": team_focus,
+        "team": agent_team, "team_channel": primary, "team_second_channel": secondary, "serves": serves,
+        "team_focus": team_focus,
         "team_specialist": specialist,
         "hired_s": (start_s + hired * DAY).astype(np.int64), "skill_base": base, "skill_family": fam_dev,
         "hard_lean": hard_lean,
@@ -480,12 +481,12 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
         "team": team_names.take(pa.array(ag["team"])).to_pandas(),
         "channel": np.array(CHANNELS)[ag["team_channel"][ag["team"]]],
         "hired_at": pd.to_datetime(ag["hired_s"], unit="s", utc=True).normalize(),
-        "second_channel": np.array(CHANNELS)[ag["serves"][ag["team"]].argsort(axis=1)[:, -2]],
+        "second_channel": np.array(CHANNELS)[ag["team_second_channel"][ag["team"]]],
         "skills": np.array(FAMILIES)[ag["team_focus"][ag["team"]]],
         "specialist": ag["team_specialist"][ag["team"]],
     })
     agent_truth = pd.DataFrame({"agent_id": agents["agent_id"], "skill": ag["skill_base"],
-                                "specialist": ag["team_specialist"][ag["team"]]})
+                                "specialist": agents["specialist"]})
     virtual = pd.DataFrame({"agent_id": [VIRTUAL_AGENT], "team": ["Self-service"], "channel": ["self_service"],
                             "hired_at": [pd.Timestamp(start_s - 400 * DAY, unit="s", tz="UTC").normalize()],
                             "second_channel": [None], "skills": ["all"], "specialist": [False]})

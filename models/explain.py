@@ -17,8 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from features.config import LightGBMConfig, SplitConfig
-from models.classifier import fit_booster, model_frame
-from models.split import time_split
+from models.training import fit_on_windows
 
 # Who can act on a driver: the operation (agents, channels, process) or nobody (who calls, and why).
 CONTROLLABLE = {"agent": True, "channel": True, "process": True, "customer": False, "reason": False}
@@ -116,9 +115,6 @@ def after_contact_drivers(features: pd.DataFrame, sample_ids: pd.Series, spec: d
     """Drivers of the after-contact diagnostic model, trained on the training window (early stopping on
     validation), explained on the same sample as the routing model."""
     diag = with_after_contact(spec)
-    split = time_split(features["started_at"], features["status"], split_cfg.valid_share, split_cfg.test_share)
-    y = features["repeated"].fillna(False).to_numpy(dtype=np.int8)
-    X = model_frame(features, diag)
-    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
-    sample = X.loc[features["contact_id"].isin(set(sample_ids)).to_numpy()]
-    return global_drivers(shap_values(booster, sample), diag)
+    fit = fit_on_windows(features, diag, split_cfg, lgb_cfg, seed)
+    sample = fit.X.loc[features["contact_id"].isin(set(sample_ids)).to_numpy()]
+    return global_drivers(shap_values(fit.booster, sample), diag)

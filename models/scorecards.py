@@ -19,8 +19,8 @@ from features.config import LightGBMConfig, SplitConfig
 from features.fcr_metrics import wilson_interval
 from features.schema import NO_AGENT_CHANNELS
 from models.calibration import fit_calibrator
-from models.classifier import fit_booster, model_frame, raw_scores
-from models.split import time_split
+from models.classifier import raw_scores
+from models.training import fit_on_windows
 
 AGENT_FAMILY = "agent"  # features of this family are left out of the case-mix model
 
@@ -40,6 +40,7 @@ def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_
     g = df.groupby("group", observed=True).agg(contacts=("y", "size"), repeats=("y", "sum"),
                                                expected_repeats=("p", "sum"), variance=("v", "sum"))
     g = g[g["contacts"] >= min_contacts].copy()
+    g["repeats"] = g["repeats"].round().astype(np.int64)
     overall_fcr = 1 - y.mean() if len(y) else np.nan
     n = g["contacts"].to_numpy(dtype=float)
     g["observed_fcr"] = 1 - g["repeats"] / n
@@ -63,15 +64,12 @@ def casemix_scorecards(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, 
                        lgb_cfg: LightGBMConfig | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Agent and team scorecards of the test window, the expected FCR from a calibrated case-mix model
     (no agent-family features) trained on the train window with early stopping on validation."""
-    mix = dict(spec, model_features=casemix_features(spec))
-    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
-    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
-    X = model_frame(table, mix)
-    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid],
-                          lgb_cfg or LightGBMConfig(), seed)
-    cal = fit_calibrator(raw_scores(booster, X.iloc[split.valid]), y[split.valid], "platt")
+    fit = fit_on_windows(table, dict(spec, model_features=casemix_features(spec)), split_cfg,
+                         lgb_cfg or LightGBMConfig(), seed)
+    split, X, y = fit.split, fit.X, fit.y
+    cal = fit_calibrator(raw_scores(fit.booster, X.iloc[split.valid]), y[split.valid], "platt")
     rows = table.iloc[split.test]
-    expected = cal(raw_scores(booster, X.iloc[split.test]))
+    expected = cal(raw_scores(fit.booster, X.iloc[split.test]))
     # People only: the self-service bot is not scored against agents.
     human = (rows["agent_id"].notna() & ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS)).to_numpy()
     y_test = y[split.test][human]

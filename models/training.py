@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.config import TrainConfig
+from features.config import LightGBMConfig, SplitConfig, TrainConfig
 from models import baselines
 from models.calibration import Calibrator, fit_calibrator
 from models.classifier import fit_booster, model_frame, raw_scores
@@ -41,20 +41,37 @@ class TrainResult:
         return self.calibrator(raw_scores(self.booster, X))
 
 
+@dataclass
+class WindowFit:
+    booster: lgb.Booster
+    split: TimeSplit
+    X: pd.DataFrame   # the model frame of every row of the table
+    y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
+
+
+def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_cfg: LightGBMConfig,
+                   seed: int = 0) -> WindowFit:
+    """Time split of the labelled contacts, then LightGBM on the spec's features of the train window
+    with early stopping on validation: how every model of the project (routing, case mix, after contact)
+    starts."""
+    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    X = model_frame(table, spec)
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
+    return WindowFit(booster, split, X, y)
+
+
 def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
                 true_p: pd.Series | None = None) -> TrainResult:
     """Time split, LightGBM with early stopping, calibration on validation, baselines, test metrics.
 
     `true_p` (indexed like `table`, NaN where unknown) adds the Bayes AUC of the true probabilities on
     the test rows that have one, and the model's AUC on those same rows."""
-    split = time_split(table["started_at"], table["status"], cfg.split.valid_share, cfg.split.test_share)
-    y_all = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
-    X_all = model_frame(table, spec)
-    X = {name: X_all.iloc[getattr(split, name)] for name in ("train", "valid", "test")}
-    y = {name: y_all[getattr(split, name)] for name in ("train", "valid", "test")}
+    fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed)
+    booster, split = fit.booster, fit.split
+    X = {name: fit.X.iloc[getattr(split, name)] for name in ("train", "valid", "test")}
+    y = {name: fit.y[getattr(split, name)] for name in ("train", "valid", "test")}
     log.info("split: %d train, %d validation, %d test contacts", *(len(y[k]) for k in ("train", "valid", "test")))
-
-    booster = fit_booster(X["train"], y["train"], X["valid"], y["valid"], cfg.lightgbm, cfg.seed)
     calibrator = fit_calibrator(raw_scores(booster, X["valid"]), y["valid"], cfg.calibration)
     raw = raw_scores(booster, X["test"])
     p = calibrator(raw)

@@ -31,8 +31,8 @@ def driver_recovery(drivers: pd.DataFrame, planted: list[dict], non_drivers: lis
         ranks_of = after_rank if observed == "after_contact" else rank
         ranks = [ranks_of[f] for f in d["features"] if f in ranks_of]
         best = min(ranks) if ranks else None
-        checked = (observed == "arrival" or (observed == "after_contact" and after_contact is not None)) \
-            and d.get("spread_sd", 0.0) >= min_spread
+        ranked = observed == "arrival" or (observed == "after_contact" and after_contact is not None)
+        checked = ranked and d.get("spread_sd", 0.0) >= min_spread
         rows.append({"driver": d["driver"], "observed": observed,
                      "spread_sd": round(float(d.get("spread_sd", 0.0)), 4), "best_feature_rank": best,
                      "best_feature": next((f for f in d["features"] if best is not None and ranks_of.get(f) == best),
