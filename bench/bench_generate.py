@@ -16,8 +16,8 @@ log = logging.getLogger("bench")
 
 
 def child(n: int) -> None:
-    from features.config import SyntheticConfig
-    from features.synthetic import generate
+    from pipeline.config import SyntheticConfig
+    from synthetic.centre import generate
 
     t0 = time.perf_counter()
     data = generate(SyntheticConfig(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000)))

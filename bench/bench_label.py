@@ -22,10 +22,10 @@ log = logging.getLogger("bench")
 def prepare(n: int) -> None:
     import pandas as pd
 
-    from features.catalogue import REASON_FAMILY
-    from features.config import SyntheticConfig
-    from features.schema import SourceSpec, normalise_contacts
-    from features.synthetic import generate
+    from synthetic.reasons import REASON_FAMILY
+    from pipeline.config import SyntheticConfig
+    from contract.schema import SourceSpec, normalise_contacts
+    from synthetic.centre import generate
 
     raw_path = OUT / f"raw_{n}.parquet"
     if raw_path.exists():
@@ -40,7 +40,7 @@ def prepare(n: int) -> None:
 
 
 def stage(n: int) -> None:
-    from features.config import LabelConfig, Paths
+    from pipeline.config import LabelConfig, Paths
     from pipeline.label import run
 
     d = OUT / f"label_{n}"

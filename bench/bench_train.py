@@ -28,8 +28,8 @@ def _paths(n: int):
 
 def _cfg(n: int):
     """The train section of params.yaml (what `dvc repro` trains with), tracked into a bench database."""
-    from features.config import RegistryConfig
-    from pipeline.params import load_params
+    from pipeline.config import RegistryConfig
+    from pipeline.config import load_params
 
     train = load_params(str(ROOT / "params.yaml")).train
     return train.model_copy(update={"registry": RegistryConfig(
@@ -69,8 +69,9 @@ def reference(n: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from models.classifier import booster_params, model_frame
-    from models.split import time_split
+    from models.scoring import model_frame
+    from models.training.classifier import booster_params
+    from models.training.split import time_split
 
     paths, cfg = _paths(n), _cfg(n)
     trees = json.loads((Path(paths.model_dir) / "model_card.json").read_text())["test_metrics"]["trees"]

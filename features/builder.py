@@ -11,7 +11,7 @@ Rules (the DESIGN's point-in-time rule):
   contacts whose window closed before this one's start (started_at + window < t), so a label that
   had not matured yet never leaks in; rates are shrunk toward their parent's rate at the same time.
 Cutting the data at any time T leaves every feature of every contact before T unchanged
-(tests/test_features.py checks it on random cuts).
+(tests/features/test_builder.py checks it on random cuts).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.config import FeaturizeConfig
+from pipeline.config import FeaturizeConfig
 from features.history import GroupIndex, group_codes, smoothed_rate
 
 DAY = 86_400

@@ -8,7 +8,7 @@ In (service): the snapshot and raw contact fields of arriving contacts (customer
 reason_code, reason_family, agent_id, started_at, optional wait_s). Out: their features, computed by
 `build_features` on the arriving rows plus the history rows of their customers and agents, with the
 snapshot's matured counts as the base. For a contact arriving at T this equals the batch features
-(tests/test_features.py, parity test); later, labels that mature after T are not yet counted.
+(tests/features/test_builder.py, parity test); later, labels that mature after T are not yet counted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.builder import (DAY, GLOBAL_KEY, GROUPINGS, WINDOWS_DAYS, agent_family_key, aligned_labels,
                               build_features, is_labelled)
-from features.config import FeaturizeConfig
+from pipeline.config import FeaturizeConfig
 from features.history import group_codes
 
 HISTORY_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family",

@@ -7,7 +7,7 @@ a list of raw contacts (dicts with customer_id, channel, reason_code, reason_fam
 started_at as epoch seconds, wait_s). Same rules as `features/builder.py`, stated per contact:
 history counts are the customer's / agent's snapshot contacts plus earlier contacts of the same batch,
 in [t - lookback, t); label-derived rates come from the snapshot's matured counts, shrunk as in the
-builder. `tests/test_online_state.py` checks it against the pandas online path, feature by feature.
+builder. `tests/features/test_online_state.py` checks it against the pandas online path, feature by feature.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from features.builder import DAY, GLOBAL_KEY, NO_PREVIOUS, PROFILE, WINDOWS_DAYS
-from features.config import FeaturizeConfig
+from pipeline.config import FeaturizeConfig
 
 NAN = float("nan")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from dataclasses import replace
 import sys
 from enum import Enum
 from pathlib import Path
@@ -32,8 +33,8 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug lo
     setup_logging(logging.DEBUG if verbose else logging.INFO)
 
 
-@app.command()
-def generate(
+@app.command(name="synthetic-export")
+def synthetic_export(
     out_dir: Path = typer.Argument(..., help="Folder for contacts, customers, agents and the ground truth."),
     n_contacts: int = typer.Option(100_000, help="Approximate number of contacts."),
     seed: int = typer.Option(42, help="Random seed."),
@@ -41,8 +42,8 @@ def generate(
     csv: bool = typer.Option(False, help="Write the contact export as CSV instead of Parquet."),
 ) -> None:
     """Generate a synthetic contact centre as export files (to practise `ingest.source: files`)."""
-    from features.config import Messiness, SyntheticConfig
-    from features.synthetic import generate as gen
+    from pipeline.config import Messiness, SyntheticConfig
+    from synthetic.centre import generate as gen
     from pipeline.io import write_json, write_parquet
 
     cfg = SyntheticConfig(n_contacts=n_contacts, n_customers=max(n_contacts // 5, 10), seed=seed,
@@ -61,16 +62,6 @@ def generate(
 
 
 @app.command()
-def ingest(params: Path = PARAMS) -> None:
-    """Run the ingest stage: validate the source into contract tables, quarantine bad rows."""
-    from pipeline.ingest import run
-    from pipeline.params import load_params
-
-    p = load_params(params)
-    run(p.ingest, p.paths)
-
-
-@app.command()
 def label(
     input: Path | None = typer.Argument(None, help="Contact file (CSV/Parquet, contract columns). "
                                               "Default: the ingested contacts, as the DVC stage."),
@@ -84,25 +75,28 @@ def label(
 
     Without INPUT this runs the label stage. With INPUT and OUTPUT it labels any contact file with the
     rules of params.yaml, overridden by the options."""
-    from features.catalogue import REASON_FAMILY
-    from features.fcr_metrics import fcr_table
-    from features.schema import SourceSpec, normalise_contacts
+    from contract.ingest import source_spec
+    from contract.schema import SourceSpec, normalise_contacts
+    from labelling.labeller import label_table
+    from labelling.measure import fcr_table
+    from pipeline.config import load_params
     from pipeline.io import read_table, write_parquet
-    from pipeline.label import label_table, run
-    from pipeline.params import load_params
+    from pipeline.label import run
 
     p = load_params(params)
     overrides = {k: v for k, v in {"window_days": window_days, "match": match.value if match else None,
                                    "merge_gap_s": merge_gap_s}.items() if v is not None}
     cfg = p.label.model_copy(update=overrides)
     if input is None:
-        run(cfg, p.paths)
+        from pipeline.stage import run_stage
+
+        run_stage("label", lambda _cfg, paths: run(cfg, paths), "label", params_path=params)
         return
     if output is None:
         raise typer.BadParameter("give OUTPUT too, e.g. `fcr label contacts.csv labelled.parquet`")
-    families = (p.ingest.files.reason_families if p.ingest.files and p.ingest.files.reason_families
-                else REASON_FAMILY)
-    result = normalise_contacts(read_table(input), SourceSpec(reason_families=families, name=str(input)))
+    # The export's mapping (time zone, codes, families) from ingest.files when params has one.
+    spec = source_spec(p.ingest.files) if p.ingest.files else SourceSpec()
+    result = normalise_contacts(read_table(input), replace(spec, name=str(input)))
     if result.counts["rows_quarantined"]:
         qpath = output.with_name(output.stem + ".quarantine.parquet")
         write_parquet(result.quarantine, qpath)
@@ -130,6 +124,8 @@ def _stage(name: str, doc: str):
 
 
 STAGES = {
+    "generate": "Run the generate stage: the built-in synthetic contact centre as an export (ingest.source: synthetic).",
+    "ingest": "Run the ingest stage: read the export named in params.yaml onto the data contract, quarantine bad rows.",
     "featurize": "Run the featurize stage: point-in-time features, feature_spec.json and the online snapshot.",
     "train": "Run the train stage: calibrated LightGBM on a time split, baselines, metrics and plots, logged to MLflow and registered as fcr-classifier (challenger; champion if not worse).",
     "explain": "Run the explain stage: SHAP drivers of repeats on a test-window sample (reports/drivers.json, CSV).",
@@ -152,10 +148,10 @@ def serve(
     token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI."""
     import uvicorn
 
-    from models.scorer import ModelNotFound, build_scorer, load_model
-    from models.service import create_app
-    from models.tracking import tracking_uri
-    from pipeline.params import load_params
+    from models.serving.scorer import ModelNotFound, build_scorer, load_model
+    from models.serving.app import create_app
+    from models.registry.tracking import tracking_uri
+    from pipeline.config import load_params
 
     p = load_params(params)
     cfg = p.serve

@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.builder import LABELS_FOR_TRAINING, training_table
-from features.config import FeaturizeConfig, Paths
 from features.online import online_snapshot
+from pipeline.config import FeaturizeConfig, Paths
 from pipeline.io import write_parquet, write_tables
-from pipeline.params import load_params
+from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
 CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
@@ -26,7 +26,7 @@ CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason
                    "team", "wait_s", "handle_s", "transfers", "disposition"]
 
 
-def run(cfg: FeaturizeConfig, paths: Paths, window_days: float, as_of: str | None = None) -> pd.DataFrame:
+def run(cfg: FeaturizeConfig, window_days: float, as_of: str | None, paths: Paths) -> pd.DataFrame:
     contacts = pq.read_table(paths.contacts, columns=CONTACT_COLUMNS, read_dictionary=CATEGORICAL).to_pandas()
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
@@ -44,11 +44,7 @@ def run(cfg: FeaturizeConfig, paths: Paths, window_days: float, as_of: str | Non
 
 
 def main(params_path: str = "params.yaml") -> None:
-    from pipeline.io import setup_logging
-
-    setup_logging()
-    params = load_params(params_path)
-    run(params.featurize, params.paths, params.label.window_days, params.label.as_of)
+    run_stage("featurize", run, "featurize", "label.window_days", "label.as_of", params_path=params_path)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -32,6 +33,13 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     raise ValueError(f"{path}: unsupported file type; use CSV (.csv, .csv.gz, .tsv) or Parquet (.parquet).")
 
 
+def read_columns(path: str | Path, columns: list[str], categorical: list[str] = ()) -> pd.DataFrame:
+    """The named columns of a Parquet file that it has; `categorical` ones as pandas categoricals."""
+    present = set(pq.read_schema(path).names)
+    cols = [c for c in columns if c in present]
+    return pq.read_table(path, columns=cols, read_dictionary=[c for c in categorical if c in cols]).to_pandas()
+
+
 ID_LIKE = ("merged_into", "row")
 
 
@@ -44,6 +52,19 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     dictionary = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
                   or not (c.endswith("_id") or c in ID_LIKE or pd.api.types.is_float_dtype(df[c]))]
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, use_dictionary=dictionary or False)
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def file_md5(path: str | Path) -> str:
+    """The hash DVC gives a file output: the data version of a table."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(obj: object, path: str | Path) -> None:

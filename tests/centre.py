@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 
 from features.builder import training_table
-from features.catalogue import REASON_FAMILY
-from features.config import LabelConfig, SyntheticConfig
-from features.labels import label_contacts
-from features.schema import SourceSpec, normalise_contacts
-from features.synthetic import SyntheticData, generate
+from synthetic.reasons import REASON_FAMILY
+from pipeline.config import LabelConfig, SyntheticConfig
+from labelling.labeller import label_contacts
+from contract.schema import SourceSpec, normalise_contacts
+from synthetic.centre import SyntheticData, generate
 
 
 def centre(cfg: SyntheticConfig) -> tuple[SyntheticData, pd.DataFrame]:

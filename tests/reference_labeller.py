@@ -1,4 +1,4 @@
-"""Brute-force reference labeller: the rules of features/labels.py written as plain loops.
+"""Brute-force reference labeller: the rules of labelling/labeller.py written as plain loops.
 
 Quadratic and slow on purpose: every decision is a direct reading of the rule, so that the fast
 labeller can be checked against it on many small generated contact logs.
@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from features.config import LabelConfig
+from pipeline.config import LabelConfig
 
 
 def reference_labels(contacts: pd.DataFrame, cfg: LabelConfig) -> dict[str, dict]:

@@ -1,0 +1,38 @@
+"""The order contacts are stored in after ingest: each customer's history contiguous and in time order
+(anonymous contacts last). The labeller and the feature builder rely on it to avoid sorting again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def as_microseconds(s: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(s).as_unit("us").asi8
+
+
+
+def customer_time_order(cust: pa.Array, t: np.ndarray, ids: pa.Array) -> np.ndarray | None:
+    """Permutation to (customer_id, missing last; started_at; contact_id) order, or None when the
+    rows already are in it (ingest writes them so: every customer's history is contiguous)."""
+    n = len(t)
+    if n < 2:
+        return None
+    null = cust.is_null().to_numpy(zero_copy_only=False)
+    if (np.diff(null.astype(np.int8)) >= 0).all():
+        a, b = cust.slice(0, n - 1), cust.slice(1)
+        lt = pc.fill_null(pc.less(a, b), False).to_numpy(zero_copy_only=False)
+        eq = pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
+        later = t[1:] > t[:-1]
+        tie = eq & (t[1:] == t[:-1])
+        ok = lt | (eq & later) | null[1:]
+        idx = np.flatnonzero(tie)
+        if len(idx):
+            ok[idx] = pc.less(ids.take(pa.array(idx)), ids.take(pa.array(idx + 1))).to_numpy(zero_copy_only=False)
+        if ok.all():
+            return None
+    table = pa.table({"c": cust, "t": t, "id": ids})
+    return pc.sort_indices(table, sort_keys=[("c", "ascending", "at_end"), ("t", "ascending", "at_end"),
+                                             ("id", "ascending", "at_end")]).to_numpy()

@@ -1,0 +1,299 @@
+"""Label contacts as resolved or repeated, with episodes and censoring.
+
+In: contacts in contract form (see contract/schema.py) and a `LabelConfig`. Out: one row per input
+contact, in input order, with
+- `status`: `labelled`, `censored` (window still open at the end of the data)
+  or `excluded` (with `excluded_reason`: anonymous_customer, merged, abandoned);
+- `repeated`: the customer came back about the same issue within the window (nullable; set for
+  labelled rows only), `repeat_source` (`tracking` or `survey`), `tracking_repeated` (what repeat
+  tracking alone says, before any survey override);
+- `episode_id`, `contact_seq`, `is_first_contact`, `merged_into`, `next_contact_delay_s` (time to
+  the next same-issue contact, even past the window: it shows whether the window is right).
+  A label matures at started_at + window_days (not stored: derivable, and cheaper not to write).
+
+The rules, precisely (the brute-force reference in tests/reference_labeller.py spells them out too):
+1. Contacts are ordered by (started_at, contact_id) within each customer. Anonymous customers
+   are never linked.
+2. Merge: a contact that starts at most `merge_gap_s` after the end (ended_at, else started_at) of
+   the same customer's previous contact is merged into that contact's group. The group is one
+   contact: it keeps its first row's id, time, channel and reason; it is abandoned only if all its
+   rows are; its survey answer is the last one given.
+3. Candidates for a repeat are the handled contacts, plus the abandoned ones when
+   `abandoned_counts_as_repeat`. Handled contact i is repeated when the next candidate of the same
+   customer and the same issue key (reason code, reason family or any) starts within
+   `window_days` of it (edge included; a tie in time counts when it is later in the order).
+4. A handled contact whose window ends after the end of the data (`as_of`, default the latest
+   started_at) is censored, even if a repeat was already seen (that would bias rates upward).
+5. A survey answer "not resolved" makes a labelled contact repeated (source `survey`).
+6. Episodes: within a customer and issue key, a handled contact more than a window after the
+   previous handled one starts an episode; every candidate joins the episode of the latest handled
+   contact within the window before it, or, abandoned with none, starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import LabelConfig
+from contract.ordering import as_microseconds, customer_time_order
+from features.history import arrow_array, group_codes
+
+STATUSES = ("labelled", "censored", "excluded")
+REPEAT_SOURCES = ("", "tracking", "survey")
+LABEL_COLUMNS = ["status", "repeated", "tracking_repeated", "repeat_source", "excluded_reason", "merged_into",
+                 "episode_id", "contact_seq", "is_first_contact", "next_contact_delay_s"]
+EXCLUDED_REASONS = ("", "anonymous_customer", "merged", "abandoned")
+US = 1_000_000  # microseconds per second
+
+
+def _as_of_us(text: str) -> int:
+    ts = pd.Timestamp(text)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1000)
+
+
+def _as_str(values: pd.Series) -> pd.Series:
+    return values if values.dtype == "str" else values.astype("str")
+
+
+def _is_abandoned(disposition: pd.Series) -> np.ndarray:
+    if isinstance(disposition.dtype, pd.CategoricalDtype):
+        cats = np.asarray(disposition.cat.categories.astype("str").str.lower() == "abandoned")
+        codes = disposition.cat.codes.to_numpy()
+        return (codes >= 0) & cats[np.maximum(codes, 0)] if len(cats) else np.zeros(len(codes), bool)
+    return (disposition.astype("str").str.lower() == "abandoned").to_numpy(dtype=bool, na_value=False)
+
+
+def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None = None,
+                   min_block_rows: int = 250_000) -> pd.DataFrame:
+    """Apply the labelling rules of the module docstring; returns one row per input row.
+
+    Customers are independent, so the rows (sorted by customer) are cut at customer boundaries into
+    blocks labelled in parallel threads (NumPy releases the GIL); `workers` defaults to the cores."""
+    n = len(contacts)
+    # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
+    ids = arrow_array(_as_str(contacts["contact_id"]))
+    customers = arrow_array(_as_str(contacts["customer_id"]))
+    t_in = as_microseconds(contacts["started_at"])
+    order = customer_time_order(customers, t_in, ids)
+    sort = (lambda a: a) if order is None else (lambda a: a[order])  # ingest writes them sorted
+    t = sort(t_in)
+    # A missing end is NaT, the smallest int64: the maximum with the start fills it.
+    end = np.maximum(sort(as_microseconds(contacts["ended_at"])), t) if "ended_at" in contacts else t
+    # Known customers come first (anonymous last), each customer's rows contiguous and in time order.
+    cs = customers if order is None else customers.take(pa.array(order))
+    k = n - cs.null_count
+    same_prev = np.zeros(k, bool)  # row i has the same customer as row i - 1
+    if k > 1:
+        same_prev[1:] = pc.equal(cs.slice(1, k - 1), cs.slice(0, k - 1)).to_numpy(zero_copy_only=False)
+    rows = _Rows(
+        t=t, end=end, same_prev=same_prev,
+        key=(np.zeros(n, dtype=np.int64) if cfg.match == "any" else
+             sort(group_codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"]))),
+        abandoned=sort(_is_abandoned(contacts["disposition"])) if "disposition" in contacts else np.zeros(n, bool),
+        survey_known=np.zeros(n, bool), survey_val=np.zeros(n, bool),
+        window=int(round(cfg.window_days * 86_400 * US)),
+        as_of=_as_of_us(cfg.as_of) if cfg.as_of else (int(t.max()) if n else 0),
+    )
+    if "survey_resolved" in contacts:
+        survey = contacts["survey_resolved"].astype("boolean")
+        rows.survey_known = sort(survey.notna().to_numpy())
+        rows.survey_val = sort(survey.fillna(True).to_numpy(dtype=bool))
+
+    out = _Out.for_rows(n, k, rows.abandoned)
+    workers = workers or os.cpu_count() or 1
+    bounds = _block_bounds(same_prev, max(1, min(workers, k // max(min_block_rows, 1))))
+    with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
+        list(pool.map(lambda b: _label_block(b[0], b[1], rows, cfg, out), bounds))
+
+    anon = np.zeros(n, bool)
+    anon[k:] = True
+    handled = ~anon & ~out.merged & ~out.is_abandoned
+    censored = handled & (t + rows.window > rows.as_of)
+    # Censored: the window is not over, whether or not a repeat was already seen (counting the
+    # early repeats but not the early non-repeats would bias every rate near the end of the data).
+    override = handled & ~censored & cfg.survey_override & out.s_known & ~out.s_val & ~out.tracking
+    repeated = out.tracking | override
+    source = np.where(override, 2, np.where(out.tracking, 1, 0))  # codes of REPEAT_SOURCES
+    excluded = np.where(anon, 1, np.where(out.merged, 2, np.where(out.is_abandoned, 3, 0)))  # EXCLUDED_REASONS
+
+    # Back to input order.
+    if order is None:
+        unsort = sort
+        row = np.arange(n)
+    else:
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
+        unsort = lambda a: a[inverse]  # noqa: E731
+        row = order
+    status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
+    labelled = status_code == 0
+    handled_in = unsort(handled)
+    repeated_in = unsort(repeated)
+    merged_into = pa.array(unsort(row[out.rep]), mask=~unsort(out.merged))  # null where not merged
+    return pd.DataFrame({
+        "contact_id": pd.array(ids, dtype="str"),
+        "status": pd.Categorical.from_codes(status_code, categories=list(STATUSES)),
+        "repeated": pd.arrays.BooleanArray(repeated_in & labelled, ~labelled),
+        "tracking_repeated": pd.arrays.BooleanArray(unsort(out.tracking) & handled_in, ~handled_in),
+        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated_in, unsort(source), 0),
+                                                   categories=list(REPEAT_SOURCES)),
+        "excluded_reason": pd.Categorical.from_codes(unsort(excluded), categories=list(EXCLUDED_REASONS)),
+        "merged_into": pd.array(ids.take(merged_into), dtype="str"),
+        "episode_id": pd.array(ids.take(pa.array(unsort(row[out.episode_row]))), dtype="str"),
+        "contact_seq": unsort(out.seq).astype(np.int32),
+        "is_first_contact": unsort(handled & (out.seq == 1)),
+        "next_contact_delay_s": unsort(out.delay).astype(np.float32),
+    })
+
+
+@dataclass
+class _Rows:
+    """Inputs in (customer, time) order; known customers in rows [0, len(same_prev))."""
+
+    t: np.ndarray
+    end: np.ndarray
+    same_prev: np.ndarray
+    key: np.ndarray
+    abandoned: np.ndarray
+    survey_known: np.ndarray
+    survey_val: np.ndarray
+    window: int
+    as_of: int
+
+
+@dataclass
+class _Out:
+    """Per-row results in (customer, time) order; blocks write disjoint slices."""
+
+    merged: np.ndarray
+    rep: np.ndarray
+    is_abandoned: np.ndarray
+    s_known: np.ndarray
+    s_val: np.ndarray
+    tracking: np.ndarray
+    delay: np.ndarray
+    episode_row: np.ndarray
+    seq: np.ndarray
+
+    @classmethod
+    def for_rows(cls, n: int, k: int, abandoned: np.ndarray) -> "_Out":
+        """Uninitialised for the known-customer rows [0, k), which the blocks fill; anonymous rows
+        [k, n) are excluded, never merged or linked, each its own episode."""
+        out = cls(merged=np.empty(n, bool), rep=np.empty(n, np.int64), is_abandoned=np.empty(n, bool),
+                  s_known=np.empty(n, bool), s_val=np.empty(n, bool), tracking=np.empty(n, bool),
+                  delay=np.empty(n), episode_row=np.empty(n, np.int64), seq=np.empty(n, np.int64))
+        for a in (out.merged, out.s_known, out.s_val, out.tracking):
+            a[k:] = False
+        out.rep[k:] = out.episode_row[k:] = np.arange(k, n)
+        out.is_abandoned[k:] = abandoned[k:]
+        out.delay[k:] = np.nan
+        out.seq[k:] = 1
+        return out
+
+
+def _block_bounds(same_prev: np.ndarray, blocks: int) -> list[tuple[int, int]]:
+    """Cut rows [0, k) into about `blocks` ranges that start at a customer's first row."""
+    k = len(same_prev)
+    cuts = [0]
+    for b in range(1, blocks):
+        target = max(k * b // blocks, cuts[-1] + 1)
+        starts = np.flatnonzero(~same_prev[target:])
+        if not len(starts):
+            break
+        cuts.append(target + int(starts[0]))
+    cuts.append(k)
+    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo] or [(0, 0)]
+
+
+def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> None:
+    """Rules 2, 3 and 6 for the customers in rows [lo, hi); writes out[lo:hi]."""
+    m = hi - lo
+    if m == 0:
+        return
+    t, end, key = r.t[lo:hi], r.end[lo:hi], r.key[lo:hi]
+    same_prev = r.same_prev[lo:hi].copy()
+    same_prev[0] = False
+    cust = np.cumsum(~same_prev) - 1  # local customer numbers
+    abandoned_row, survey_known, survey_val = r.abandoned[lo:hi], r.survey_known[lo:hi], r.survey_val[lo:hi]
+
+    # 2. Merge groups: start within merge_gap of the end of the customer's previous contact.
+    join = same_prev
+    join[1:] &= t[1:] - end[:-1] <= int(round(cfg.merge_gap_s * US))
+    merged = join
+    group_no = np.cumsum(~join) - 1
+    first_of_group = np.flatnonzero(~join)
+    rep = first_of_group[group_no]  # local representative row of each row
+    n_groups = len(first_of_group)
+    # Group attributes: abandoned only if all rows are; the last survey answer.
+    all_abandoned = np.bincount(group_no, weights=~abandoned_row, minlength=n_groups) == 0
+    answered = np.flatnonzero(survey_known)  # group numbers are non-decreasing along the rows
+    g_ans = group_no[answered]
+    last_of_group = np.r_[g_ans[1:] != g_ans[:-1], True] if len(answered) else np.zeros(0, bool)
+    last_ans = np.full(n_groups, -1)
+    last_ans[g_ans[last_of_group]] = answered[last_of_group]
+    has = last_ans >= 0
+    is_abandoned = abandoned_row.copy()
+    is_abandoned[first_of_group] = all_abandoned
+    s_known = survey_known.copy()
+    s_val = survey_val.copy()
+    s_known[first_of_group] = has
+    s_val[first_of_group[has]] = survey_val[last_ans[has]]
+
+    # 3. Candidates, partitioned by customer and issue key, in time order. In customer order the
+    # partition keys are nearly sorted already, so the stable sort runs fast.
+    handled = ~merged & ~is_abandoned
+    cand = np.flatnonzero(handled | (~merged & is_abandoned & cfg.abandoned_counts_as_repeat))
+    pkey = cust[cand] * (int(key.max(initial=0)) + 1) + key[cand]
+    srt = np.argsort(pkey, kind="stable")
+    cand, pkey = cand[srt], pkey[srt]
+    tc = t[cand]
+    nc = len(cand)
+    same_next = np.zeros(nc, bool)
+    same_next[:-1] = pkey[1:] == pkey[:-1]
+    gap_next = np.full(nc, -1, dtype=np.int64)
+    gap_next[:-1] = tc[1:] - tc[:-1]
+    tracking = np.zeros(m, bool)
+    tracking[cand] = same_next & (gap_next <= r.window)
+    delay = np.full(m, np.nan)
+    delay[cand[same_next]] = gap_next[same_next] / US
+
+    # 6. Episodes: a candidate joins the episode of the latest handled candidate of its partition
+    # within the window before it; otherwise it starts one.
+    positions = np.arange(nc)
+    # latest handled candidate strictly before each position, if it is in the same partition
+    last_h = np.maximum.accumulate(np.where(handled[cand], positions, -1)) if nc else positions
+    prev_h = np.full(nc, -1, dtype=np.int64)
+    prev_h[1:] = last_h[:-1]
+    safe = np.maximum(prev_h, 0)
+    starts = ~((prev_h >= 0) & (pkey[safe] == pkey) & (tc - tc[safe] <= r.window))
+    ep_no = np.cumsum(starts) - 1
+    episode_row = np.arange(m)
+    episode_row[cand] = cand[starts][ep_no]
+    seq = np.ones(m, dtype=np.int64)
+    seq[cand] = positions - np.flatnonzero(starts)[ep_no] + 1
+    episode_row[merged] = episode_row[rep[merged]]
+    seq[merged] = seq[rep[merged]]
+
+    out.merged[lo:hi] = merged
+    np.add(rep, lo, out=out.rep[lo:hi])
+    out.is_abandoned[lo:hi] = is_abandoned
+    out.s_known[lo:hi] = s_known
+    out.s_val[lo:hi] = s_val
+    out.tracking[lo:hi] = tracking
+    out.delay[lo:hi] = delay
+    np.add(episode_row, lo, out=out.episode_row[lo:hi])
+    out.seq[lo:hi] = seq
+
+
+def label_table(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """Contacts joined with their labels (one row per contact, same order)."""
+    labels = label_contacts(contacts, cfg)
+    return pd.concat([contacts.reset_index(drop=True), labels[LABEL_COLUMNS]], axis=1)

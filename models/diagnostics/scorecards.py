@@ -1,0 +1,63 @@
+"""Case-mix adjusted agent and team scorecards.
+
+In: labelled contacts of a scoring period with the group they belong to (agent or team), their
+outcome (1 = repeated) and their expected repeat probability from a case-mix model that sees the
+contact (customer, reason, channel, time, wait) but not who handled it. Out: per group, observed FCR
+with its Wilson interval, the FCR expected for the contacts it actually got, the difference
+(observed - expected) with its interval, and the adjusted FCR (overall FCR + difference), so an agent
+who takes the hard calls is not ranked below one who takes the easy ones. `casemix_scorecards` scores
+agents and teams of the test window with the case-mix model's expectations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from contract.schema import NO_AGENT_CHANNELS
+from labelling.measure import wilson_interval
+
+
+def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int = 30,
+              level: float = 0.95) -> pd.DataFrame:
+    """One row per group with at least `min_contacts` contacts, best adjusted FCR first."""
+    y = np.asarray(repeated, dtype=float)
+    p = np.asarray(expected, dtype=float)
+    df = pd.DataFrame({"group": group.astype("str").to_numpy(), "y": y, "p": p, "v": p * (1 - p)})
+    g = df.groupby("group", observed=True).agg(contacts=("y", "size"), repeats=("y", "sum"),
+                                               expected_repeats=("p", "sum"), variance=("v", "sum"))
+    g = g[g["contacts"] >= min_contacts].copy()
+    g["repeats"] = g["repeats"].round().astype(np.int64)
+    overall_fcr = 1 - y.mean() if len(y) else np.nan
+    n = g["contacts"].to_numpy(dtype=float)
+    g["observed_fcr"] = 1 - g["repeats"] / n
+    g["observed_low"], g["observed_high"] = wilson_interval(n - g["repeats"].to_numpy(), n, level)
+    g["expected_fcr"] = 1 - g["expected_repeats"] / n
+    # Observed minus expected: under "this group is average for its case mix" the repeats are a sum of
+    # independent Bernoullis with the expected probabilities, hence the interval.
+    z = norm.ppf(0.5 + level / 2)
+    g["difference"] = g["observed_fcr"] - g["expected_fcr"]
+    half = z * np.sqrt(g["variance"].to_numpy()) / n
+    g["difference_low"], g["difference_high"] = g["difference"] - half, g["difference"] + half
+    g["adjusted_fcr"] = overall_fcr + g["difference"]
+    g["verdict"] = np.where(g["difference_low"] > 0, "better than expected",
+                            np.where(g["difference_high"] < 0, "worse than expected", "as expected"))
+    g = g.drop(columns=["variance"]).sort_values("adjusted_fcr", ascending=False)
+    g.insert(0, "rank", np.arange(1, len(g) + 1))
+    return g.reset_index()
+
+
+def casemix_scorecards(rows: pd.DataFrame, expected_repeat: np.ndarray, min_contacts: int = 30) -> dict[str, pd.DataFrame]:
+    """Agent and team scorecards of the scored rows (the test window), given each contact's expected repeat
+    probability from the case-mix model (models/training/auxiliary.py, fitted in train)."""
+    if "agent_id" not in rows.columns:
+        empty = scorecard(pd.Series([], dtype="str"), np.array([]), np.array([]), min_contacts)
+        return {"agents": empty, "teams": empty.copy()}
+    y = rows["repeated"].fillna(False).to_numpy(dtype=float)
+    # People only: the self-service bot is not scored against agents.
+    human = (rows["agent_id"].notna() & ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS)).to_numpy()
+    team = rows["team"] if "team" in rows.columns else pd.Series(pd.NA, index=rows.index, dtype="str")
+    return {"agents": scorecard(rows["agent_id"][human], y[human], expected_repeat[human], min_contacts),
+            "teams": scorecard(team[human].dropna(), y[human][team[human].notna().to_numpy()],
+                               expected_repeat[human][team[human].notna().to_numpy()], min_contacts)}

@@ -1,0 +1,50 @@
+"""The repeat-risk classifier: LightGBM on the arrival features of the feature spec.
+
+In: the feature table, its spec (features/builder.py), train/validation windows and the `lightgbm`
+section of params. Out: a `lightgbm.Booster` trained with early stopping on validation; it is handed
+on as LightGBM's native model file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from models.scoring import model_frame
+
+if TYPE_CHECKING:
+    from pipeline.config import LightGBMConfig
+
+log = logging.getLogger(__name__)
+
+
+def booster_params(cfg: LightGBMConfig, seed: int) -> dict:
+    return {
+        "objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
+        "min_child_samples": cfg.min_child_samples, "feature_fraction": cfg.colsample_bytree,
+        "lambda_l2": cfg.reg_lambda, "cat_smooth": cfg.cat_smooth, "num_threads": cfg.n_jobs,
+        # Same data and params give the same trees, whatever the thread scheduling.
+        "seed": seed, "deterministic": True, "force_col_wise": True, "verbosity": -1,
+    }
+
+
+def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid: np.ndarray,
+                cfg: LightGBMConfig, seed: int = 0) -> lgb.Booster:
+    """Gradient boosting with early stopping on the validation window's log loss."""
+    train = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
+    valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
+    booster = lgb.train(booster_params(cfg, seed), train, num_boost_round=cfg.n_estimators, valid_sets=[valid],
+                        valid_names=["valid"],
+                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
+    log.info("LightGBM: %d trees (best on validation, log loss %.5f)", booster.best_iteration,
+             booster.best_score["valid"]["binary_logloss"])
+    return booster
+
+
+def raw_scores(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    """Log-odds of a repeat before calibration, using the trees up to the early-stopping point."""
+    return booster.predict(X, raw_score=True, num_iteration=booster.best_iteration or None)

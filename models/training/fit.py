@@ -1,0 +1,125 @@
+"""Train the repeat-risk model end to end on a feature table, with baselines and test metrics.
+
+In: the feature table of the featurize stage (features + label columns), its spec, the `train`
+section of params and, on synthetic data, the generator's true repeat probability per contact.
+Out: a `TrainResult` with the booster, the calibrator, the split, the test-window predictions of the
+model and the baselines, the metrics and the curves. Pure: nothing is read or written here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from pipeline.config import LightGBMConfig, SplitConfig, TrainConfig
+from models.training import baselines
+from models.scoring import Calibrator
+from models.training.calibration import fit_calibrator
+from models.scoring import model_frame
+from models.training.classifier import fit_booster, raw_scores
+from models.training.evaluation import (capture_table, expected_calibration_error, pr_table, reliability_table, roc_table,
+                               score_metrics)
+from models.training.split import TimeSplit, time_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    booster: lgb.Booster
+    calibrator: Calibrator
+    split: TimeSplit
+    test: pd.DataFrame                      # contact_id, started_at, repeated, p_repeat, raw, baseline columns
+    X_test: pd.DataFrame                    # the model input of the test rows
+    metrics: dict
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrator(raw_scores(self.booster, X))
+
+
+@dataclass
+class WindowFit:
+    booster: lgb.Booster
+    split: TimeSplit
+    X: pd.DataFrame   # the model frame of every row of the table
+    y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
+
+
+def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_cfg: LightGBMConfig,
+                   seed: int = 0) -> WindowFit:
+    """Time split of the labelled contacts, then LightGBM on the spec's features of the train window
+    with early stopping on validation: how every model of the project (routing, case mix, after contact)
+    starts."""
+    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    X = model_frame(table, spec)
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
+    return WindowFit(booster, split, X, y)
+
+
+def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
+                true_p: pd.Series | None = None) -> TrainResult:
+    """Time split, LightGBM with early stopping, calibration on validation, baselines, test metrics.
+
+    `true_p` (indexed like `table`, NaN where unknown) adds the Bayes AUC of the true probabilities on
+    the test rows that have one, and the model's AUC on those same rows."""
+    fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed)
+    booster, split = fit.booster, fit.split
+    X = {name: fit.X.iloc[getattr(split, name)] for name in ("train", "valid", "test")}
+    y = {name: fit.y[getattr(split, name)] for name in ("train", "valid", "test")}
+    log.info("split: %d train, %d validation, %d test contacts", *(len(y[k]) for k in ("train", "valid", "test")))
+    calibrator = fit_calibrator(raw_scores(booster, X["valid"]), y["valid"], cfg.calibration)
+    raw = raw_scores(booster, X["test"])
+    p = calibrator(raw)
+
+    scores = {
+        "overall_rate": baselines.overall_rate(y["train"], len(y["test"])),
+        "reason_rate": baselines.reason_rate(X["train"]["reason_code"], y["train"], X["test"]["reason_code"]),
+    }
+    lr = baselines.logistic_regression(X["train"], y["train"], cfg.seed)
+    scores["logistic_regression"] = baselines.predict_logistic(lr, X["test"])
+
+    model_metrics = score_metrics(y["test"], p, cfg.capture_shares, cfg.specialist_capacity)
+    model_metrics["uncalibrated_ece"] = expected_calibration_error(y["test"], 1 / (1 + np.exp(-raw)))
+    model_metrics["trees"] = int(booster.best_iteration or booster.num_trees())
+    metrics: dict = {"model": model_metrics, "baselines": {}, "improvement_over_baselines": {}}
+    for name, s in scores.items():
+        b = score_metrics(y["test"], s, cfg.capture_shares)
+        metrics["baselines"][name] = b
+        metrics["improvement_over_baselines"][name] = {
+            "log_loss_reduction": b["log_loss"] - model_metrics["log_loss"],
+            "auc_gain": model_metrics["roc_auc"] - b["roc_auc"],
+            "brier_reduction": b["brier"] - model_metrics["brier"],
+        }
+    metrics["beats_all_baselines_on_log_loss"] = all(
+        v["log_loss_reduction"] > 0 for v in metrics["improvement_over_baselines"].values())
+
+    test = pd.DataFrame({"contact_id": table["contact_id"].iloc[split.test].to_numpy(),
+                         "started_at": table["started_at"].iloc[split.test].to_numpy(),
+                         "repeated": y["test"], "p_repeat": p, "raw_score": raw})
+    for name, s in scores.items():
+        test[f"p_{name}"] = s
+    if true_p is not None:
+        tp = true_p.iloc[split.test].to_numpy(dtype=float)
+        known = ~np.isnan(tp)
+        test["p_true"] = tp
+        if known.sum() and 0 < y["test"][known].mean() < 1:
+            bayes = float(roc_auc_score(y["test"][known], tp[known]))
+            ours = float(roc_auc_score(y["test"][known], p[known]))
+            metrics["bayes"] = {"rows": int(known.sum()), "bayes_auc": bayes, "model_auc_same_rows": ours,
+                                "auc_ratio": ours / bayes}
+            log.info("AUC %.4f vs Bayes AUC %.4f of the true probabilities (ratio %.4f, %d rows)",
+                     ours, bayes, ours / bayes, known.sum())
+    curves = {"roc": roc_table(y["test"], p), "pr": pr_table(y["test"], p),
+              "calibration": reliability_table(y["test"], p, bins=10),
+              "capture": capture_table(y["test"], p)}
+    log.info("test: AUC %.4f, log loss %.5f (logistic regression %.5f), ECE %.4f",
+             model_metrics["roc_auc"], model_metrics["log_loss"],
+             metrics["baselines"]["logistic_regression"]["log_loss"], model_metrics["ece"])
+    return TrainResult(booster, calibrator, split, test, X["test"], metrics, curves)

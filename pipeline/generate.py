@@ -1,0 +1,48 @@
+"""DVC stage `generate`: params `synthetic` -> the built-in synthetic contact centre as an export.
+
+With `ingest.source: synthetic`, writes the export (contacts, customers, agents, reason families) to
+paths.raw_dir, which ingest then reads like any user's files, and the generator's truth (true
+probabilities, agent skill, planted drivers) to paths.truth_dir. With `ingest.source: files` both
+folders are left empty: nothing synthetic can leak into a run on real data.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from pipeline.config import Paths, SyntheticConfig
+from pipeline.io import write_json, write_parquet
+from pipeline.stage import run_stage
+from synthetic.centre import generate
+from synthetic.reasons import REASON_FAMILY
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: SyntheticConfig, source: str, paths: Paths) -> None:
+    raw, truth = Path(paths.raw_dir), Path(paths.truth_dir)
+    for folder in (raw, truth):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    if source != "synthetic":
+        log.info("ingest.source is %s: no synthetic centre generated", source)
+        return
+    log.info("generating the synthetic contact centre (%d contacts, seed %d)", cfg.n_contacts, cfg.seed)
+    data = generate(cfg)
+    for name in ("contacts", "customers", "agents"):
+        write_parquet(getattr(data, name), raw / f"{name}.parquet")
+    (raw / "reason_families.csv").write_text(
+        "reason_code,reason_family\n" + "".join(f"{c},{f}\n" for c, f in REASON_FAMILY.items()))
+    write_parquet(data.truth, truth / "truth.parquet")
+    write_parquet(data.agent_truth, truth / "agent_truth.parquet")
+    write_json(data.truth_meta, truth / "truth.json")
+
+
+def main(params_path: str = "params.yaml") -> None:
+    run_stage("generate", run, "synthetic", "ingest.source", params_path=params_path)
+
+
+if __name__ == "__main__":
+    main()

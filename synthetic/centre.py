@@ -1,0 +1,546 @@
+"""The built-in synthetic contact centre: a year of contacts whose non-resolution has a known cause.
+
+In: a `SyntheticConfig` (size, seed, messiness). Out: `SyntheticData` holding
+- `contacts`: the raw export, messy the way real exports are (strings for timestamps, mixed UTC
+  offsets, anonymous customers, abandoned contacts without agent, duplicated rows, dropped calls
+  called back within seconds, a few broken rows, shuffled);
+- `customers` and `agents` side tables;
+- `truth`: one row per generated contact with its true probability of not being resolved, whether
+  the customer came back about the same issue and when, and the issue it belongs to;
+- `truth_meta`: the planted drivers with their sizes (logit effects) and the return-delay law.
+
+Everything is vectorised over "attempts": attempt 1 of every issue, then attempt 2 of the issues
+still open, and so on, so 10 million contacts generate in well under a minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.special import expit
+from scipy.stats import norm
+from tqdm import tqdm
+
+from contract.vocabulary import CHANNELS
+from synthetic.reasons import REASONS
+from pipeline.config import SyntheticConfig
+
+DAY = 86_400
+MAX_ATTEMPTS = 8
+VIRTUAL_AGENT = "VA-0001"  # the self-service bot, as exports list it
+# Measured on the default configuration: contacts generated per issue (attempts incl. abandoned).
+CONTACTS_PER_ISSUE = 1.36
+
+SEGMENTS = ("consumer", "small_business", "enterprise")
+TIERS = ("bronze", "silver", "gold", "platinum")
+PLANS = ("basic", "standard", "premium", "unlimited")
+REGIONS = ("north", "south", "east", "west", "central")
+LANGUAGES = ("en", "es", "fr")
+FAMILIES = tuple(REASONS)
+CODES = tuple(code for fam in FAMILIES for code, _, _ in REASONS[fam])
+CODE_FAMILY = np.array([FAMILIES.index(fam) for fam in FAMILIES for _ in REASONS[fam]])
+CODE_DIFFICULTY = np.array([d for fam in FAMILIES for _, _, d in REASONS[fam]])
+
+CHANNEL_MIX = np.array([0.38, 0.25, 0.17, 0.08, 0.12])
+FAMILY_MIX = np.array([0.18, 0.12, 0.20, 0.12, 0.12, 0.10, 0.07, 0.09])
+WEEKDAY_FACTOR = np.array([1.25, 1.10, 1.05, 1.00, 0.95, 0.55, 0.40])  # Monday first
+# Arrivals by hour of day (UTC, the centre's own clock), one profile per channel.
+_OFFICE = np.array([1, 1, 1, 1, 1, 2, 4, 10, 22, 30, 32, 30, 26, 27, 30, 29, 26, 22, 16, 12, 9, 6, 3, 2])
+HOUR_PROFILE = {
+    "phone": _OFFICE,
+    "chat": _OFFICE * 0.6 + np.array([4] * 7 + [8] * 12 + [14] * 5) * 0.9,
+    "email": np.full(24, 10.0) + _OFFICE * 0.3,
+    "social": np.array([3] * 7 + [6] * 10 + [12] * 7, dtype=float),
+    "self_service": np.full(24, 8.0) + _OFFICE * 0.5,
+}
+SITE_OFFSETS_MIN = np.array([-300, 60, 330])  # other sites' clocks: UTC-05:00, +01:00, +05:30
+
+# Planted logit effects on P(contact not resolved). Named as the features a model would see.
+INTERCEPT = -1.85
+CHANNEL_EFFECT = np.array([0.0, 0.15, 0.45, 0.35, 0.90])
+SEGMENT_EFFECT = np.array([0.0, -0.15, -0.50])
+TIER_EFFECT = np.array([0.10, 0.0, -0.10, -0.25])
+LANGUAGE_EFFECT = np.array([0.0, 0.30, 0.30])
+NEW_CUSTOMER_EFFECT = 0.40      # tenure < 90 days
+REPEAT_ATTEMPT_EFFECT = 0.25    # per earlier handled attempt of the same issue
+WAIT_EFFECT = 0.20              # per log(1 + wait minutes)
+TRANSFER_EFFECT = 0.35          # per transfer
+NEW_AGENT_EFFECT = 0.90         # times exp(-agent tenure days / 45)
+AFTER_HOURS_EFFECT = 0.35       # phone/chat contacts outside 08:00-20:00
+SKILL_DIFFICULTY_INTERACTION = 0.80
+AGENT_SKILL_SD = 0.30
+NEW_HIRE_SHARE = 0.30  # agents hired during the year (contact centres lose a third of their staff a year)
+# Routing: blended teams take their secondary channel at this weight; a quarter of the teams are
+# specialists (this much more skilled) who get hard cases (reason difficulty >= HARD_DIFFICULTY) at 8
+# times and easy ones (< EASY_DIFFICULTY) at a quarter of an ordinary team's weight, key customers at 4 times.
+BLEND_SHARE = 0.6
+SPECIALIST_TEAM_SHARE = 0.25
+SPECIALIST_SKILL = 0.30
+SPECIALIST_ROUTING = np.array([0.25, 1.0, 8.0])  # easy, ordinary, hard
+HARD_DIFFICULTY = 0.45
+EASY_DIFFICULTY = -0.2
+KEY_CUSTOMER_ROUTING = 4.0  # enterprise or platinum customers: to specialist teams, this many times more
+# Within a team, an agent's share of easy / ordinary / hard cases goes with exp(this * hard_lean),
+# hard_lean ~ N(0, 1) per agent, independent of skill.
+CASE_LEAN = np.array([-2.0, 0.0, 2.0])
+CUSTOMER_LATENT_SD = 0.20
+GIVE_UP = np.array([0.20, 0.14, 0.08])  # unresolved customers who never come back, by segment
+RETURN_DELAY_MEDIAN_H = 30.0
+RETURN_DELAY_SIGMA = 1.0
+
+# Each planted driver with the model features that carry it. `observed`: "arrival" where a feature
+# known at arrival measures it; "after_contact" (transfers, and the disposition "transferred" that
+# says the same: known once the contact ends, so only in the after-contact diagnostic model);
+# "hidden" (a customer random effect no column holds, which matured history can only partly reveal).
+PLANTED_DRIVERS = [
+    {"driver": "agent_skill_x_reason_difficulty", "observed": "arrival",
+     "features": ["agent_family_repeat_rate", "agent_repeat_rate", "team"],
+     "effect": f"-skill * (1 + {SKILL_DIFFICULTY_INTERACTION} * max(difficulty, 0)); skill sd ~{AGENT_SKILL_SD}"
+               f" + team, specialist teams +{SPECIALIST_SKILL}", "size": 0.50},
+    {"driver": "reason_difficulty", "observed": "arrival", "features": ["reason_code", "reason_difficulty", "reason_family"],
+     "effect": "difficulty logit shift, range -0.9..1.1", "size": 0.55},
+    {"driver": "channel", "observed": "arrival", "features": ["channel"],
+     "effect": dict(zip(CHANNELS, CHANNEL_EFFECT.tolist())), "size": 0.90},
+    {"driver": "customer_segment", "observed": "arrival", "features": ["segment"],
+     "effect": dict(zip(SEGMENTS, SEGMENT_EFFECT.tolist())), "size": 0.50},
+    {"driver": "customer_tier", "observed": "arrival", "features": ["tier"],
+     "effect": dict(zip(TIERS, TIER_EFFECT.tolist())), "size": 0.35},
+    {"driver": "customer_language", "observed": "arrival", "features": ["language"],
+     "effect": dict(zip(LANGUAGES, LANGUAGE_EFFECT.tolist())), "size": 0.30},
+    {"driver": "new_customer", "observed": "arrival", "features": ["customer_tenure_days"],
+     "effect": f"{NEW_CUSTOMER_EFFECT} if tenure < 90 days", "size": NEW_CUSTOMER_EFFECT},
+    {"driver": "customer_latent_complexity", "observed": "hidden",
+     "features": ["customer_repeat_rate", "customer_past_repeats", "customer_past_labelled"],
+     "effect": f"customer random effect, sd {CUSTOMER_LATENT_SD}", "size": CUSTOMER_LATENT_SD},
+    {"driver": "repeat_attempt", "observed": "arrival", "features": ["same_issue_contacts_window"],
+     "effect": f"{REPEAT_ATTEMPT_EFFECT} per earlier handled contact of the issue", "size": REPEAT_ATTEMPT_EFFECT},
+    {"driver": "queue_wait", "observed": "arrival", "features": ["wait_s"],
+     "effect": f"{WAIT_EFFECT} per log(1+wait minutes)", "size": WAIT_EFFECT},
+    {"driver": "transfers", "observed": "after_contact", "features": ["transfers", "disposition"],
+     "effect": f"{TRANSFER_EFFECT} per transfer", "size": TRANSFER_EFFECT},
+    {"driver": "new_agent", "observed": "arrival", "features": ["agent_tenure_days"],
+     "effect": f"{NEW_AGENT_EFFECT} * exp(-tenure/45)", "size": NEW_AGENT_EFFECT},
+    {"driver": "after_hours", "observed": "arrival", "features": ["hour"],
+     "effect": f"{AFTER_HOURS_EFFECT} for phone/chat outside 08:00-20:00", "size": AFTER_HOURS_EFFECT},
+]
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    contacts: pd.DataFrame
+    customers: pd.DataFrame
+    agents: pd.DataFrame
+    truth: pd.DataFrame
+    agent_truth: pd.DataFrame
+    truth_meta: dict
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
+    return pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
+
+
+def _customers(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dict[str, np.ndarray]:
+    n = cfg.n_customers
+    seg = rng.choice(3, n, p=[0.80, 0.15, 0.05])
+    return {
+        "segment": seg,
+        "tier": rng.choice(4, n, p=[0.45, 0.30, 0.18, 0.07]),
+        "plan": rng.choice(4, n, p=[0.35, 0.35, 0.20, 0.10]),
+        "region": rng.choice(5, n),
+        "language": rng.choice(3, n, p=[0.80, 0.12, 0.08]),
+        # Signup dates reach into the simulated year so that some customers are brand new.
+        "signup_s": (start_s + rng.uniform(-6 * 365, 0.9 * cfg.days, n) * DAY).astype(np.int64),
+        "latent": rng.normal(0, CUSTOMER_LATENT_SD, n),
+        "activity": rng.gamma(0.8, 1.0, n) * np.array([1.0, 1.3, 1.8])[seg],
+    }
+
+
+def _agents(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dict[str, np.ndarray]:
+    # Teams are blended, as most centres run them: a primary human channel (teams spread in proportion
+    # to channel volume) and a secondary one they also take, so a team does not stand for a channel.
+    # Each has a focus family; some are specialist teams of more skilled agents to which hard reasons
+    # and key customers are routed, so agents get different case mixes (what case-mix adjustment is for).
+    human = np.array([0.45, 0.25, 0.20, 0.10])
+    n_teams = max(cfg.n_teams, 4)
+    primary = np.sort(np.r_[np.arange(4), rng.choice(4, n_teams - 4, p=human)])
+    secondary = (primary + rng.integers(1, 4, n_teams)) % 4
+    serves = np.zeros((n_teams, 4))
+    serves[np.arange(n_teams), primary] = 1.0
+    serves[np.arange(n_teams), secondary] = BLEND_SHARE
+    specialist = np.zeros(n_teams, dtype=bool)
+    specialist[rng.choice(n_teams, max(1, int(round(SPECIALIST_TEAM_SHARE * n_teams))), replace=False)] = True
+    team_focus = rng.choice(len(FAMILIES), n_teams)
+    team_effect = rng.normal(0, 0.15, n_teams) + SPECIALIST_SKILL * specialist
+    n = max(cfg.n_agents, n_teams)
+    # Every team gets at least one agent; the rest are spread by the volume of the channels it serves.
+    w = (serves / serves.sum(axis=0) * human).sum(axis=1)
+    agent_team = np.sort(np.r_[np.arange(n_teams), rng.choice(n_teams, n - n_teams, p=w / w.sum())])
+    new_hire = rng.random(n) < NEW_HIRE_SHARE
+    hired = np.where(new_hire, rng.uniform(0, 0.95 * cfg.days, n), -30 - rng.exponential(700, n))
+    hired[np.r_[0, np.flatnonzero(np.diff(agent_team)) + 1]] = -400.0  # each team has a veteran
+    base = rng.normal(0, AGENT_SKILL_SD, n) + team_effect[agent_team]
+    fam_dev = rng.normal(0, 0.30, (n, len(FAMILIES)))
+    # Which queues an agent is staffed on (escalations, key accounts, the easy front line) follows
+    # rota, licences and languages more than measured skill: a lean toward hard cases, independent of skill.
+    hard_lean = rng.normal(0, 1, n)
+    return {
+        "team": agent_team, "team_channel": primary, "team_second_channel": secondary, "serves": serves,
+        "team_focus": team_focus,
+        "team_specialist": specialist,
+        "hired_s": (start_s + hired * DAY).astype(np.int64), "skill_base": base, "skill_family": fam_dev,
+        "hard_lean": hard_lean,
+    }
+
+
+def _sample_hours(rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:
+    hours = np.empty(len(channel), dtype=np.int64)
+    for c, name in enumerate(CHANNELS):
+        idx = np.flatnonzero(channel == c)
+        p = HOUR_PROFILE[name] / HOUR_PROFILE[name].sum()
+        hours[idx] = rng.choice(24, len(idx), p=p)
+    return hours
+
+
+def _assign_agents(rng, ag, channel, family, case, key_customer, t) -> np.ndarray:
+    """Route each handled contact to a team serving its channel (teams prefer their focus family;
+    specialist teams get the hard cases and few easy ones), then to an agent of that team already
+    hired at the time of the contact, hard cases leaning to the agents staffed on hard queues and easy
+    ones away from them. `case`: 0 easy, 1 ordinary, 2 hard."""
+    agent = np.full(len(channel), -1, dtype=np.int64)
+    n_teams = len(ag["team_channel"])
+    team_first = np.searchsorted(ag["team"], np.arange(n_teams))
+    # Agents are sorted by team: per case, cumulative agent weights and each team's span of them.
+    cum = np.cumsum(np.exp(np.outer(CASE_LEAN, ag["hard_lean"])), axis=1)
+    lo = np.where(team_first > 0, cum[:, np.maximum(team_first - 1, 0)], 0.0)
+    span = cum[:, np.r_[team_first[1:], len(ag["team"])] - 1] - lo
+    key = ((channel * len(FAMILIES) + family) * 3 + case) * 2 + key_customer
+    order = np.argsort(key, kind="stable")
+    bounds = np.r_[0, np.flatnonzero(np.diff(key[order])) + 1, len(key)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        idx = order[a:b]
+        c, f, k, vip = channel[idx[0]], family[idx[0]], case[idx[0]], key_customer[idx[0]]
+        w = (ag["serves"][:, c] * (1.0 + 3.0 * (ag["team_focus"] == f))
+             * np.where(ag["team_specialist"], SPECIALIST_ROUTING[k] * (KEY_CUSTOMER_ROUTING if vip else 1.0), 1.0))
+        team = rng.choice(n_teams, len(idx), p=w / w.sum())
+
+        def draw(team):
+            u = lo[k, team] + rng.random(len(team)) * span[k, team]
+            return np.minimum(np.searchsorted(cum[k], u, side="right"), len(ag["team"]) - 1)
+
+        pick = draw(team)
+        for _ in range(20):  # redraw agents not hired yet
+            bad = ag["hired_s"][pick] > t[idx]
+            if not bad.any():
+                break
+            pick[bad] = draw(team[bad])
+        bad = ag["hired_s"][pick] > t[idx]
+        pick[bad] = team_first[team[bad]]  # the team's veteran
+        agent[idx] = pick
+    return agent
+
+
+def generate(cfg: SyntheticConfig) -> SyntheticData:
+    """Generate the synthetic contact centre described in the module docstring."""
+    rng = np.random.default_rng(cfg.seed)
+    start_s = int(datetime(cfg.start.year, cfg.start.month, cfg.start.day, tzinfo=timezone.utc).timestamp())
+    end_s = start_s + cfg.days * DAY
+    cu = _customers(cfg, rng, start_s)
+    ag = _agents(cfg, rng, start_s)
+    n_agents = len(ag["team"])
+
+    # Issues: who, when (weekday and yearly seasonality), which reason, first channel.
+    n_issues = max(1, int(round(cfg.n_contacts / CONTACTS_PER_ISSUE)))
+    cust = rng.choice(cfg.n_customers, n_issues, p=cu["activity"] / cu["activity"].sum())
+    days = np.arange(cfg.days)
+    weekday0 = cfg.start.weekday()
+    day_w = WEEKDAY_FACTOR[(days + weekday0) % 7] * (1 + 0.15 * np.cos(2 * np.pi * (days - 15) / 365))
+    day = rng.choice(cfg.days, n_issues, p=day_w / day_w.sum())
+    channel = rng.choice(5, n_issues, p=CHANNEL_MIX)
+    t = start_s + day * DAY + _sample_hours(rng, channel) * 3600 + rng.integers(0, 3600, n_issues)
+    # Nobody contacts before signing up: such issues go to another customer (redrawn).
+    p_cust = cu["activity"] / cu["activity"].sum()
+    for _ in range(30):
+        early = np.flatnonzero(cu["signup_s"][cust] > t)
+        if not len(early):
+            break
+        cust[early] = rng.choice(cfg.n_customers, len(early), p=p_cust)
+    early = cu["signup_s"][cust] > t
+    cust[early] = int(np.argmin(cu["signup_s"]))
+    family = rng.choice(len(FAMILIES), n_issues, p=FAMILY_MIX)
+    fam_first = np.searchsorted(CODE_FAMILY, np.arange(len(FAMILIES)))
+    fam_size = np.bincount(CODE_FAMILY)
+    code = fam_first[family] + (rng.random(n_issues) * fam_size[family]).astype(np.int64)
+    issue = np.arange(n_issues)
+    attempt = np.ones(n_issues, dtype=np.int64)
+    handled_before = np.zeros(n_issues, dtype=np.int64)
+
+    rows: list[dict[str, np.ndarray]] = []
+    moments = {d["driver"]: np.zeros(3) for d in PLANTED_DRIVERS}
+    progress = tqdm(total=n_issues, desc="synthetic issues", unit="issue", unit_scale=True, leave=False,
+                    disable=n_issues < 200_000)
+    while len(issue):
+        keep = t < end_s  # attempts after the end of the export never reach the data
+        progress.update(int((~keep).sum()))
+        issue, t, channel, code, attempt, handled_before = (
+            a[keep] for a in (issue, t, channel, code, attempt, handled_before))
+        n = len(issue)
+        if not n:
+            break
+        c = cust[issue]
+        fam = CODE_FAMILY[code]
+        diff = CODE_DIFFICULTY[code]
+        hour = (t % DAY) // 3600
+        peak = 1.0 + 0.8 * np.isin(hour, [9, 10, 11, 14, 15]) + 0.6 * (((t - start_s) // DAY + weekday0) % 7 == 0)
+        queued = channel <= 1  # phone and chat queue in real time
+        wait = np.where(queued, rng.exponential(np.where(channel == 0, 80.0, 45.0) * peak), np.nan)
+        abandoned = np.zeros(n, dtype=bool)
+        if cfg.messiness.abandonment:
+            patience = rng.exponential(np.where(channel == 0, 900.0, 600.0))
+            abandoned = queued & (wait > patience)
+            wait = np.where(abandoned, patience, wait)
+        handled = ~abandoned
+        agent = np.full(n, -1, dtype=np.int64)
+        human = handled & (channel <= 3)
+        seg = cu["segment"][c]
+        key_customer = (seg == 2) | (cu["tier"][c] == 3)
+        case = np.where(diff >= HARD_DIFFICULTY, 2, np.where(diff < EASY_DIFFICULTY, 0, 1))
+        agent[human] = _assign_agents(rng, ag, channel[human], fam[human], case[human], key_customer[human],
+                                      t[human])
+        a = np.maximum(agent, 0)
+        skill = ag["skill_base"][a] + ag["skill_family"][a, fam]
+        agent_tenure_d = (t - ag["hired_s"][a]) / DAY
+        transfers = np.where(human & queued, np.minimum(
+            rng.poisson(0.12 * np.exp(0.8 * diff - 0.8 * skill)), 3), 0)
+        handle = np.where(handled, rng.lognormal(np.log(np.array([360, 600, 240, 200, 120.0])[channel]), 0.5)
+                          * np.exp(0.3 * diff) * (1 + 0.3 * transfers), 0.0).round()
+        after_hours = queued & ((hour < 8) | (hour >= 20))
+        # The planted logit, one part per driver (named as in PLANTED_DRIVERS).
+        parts = {
+            "agent_skill_x_reason_difficulty":
+                -np.where(human, skill * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0),
+            "reason_difficulty": diff,
+            "channel": CHANNEL_EFFECT[channel],
+            "customer_segment": SEGMENT_EFFECT[seg],
+            "customer_tier": TIER_EFFECT[cu["tier"][c]],
+            "customer_language": LANGUAGE_EFFECT[cu["language"][c]],
+            "new_customer": NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY),
+            "customer_latent_complexity": cu["latent"][c],
+            "repeat_attempt": REPEAT_ATTEMPT_EFFECT * handled_before,
+            "queue_wait": WAIT_EFFECT * np.log1p(np.nan_to_num(wait) / 60),
+            "transfers": TRANSFER_EFFECT * transfers,
+            "new_agent": np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(agent_tenure_d, 0) / 45), 0.0),
+            "after_hours": AFTER_HOURS_EFFECT * after_hours,
+        }
+        logit = INTERCEPT + sum(parts.values())
+        for name, v in parts.items():  # running moments over handled contacts: each driver's spread
+            v = v[handled]
+            moments[name] += (len(v), float(v.sum()), float(np.square(v).sum()))
+        p_unres = np.where(handled, expit(logit), np.nan)
+        resolved = handled & (rng.random(n) >= np.nan_to_num(p_unres))
+        busy = np.round(np.nan_to_num(wait)) + handle
+        # Dropped calls: a phone conversation cut off and called back within seconds.
+        dropped = human & (channel == 0) & (rng.random(n) < cfg.messiness.dropped_calls)
+        drop_gap = np.where(dropped, rng.uniform(10, 90, n).round(), 0.0)
+        busy = busy + drop_gap
+        # Does the customer come back about this issue, and when?
+        last = attempt >= MAX_ATTEMPTS
+        p_return = np.where(handled & ~last, 1 - GIVE_UP[seg], np.where(~handled & ~last, 0.8, 0.0))
+        returns = ~resolved & (rng.random(n) < p_return)
+        delay_h = np.where(handled, rng.lognormal(np.log(RETURN_DELAY_MEDIAN_H), RETURN_DELAY_SIGMA, n),
+                           rng.lognormal(np.log(0.75), 1.2, n))
+        next_t = np.where(returns, t + busy + np.round(delay_h * 3600), -1).astype(np.int64)
+        rows.append({
+            "issue": issue, "attempt": attempt, "t": t, "customer": c, "channel": channel, "code": code,
+            "agent": agent, "wait": wait, "handle": handle, "transfers": transfers, "abandoned": abandoned,
+            "dropped": dropped, "drop_gap": drop_gap, "p_unres": p_unres, "resolved": resolved,
+            "p_return": np.where(handled, p_return, np.nan), "busy": busy, "next_t": next_t,
+        })
+        # Next attempts of the issues that go on.
+        go = returns
+        progress.update(int(n - go.sum()))
+        switch = rng.random(n) < np.where(channel == 4, 1.0, 0.35)
+        new_channel = np.where(channel == 4, rng.choice(2, n, p=[0.6, 0.4]), rng.choice(5, n, p=CHANNEL_MIX))
+        new_channel = np.where(abandoned, np.where(rng.random(n) < 0.85, channel, 1 - channel), new_channel)
+        channel_next = np.where(switch | abandoned, new_channel, channel)
+        recode = handled & (rng.random(n) < 0.2)
+        other = fam_first[fam] + (rng.random(n) * fam_size[fam]).astype(np.int64)
+        code_next = np.where(recode, other, code)
+        issue, t, channel, code = issue[go], next_t[go], channel_next[go], code_next[go]
+        handled_before = (handled_before + handled)[go]
+        attempt = attempt[go] + 1
+
+    progress.close()
+    g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
+    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd)
+
+
+def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> SyntheticData:
+    order = np.lexsort((g["issue"], g["t"]))
+    g = {k: v[order] for k, v in g.items()}
+    n = len(order)
+    seq = np.arange(n)
+    contact_id = _ids("CT", seq + 1, 9)
+    # Next contact of the same issue: its id and start (may lie beyond the export's end).
+    pos_of_issue_attempt = pd.Series(seq, index=pd.MultiIndex.from_arrays([g["issue"], g["attempt"]]))
+    nxt = pos_of_issue_attempt.reindex(pd.MultiIndex.from_arrays([g["issue"], g["attempt"] + 1])).to_numpy()
+    next_in_data = ~np.isnan(nxt)
+
+    hired = g["agent"] >= 0
+    agent_ids = _ids("A", np.arange(1, n_agents + 1), 4)
+    team_names = _ids("T", np.arange(1, len(ag["team_channel"]) + 1), 2)
+    agent_col = pa.array(np.where(hired, g["agent"], 0)).to_numpy()
+    agent_str = pc.if_else(pa.array(hired), agent_ids.take(pa.array(agent_col)), pa.scalar(VIRTUAL_AGENT))
+    agent_str = pc.if_else(pa.array(g["abandoned"]), pa.scalar(None, pa.string()), agent_str)
+    team_str = pc.if_else(pa.array(hired), team_names.take(pa.array(ag["team"][agent_col])),
+                          pa.scalar("Self-service"))
+    team_str = pc.if_else(pa.array(g["abandoned"]), pa.scalar(None, pa.string()), team_str)
+    cust_ids = _ids("C", np.arange(1, cfg.n_customers + 1), 7)
+
+    truth = pd.DataFrame({
+        "contact_id": contact_id.to_pandas(),
+        "issue_id": g["issue"], "attempt": g["attempt"],
+        "customer_id": cust_ids.take(pa.array(g["customer"])).to_pandas(),
+        "started_at": pd.to_datetime(g["t"], unit="s", utc=True),
+        "abandoned": g["abandoned"], "p_unresolved": g["p_unres"], "resolved": g["resolved"],
+        "p_return": g["p_return"], "busy_s": g["busy"],
+        "next_issue_contact_id": pd.Series(contact_id.take(pa.array(np.nan_to_num(nxt).astype(np.int64)))
+                                           .to_pandas()).where(next_in_data, None),
+        "next_issue_contact_at": pd.to_datetime(np.where(g["next_t"] >= 0, g["next_t"], np.nan), unit="s", utc=True),
+        "dropped_call": g["dropped"],
+        # The customer's random effect on the logit: what the customer history features try to recover.
+        "customer_latent": cu["latent"][g["customer"]],
+    })
+
+    # The export: one row per contact, a second row for the call-back leg of each dropped call.
+    legs = np.r_[seq, np.flatnonzero(g["dropped"])]
+    second = np.r_[np.zeros(n, bool), np.ones(g["dropped"].sum(), bool)]
+    n_callbacks = int(second.sum())
+    leg_id = pa.concat_arrays([contact_id, _ids("CT", np.arange(n + 1, n + 1 + n_callbacks), 9)])
+    wait = np.round(g["wait"][legs])
+    handle = g["handle"][legs]
+    first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, len(legs))), handle)
+    t0 = g["t"][legs]
+    first_end = t0 + np.nan_to_num(wait) + first_part
+    started = np.where(second, first_end + g["drop_gap"][legs], t0)
+    ended = np.where(second, started + handle - first_part, first_end)
+    disposition = np.where(g["abandoned"][legs], "abandoned",
+                           np.where(g["dropped"][legs] & ~second, "dropped",
+                                    np.where(g["transfers"][legs] > 0, "transferred", "handled")))
+    survey_answered = ~g["abandoned"][legs] & ~(g["dropped"][legs] & ~second) & (rng.random(len(legs)) < cfg.survey_rate)
+    flip = rng.random(len(legs)) < cfg.survey_noise
+    survey = pd.array(np.where(survey_answered, g["resolved"][legs] ^ flip, False), dtype="boolean")
+    survey[~survey_answered] = pd.NA
+
+    # Messiness of real exports.
+    m = cfg.messiness
+    cust_col = cust_ids.take(pa.array(g["customer"][legs]))
+    anon = rng.random(len(legs)) < m.anonymous
+    cust_col = pc.if_else(pa.array(anon), pa.array(np.where(rng.random(len(legs)) < 0.5, "", "0")), cust_col)
+    offsets = np.where(rng.random(len(legs)) < m.mixed_timezones, rng.choice(SITE_OFFSETS_MIN, len(legs)), 0)
+    export = pa.table({
+        "contact_id": leg_id,
+        "customer_id": cust_col,
+        "started_at": _iso(started, offsets),
+        "ended_at": _iso(ended, offsets),
+        "channel": pa.array(np.array(CHANNELS)[g["channel"][legs]]),
+        "reason_code": pa.array(np.array(CODES)[g["code"][legs]]),
+        "agent_id": agent_str.take(pa.array(legs)),
+        "team": team_str.take(pa.array(legs)),
+        "wait_s": pa.array(wait, mask=np.isnan(wait)),
+        "handle_s": pa.array(np.where(second, handle - first_part, first_part)),
+        "transfers": pa.array(g["transfers"][legs]),
+        "disposition": pa.array(disposition),
+        "survey_resolved": pa.array(survey),
+    })
+    callback = pd.Series(None, index=truth.index, dtype="str")
+    callback.iloc[legs[second]] = leg_id.filter(pa.array(second)).to_pandas().to_numpy()
+    truth["callback_leg_id"] = callback
+    if m.bad_rows > 0:
+        export = _break_rows(export, rng, m.bad_rows)
+    if m.duplicates > 0:
+        dup = np.flatnonzero(rng.random(export.num_rows) < m.duplicates)
+        export = pa.concat_tables([export, export.take(pa.array(dup))])
+    if m.out_of_order:
+        export = export.take(pa.array(rng.permutation(export.num_rows)))
+
+    customers = pd.DataFrame({
+        "customer_id": cust_ids.to_pandas(),
+        "segment": np.array(SEGMENTS)[cu["segment"]], "tier": np.array(TIERS)[cu["tier"]],
+        "plan": np.array(PLANS)[cu["plan"]], "region": np.array(REGIONS)[cu["region"]],
+        "language": np.array(LANGUAGES)[cu["language"]],
+        "signup_date": pd.to_datetime(cu["signup_s"], unit="s", utc=True).normalize(),
+    })
+    agents = pd.DataFrame({
+        "agent_id": agent_ids.to_pandas(),
+        "team": team_names.take(pa.array(ag["team"])).to_pandas(),
+        "channel": np.array(CHANNELS)[ag["team_channel"][ag["team"]]],
+        "hired_at": pd.to_datetime(ag["hired_s"], unit="s", utc=True).normalize(),
+        "second_channel": np.array(CHANNELS)[ag["team_second_channel"][ag["team"]]],
+        "skills": np.array(FAMILIES)[ag["team_focus"][ag["team"]]],
+        "specialist": ag["team_specialist"][ag["team"]],
+    })
+    agent_truth = pd.DataFrame({"agent_id": agents["agent_id"], "skill": ag["skill_base"],
+                                "specialist": agents["specialist"]})
+    virtual = pd.DataFrame({"agent_id": [VIRTUAL_AGENT], "team": ["Self-service"], "channel": ["self_service"],
+                            "hired_at": [pd.Timestamp(start_s - 400 * DAY, unit="s", tz="UTC").normalize()],
+                            "second_channel": [None], "skills": ["all"], "specialist": [False]})
+    for f, fam in enumerate(FAMILIES):
+        agent_truth[f"skill_{fam}"] = ag["skill_base"] + ag["skill_family"][:, f]
+    meta = {
+        "generator": "fcr synthetic contact centre", "seed": cfg.seed,
+        "start": datetime.fromtimestamp(start_s, timezone.utc).isoformat(),
+        "end": datetime.fromtimestamp(end_s, timezone.utc).isoformat(),
+        "n_contacts_logical": int(n), "n_export_rows": int(export.num_rows),
+        "match_rule": "reason_family",
+        "return_delay": {"law": "lognormal", "median_hours": RETURN_DELAY_MEDIAN_H, "sigma": RETURN_DELAY_SIGMA,
+                         "measured_from": "end of the contact (busy_s after its start)"},
+        "p_repeat_formula": "p_unresolved * p_return * P(delay <= window - busy_s)",
+        "intercept": INTERCEPT,
+        # spread_sd: the standard deviation of the driver's part of the logit over handled contacts, as
+        # generated: how much it moves contacts apart (a driver's importance, in the model's units).
+        "planted_drivers": [dict(d, spread_sd=spread_sd[d["driver"]]) for d in PLANTED_DRIVERS],
+        "non_drivers": ["plan", "region"],
+    }
+    agents = pd.concat([agents, virtual], ignore_index=True)
+    return SyntheticData(export.to_pandas(), customers, agents, truth, agent_truth, meta)
+
+
+def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
+    """ISO 8601 strings in the writer's local clock with its UTC offset, as exports carry them."""
+    local = (seconds + offset_min * 60).astype("datetime64[s]")
+    text = pa.array(np.datetime_as_string(local, unit="s"))
+    values, inverse = np.unique(offset_min, return_inverse=True)
+    names = np.array(["Z" if v == 0 else f"{'-' if v < 0 else '+'}{abs(v) // 60:02d}:{abs(v) % 60:02d}" for v in values])
+    suffix = names[inverse]
+    return pc.binary_join_element_wise(text, pa.array(suffix), "")
+
+
+def _break_rows(export: pa.Table, rng: np.random.Generator, share: float) -> pa.Table:
+    """A few rows as broken as real exports have them: unknown channel, unreadable timestamp,
+    missing contact id, negative handle time."""
+    n = export.num_rows
+    bad = rng.random(n) < share
+    kind = rng.integers(0, 4, n)
+    cols = {name: export[name].combine_chunks() for name in export.column_names}
+    cols["channel"] = pc.if_else(pa.array(bad & (kind == 0)), pa.scalar("fax"), cols["channel"])
+    cols["started_at"] = pc.if_else(pa.array(bad & (kind == 1)), pa.scalar("31/02/2025 25:61"), cols["started_at"])
+    cols["contact_id"] = pc.if_else(pa.array(bad & (kind == 2)), pa.scalar(None, pa.string()), cols["contact_id"])
+    cols["handle_s"] = pc.if_else(pa.array(bad & (kind == 3)), pa.scalar(-1.0), cols["handle_s"])
+    return pa.table(cols)
+
+
+def true_repeat_probability(truth: pd.DataFrame, window_days: float) -> pd.Series:
+    """True P(the customer comes back about the same issue within the window) of each handled contact.
+
+    The next attempt starts `busy_s` (wait + talk) plus a lognormal delay after the contact starts;
+    the labeller measures start to start, hence the shift by busy_s."""
+    budget_h = (window_days * DAY - truth["busy_s"]) / 3600
+    within = norm.cdf((np.log(np.maximum(budget_h, 1e-9)) - np.log(RETURN_DELAY_MEDIAN_H)) / RETURN_DELAY_SIGMA)
+    return pd.Series(truth["p_unresolved"] * truth["p_return"] * within, index=truth.index, name="p_repeat")

@@ -1,0 +1,202 @@
+"""The scoring service over real HTTP (uvicorn on a loopback port), with a model trained on a small
+synthetic centre and a snapshot taken at time T."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+from hypothesis import HealthCheck, settings
+
+from features.builder import build_features
+from pipeline.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
+from labelling.labeller import label_contacts
+from features.online import online_snapshot
+from features.online_state import OnlineState
+from models.scoring import model_frame
+from models.training.classifier import raw_scores
+from models.serving.scorer import ModelNotFound, Scorer, load_model
+from models.serving.app import create_app
+from models.training.fit import train_model
+from tests.centre import centre, feature_table
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data, contacts = centre(SyntheticConfig(n_contacts=20000, n_customers=3000, n_agents=40, n_teams=5, days=150,
+                                            seed=9))
+    T = contacts["started_at"].quantile(0.8)
+    before = contacts[contacts["started_at"] < T]
+    table, spec, labels = feature_table(data, contacts, as_of=T)
+    result = train_model(table, spec, TrainConfig(lightgbm=LightGBMConfig(learning_rate=0.1, n_estimators=200,
+                                                                            early_stopping_rounds=20)))
+    model_dir = tmp_path_factory.mktemp("model")
+    result.booster.save_model(model_dir / "model.txt", num_iteration=result.booster.best_iteration or None)
+    (model_dir / "calibration.json").write_text(json.dumps(result.calibrator.to_dict()))
+    (model_dir / "feature_spec.json").write_text(json.dumps(spec))
+    threshold = float(result.metrics["model"]["capacity_threshold"])
+    (model_dir / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "capacity_threshold":
+                                                           threshold, "registry": {"version": 7}}))
+    snapshot = online_snapshot(before, labels, 7, T)
+    after = contacts[(contacts["started_at"] >= T) & contacts["customer_id"].notna() & contacts["agent_id"].notna()]
+    requests = after.drop_duplicates("customer_id").head(25)
+    # The batch pipeline's answer: the batch feature builder over the history plus these contacts
+    # (labels as known at T), the model frame, the booster and the calibration.
+    both = pd.concat([before, requests], ignore_index=True)
+    labels_both = label_contacts(both, LabelConfig(window_days=7, as_of=str(T)))
+    batch = build_features(both, labels_both, data.customers, data.agents, 7).tail(len(requests))
+    expected = result.calibrator(raw_scores(result.booster, model_frame(batch, spec)))
+    scorer = Scorer(load_model(str(model_dir)), OnlineState(snapshot, data.customers, data.agents, spec), threshold)
+    return {"scorer": scorer, "requests": requests, "expected": expected, "model_dir": model_dir}
+
+
+class Server:
+    def __init__(self, app) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> httpx.Client:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started and time.time() < deadline:
+            time.sleep(0.05)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _payload(rows: pd.DataFrame) -> list[dict]:
+    out = []
+    for _, r in rows.iterrows():
+        out.append({"customer_id": r["customer_id"], "channel": str(r["channel"]), "reason_code": str(r["reason_code"]),
+                    "agent_id": r["agent_id"], "started_at": r["started_at"].isoformat(),
+                    "wait_s": None if pd.isna(r["wait_s"]) else float(r["wait_s"])})
+    return out
+
+
+def _ready(client: httpx.Client) -> None:
+    deadline = time.time() + 30
+    while client.get("/readyz").status_code != 200:
+        assert time.time() < deadline, client.get("/readyz").json()
+        time.sleep(0.05)
+
+
+def test_readiness_waits_for_the_model_and_scores_match_the_batch_pipeline(world):
+    gate = threading.Event()
+
+    def loader():
+        gate.wait(20)
+        return world["scorer"]
+
+    with Server(create_app(loader, max_batch=50)) as client:
+        assert client.get("/healthz").status_code == 200
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["ready"] is False
+        body = {"contacts": _payload(world["requests"])}
+        assert client.post("/v1/score", json=body).status_code == 503
+        gate.set()
+        _ready(client)
+        r = client.post("/v1/score", json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        p = np.array([x["p_repeat"] for x in out["results"]])
+        assert np.allclose(p, world["expected"], atol=1e-9)
+        thr = out["threshold"]
+        assert all((x["route"] == "specialist") == (x["p_repeat"] >= thr) for x in out["results"])
+        assert all(len(x["reasons"]) <= 3 and all(z["contribution"] > 0 for z in x["reasons"])
+                   for x in out["results"])
+        assert out["model_version"] == "7"
+        info = client.get("/v1/model").json()
+        assert info["feature_spec"]["model_features"] and info["threshold"] == thr
+        metrics = client.get("/metrics").text
+        assert 'fcr_predictions_total{model_version="7",route="standard"}' in metrics
+        assert 'fcr_request_seconds_bucket{endpoint="/v1/score"' in metrics
+
+
+def test_unknowns_route_bad_input_limits_and_auth(world, monkeypatch):
+    with Server(create_app(lambda: world["scorer"], max_batch=3)) as client:
+        _ready(client)
+        unknown = {"customer_id": "never-seen", "channel": "chat", "reason_code": "ZZZ-99", "agent_id": "nobody",
+                   "started_at": "2030-01-01T10:00:00+02:00"}
+        r = client.post("/v1/score", json={"contacts": [unknown]})
+        assert r.status_code == 200 and 0 < r.json()["results"][0]["p_repeat"] < 1
+        r = client.post("/v1/score", json={"contacts": [unknown] * 4})
+        assert r.status_code == 413 and "limit is 3" in r.json()["detail"]
+        r = client.post("/v1/score", json={"contacts": [unknown | {"channel": "fax", "wait_s": -1}]})
+        assert r.status_code == 422
+        fields = {tuple(e["loc"][-1:]) for e in r.json()["detail"]}
+        assert ("channel",) in fields and ("wait_s",) in fields
+        r = client.post("/v1/score", json={"contacts": [unknown | {"started_at": "2030-01-01T10:00:00"}]})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "started_at"
+        agents = sorted(world["scorer"].state.agents)[:5] + ["unknown-agent"]
+        r = client.post("/v1/route", json={"contact": _payload(world["requests"].head(1))[0], "agents": agents})
+        assert r.status_code == 200, r.text
+        ranking = r.json()["ranking"]
+        assert {a["agent_id"] for a in ranking} == set(agents) and r.json()["best_agent"] == ranking[0]["agent_id"]
+        assert [a["p_resolved"] for a in ranking] == sorted((a["p_resolved"] for a in ranking), reverse=True)
+        monkeypatch.setenv("FCR_API_TOKEN", "s3cret")
+        assert client.post("/v1/score", json={"contacts": [unknown]}).status_code == 401
+        ok = client.post("/v1/score", json={"contacts": [unknown]}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert client.get("/healthz").status_code == 200  # probes need no token
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFound, match="does not exist"):
+        load_model(str(tmp_path / "nope"))
+    with Server(create_app(lambda: load_model(str(tmp_path / "nope")))) as client:
+        deadline = time.time() + 10
+        while client.get("/readyz").json().get("error") is None and time.time() < deadline:
+            time.sleep(0.05)
+        r = client.get("/readyz")
+        assert r.status_code == 503 and "does not exist" in r.json()["error"]
+
+
+
+def test_no_input_gives_a_server_error(world):
+    """Schemathesis over the OpenAPI document, every operation: whatever the input, never a 5xx, and
+    every answer matches its documented schema."""
+    import schemathesis
+    from hypothesis import given
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    with Server(create_app(lambda: world["scorer"], max_batch=20)) as client:
+        _ready(client)
+        schema = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.path for op in operations} >= {"/v1/score", "/v1/route", "/v1/model", "/readyz", "/metrics"}
+        for op in operations:
+            @given(case=op.as_strategy())
+            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            def check(case) -> None:
+                case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+
+            check()
+
+
+def test_fcr_serve_refuses_to_start_without_a_model(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "serve", "--model", str(tmp_path / "missing"),
+                           "--params", str(root / "params.yaml")], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "dvc repro" in proc.stderr

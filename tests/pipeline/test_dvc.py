@@ -1,0 +1,153 @@
+"""A real `dvc repro` of the whole DAG on a small synthetic centre, in a scratch copy of the project,
+and the `fcr` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONPATH": str(cwd)}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    dst = tmp_path_factory.mktemp("project")
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
+        elif src.exists():
+            shutil.copy(src, dst / name)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    params["synthetic"].update(n_contacts=4000, n_customers=800, n_agents=40, n_teams=6)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "init", "-q"], dst)
+    return dst
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_the_whole_dag(project):
+    dvc = [sys.executable, "-m", "dvc"]
+    out = _run(dvc + ["repro"], project).stdout
+    for stage in ("generate", "ingest", "label", "featurize", "train", "explain", "report"):
+        assert f"Running stage '{stage}'" in out
+    ingest = json.loads((project / "metrics/ingest.json").read_text())["contacts"]
+    assert ingest["rows_read"] == ingest["rows_kept"] + ingest["rows_quarantined"]
+    label = json.loads((project / "metrics/label.json").read_text())
+    assert label["counts"]["rows_in"] == ingest["rows_kept"]
+    assert 0.5 < label["fcr"]["fcr"] < 0.95
+    assert label["agreement_with_generator_truth"]["agreement"] > 0.9
+    labelled = pd.read_parquet(project / "data/labelled/labels")
+    assert {"status", "repeated", "episode_id", "contact_seq", "is_first_contact"} <= set(labelled.columns)
+    assert len(pd.read_csv(project / "plots/repeat_delay.csv")) > 10
+    # Nothing changed: a second repro runs no stage.
+    again = _run(dvc + ["repro"], project).stdout
+    assert "Running stage" not in again
+    shown = _run(dvc + ["metrics", "show", "--json"], project).stdout
+    assert "label.json" in shown
+    # A changed label rule makes label stale, not ingest.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["label"]["window_days"] = 5
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stale = json.loads(_run(dvc + ["status", "--json"], project).stdout)
+    assert "label" in stale and "ingest" not in stale
+
+
+def test_cli_help_lists_stages(project):
+    out = _run([sys.executable, "-m", "pipeline.cli", "--help"], project).stdout
+    for cmd in ("generate", "synthetic-export", "ingest", "label", "featurize", "train", "explain", "report", "repro"):
+        assert cmd in out
+
+
+def test_cli_generate_then_label_any_file(project, tmp_path):
+    _run([sys.executable, "-m", "pipeline.cli", "synthetic-export", str(tmp_path / "x"), "--n-contacts", "2000", "--csv"],
+         project)
+    out = tmp_path / "labelled.parquet"
+    _run([sys.executable, "-m", "pipeline.cli", "label", str(tmp_path / "x/contacts.csv"), str(out),
+          "--window-days", "3", "--match", "same_reason"], project)
+    df = pd.read_parquet(out)
+    assert set(df["status"]) <= {"labelled", "censored", "excluded"} and (df["status"] == "labelled").any()
+    quarantine = pd.read_parquet(tmp_path / "labelled.quarantine.parquet")
+    raw = pd.read_csv(tmp_path / "x/contacts.csv")
+    assert len(df) + len(quarantine) == len(raw)  # every row is used or quarantined
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_run_on_the_pipeline_outputs(project, notebook, tmp_path):
+    import papermill
+
+    if not (project / "reports/drivers.csv").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    # papermill raises, naming the cell, if any cell fails.
+    papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name), parameters={"root": str(project)},
+                               kernel_name="python3", progress_bar=False, cwd=str(notebook.parent))
+
+
+def test_notebooks_are_committed_without_outputs():
+    import nbformat
+
+    assert len(NOTEBOOKS) >= 2
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before commit"
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_real_browser(project, tmp_path):
+    """Headless Debian Chromium opens reports/drivers.html from disk (no server, no network): no console
+    errors, every chart rendered with a non-zero size; a screenshot is saved next to the report."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed: `apt-get install chromium` (.ci/run installs it)"
+    if not (project / "reports/drivers.html").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    report = project / "reports/drivers.html"
+    html = report.read_text()
+    assert "http://" not in html and "https://" not in html  # self-contained
+    for heading in ("First-contact resolution", "reasons of repeat contacts", "What drives repeats",
+                    "adjusted for case mix", "The model"):
+        assert heading in html
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    import re
+
+    charts = re.search(r'data-charts="(\d+)" data-charts-rendered="(\d+)"', dom.stdout)
+    assert charts, dom.stdout[:500]
+    assert int(charts.group(1)) >= 10 and charts.group(1) == charts.group(2)
+    shot = project / "reports/drivers.png"
+    subprocess.run([chromium, *flags, "--window-size=1280,3000", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000
+    for csv in ("scorecard_agents.csv", "scorecard_teams.csv", "top_reasons.csv", "fcr_by_channel.csv"):
+        assert len(pd.read_csv(project / "reports" / csv)) > 0
