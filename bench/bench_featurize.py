@@ -42,7 +42,7 @@ def prepare(n: int) -> None:
     paths = _paths(n)
     paths_label = paths.model_copy(update={"metrics_dir": str(OUT / f"label_{n}" / "metrics"),
                                            "plots_dir": str(OUT / f"label_{n}" / "plots")})
-    label_run(LabelConfig(), paths_label)
+    label_run(LabelConfig.default(), paths_label)
     emit({"n": n})
 
 
@@ -55,7 +55,7 @@ def stage(n: int) -> None:
     paths = _paths(n)
     Path(paths.features).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    run(FeaturizeConfig(), paths, 7.0)
+    run(FeaturizeConfig.default(), 7.0, None, paths)
     emit({"seconds": time.perf_counter() - t0})
 
 

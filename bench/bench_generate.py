@@ -20,7 +20,7 @@ def child(n: int) -> None:
     from synthetic.centre import generate
 
     t0 = time.perf_counter()
-    data = generate(SyntheticConfig(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000)))
+    data = generate(SyntheticConfig.default(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000)))
     t1 = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"raw_{n}.parquet"

@@ -31,7 +31,7 @@ def prepare(n: int) -> None:
     if raw_path.exists():
         raw = pd.read_parquet(raw_path)
     else:
-        raw = generate(SyntheticConfig(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000))).contacts
+        raw = generate(SyntheticConfig.default(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000))).contacts
     t0 = time.perf_counter()
     res = normalise_contacts(raw, SourceSpec(reason_families=REASON_FAMILY))
     t1 = time.perf_counter()
@@ -49,7 +49,7 @@ def stage(n: int) -> None:
                   feature_spec="", online_snapshot="", model_dir="", metrics_dir=str(d / "metrics"),
                   plots_dir=str(d / "plots"), reports_dir="")
     t0 = time.perf_counter()
-    run(LabelConfig(), paths)
+    run(LabelConfig.default(), paths)
     emit({"seconds": time.perf_counter() - t0})
 
 

@@ -32,7 +32,7 @@ def _cfg(n: int):
     from pipeline.config import load_params
 
     train = load_params(str(ROOT / "params.yaml")).train
-    return train.model_copy(update={"registry": RegistryConfig(
+    return train.model_copy(update={"registry": RegistryConfig.default(
         tracking_uri=f"sqlite:///{OUT / f'train_{n}' / 'mlflow.db'}", experiment="bench")})
 
 

@@ -140,7 +140,7 @@ def aligned_labels(labels: pd.DataFrame, contact_id: pd.Series) -> pd.DataFrame:
 
 
 def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
-                   window_days: float, cfg: FeaturizeConfig = FeaturizeConfig(),
+                   window_days: float, cfg: FeaturizeConfig,
                    base: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Features of every contact (same rows and order as `contacts`); see the module docstring.
 
@@ -270,7 +270,7 @@ LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
 
 
 def training_table(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
-                   window_days: float, cfg: FeaturizeConfig = FeaturizeConfig()) -> tuple[pd.DataFrame, FeatureSpec]:
+                   window_days: float, cfg: FeaturizeConfig) -> tuple[pd.DataFrame, FeatureSpec]:
     """The featurize stage's table (features + the label columns training needs) and its spec."""
     features = build_features(contacts, labels, customers, agents, window_days, cfg)
     # The label stage keeps the contacts' row order, so the labels usually line up row by row.

@@ -78,7 +78,7 @@ def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: f
 
 
 def online_features(requests: pd.DataFrame, snapshot: dict[str, pd.DataFrame], customers: pd.DataFrame,
-                    agents: pd.DataFrame, cfg: FeaturizeConfig = FeaturizeConfig()) -> pd.DataFrame:
+                    agents: pd.DataFrame, cfg: FeaturizeConfig) -> pd.DataFrame:
     """Features of arriving contacts from raw fields and the snapshot (rows in request order)."""
     window_days = float(snapshot["meta"]["window_days"].iloc[0])
     req = requests.reset_index(drop=True).copy()

@@ -38,7 +38,7 @@ def _seconds(values: pd.Series) -> np.ndarray:
 
 class OnlineState:
     def __init__(self, snapshot: dict[str, pd.DataFrame], customers: pd.DataFrame, agents: pd.DataFrame,
-                 spec: dict, cfg: FeaturizeConfig = FeaturizeConfig()) -> None:
+                 spec: dict, cfg: FeaturizeConfig) -> None:
         self.window = int(round(float(snapshot["meta"]["window_days"].iloc[0]) * DAY))
         self.strength = cfg.prior_strength
         self.names = list(spec["model_features"])

@@ -46,7 +46,7 @@ def synthetic_export(
     from synthetic.centre import generate as gen
     from pipeline.io import write_json, write_parquet
 
-    cfg = SyntheticConfig(n_contacts=n_contacts, n_customers=max(n_contacts // 5, 10), seed=seed,
+    cfg = SyntheticConfig.default(n_contacts=n_contacts, n_customers=max(n_contacts // 5, 10), seed=seed,
                           **({"messiness": Messiness.clean()} if clean else {}))
     data = gen(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ def serve(
         log.error("%s", exc)
         raise typer.Exit(2) from None
     paths = p.paths
-    app_ = create_app(lambda: build_scorer(loaded, paths.online_snapshot, paths.customers, paths.agents),
+    app_ = create_app(lambda: build_scorer(loaded, paths.online_snapshot, paths.customers, paths.agents, p.featurize),
                       max_batch=cfg.max_batch)
     uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False)
 

@@ -7,8 +7,9 @@ stages one by one. Unknown keys are rejected so that a typo in params.yaml fails
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,9 +17,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _section: ClassVar[str] = ""
+
+    @classmethod
+    def default(cls, **overrides: object) -> Self:
+        """This section as the shipped params.yaml sets it (the only home of defaults), with overrides."""
+        return cls.model_validate(_shipped_section(cls._section) | overrides)
+
+
+PARAMS_FILE = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict:
+    return yaml.safe_load(PARAMS_FILE.read_text())
+
+
+def _shipped_section(dotted: str) -> dict:
+    section: dict = _shipped()
+    for key in dotted.split("."):
+        section = section[key]
+    return dict(section)
 
 
 class Paths(_Strict):
+    _section: ClassVar[str] = "paths"
     raw_dir: str
     contacts: str
     customers: str
@@ -36,13 +59,14 @@ class Paths(_Strict):
 
 
 class Messiness(_Strict):
-    anonymous: float = Field(0.02, ge=0, le=1)
-    abandonment: bool = True
-    duplicates: float = Field(0.01, ge=0, le=1)
-    out_of_order: bool = True
-    mixed_timezones: float = Field(0.3, ge=0, le=1)
-    dropped_calls: float = Field(0.02, ge=0, le=1)
-    bad_rows: float = Field(0.002, ge=0, le=1)
+    _section: ClassVar[str] = "synthetic.messiness"
+    anonymous: float = Field(ge=0, le=1)
+    abandonment: bool
+    duplicates: float = Field(ge=0, le=1)
+    out_of_order: bool
+    mixed_timezones: float = Field(ge=0, le=1)
+    dropped_calls: float = Field(ge=0, le=1)
+    bad_rows: float = Field(ge=0, le=1)
 
     @classmethod
     def clean(cls) -> "Messiness":
@@ -52,16 +76,17 @@ class Messiness(_Strict):
 
 
 class SyntheticConfig(_Strict):
-    seed: int = 42
-    n_contacts: int = Field(300_000, gt=0)
-    n_customers: int = Field(60_000, gt=0)
-    n_agents: int = Field(300, gt=0)
-    n_teams: int = Field(20, gt=0)
-    start: date = date(2025, 1, 6)
-    days: int = Field(365, gt=0)
-    survey_rate: float = Field(0.15, ge=0, le=1)
-    survey_noise: float = Field(0.10, ge=0, le=0.5)
-    messiness: Messiness = Messiness()
+    _section: ClassVar[str] = "synthetic"
+    seed: int
+    n_contacts: int = Field(gt=0)
+    n_customers: int = Field(gt=0)
+    n_agents: int = Field(gt=0)
+    n_teams: int = Field(gt=0)
+    start: date
+    days: int = Field(gt=0)
+    survey_rate: float = Field(ge=0, le=1)
+    survey_noise: float = Field(ge=0, le=0.5)
+    messiness: Messiness
 
 
 class FilesConfig(_Strict):
@@ -78,87 +103,97 @@ class FilesConfig(_Strict):
 
 
 class IngestConfig(_Strict):
-    source: Literal["synthetic", "files"] = "synthetic"
-    max_reject_share: float = Field(0.05, ge=0, le=1)
+    _section: ClassVar[str] = "ingest"
+    source: Literal["synthetic", "files"]
+    max_reject_share: float = Field(ge=0, le=1)
     files: FilesConfig | None = None
 
 
 class LabelConfig(_Strict):
-    window_days: float = Field(7, gt=0)
-    match: Literal["same_reason", "reason_family", "any"] = "reason_family"
-    merge_gap_s: float = Field(120, ge=0)
-    abandoned_counts_as_repeat: bool = True
-    survey_override: bool = True
+    _section: ClassVar[str] = "label"
+    window_days: float = Field(gt=0)
+    match: Literal["same_reason", "reason_family", "any"]
+    merge_gap_s: float = Field(ge=0)
+    abandoned_counts_as_repeat: bool
+    survey_override: bool
     as_of: str | None = None
 
 
 class FeaturizeConfig(_Strict):
-    prior_strength: float = Field(20.0, gt=0)  # pseudo-contacts behind each shrunk repeat rate
+    _section: ClassVar[str] = "featurize"
+    prior_strength: float = Field(gt=0)  # pseudo-contacts behind each shrunk repeat rate
 
 
 class SplitConfig(_Strict):
-    valid_share: float = Field(0.15, gt=0, lt=0.5)  # newest-but-test share: early stopping and calibration
-    test_share: float = Field(0.15, gt=0, lt=0.5)   # newest share of labelled contacts: all reported metrics
+    _section: ClassVar[str] = "train.split"
+    valid_share: float = Field(gt=0, lt=0.5)  # newest-but-test share: early stopping and calibration
+    test_share: float = Field(gt=0, lt=0.5)  # newest share of labelled contacts: all reported metrics
 
 
 class LightGBMConfig(_Strict):
-    n_estimators: int = Field(3000, ge=1)           # upper bound; early stopping picks the number
-    learning_rate: float = Field(0.08, gt=0, le=1)
-    num_leaves: int = Field(7, ge=2)
-    min_child_samples: int = Field(300, ge=1)
-    colsample_bytree: float = Field(0.5, gt=0, le=1)
-    reg_lambda: float = Field(0.0, ge=0)
-    cat_smooth: float = Field(50.0, ge=0)
-    early_stopping_rounds: int = Field(100, ge=1)
-    n_jobs: int = Field(2, ge=1)
+    _section: ClassVar[str] = "train.lightgbm"
+    n_estimators: int = Field(ge=1)  # upper bound; early stopping picks the number
+    learning_rate: float = Field(gt=0, le=1)
+    num_leaves: int = Field(ge=2)
+    min_child_samples: int = Field(ge=1)
+    colsample_bytree: float = Field(gt=0, le=1)
+    reg_lambda: float = Field(ge=0)
+    cat_smooth: float = Field(ge=0)
+    early_stopping_rounds: int = Field(ge=1)
+    n_jobs: int = Field(ge=1)
 
 
 class RegistryConfig(_Strict):
-    model_name: str = "fcr-classifier"
-    experiment: str = "fcr"
-    tracking_uri: str = "sqlite:///mlflow.db"       # MLFLOW_TRACKING_URI overrides it
+    _section: ClassVar[str] = "train.registry"
+    model_name: str
+    experiment: str
+    tracking_uri: str       # MLFLOW_TRACKING_URI overrides it
     # The challenger becomes champion when its test log loss is at most the champion's (on the same
     # rows) plus this tolerance.
-    promote_tolerance: float = Field(0.0, ge=0)
-    register_model: bool = True
+    promote_tolerance: float = Field(ge=0)
+    register_model: bool
 
 
 class TrainConfig(_Strict):
-    seed: int = 0
-    split: SplitConfig = SplitConfig()
-    calibration: Literal["platt", "isotonic"] = "platt"
-    lightgbm: LightGBMConfig = LightGBMConfig()
-    capture_shares: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2])
-    specialist_capacity: float = Field(0.10, gt=0, lt=1)  # share of arriving contacts specialists can take
-    casemix_model: bool = True        # fit the case-mix model (fair scorecards in the report)
-    after_contact_model: bool = True  # fit the after-contact diagnostic model (process drivers in explain)
-    registry: RegistryConfig = RegistryConfig()
+    _section: ClassVar[str] = "train"
+    seed: int
+    split: SplitConfig
+    calibration: Literal["platt", "isotonic"]
+    lightgbm: LightGBMConfig
+    capture_shares: list[float]
+    specialist_capacity: float = Field(gt=0, lt=1)  # share of arriving contacts specialists can take
+    casemix_model: bool        # fit the case-mix model (fair scorecards in the report)
+    after_contact_model: bool  # fit the after-contact diagnostic model (process drivers in explain)
+    registry: RegistryConfig
 
 
 class ServeConfig(_Strict):
-    host: str = "127.0.0.1"      # loopback unless told otherwise
-    port: int = Field(8080, ge=1, le=65535)
-    model: str = "models:/fcr-classifier@champion"  # registry alias, or an exported model directory
-    max_batch: int = Field(1000, ge=1)
+    _section: ClassVar[str] = "serve"
+    host: str      # loopback unless told otherwise
+    port: int = Field(ge=1, le=65535)
+    model: str  # registry alias, or an exported model directory
+    max_batch: int = Field(ge=1)
 
 
 class ExplainConfig(_Strict):
-    sample_size: int = Field(20000, ge=100)  # test-window contacts explained (SHAP per contact)
-    seed: int = 0
-    top_features: int = Field(15, ge=1)       # drivers listed in reports/drivers.json
-    segments: list[str] = Field(default_factory=lambda: ["channel", "reason_family", "team"])
-    segment_top: int = Field(5, ge=1)         # drivers listed per segment value
-    min_segment_contacts: int = Field(50, ge=1)
+    _section: ClassVar[str] = "explain"
+    sample_size: int = Field(ge=100)  # test-window contacts explained (SHAP per contact)
+    seed: int
+    top_features: int = Field(ge=1)  # drivers listed in reports/drivers.json
+    segments: list[str]
+    segment_top: int = Field(ge=1)  # drivers listed per segment value
+    min_segment_contacts: int = Field(ge=1)
 
 
 class ReportConfig(_Strict):
-    fcr_target: float = Field(0.80, gt=0, lt=1)     # the operation's FCR target, drawn on the weekly trend
-    top_reasons: int = Field(10, ge=1)
-    scorecard_min_contacts: int = Field(30, ge=1)   # agents/teams with fewer contacts in the window are left out
-    dependence_plots: int = Field(3, ge=0)
+    _section: ClassVar[str] = "report"
+    fcr_target: float = Field(gt=0, lt=1)  # the operation's FCR target, drawn on the weekly trend
+    top_reasons: int = Field(ge=1)
+    scorecard_min_contacts: int = Field(ge=1)  # agents/teams with fewer contacts in the window are left out
+    dependence_plots: int = Field(ge=0)
     # Synthetic centre only: planted drivers whose part of the logit has at least this standard
     # deviation must rank among the top drivers (checked into metrics/report.json).
-    truth_check_min_spread: float = Field(0.10, ge=0)
+    truth_check_min_spread: float = Field(ge=0)
 
 
 class Params(_Strict):
@@ -170,7 +205,7 @@ class Params(_Strict):
     train: TrainConfig
     explain: ExplainConfig
     report: ReportConfig
-    serve: ServeConfig = ServeConfig()
+    serve: ServeConfig
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

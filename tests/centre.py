@@ -6,7 +6,7 @@ import pandas as pd
 
 from features.builder import training_table
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import LabelConfig, SyntheticConfig
+from pipeline.config import FeaturizeConfig, LabelConfig, SyntheticConfig
 from labelling.labeller import label_contacts
 from contract.schema import SourceSpec, normalise_contacts
 from synthetic.centre import SyntheticData, generate
@@ -24,6 +24,6 @@ def feature_table(data: SyntheticData, contacts: pd.DataFrame, as_of: pd.Timesta
     the contacts before it, labelled as known then."""
     if as_of is not None:
         contacts = contacts[contacts["started_at"] < as_of]
-    labels = label_contacts(contacts, LabelConfig(window_days=7, as_of=None if as_of is None else str(as_of)))
-    table, spec = training_table(contacts, labels, data.customers, data.agents, 7)
+    labels = label_contacts(contacts, LabelConfig.default(window_days=7, as_of=None if as_of is None else str(as_of)))
+    table, spec = training_table(contacts, labels, data.customers, data.agents, 7, FeaturizeConfig.default())
     return table, spec.to_dict(), labels

@@ -19,7 +19,7 @@ from contract.schema import NO_AGENT_CHANNELS
 from labelling.measure import wilson_interval
 
 
-def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int = 30,
+def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int,
               level: float = 0.95) -> pd.DataFrame:
     """One row per group with at least `min_contacts` contacts, best adjusted FCR first."""
     y = np.asarray(repeated, dtype=float)
@@ -48,7 +48,7 @@ def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_
     return g.reset_index()
 
 
-def casemix_scorecards(rows: pd.DataFrame, expected_repeat: np.ndarray, min_contacts: int = 30) -> dict[str, pd.DataFrame]:
+def casemix_scorecards(rows: pd.DataFrame, expected_repeat: np.ndarray, min_contacts: int) -> dict[str, pd.DataFrame]:
     """Agent and team scorecards of the scored rows (the test window), given each contact's expected repeat
     probability from the case-mix model (models/training/auxiliary.py, fitted in train)."""
     if "agent_id" not in rows.columns:

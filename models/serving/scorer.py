@@ -24,6 +24,7 @@ import pandas as pd
 
 from synthetic.reasons import REASON_FAMILY
 from features.online_state import OnlineState
+from pipeline.config import FeaturizeConfig
 from models.scoring import Calibrator
 
 log = logging.getLogger(__name__)
@@ -148,14 +149,15 @@ class Scorer:
 
 
 def build_scorer(model: str | LoadedModel, snapshot_dir: str | Path, customers: str | Path, agents: str | Path,
-                 tracking_uri: str | None = None) -> Scorer:
+                 featurize: FeaturizeConfig, tracking_uri: str | None = None) -> Scorer:
     """`model`: a source for `load_model`, or a model loaded already."""
     if isinstance(model, str):
         model = load_model(model, tracking_uri)
     threshold = model.card.get("capacity_threshold")
     if threshold is None:
         raise ModelNotFound(f"{model.source} carries no capacity threshold (model_card.json / run metrics).")
-    state = OnlineState(load_snapshot(snapshot_dir), pd.read_parquet(customers), pd.read_parquet(agents), model.spec)
+    state = OnlineState(load_snapshot(snapshot_dir), pd.read_parquet(customers), pd.read_parquet(agents), model.spec,
+                        featurize)
     return Scorer(model, state, float(threshold))
 
 

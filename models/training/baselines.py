@@ -31,7 +31,7 @@ def reason_rate(reason_train: pd.Series, y_train: np.ndarray, reason_test: pd.Se
     return reason_test.astype("str").map(rate).fillna(overall).to_numpy(dtype=float)
 
 
-def logistic_regression(X_train: pd.DataFrame, y_train: np.ndarray, seed: int = 0) -> Pipeline:
+def logistic_regression(X_train: pd.DataFrame, y_train: np.ndarray, seed: int) -> Pipeline:
     categorical = [c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
     numeric = [c for c in X_train.columns if c not in categorical]
     prep = ColumnTransformer([

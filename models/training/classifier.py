@@ -33,7 +33,7 @@ def booster_params(cfg: LightGBMConfig, seed: int) -> dict:
 
 
 def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid: np.ndarray,
-                cfg: LightGBMConfig, seed: int = 0) -> lgb.Booster:
+                cfg: LightGBMConfig, seed: int) -> lgb.Booster:
     """Gradient boosting with early stopping on the validation window's log loss."""
     train = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
     valid = lgb.Dataset(X_valid, label=y_valid, reference=train)

@@ -52,7 +52,7 @@ class WindowFit:
 
 
 def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_cfg: LightGBMConfig,
-                   seed: int = 0) -> WindowFit:
+                   seed: int) -> WindowFit:
     """Time split of the labelled contacts, then LightGBM on the spec's features of the train window
     with early stopping on validation: how every model of the project (routing, case mix, after contact)
     starts."""

@@ -121,14 +121,14 @@ def test_stage_with_files_counts_add_up_and_fails_above_reject_limit(tmp_path):
                         column_map={c: c for c in GOOD if c != "team"} | {"started_at": "Start"},
                         timezone="Europe/London")
     paths = _paths(tmp_path)
-    counts = run(IngestConfig(source="files", files=files, max_reject_share=0.05), paths)
+    counts = run(IngestConfig.default(source="files", files=files, max_reject_share=0.05), paths)
     c = counts["contacts"]
     assert (c["rows_read"], c["rows_kept"], c["rows_quarantined"]) == (40, 39, 1)
     out = pd.read_parquet(paths.contacts)
     assert (out["team"] == "Billing team").all()  # filled from the agents table
     assert pd.read_parquet(paths.quarantine)["source_row"].tolist() == [3]
     with pytest.raises(IngestRejected) as err:
-        run(IngestConfig(source="files", files=files, max_reject_share=0.01), paths)
+        run(IngestConfig.default(source="files", files=files, max_reject_share=0.01), paths)
     msg = str(err.value)
     assert "started_at: unparseable timestamp" in msg and "column 'Start'" in msg and "[3]" in msg
     assert "03/04/2025 10:00" in msg and "column_map" in msg

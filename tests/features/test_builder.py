@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from features.builder import FEATURES, build_features, feature_spec
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import LabelConfig, Messiness, SyntheticConfig
+from pipeline.config import FeaturizeConfig, LabelConfig, Messiness, SyntheticConfig
 from features.history import GroupIndex
 from labelling.labeller import label_contacts
 from contract.schema import SourceSpec, normalise_contacts
@@ -69,9 +69,9 @@ def test_matured_label_rule():
     # label must not be used, although the labeller already knows it. d at day 7.5: c1 has matured, c2 not.
     df = _contacts([("c1", "u1", 0, "A1"), ("c2", "u1", 1, "A1"), ("c3", "u1", 5, "B1"),
                     ("c4", "u1", 7.5, "B1"), ("c9", "u2", 30, "A1")])
-    labels = label_contacts(df, LabelConfig(window_days=7))
+    labels = label_contacts(df, LabelConfig.default(window_days=7))
     assert labels.set_index("contact_id").loc["c1", "repeated"]
-    f = build_features(df, labels, CUSTOMERS, AGENTS, 7).set_index("contact_id")
+    f = build_features(df, labels, CUSTOMERS, AGENTS, 7, FeaturizeConfig.default()).set_index("contact_id")
     assert f.loc["c3", "customer_past_labelled"] == 0 and f.loc["c3", "customer_past_repeats"] == 0
     assert f.loc["c4", "customer_past_labelled"] == 1 and f.loc["c4", "customer_past_repeats"] == 1
     assert f.loc["c3", "customer_contacts_7d"] == 2 and f.loc["c4", "customer_contacts_7d"] == 2
@@ -83,8 +83,8 @@ def test_matured_label_rule():
 
 def test_routing_features_are_arrival_only():
     spec = feature_spec(build_features(_contacts([("c1", "u1", 0, "A1")]),
-                                       label_contacts(_contacts([("c1", "u1", 0, "A1")]), LabelConfig()),
-                                       CUSTOMERS, AGENTS, 7), 7)
+                                       label_contacts(_contacts([("c1", "u1", 0, "A1")]), LabelConfig.default()),
+                                       CUSTOMERS, AGENTS, 7, FeaturizeConfig.default()), 7)
     after = {f.name for f in FEATURES if f.availability == "after_contact"}
     assert after == {"handle_s", "transfers", "disposition"}
     assert not after & set(spec.model_features)
@@ -94,17 +94,17 @@ def test_routing_features_are_arrival_only():
 
 @pytest.fixture(scope="module")
 def small_centre():
-    m = Messiness(anonymous=0.02, abandonment=True, duplicates=0, out_of_order=False, mixed_timezones=0,
+    m = Messiness.default(anonymous=0.02, abandonment=True, duplicates=0, out_of_order=False, mixed_timezones=0,
                   dropped_calls=0.02, bad_rows=0)
-    data = generate(SyntheticConfig(n_contacts=4000, n_customers=500, n_agents=30, n_teams=5, days=120,
+    data = generate(SyntheticConfig.default(n_contacts=4000, n_customers=500, n_agents=30, n_teams=5, days=120,
                                     seed=11, messiness=m))
     contacts = normalise_contacts(data.contacts, SourceSpec(reason_families=REASON_FAMILY)).contacts
     return contacts, data.customers, data.agents
 
 
 def _features(contacts, customers, agents):
-    labels = label_contacts(contacts, LabelConfig(window_days=7))
-    return build_features(contacts, labels, customers, agents, 7).set_index("contact_id")
+    labels = label_contacts(contacts, LabelConfig.default(window_days=7))
+    return build_features(contacts, labels, customers, agents, 7, FeaturizeConfig.default()).set_index("contact_id")
 
 
 def _quick_returns(contacts: pd.DataFrame) -> pd.Series:
@@ -162,10 +162,10 @@ def test_online_features_equal_batch_features(small_centre):
         T = k["started_at"]
         before = contacts[contacts["started_at"] < T]
         # the snapshot is taken at T: labels whose window closed by then are final, not censored
-        labels = label_contacts(before, LabelConfig(window_days=7, as_of=str(T)))
+        labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
         snapshot = online_snapshot(before, labels, 7, T)
         online = online_features(k[REQUEST_COLUMNS].to_frame().T.astype({"wait_s": float}), snapshot,
-                                 customers, agents).iloc[0]
+                                 customers, agents, FeaturizeConfig.default()).iloc[0]
         want = batch.loc[k["contact_id"]]
         for name in arrival:
             a, b = online[name], want[name]

@@ -10,7 +10,7 @@ import pytest
 
 from features.builder import build_features, feature_spec
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import LabelConfig, SyntheticConfig
+from pipeline.config import FeaturizeConfig, LabelConfig, SyntheticConfig
 from labelling.labeller import label_contacts
 from features.online import online_features, online_snapshot
 from features.online_state import OnlineState
@@ -21,14 +21,14 @@ from models.scoring import model_frame
 
 @pytest.fixture(scope="module")
 def setup():
-    data = generate(SyntheticConfig(n_contacts=15000, n_customers=2000, n_agents=30, n_teams=4, days=200, seed=21))
+    data = generate(SyntheticConfig.default(n_contacts=15000, n_customers=2000, n_agents=30, n_teams=4, days=200, seed=21))
     contacts = normalise_contacts(data.contacts, SourceSpec(reason_families=REASON_FAMILY)).contacts
     T = contacts["started_at"].quantile(0.85)
     before = contacts[contacts["started_at"] < T]
-    labels = label_contacts(before, LabelConfig(window_days=7, as_of=str(T)))
-    spec = feature_spec(build_features(before, labels, data.customers, data.agents, 7), 7).to_dict()
+    labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
+    spec = feature_spec(build_features(before, labels, data.customers, data.agents, 7, FeaturizeConfig.default()), 7).to_dict()
     snapshot = online_snapshot(before, labels, 7, T)
-    state = OnlineState(snapshot, data.customers, data.agents, spec)
+    state = OnlineState(snapshot, data.customers, data.agents, spec, FeaturizeConfig.default())
     return contacts, T, data, snapshot, state, spec
 
 
@@ -63,7 +63,7 @@ def _requests(contacts: pd.DataFrame, T: pd.Timestamp, seed: int, history: pd.Da
 def test_fast_features_equal_the_pandas_online_path(setup, seed):
     contacts, T, data, snapshot, state, spec = setup
     req = _requests(contacts, T, seed, snapshot["history"])
-    want = model_frame(online_features(req, snapshot, data.customers, data.agents), spec)
+    want = model_frame(online_features(req, snapshot, data.customers, data.agents, FeaturizeConfig.default()), spec)
     records = [{k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in r.items()}
                for r in req.to_dict("records")]
     for r in records:

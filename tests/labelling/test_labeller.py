@@ -54,7 +54,7 @@ def compare(df: pd.DataFrame, cfg: LabelConfig) -> None:
 def test_repeat_within_window_and_edge_included():
     df = contacts_frame([row("c1", "u1", 0), row("c2", "u1", 7 * DAY), row("c3", "u1", 14 * DAY + 1),
                          row("c4", "u1", 40 * DAY)])
-    out = label_contacts(df, LabelConfig(window_days=7, merge_gap_s=0)).set_index("contact_id")
+    out = label_contacts(df, LabelConfig.default(window_days=7, merge_gap_s=0)).set_index("contact_id")
     assert out.loc["c1", "repeated"]              # exactly at the window edge counts
     assert not out.loc["c2", "repeated"]          # 7 days + 1 s later: outside
     assert out.loc["c2", "episode_id"] == "c1" and out.loc["c2", "contact_seq"] == 2
@@ -64,14 +64,14 @@ def test_repeat_within_window_and_edge_included():
 
 def test_match_modes_and_cross_channel():
     df = contacts_frame([row("c1", "u1", 0, "A1", channel="phone"), row("c2", "u1", DAY, "A2", channel="chat")])
-    rep = {m: label_contacts(df, LabelConfig(match=m, merge_gap_s=0)).set_index("contact_id").loc["c1", "tracking_repeated"]
+    rep = {m: label_contacts(df, LabelConfig.default(match=m, merge_gap_s=0)).set_index("contact_id").loc["c1", "tracking_repeated"]
            for m in ("same_reason", "reason_family", "any")}
     assert rep == {"same_reason": False, "reason_family": True, "any": True}
 
 
 def test_anonymous_customers_never_linked():
     df = contacts_frame([row("c1", None, 0), row("c2", None, 60), row("c3", "u1", 100 * DAY)])
-    out = label_contacts(df, LabelConfig()).set_index("contact_id")
+    out = label_contacts(df, LabelConfig.default()).set_index("contact_id")
     assert (out.loc[["c1", "c2"], "excluded_reason"] == "anonymous_customer").all()
     assert out.loc["c1", "episode_id"] != out.loc["c2", "episode_id"]
 
@@ -82,28 +82,28 @@ def test_merge_dropped_call_and_abandoned_counts_as_repeat():
         row("c3", "u1", 2 * DAY, disposition="abandoned", dur_s=60),         # gives up in the queue
         row("c9", "u2", 50 * DAY),
     ])
-    out = label_contacts(df, LabelConfig(merge_gap_s=120)).set_index("contact_id")
+    out = label_contacts(df, LabelConfig.default(merge_gap_s=120)).set_index("contact_id")
     assert out.loc["c2", "excluded_reason"] == "merged" and out.loc["c2", "merged_into"] == "c1"
     assert out.loc["c1", "repeated"] and out.loc["c3", "excluded_reason"] == "abandoned"
     assert out.loc["c3", "episode_id"] == "c1" and out.loc["c3", "contact_seq"] == 2
-    off = label_contacts(df, LabelConfig(merge_gap_s=120, abandoned_counts_as_repeat=False)).set_index("contact_id")
+    off = label_contacts(df, LabelConfig.default(merge_gap_s=120, abandoned_counts_as_repeat=False)).set_index("contact_id")
     assert not off.loc["c1", "repeated"]
 
 
 def test_survey_not_resolved_overrides():
     df = contacts_frame([row("c1", "u1", 0, survey_resolved=False), row("c2", "u2", 0, survey_resolved=True),
                          row("c9", "u3", 30 * DAY)])
-    out = label_contacts(df, LabelConfig()).set_index("contact_id")
+    out = label_contacts(df, LabelConfig.default()).set_index("contact_id")
     assert out.loc["c1", "repeated"] and out.loc["c1", "repeat_source"] == "survey"
     assert not out.loc["c1", "tracking_repeated"] and not out.loc["c2", "repeated"]
-    off = label_contacts(df, LabelConfig(survey_override=False)).set_index("contact_id")
+    off = label_contacts(df, LabelConfig.default(survey_override=False)).set_index("contact_id")
     assert not off.loc["c1", "repeated"]
 
 
 def test_every_row_accounted_for_and_input_order_kept():
     df = contacts_frame([row(f"c{i}", f"u{i % 3}", (i * 7919) % (20 * DAY)) for i in range(50)])
     shuffled = df.sample(frac=1, random_state=1)
-    out = label_contacts(shuffled, LabelConfig())
+    out = label_contacts(shuffled, LabelConfig.default())
     assert list(out["contact_id"]) == list(shuffled["contact_id"])
     assert out["status"].value_counts().sum() == len(df)
     assert set(out["status"]) <= {"labelled", "censored", "excluded"}
@@ -111,7 +111,7 @@ def test_every_row_accounted_for_and_input_order_kept():
 
 def test_empty_input():
     df = contacts_frame([row("c1", "u1", 0)]).iloc[:0]
-    assert len(label_contacts(df, LabelConfig())) == 0
+    assert len(label_contacts(df, LabelConfig.default())) == 0
 
 
 # --- property-based: fast labeller == brute-force reference -----------------------------------

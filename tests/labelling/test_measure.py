@@ -53,9 +53,9 @@ def test_repeat_delay_histogram_and_survey_agreement():
 
 @pytest.fixture(scope="module")
 def clean_synthetic():
-    m = Messiness(anonymous=0, abandonment=True, duplicates=0.01, out_of_order=True, mixed_timezones=0.3,
+    m = Messiness.default(anonymous=0, abandonment=True, duplicates=0.01, out_of_order=True, mixed_timezones=0.3,
                   dropped_calls=0.02, bad_rows=0)
-    data = generate(SyntheticConfig(n_contacts=30_000, n_customers=6_000, n_agents=80, n_teams=8, messiness=m))
+    data = generate(SyntheticConfig.default(n_contacts=30_000, n_customers=6_000, n_agents=80, n_teams=8, messiness=m))
     contacts = normalise_contacts(data.contacts, SourceSpec(reason_families=REASON_FAMILY)).contacts
     return data, contacts
 
@@ -63,7 +63,7 @@ def clean_synthetic():
 def test_labels_agree_with_generator_truth_exactly_where_rules_match(clean_synthetic):
     data, contacts = clean_synthetic
     # The generator's rules: same issue = same reason family, abandoned retries are attempts, no survey.
-    cfg = LabelConfig(window_days=7, match="reason_family", survey_override=False)
+    cfg = LabelConfig.default(window_days=7, match="reason_family", survey_override=False)
     labelled = label_table(contacts, cfg)
     agreement = label_truth_agreement(labelled, data.truth, cfg.window_days)
     print({k: v for k, v in agreement.items() if not k.startswith("_")})
@@ -78,8 +78,8 @@ def test_labels_agree_with_generator_truth_exactly_where_rules_match(clean_synth
 
 def test_stage_metrics_account_for_every_row(clean_synthetic):
     _, contacts = clean_synthetic
-    labelled = label_table(contacts, LabelConfig())
-    m = label_metrics(labelled, LabelConfig().model_dump(), segment_tables(labelled))
+    labelled = label_table(contacts, LabelConfig.default())
+    m = label_metrics(labelled, LabelConfig.default().model_dump(), segment_tables(labelled))
     c = m["counts"]
     assert c["labelled"] + c["censored"] + c["excluded"] == c["rows_in"] == len(contacts)
     assert 0.6 < m["fcr"]["fcr"] < 0.9

@@ -14,7 +14,7 @@ from synthetic.centre import CODE_DIFFICULTY, CODES, HARD_DIFFICULTY, generate, 
 
 @pytest.fixture(scope="module")
 def data():
-    return generate(SyntheticConfig(n_contacts=40_000, n_customers=8_000, n_agents=120, n_teams=10, seed=7))
+    return generate(SyntheticConfig.default(n_contacts=40_000, n_customers=8_000, n_agents=120, n_teams=10, seed=7))
 
 
 def test_size_close_to_requested(data):
@@ -27,7 +27,7 @@ def test_size_close_to_requested(data):
 
 
 def test_deterministic_for_a_seed():
-    cfg = SyntheticConfig(n_contacts=3_000, n_customers=600, n_agents=30, n_teams=5, seed=3)
+    cfg = SyntheticConfig.default(n_contacts=3_000, n_customers=600, n_agents=30, n_teams=5, seed=3)
     a, b = generate(cfg), generate(cfg)
     pd.testing.assert_frame_equal(a.contacts, b.contacts)
     pd.testing.assert_frame_equal(a.truth, b.truth)
@@ -105,13 +105,13 @@ def test_export_consistent_with_truth(data):
 
 
 def test_messiness_switches():
-    clean = generate(SyntheticConfig(n_contacts=5_000, n_customers=1_000, n_agents=40, n_teams=5,
+    clean = generate(SyntheticConfig.default(n_contacts=5_000, n_customers=1_000, n_agents=40, n_teams=5,
                                      messiness=Messiness.clean()))
     res = normalise_contacts(clean.contacts, SourceSpec(reason_families=REASON_FAMILY))
     assert res.counts["rows_quarantined"] == 0 and res.counts["anonymous_contacts"] == 0
     assert (clean.contacts["disposition"] != "abandoned").all()
     assert clean.contacts["started_at"].str.endswith("Z").all()
-    messy = generate(SyntheticConfig(n_contacts=20_000, n_customers=4_000, n_agents=40, n_teams=5))
+    messy = generate(SyntheticConfig.default(n_contacts=20_000, n_customers=4_000, n_agents=40, n_teams=5))
     res = normalise_contacts(messy.contacts, SourceSpec(reason_families=REASON_FAMILY))
     reasons = res.counts["quarantined_by_reason"]
     for r in ("contact_id: duplicate row", "channel: unknown value", "started_at: unparseable timestamp",

@@ -34,13 +34,13 @@ def test_scorecard_arithmetic():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 3, 6])
 def test_adjusted_agent_ranking_tracks_true_skill_better_than_raw_fcr(seed):
-    data, contacts = centre(SyntheticConfig(n_contacts=80000, n_customers=12000, n_agents=80, n_teams=8, days=240,
+    data, contacts = centre(SyntheticConfig.default(n_contacts=80000, n_customers=12000, n_agents=80, n_teams=8, days=240,
                                             seed=seed))
     table, spec, _ = feature_table(data, contacts)
     sub = casemix_spec(spec)
     assert not {"team", "agent_repeat_rate", "agent_tenure_days"} & set(sub["model_features"])
-    cfg = TrainConfig(split=SplitConfig(valid_share=0.2, test_share=0.4),
-                      lightgbm=LightGBMConfig(learning_rate=0.1, n_estimators=400, early_stopping_rounds=30))
+    cfg = TrainConfig.default(split=SplitConfig.default(valid_share=0.2, test_share=0.4),
+                      lightgbm=LightGBMConfig.default(learning_rate=0.1, n_estimators=400, early_stopping_rounds=30))
     model = fit_model(table, sub, cfg)  # as the train stage fits it
     test = table.iloc[time_split(table["started_at"], table["status"], 0.2, 0.4).test]
     cards = casemix_scorecards(test, model.predict(test), 30)

@@ -16,7 +16,7 @@ import uvicorn
 from hypothesis import HealthCheck, settings
 
 from features.builder import build_features
-from pipeline.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
+from pipeline.config import FeaturizeConfig, LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
 from labelling.labeller import label_contacts
 from features.online import online_snapshot
 from features.online_state import OnlineState
@@ -30,12 +30,12 @@ from tests.centre import centre, feature_table
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    data, contacts = centre(SyntheticConfig(n_contacts=20000, n_customers=3000, n_agents=40, n_teams=5, days=150,
+    data, contacts = centre(SyntheticConfig.default(n_contacts=20000, n_customers=3000, n_agents=40, n_teams=5, days=150,
                                             seed=9))
     T = contacts["started_at"].quantile(0.8)
     before = contacts[contacts["started_at"] < T]
     table, spec, labels = feature_table(data, contacts, as_of=T)
-    result = train_model(table, spec, TrainConfig(lightgbm=LightGBMConfig(learning_rate=0.1, n_estimators=200,
+    result = train_model(table, spec, TrainConfig.default(lightgbm=LightGBMConfig.default(learning_rate=0.1, n_estimators=200,
                                                                             early_stopping_rounds=20)))
     model_dir = tmp_path_factory.mktemp("model")
     result.booster.save_model(model_dir / "model.txt", num_iteration=result.booster.best_iteration or None)
@@ -50,10 +50,10 @@ def world(tmp_path_factory):
     # The batch pipeline's answer: the batch feature builder over the history plus these contacts
     # (labels as known at T), the model frame, the booster and the calibration.
     both = pd.concat([before, requests], ignore_index=True)
-    labels_both = label_contacts(both, LabelConfig(window_days=7, as_of=str(T)))
-    batch = build_features(both, labels_both, data.customers, data.agents, 7).tail(len(requests))
+    labels_both = label_contacts(both, LabelConfig.default(window_days=7, as_of=str(T)))
+    batch = build_features(both, labels_both, data.customers, data.agents, 7, FeaturizeConfig.default()).tail(len(requests))
     expected = result.calibrator(raw_scores(result.booster, model_frame(batch, spec)))
-    scorer = Scorer(load_model(str(model_dir)), OnlineState(snapshot, data.customers, data.agents, spec), threshold)
+    scorer = Scorer(load_model(str(model_dir)), OnlineState(snapshot, data.customers, data.agents, spec, FeaturizeConfig.default()), threshold)
     return {"scorer": scorer, "requests": requests, "expected": expected, "model_dir": model_dir}
 
 

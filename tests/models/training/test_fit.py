@@ -25,13 +25,13 @@ from models.training.fit import train_model
 from tests.centre import centre as centre_of
 from tests.centre import feature_table
 
-FAST = LightGBMConfig(learning_rate=0.1, num_leaves=7, min_child_samples=50, early_stopping_rounds=20,
+FAST = LightGBMConfig.default(learning_rate=0.1, num_leaves=7, min_child_samples=50, early_stopping_rounds=20,
                       n_estimators=300)
 
 
 @pytest.fixture(scope="module")
 def centre():
-    data, contacts = centre_of(SyntheticConfig(n_contacts=30000, n_customers=4000, n_agents=60, n_teams=6, days=180,
+    data, contacts = centre_of(SyntheticConfig.default(n_contacts=30000, n_customers=4000, n_agents=60, n_teams=6, days=180,
                                                seed=5))
     table, spec, _ = feature_table(data, contacts)
     truth = data.truth
@@ -77,7 +77,7 @@ def test_calibrators_fix_miscalibrated_scores_and_round_trip():
 
 def test_training_is_deterministic_and_beats_the_baselines(centre):
     table, spec, true_p = centre
-    cfg = TrainConfig(lightgbm=FAST)
+    cfg = TrainConfig.default(lightgbm=FAST)
     a = train_model(table, spec, cfg, true_p)
     b = train_model(table, spec, cfg, true_p)
     assert a.booster.model_to_string() == b.booster.model_to_string()
@@ -91,7 +91,7 @@ def test_training_is_deterministic_and_beats_the_baselines(centre):
     assert a.test["started_at"].min() >= table["started_at"].iloc[a.split.valid].max()
     assert set(table["status"].iloc[a.split.test]) == {"labelled"}
     # A different seed with feature subsampling gives a different model: the seed is really used.
-    c = train_model(table, spec, TrainConfig(lightgbm=FAST, seed=1), true_p)
+    c = train_model(table, spec, TrainConfig.default(lightgbm=FAST, seed=1), true_p)
     assert a.booster.model_to_string() != c.booster.model_to_string()
 
 
@@ -110,7 +110,7 @@ def test_model_frame_maps_unknown_categories_to_missing(centre):
 def test_mlflow_pyfunc_registry_and_promotion(centre, tmp_path, monkeypatch):
     table, spec, true_p = centre
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    reg = RegistryConfig(experiment="test")
+    reg = RegistryConfig.default(experiment="test")
 
     def train_and_log(cfg: TrainConfig) -> tuple[dict, object]:
         result = train_model(table, spec, cfg, true_p)
@@ -127,7 +127,7 @@ def test_mlflow_pyfunc_registry_and_promotion(centre, tmp_path, monkeypatch):
                                 predict=result.predict)
         return decision, result
 
-    first, result = train_and_log(TrainConfig(lightgbm=FAST))
+    first, result = train_and_log(TrainConfig.default(lightgbm=FAST))
     assert first["promoted"] and first["reason"] == "no champion yet"
     assert mlflow.get_tracking_uri().startswith("sqlite:///")
     model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}@champion")
@@ -138,7 +138,7 @@ def test_mlflow_pyfunc_registry_and_promotion(centre, tmp_path, monkeypatch):
     assert info.signature is not None and set(info.signature.inputs.input_names()) == set(spec["model_features"])
     assert info.saved_input_example_info is not None
     # A much weaker challenger (one tree) is registered but does not take the champion's place.
-    weak, _ = train_and_log(TrainConfig(lightgbm=FAST.model_copy(update={"n_estimators": 1})))
+    weak, _ = train_and_log(TrainConfig.default(lightgbm=FAST.model_copy(update={"n_estimators": 1})))
     client = MlflowClient()
     assert not weak["promoted"] and weak["challenger_log_loss"] > weak["champion_log_loss"]
     assert client.get_model_version_by_alias(reg.model_name, "challenger").version == weak["version"]
