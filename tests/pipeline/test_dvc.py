@@ -8,38 +8,21 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from tests.pipeline.scratch import run, scratch_project, small_centre
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONPATH": str(cwd)}
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+_run = run
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    dst = tmp_path_factory.mktemp("project")
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-        elif src.exists():
-            shutil.copy(src, dst / name)
-    params = yaml.safe_load((dst / "params.yaml").read_text())
-    params["synthetic"].update(n_contacts=4000, n_customers=800, n_agents=40, n_teams=6)
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["git", "init", "-q"], dst)
-    return dst
+    return scratch_project(tmp_path_factory.mktemp("project"), small_centre)
 
 
 @pytest.mark.slow

@@ -19,6 +19,8 @@ import mlflow
 import pandas as pd
 import pytest
 
+from tests.pipeline.scratch import scratch_project
+
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
@@ -31,18 +33,12 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    dst = tmp_path_factory.mktemp("quality")
-    for name in ("pipeline", "features", "models", "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore",
-                 ".gitignore"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-        elif src.exists():
-            shutil.copy(src, dst / name)
+    dst = scratch_project(tmp_path_factory.mktemp("quality"), lambda params: None)  # the default size
+    shutil.copy(ROOT / ".gitignore", dst / ".gitignore")
     env = os.environ | {"PYTHONPATH": str(dst), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
                         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "baseline"]):
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "baseline"]):
         _run(cmd, dst, env)
     _run([sys.executable, "-m", "dvc", "repro", "report"], dst, env)
     return dst, env
