@@ -192,6 +192,7 @@ class ReportConfig(_Strict):
     top_reasons: int = Field(ge=1)
     min_segment_contacts: int = Field(ge=1)  # thinner segments / cells are marked "too few contacts", never ranked
     scorecard_min_contacts: int = Field(ge=1)  # agents/teams with fewer contacts are marked, never ranked
+    scorecard_days: int = Field(ge=1)  # scorecards cover the last this many days of contacts with a known outcome
     significance: float = Field(gt=0, lt=1)  # two-sided level of "beyond noise" (tests and intervals)
     movers: int = Field(ge=1)
     weeks_shown: int = Field(ge=1)

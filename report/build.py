@@ -45,6 +45,11 @@ def _pct(x: float | None) -> str:
     return "not known" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
 
 
+def _window(inp: ReportInputs) -> str:
+    days = inp.label.get("rules", {}).get("window_days")
+    return f"{days:g} days" if isinstance(days, int | float) else "the label window"
+
+
 def _points(x: float) -> str:
     return f"{x * 100:+.1f} points"
 
@@ -266,7 +271,9 @@ def fair_cards(inp: ReportInputs, cfg: ReportConfig) -> tuple[dict[str, pd.DataF
     t = inp.table
     if inp.model is None or inp.model.casemix is None or "agent_id" not in t or not t["agent_id"].notna().any():
         return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), t.iloc[:0], np.array([])
-    rows = t[t["contact_id"].isin(set(inp.model.test_ids)) & (t["status"] == "labelled")]
+    horizon = ms.outcome_horizon(t)
+    # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents apart.
+    rows = t[(t["status"] == "labelled") & (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days))]
     rows = rows[rows["agent_id"].notna().to_numpy() & ~rows["channel"].astype(str).isin(NO_AGENT_CHANNELS).to_numpy()]
     expected = inp.model.casemix.predict(rows) if len(rows) else np.array([])
     y = rows["repeated"].fillna(False).to_numpy(dtype=float)
@@ -285,7 +292,8 @@ def _card_bars(card: pd.DataFrame, who: str) -> str:
         ranked = pd.concat([ranked.head(12), ranked.tail(12)])
     return img(Bars(f"{who}: FCR adjusted for the contacts they got", [ms.pretty(g) for g in ranked["group"]],
                     ranked["adjusted_fcr"], "adjusted first-contact resolution", low=ranked["adjusted_low"],
-                    high=ranked["adjusted_high"], groups=ranked["verdict"].to_numpy(), sort=False),
+                    high=ranked["adjusted_high"], groups=ranked["verdict"].to_numpy(), sort=False,
+                    colours={"better than expected": "green", "as expected": "sky", "below expected": "vermillion"}),
                f"{who} scorecard")
 
 
@@ -306,7 +314,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     cards, coach, _, _ = fair_cards(inp, cfg)
     has_agents = len(cards["agents"]) > 0
     m = inp.model
-    words = (drivers_in_words(m.drivers, m.spec, inp.table, m.shap, cfg.drivers_in_words) if m is not None
+    words = (drivers_in_words(m.drivers, m.spec, inp.table, m.shap, cfg.drivers_in_words, sig) if m is not None
              else pd.DataFrame())
     checks = truth_checks(inp, cards["agents"], cfg.truth_check_min_spread) if has_agents else None
     hits = coaching_hit_rates(cards["agents"], coach, checks.pop("skill")) if checks else None
@@ -341,7 +349,8 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     sections = [summary_sec]
     fcr_blocks = []
     if weekly is not None and len(weekly):
-        fcr_blocks.append(img(Lines("FCR by week (first contacts whose outcome is known)", list(weekly["week"]),
+        fcr_blocks.append(img(Lines("FCR by week (first contacts whose outcome is known)",
+                                    list(pd.to_datetime(weekly["week"])),
                                     {"FCR": weekly["fcr"]}, "first-contact resolution",
                                     band=(weekly["ci_low"], weekly["ci_high"]), target=cfg.fcr_target), "FCR by week"))
     fcr_blocks.append("<div class='grid'>" + "".join(_segment_bars(t, s, cfg.fcr_target) for s, t in seg_tables.items())
@@ -352,7 +361,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     sections.append(_section(
         "fcr", "First-contact resolution",
         f"Share of first contacts resolved without the customer coming back about the same issue within "
-        f"{inp.label.get('rules', {}).get('window_days', 'the')} days. Bars start at zero; the whiskers show the range "
+        f"{_window(inp)}. Bars start at zero; the whiskers show the range "
         f"the true figure lies in ({1 - sig:.0%}). Grey bars have fewer than {floor} first contacts and are not ranked.",
         fcr_blocks))
     if period is not None and len(reasons):
@@ -360,7 +369,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         sections.append(_section(
             "reasons", f"Top {len(reasons)} reasons of repeat contacts, {period.name}",
             "Contacts the customer came back about, by reason: repeats this month, their share of all repeats, and "
-            "the change from last month.",
+            "the change from last month (in contacts).",
             [img(Bars(f"Repeats by reason, {period.name}", reasons["reason"], reasons["repeats"], "repeat contacts",
                       percent=False)), table(rs, PCT)]))
     else:
@@ -391,7 +400,8 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                           "drivers in plain words"))
         sections.append(_section("drivers", "What drives repeats",
                                  "The strongest drivers the model found, measured on the contacts themselves: how often "
-                                 "customers came back when the driver is present against when it is not.", blocks))
+                                 "customers came back when the driver is present against when it is not. Drivers whose "
+                                 "difference is within noise on its own are left out.", blocks))
     elif m is None:
         sections.append(_section("drivers", "What drives repeats", "No model was trained on this data, so drivers "
                                  "cannot be given; the descriptive sections above stand on their own."))
@@ -404,20 +414,20 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             ["Each agent's and team's FCR beside the FCR expected for the contacts they actually got (from a model that "
              "does not know who handled them), so someone who takes the hard calls is not ranked below someone who "
              "takes the easy ones. Small samples are pulled toward the average in proportion to their noise.",
+             f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
              f"Ranked by the lower end of the range (the figure they have shown at least), not by the point. Fewer "
              f"than {cfg.scorecard_min_contacts} contacts: \u201ctoo few contacts\u201d, not ranked."],
             ["<div class='grid'>" + (_card_bars(cards["teams"], "Teams") if len(cards["teams"]) else "") +
              _card_bars(cards["agents"], "Agents") + "</div>",
-             *([table(cards["teams"][show].rename(columns=cols | {"group": "team"}), PCT, row_class=None)]
-               if len(cards["teams"]) else []),
+             *([table(cards["teams"][show], PCT, labels=cols | {"group": "team"})] if len(cards["teams"]) else []),
              table(pd.concat([cards["agents"].head(15), cards["agents"][cards["agents"]["verdict"] != "as expected"]
-                              .tail(15)]).drop_duplicates("group")[show].rename(columns=cols), PCT)]))
+                              .tail(15)]).drop_duplicates("group")[show], PCT, labels=cols)]))
         sections.append(_section(
             "coaching", "Coaching list",
             (f"{len(coach)} agent(s) whose adjusted FCR is credibly below what their contacts lead one to expect, "
              "with the reason families where their repeats most exceed the expected ones." if len(coach) else
              "No agent is credibly below what their contacts lead one to expect."),
-            [table(coach.rename(columns={"adjusted_high": "adjusted at most"}), PCT)] if len(coach) else []))
+            [table(coach, PCT, labels={"adjusted_high": "adjusted FCR at most"})] if len(coach) else []))
     missing = not_in_data(c, inp, cmp, cfg, has_agents)
     sections.append(_section("missing", "Not in your data",
                              "What this report could not compute for this export, and what would enable it."

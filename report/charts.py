@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ class Bars:
     groups: Sequence[str] | None = None      # colour key per bar (e.g. "the operation can act on it")
     muted: Sequence[bool] | None = None      # drawn in grey and labelled: too few contacts to rank
     sort: bool = True
+    colours: dict[str, str] | None = None    # group: palette name, for groups with a fixed meaning
 
 
 @dataclass(frozen=True)
@@ -101,15 +103,19 @@ def _empty(fig: Figure, ax: plt.Axes, title: str) -> Figure:
 def _bars(s: Bars) -> Figure:
     v = _finite(s.values)
     n = len(v)
-    fig, ax = plt.subplots(figsize=(7, 0.32 * max(n, 1) + 1.4), dpi=100)
+    lines = sum(textwrap.fill(str(x), 34).count("\n") + 1 for x in s.labels)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * max(lines, n, 1) + 1.4), dpi=100)
     if n == 0 or not np.isfinite(v).any():
         return _empty(fig, ax, s.title)
-    order = np.argsort(np.nan_to_num(v, nan=-np.inf), kind="stable") if s.sort else np.arange(n)[::-1]
-    labels = [str(s.labels[i]) for i in order]
+    muted_in = np.asarray(s.muted, dtype=bool) if s.muted is not None else np.zeros(n, dtype=bool)
+    # Sorted by value, and segments too small to rank kept apart at the bottom, never among the others.
+    order = (np.lexsort((np.nan_to_num(v, nan=-np.inf), ~muted_in)) if s.sort else np.arange(n)[::-1])
+    labels = [textwrap.fill(str(s.labels[i]), 34) for i in order]
     vals = np.nan_to_num(v[order], nan=0.0)
-    muted = np.asarray(s.muted, dtype=bool)[order] if s.muted is not None else np.zeros(n, dtype=bool)
+    muted = muted_in[order]
     keys = [str(s.groups[i]) for i in order] if s.groups is not None else None
-    colour_of = {k: CYCLE[i % len(CYCLE)] for i, k in enumerate(dict.fromkeys(keys or []))}
+    colour_of = {k: (PALETTE[s.colours[k]] if s.colours and k in s.colours else CYCLE[i % len(CYCLE)])
+                 for i, k in enumerate(dict.fromkeys(keys or []))}
     colours = [PALETTE["grey"] if m else (colour_of[k] if keys else PALETTE["blue"])
                for m, k in zip(muted, keys or [None] * n)]
     xerr = None

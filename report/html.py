@@ -48,7 +48,7 @@ def table(df: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3, labe
     env = _env()
     rows = [{"class": str(r[row_class]).replace(" ", "-") if row_class else "",
              "cells": [_cell(r[c], c, percent, digits) for c in shown]} for _, r in df.iterrows()]
-    return Markup(env.get_template("table.html.j2").render(headers=[labels.get(c, header(c)) for c in shown],
+    return Markup(env.get_template("table.html.j2").render(headers=[header(labels.get(c, c)) for c in shown],
                                                             rows=rows))
 
 

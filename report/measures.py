@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, norm
 
+from contract.schema import NO_AGENT_CHANNELS
 from labelling.measure import first_contacts, wilson_interval
 
 SEGMENT_WORDS = {"reason_family": "reason family", "channel": "channel", "team": "team"}
@@ -153,7 +154,7 @@ def movers(contacts: pd.DataFrame, segments: list[str], min_contacts: int, signi
 def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> tuple[pd.DataFrame, Period | None]:
     """Top `top` reason codes of unresolved contacts (labelled contacts the customer came back about) in the
     current period: repeats, share of all repeats, repeats last month and the change."""
-    cols = ["reason", "reason_code", "repeats", "share_of_repeats", "repeats_last_month", "change"]
+    cols = ["reason", "reason_code", "repeats", "share_of_repeats", "repeats_last_month", "change_from_last_month"]
     current, previous = periods(contacts)
     if current is None:
         return pd.DataFrame(columns=cols), None
@@ -170,10 +171,10 @@ def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> 
     table["share_of_repeats"] = table["repeats"] / total if total else 0.0
     if previous is not None:
         table["repeats_last_month"] = table["reason_code"].map(before).fillna(0).astype(int)
-        table["change"] = table["repeats"] - table["repeats_last_month"]
+        table["change_from_last_month"] = table["repeats"] - table["repeats_last_month"]
     else:
         table["repeats_last_month"] = pd.NA
-        table["change"] = pd.NA
+        table["change_from_last_month"] = pd.NA
     table.insert(0, "reason", [names.get(c, pretty(c)) for c in table["reason_code"]])
     return table[cols].reset_index(drop=True), current
 
@@ -198,11 +199,12 @@ def team_weeks(contacts: pd.DataFrame, targets: dict[str, float], default_target
     open_weeks = set(week_start(handled.loc[handled["status"] == "censored", "started_at"]))
     open_weeks |= {w for w in week_all.unique() if w + pd.Timedelta(days=7) > data_end + pd.Timedelta(seconds=1)}
     shown = sorted(week_all.unique())[-weeks:]
-    fc = first_contacts(contacts, ["team", "started_at"])
-    fc = fc[fc["team"].notna()].assign(week=week_start(fc["started_at"]))
+    fc = first_contacts(contacts, ["team", "started_at", "channel"])
+    people = ~fc["channel"].astype(str).isin(NO_AGENT_CHANNELS) if "channel" in fc else True
+    fc = fc[fc["team"].notna() & people].assign(week=week_start(fc["started_at"]))
     fc = fc[fc["week"].isin(shown)]
     g = fc.groupby(["team", "week"], observed=True)["resolved"].agg(["sum", "size"]).reset_index()
-    teams = sorted(contacts["team"].dropna().astype(str).unique())
+    teams = sorted(fc["team"].dropna().astype(str).unique())
     grid = pd.MultiIndex.from_product([teams, shown], names=["team", "week"]).to_frame(index=False)
     g["team"] = g["team"].astype(str)
     t = grid.merge(g, on=["team", "week"], how="left").fillna({"sum": 0, "size": 0})
@@ -267,7 +269,7 @@ def signal_agreement(contacts: pd.DataFrame, by: str | None, significance: float
            "says_unresolved_but_no_repeat": int((~says & tracked).sum()),
            "both_resolved": int((says & tracked).sum()), "both_unresolved": int((~says & ~tracked).sum())}
     if by is not None and by in d.columns:
-        frame = pd.DataFrame({by: d[by].astype(str).to_numpy(), "n": 1, "agree": says == tracked,
+        frame = pd.DataFrame({by: d[by].astype(str).map(pretty).to_numpy(), "n": 1, "agree": says == tracked,
                               "sr_cb": says & ~tracked, "su_nr": ~says & tracked})
         g = frame.groupby(by).sum().reset_index()
         out["by"] = pd.DataFrame({by: g[by], "contacts": g["n"], "agreement": g["agree"] / g["n"],

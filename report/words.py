@@ -14,6 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from report.measures import two_proportion_p
+
 # Words of the model's own vocabulary that mean nothing to an operations reader.
 _JARGON = [(re.compile(r",?\s*shrunk toward[^,;)]*", re.I), ""), (re.compile(r"\bmatured\s+", re.I), ""),
            (re.compile(r"\bshrunk\b", re.I), "smoothed"), (re.compile(r"\bmatured\b", re.I), "closed")]
@@ -53,8 +55,8 @@ def driver_group(values: pd.Series, shap: np.ndarray) -> tuple[str, pd.Series] |
     if cut >= float(num.max()):  # mostly one high value: compare it with the rest
         cut = float(num[num < cut].max())
     if rho > 0:
-        return f"above {_fmt(cut)}", ("gt", cut)
-    return f"{_fmt(cut)} or less", ("le", cut)
+        return f"is above {_fmt(cut)}", ("gt", cut)
+    return f"is {_fmt(cut)} or less", ("le", cut)
 
 
 def _mask(values: pd.Series, rule: tuple[str, object]) -> np.ndarray:
@@ -66,8 +68,9 @@ def _mask(values: pd.Series, rule: tuple[str, object]) -> np.ndarray:
 
 
 def drivers_in_words(drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, shap: pd.DataFrame,
-                     top: int) -> pd.DataFrame:
-    """The top drivers, each with its condition, the repeat rate with and without it and their ratio."""
+                     top: int, significance: float) -> pd.DataFrame:
+    """The top drivers, each with its condition, the repeat rate with and without it and their ratio; a driver
+    whose two rates do not differ beyond noise (two-proportion test at `significance`) is left out."""
     cols = ["driver", "condition", "controllable", "contacts_with", "rate_with", "rate_without", "times_as_likely",
             "sentence"]
     by_name = {f["name"]: f for f in spec.get("features", [])}
@@ -90,6 +93,9 @@ def drivers_in_words(drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, sha
         if n_with == 0 or n_without == 0:
             continue
         with_, without = y[m].mean(), y[~m].mean()
+        p = two_proportion_p(int(y[m].sum()), n_with, int(y[~m].sum()), n_without)
+        if p is None or p >= significance:
+            continue
         ratio = with_ / without if without > 0 else None
         label = plain_label(f)
         controllable = bool(f.get("controllable", getattr(r, "controllable", False)))
@@ -101,6 +107,6 @@ def drivers_in_words(drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, sha
             size = f"only {ratio:.1f} times as likely to come back (less likely)"
         rows.append({"driver": label, "condition": condition, "controllable": controllable, "contacts_with": n_with,
                      "rate_with": float(with_), "rate_without": float(without), "times_as_likely": ratio,
-                     "sentence": f"When {label} {condition}: {size} "
+                     "sentence": f"{label[:1].upper() + label[1:]} {condition}: {size} "
                                  f"({with_:.0%} of these contacts led to a repeat, against {without:.0%} of the others)."})
     return pd.DataFrame(rows, columns=cols)
