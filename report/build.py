@@ -162,7 +162,7 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
     def missing(col: str) -> bool:
         return col not in c.columns or not c[col].notna().any()
 
-    if missing("agent_id") or not has_agents:
+    if missing("agent_id"):
         out.append("Agent scorecards and the coaching list: add an agent column (<code>agent_id</code>) to the export.")
     if missing("team"):
         out.append("Teams week by week and team targets: add a team column (<code>team</code>), or an agents table "
@@ -179,8 +179,8 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
         out.append("Reason names: reasons are shown by their codes; set <code>report.reason_names</code> in "
                    "params.yaml to a file with the columns <code>reason_code,reason_name</code>.")
     if inp.model is None:
-        out.append("What drives repeats and fair scorecards: no model was trained on this data (run the train and "
-                   "explain stages).")
+        out.append("What drives repeats, fair scorecards and the coaching list: no model was trained on this data "
+                   "(run the train and explain stages).")
     elif inp.model.casemix is None:
         out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
     if cmp.get("available") and cmp.get("before") is None:
@@ -380,11 +380,27 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                                  f"FCR of each team's first contacts per week (Monday to Sunday, UTC) against the team's "
                                  f"target. A week still waiting for outcomes is marked partial and not judged.",
                                  [team_week_block(tw)]))
+    else:
+        sections.append(_section("teams", "Teams week by week against their targets",
+                                 "Not shown: " + ("the export has no team column (see Not in your data)."
+                                                  if "team" not in segs else "no team has first contacts with a known "
+                                                  "outcome in these weeks.")))
     if len(switching):
         block, text = switching_block(switching)
         sections.append(_section("switching", "Where customers go when they come back", text, [block]))
+    else:
+        sections.append(_section("switching", "Where customers go when they come back",
+                                 "Not shown: " + ("the export has a single channel (see Not in your data)."
+                                                  if "channel" not in segs or c["channel"].astype(str).nunique() < 2
+                                                  else "no customer came back within the window.")))
     if sv["available"]:
         sections.append(signal_section(sv))
+    else:
+        sections.append(_section("survey", "What customers say against what they do",
+                                 "Not shown: " + ("no contact has both a survey answer (or resolution flag) and a "
+                                                  "known outcome." if "column" in sv else
+                                                  "the export has no survey answer or resolution flag (see Not in "
+                                                  "your data).")))
     if m is not None and len(words):
         controllable = [s for s, ok in zip(words["sentence"], words["controllable"]) if ok]
         given = [s for s, ok in zip(words["sentence"], words["controllable"]) if not ok]
@@ -405,6 +421,10 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     elif m is None:
         sections.append(_section("drivers", "What drives repeats", "No model was trained on this data, so drivers "
                                  "cannot be given; the descriptive sections above stand on their own."))
+    else:
+        sections.append(_section("drivers", "What drives repeats", "No driver the model uses makes a difference "
+                                 "beyond noise on its own in this data: nothing known when a contact arrives tells "
+                                 "reliably whether the customer will come back."))
     if has_agents:
         cols = {"group": "agent", "adjusted_low": "adjusted from", "adjusted_high": "adjusted to"}
         show = ["rank", "group", "contacts", "observed_fcr", "expected_fcr", "adjusted_fcr", "adjusted_low",
@@ -428,6 +448,13 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
              "with the reason families where their repeats most exceed the expected ones." if len(coach) else
              "No agent is credibly below what their contacts lead one to expect."),
             [table(coach, PCT, labels={"adjusted_high": "adjusted FCR at most"})] if len(coach) else []))
+    else:
+        why = ("the export has no agent column" if "agent_id" not in c or not c["agent_id"].notna().any() else
+               "no model was trained on this data" if m is None or m.casemix is None else
+               f"no agent has contacts with a known outcome in the last {cfg.scorecard_days} days")
+        for id_, title in (("scorecards", "Agent and team scorecards, adjusted for case mix"),
+                           ("coaching", "Coaching list")):
+            sections.append(_section(id_, title, f"Not shown: {why} (see Not in your data)."))
     missing = not_in_data(c, inp, cmp, cfg, has_agents)
     sections.append(_section("missing", "Not in your data",
                              "What this report could not compute for this export, and what would enable it."
