@@ -110,10 +110,11 @@ def _bars(s: Bars) -> Figure:
     muted_in = np.asarray(s.muted, dtype=bool) if s.muted is not None else np.zeros(n, dtype=bool)
     # Sorted by value, and segments too small to rank kept apart at the bottom, never among the others.
     order = (np.lexsort((np.nan_to_num(v, nan=-np.inf), ~muted_in)) if s.sort else np.arange(n)[::-1])
-    labels = [textwrap.fill(str(s.labels[i]), 34) for i in order]
+    given = [str(x) for x in s.labels]
+    labels = [textwrap.fill(given[i], 34) for i in order]
     vals = np.nan_to_num(v[order], nan=0.0)
     muted = muted_in[order]
-    keys = [str(s.groups[i]) for i in order] if s.groups is not None else None
+    keys = [str(list(s.groups)[i]) for i in order] if s.groups is not None else None
     colour_of = {k: (PALETTE[s.colours[k]] if s.colours and k in s.colours else CYCLE[i % len(CYCLE)])
                  for i, k in enumerate(dict.fromkeys(keys or []))}
     colours = [PALETTE["grey"] if m else (colour_of[k] if keys else PALETTE["blue"])
