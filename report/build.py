@@ -367,7 +367,8 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     if period is not None and len(reasons):
         rs = reasons.drop(columns=["reason_code"]) if not inp.reason_names else reasons
         sections.append(_section(
-            "reasons", f"Top {len(reasons)} reasons of repeat contacts, {period.name}",
+            "reasons", (f"Top {len(reasons)} reasons of repeat contacts, {period.name}" if len(reasons) > 1 else
+                        f"The reason of repeat contacts, {period.name}"),
             "Contacts the customer came back about, by reason: repeats this month, their share of all repeats, and "
             "the change from last month (in contacts).",
             [img(Bars(f"Repeats by reason, {period.name}", reasons["reason"], reasons["repeats"], "repeat contacts",

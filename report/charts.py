@@ -171,6 +171,8 @@ def _lines(s: Lines) -> Figure:
     ax.legend(frameon=False, loc="lower left", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     if len(x) and not isinstance(x[0], (int, float, np.number)):
+        if len(set(x)) == 1:  # one date: a week either side, not matplotlib's default of years
+            ax.set_xlim(x[0] - np.timedelta64(7, "D"), x[0] + np.timedelta64(7, "D"))
         fig.autofmt_xdate()
     return fig
 

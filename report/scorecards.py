@@ -32,8 +32,11 @@ def fair_scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray,
     se = (raw["difference_high"] - raw["difference_low"]).to_numpy(dtype=float) / (2 * z)
     big = raw["contacts"].to_numpy() >= min_contacts
     # Between-group spread of true differences (method of moments on the groups large enough to rank).
-    tau2 = max(0.0, float(np.var(d[big]) - np.mean(se[big] ** 2))) if big.sum() >= 2 else 0.0
-    weight = np.where(se > 0, tau2 / (tau2 + se**2), 1.0) if tau2 > 0 else np.zeros_like(d)
+    if big.sum() >= 3:
+        tau2 = max(0.0, float(np.var(d[big]) - np.mean(se[big] ** 2)))
+        weight = np.where(se > 0, tau2 / (tau2 + se**2), 1.0) if tau2 > 0 else np.zeros_like(d)
+    else:  # too few groups to tell their spread from noise: each keeps its own difference and interval
+        weight = np.ones_like(d)
     post = d * weight
     post_sd = np.sqrt(weight) * se
     out = pd.DataFrame({"group": raw["group"].astype(str), "contacts": raw["contacts"].astype(np.int64),

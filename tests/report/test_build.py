@@ -175,3 +175,30 @@ def test_survey_agreement_counts_both_ways_of_disagreeing():
         (3, 1, 1, 1)
     with_signal = report_inputs(export(rows), False).contacts.assign(resolution_signal=True)
     assert ms.signal_agreement(with_signal, None, 0.05)["column"] == "resolution_signal"
+
+
+def test_fair_scorecard_ranks_by_interval_pulls_small_groups_in_and_marks_thin_ones():
+    from report.scorecards import fair_scorecard
+
+    rng = np.random.default_rng(1)
+    groups, y, p = [], [], []
+    # Big agents with true repeat rates spread from 0.1 to 0.4; a tiny agent with a perfect record; a thin one.
+    for i, rate in enumerate(np.linspace(0.1, 0.4, 12)):
+        groups += [f"A{i}"] * 800
+        y += list(rng.uniform(size=800) < rate)
+        p += [0.25] * 800
+    groups += ["TINY"] * 40 + ["THIN"] * 5
+    y += [False] * 45
+    p += [0.25] * 45
+    card = fair_scorecard(pd.Series(groups), np.array(y, float), np.array(p), 30, 0.05)
+    ranked = card[card["verdict"] != "too few contacts"]
+    assert card.loc[card["group"] == "THIN", "verdict"].item() == "too few contacts"
+    assert card.loc[card["group"] == "THIN", "rank"].isna().all() and card["group"].iloc[-1] == "THIN"
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    assert ranked["adjusted_low"].is_monotonic_decreasing  # ranked by the interval ...
+    tiny = ranked.set_index("group").loc["TINY"]
+    assert tiny["observed_fcr"] == 1.0 and tiny["adjusted_fcr"] < 0.95  # ... and a perfect small record is pulled in
+    assert int(tiny["rank"]) > 1  # so it does not top the board on 40 contacts
+    assert card.set_index("group").loc["A0", "verdict"] == "better than expected"
+    assert card.set_index("group").loc["A11", "verdict"] == "below expected"
+    assert ((card["adjusted_low"] <= card["adjusted_fcr"]) & (card["adjusted_fcr"] <= card["adjusted_high"])).all()
