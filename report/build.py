@@ -249,7 +249,7 @@ def analysts_section(inp: ReportInputs, cfg: ReportConfig, transfers: pd.DataFra
     if checks:
         blocks.append("<h3>Synthetic centre, checked against its truth</h3><pre>" +
                       str(Markup.escape(json.dumps({**checks, "coaching": hits}, indent=1, default=str))) + "</pre>")
-    return _section("analysts", "For analysts: the model (technical)", intro, blocks)
+    return _section("analysts", "The model, for analysts (technical)", intro, blocks)
 
 
 def truth_checks(inp: ReportInputs, agents: pd.DataFrame, min_spread: float) -> dict | None:
