@@ -25,14 +25,24 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
-PALETTE = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
-           "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999", "black": "#000000"}
+PALETTE = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#999999",
+    "black": "#000000",
+}
 CYCLE = [PALETTE[c] for c in ("blue", "orange", "green", "vermillion", "sky", "purple", "yellow", "black")]
 
 
 @dataclass(frozen=True)
 class Bars:
     """Horizontal bars from zero, sorted by value (largest at the top), optional intervals and target."""
+
     title: str
     labels: Sequence[str]
     values: Sequence[float]
@@ -41,15 +51,16 @@ class Bars:
     high: Sequence[float] | None = None
     percent: bool = True
     target: float | None = None
-    groups: Sequence[str] | None = None      # colour key per bar (e.g. "the operation can act on it")
-    muted: Sequence[bool] | None = None      # drawn in grey and labelled: too few contacts to rank
+    groups: Sequence[str] | None = None  # colour key per bar (e.g. "the operation can act on it")
+    muted: Sequence[bool] | None = None  # drawn in grey and labelled: too few contacts to rank
     sort: bool = True
-    colours: dict[str, str] | None = None    # group: palette name, for groups with a fixed meaning
+    colours: dict[str, str] | None = None  # group: palette name, for groups with a fixed meaning
 
 
 @dataclass(frozen=True)
 class Lines:
     """Lines over an ordered x (dates or numbers), an optional interval band around the first series."""
+
     title: str
     x: Sequence
     series: dict[str, Sequence[float]]
@@ -78,6 +89,7 @@ class Scatter:
 @dataclass(frozen=True)
 class Strips:
     """One row of points per name (e.g. each contact's attribution to a feature), coloured by a 0-1 value."""
+
     title: str
     rows: dict[str, Sequence[float]]
     shades: dict[str, Sequence[float]]
@@ -109,16 +121,19 @@ def _bars(s: Bars) -> Figure:
         return _empty(fig, ax, s.title)
     muted_in = np.asarray(s.muted, dtype=bool) if s.muted is not None else np.zeros(n, dtype=bool)
     # Sorted by value, and segments too small to rank kept apart at the bottom, never among the others.
-    order = (np.lexsort((np.nan_to_num(v, nan=-np.inf), ~muted_in)) if s.sort else np.arange(n)[::-1])
+    order = np.lexsort((np.nan_to_num(v, nan=-np.inf), ~muted_in)) if s.sort else np.arange(n)[::-1]
     given = [str(x) for x in s.labels]
     labels = [textwrap.fill(given[i], 34) for i in order]
     vals = np.nan_to_num(v[order], nan=0.0)
     muted = muted_in[order]
     keys = [str(list(s.groups)[i]) for i in order] if s.groups is not None else None
-    colour_of = {k: (PALETTE[s.colours[k]] if s.colours and k in s.colours else CYCLE[i % len(CYCLE)])
-                 for i, k in enumerate(dict.fromkeys(keys or []))}
-    colours = [PALETTE["grey"] if m else (colour_of[k] if keys else PALETTE["blue"])
-               for m, k in zip(muted, keys or [None] * n)]
+    colour_of = {
+        k: (PALETTE[s.colours[k]] if s.colours and k in s.colours else CYCLE[i % len(CYCLE)])
+        for i, k in enumerate(dict.fromkeys(keys or []))
+    }
+    colours = [
+        PALETTE["grey"] if m else (colour_of[k] if keys else PALETTE["blue"]) for m, k in zip(muted, keys or [None] * n)
+    ]
     xerr = None
     if s.low is not None and s.high is not None:
         lo, hi = np.nan_to_num(_finite(s.low)[order], nan=0.0), np.nan_to_num(_finite(s.high)[order], nan=0.0)
@@ -131,8 +146,13 @@ def _bars(s: Bars) -> Figure:
     if s.percent:
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     if s.target is not None:
-        ax.axvline(s.target, color=PALETTE["black"], linestyle="--", linewidth=1,
-                   label=f"target {s.target:.0%}" if s.percent else f"target {s.target:g}")
+        ax.axvline(
+            s.target,
+            color=PALETTE["black"],
+            linestyle="--",
+            linewidth=1,
+            label=f"target {s.target:.0%}" if s.percent else f"target {s.target:g}",
+        )
     for i, val in enumerate(vals):
         ax.text(val, i, f" {val:.0%}" if s.percent else f" {val:,.3g}", va="center", fontsize=8)
     if keys:
@@ -152,11 +172,18 @@ def _lines(s: Lines) -> Figure:
     if not x or not s.series:
         return _empty(fig, ax, s.title)
     if s.band is not None:
-        ax.fill_between(x, _finite(s.band[0]), _finite(s.band[1]), color=PALETTE["sky"], alpha=0.35,
-                        label="range of the measurement (95%)")
+        ax.fill_between(
+            x,
+            _finite(s.band[0]),
+            _finite(s.band[1]),
+            color=PALETTE["sky"],
+            alpha=0.35,
+            label="range of the measurement (95%)",
+        )
     for i, (name, ys) in enumerate(s.series.items()):
-        ax.plot(x, _finite(ys), color=CYCLE[i % len(CYCLE)], marker="o" if len(x) < 60 else None, markersize=3,
-                label=name)
+        ax.plot(
+            x, _finite(ys), color=CYCLE[i % len(CYCLE)], marker="o" if len(x) < 60 else None, markersize=3, label=name
+        )
     if s.diagonal:
         ax.plot([0, 1], [0, 1], color=PALETTE["grey"], linestyle="--", label="no better than chance")
     if s.target is not None:
@@ -232,14 +259,30 @@ def img(spec: Chart, alt: str | None = None) -> str:
 
 # Named charts the notebooks draw too (same specs as the report).
 
+
 def weekly_fcr_figure(weekly, target: float | None = None) -> Figure:
-    return draw(Lines("FCR by week (first contacts whose outcome is known)", list(weekly["week"].astype(str)),
-                      {"FCR": weekly["fcr"]}, "first-contact resolution", band=(weekly["ci_low"], weekly["ci_high"]),
-                      target=target))
+    return draw(
+        Lines(
+            "FCR by week (first contacts whose outcome is known)",
+            list(weekly["week"].astype(str)),
+            {"FCR": weekly["fcr"]},
+            "first-contact resolution",
+            band=(weekly["ci_low"], weekly["ci_high"]),
+            target=target,
+        )
+    )
 
 
 def repeat_delay_figure(hist, window_days: float) -> Figure:
     inside = hist["delay_days"] < window_days
-    return draw(Bars(f"Days until the customer came back about the same issue (window {window_days:g} days)",
-                     [f"{d:g}" for d in hist["delay_days"]], hist["contacts"], "contacts", percent=False,
-                     groups=np.where(inside, "counted as a repeat", "after the window"), sort=False))
+    return draw(
+        Bars(
+            f"Days until the customer came back about the same issue (window {window_days:g} days)",
+            [f"{d:g}" for d in hist["delay_days"]],
+            hist["contacts"],
+            "contacts",
+            percent=False,
+            groups=np.where(inside, "counted as a repeat", "after the window"),
+            sort=False,
+        )
+    )

@@ -38,23 +38,39 @@ def _cell(value: object, column: str, percent: tuple[str, ...], digits: int) -> 
     return str(value)
 
 
-def table(df: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3, labels: dict[str, str] | None = None,
-          row_class: str | None = None) -> Markup:
+def table(
+    df: pd.DataFrame,
+    percent: tuple[str, ...] = (),
+    digits: int = 3,
+    labels: dict[str, str] | None = None,
+    row_class: str | None = None,
+) -> Markup:
     """An HTML table with headers in words, `percent` columns as percentages and counts with separators,
     inside a box that scrolls sideways on a narrow screen. `row_class`: a column whose value becomes the
     row's CSS class (it is not shown)."""
     labels = labels or {}
     shown = [c for c in df.columns if c != row_class]
     env = _env()
-    rows = [{"class": str(r[row_class]).replace(" ", "-") if row_class else "",
-             "cells": [_cell(r[c], c, percent, digits) for c in shown]} for _, r in df.iterrows()]
-    return Markup(env.get_template("table.html.j2").render(headers=[header(labels.get(c, c)) for c in shown],
-                                                            rows=rows))
+    rows = [
+        {
+            "class": str(r[row_class]).replace(" ", "-") if row_class else "",
+            "cells": [_cell(r[c], c, percent, digits) for c in shown],
+        }
+        for _, r in df.iterrows()
+    ]
+    return Markup(
+        env.get_template("table.html.j2").render(headers=[header(labels.get(c, c)) for c in shown], rows=rows)
+    )
 
 
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2", "html"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["j2", "html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render(context: dict) -> str:

@@ -20,32 +20,44 @@ from pipeline.io import read_columns, read_table
 
 SEGMENTS = ("channel", "reason_family", "team")
 # Contact columns the report uses, when the export has them (contract/schema.py names them).
-CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
-                   "team", "transfers", "survey_resolved", "resolution_signal"]
+CONTACT_COLUMNS = [
+    "contact_id",
+    "customer_id",
+    "started_at",
+    "channel",
+    "reason_code",
+    "reason_family",
+    "agent_id",
+    "team",
+    "transfers",
+    "survey_resolved",
+    "resolution_signal",
+]
 CATEGORICAL = ["channel", "reason_code", "reason_family", "team"]
 
 
 @dataclass
 class ModelOutputs:
     """What train and explain wrote; absent as a whole when no model was trained."""
-    card: dict                           # the routing model's card (metrics, registry version)
+
+    card: dict  # the routing model's card (metrics, registry version)
     spec: dict
-    curves: dict[str, pd.DataFrame]      # train_roc, train_pr, train_calibration, train_capture
+    curves: dict[str, pd.DataFrame]  # train_roc, train_pr, train_calibration, train_capture
     drivers: pd.DataFrame
-    top_n: int                           # drivers listed in drivers.json
-    after: pd.DataFrame | None           # drivers of the after-contact model
-    shap: pd.DataFrame                   # per-contact SHAP of the explained sample
-    test_ids: pd.Series                  # contacts of the test window
+    top_n: int  # drivers listed in drivers.json
+    after: pd.DataFrame | None  # drivers of the after-contact model
+    shap: pd.DataFrame  # per-contact SHAP of the explained sample
+    test_ids: pd.Series  # contacts of the test window
     casemix: SavedModel | None
 
 
 @dataclass
 class ReportInputs:
-    label: dict                          # metrics/label.json
-    contacts: pd.DataFrame               # every contact with its label columns (status, repeated, episode_id, ...)
-    table: pd.DataFrame                  # the feature table
+    label: dict  # metrics/label.json
+    contacts: pd.DataFrame  # every contact with its label columns (status, repeated, episode_id, ...)
+    table: pd.DataFrame  # the feature table
     model: ModelOutputs | None
-    reason_names: dict[str, str]         # reason_code: name (empty: show the codes)
+    reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
 
 
@@ -62,8 +74,10 @@ def load_reason_names(path: str | None) -> dict[str, str]:
     table = read_table(path)
     missing = [c for c in ("reason_code", "reason_name") if c not in table.columns]
     if missing:
-        raise ValueError(f"report.reason_names {path} lacks column(s) {missing}; write a CSV with the columns "
-                         "reason_code,reason_name or set report.reason_names: null in params.yaml.")
+        raise ValueError(
+            f"report.reason_names {path} lacks column(s) {missing}; write a CSV with the columns "
+            "reason_code,reason_name or set report.reason_names: null in params.yaml."
+        )
     return dict(zip(table["reason_code"].astype(str), table["reason_name"].astype(str)))
 
 
@@ -82,11 +96,16 @@ def load_model_outputs(paths: Paths) -> ModelOutputs | None:
         after=after if after is not None and len(after) else None,
         shap=pd.read_parquet(reports / "shap_sample.parquet"),
         test_ids=pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id"])["contact_id"],
-        casemix=load_model(model_dir / "casemix") if (model_dir / "casemix").exists() else None)
+        casemix=load_model(model_dir / "casemix") if (model_dir / "casemix").exists() else None,
+    )
 
 
 def load_report_inputs(paths: Paths, cfg: ReportConfig) -> ReportInputs:
-    return ReportInputs(label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
-                        contacts=load_contacts(paths), table=pd.read_parquet(paths.features),
-                        model=load_model_outputs(paths), reason_names=load_reason_names(cfg.reason_names),
-                        truth_dir=Path(paths.truth_dir))
+    return ReportInputs(
+        label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
+        contacts=load_contacts(paths),
+        table=pd.read_parquet(paths.features),
+        model=load_model_outputs(paths),
+        reason_names=load_reason_names(cfg.reason_names),
+        truth_dir=Path(paths.truth_dir),
+    )

@@ -53,10 +53,11 @@ def two_proportion_p(resolved_a: int, n_a: int, resolved_b: int, n_b: int) -> fl
 
 # --- periods -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Period:
     month: pd.Period
-    complete: bool   # every contact of the month has a known outcome
+    complete: bool  # every contact of the month has a known outcome
 
     @property
     def name(self) -> str:
@@ -99,25 +100,40 @@ def period_comparison(contacts: pd.DataFrame, target: float, significance: float
         return {"available": False, "why": "no contact has a known outcome yet (every window is still open)"}
     fc = first_in_month(contacts, [])
     now = fcr_of(fc[fc["month"] == current.month])
-    out = {"available": True, "current": current.name, "current_complete": current.complete, "now": now,
-           "target": target, "previous": None, "before": None, "change": None, "p_value": None,
-           "beyond_noise": None}
+    out = {
+        "available": True,
+        "current": current.name,
+        "current_complete": current.complete,
+        "now": now,
+        "target": target,
+        "previous": None,
+        "before": None,
+        "change": None,
+        "p_value": None,
+        "beyond_noise": None,
+    }
     if now["fcr"] is not None:
         lo, hi = interval(np.array([now["resolved"]]), np.array([now["first_contacts"]]), significance)
         out["now"] |= {"low": float(lo[0]), "high": float(hi[0])}
-        out["vs_target"] = ("above target" if lo[0] > target else "below target" if hi[0] < target
-                            else "at target (within noise)")
+        out["vs_target"] = (
+            "above target" if lo[0] > target else "below target" if hi[0] < target else "at target (within noise)"
+        )
     if previous is not None:
         before = fcr_of(fc[fc["month"] == previous.month])
         out |= {"previous": previous.name, "before": before}
         if before["fcr"] is not None and now["fcr"] is not None:
             p = two_proportion_p(now["resolved"], now["first_contacts"], before["resolved"], before["first_contacts"])
-            out |= {"change": now["fcr"] - before["fcr"], "p_value": p, "beyond_noise": p is not None and p < significance}
+            out |= {
+                "change": now["fcr"] - before["fcr"],
+                "p_value": p,
+                "beyond_noise": p is not None and p < significance,
+            }
     return out
 
 
-def movers(contacts: pd.DataFrame, segments: list[str], min_contacts: int, significance: float,
-           top: int) -> pd.DataFrame:
+def movers(
+    contacts: pd.DataFrame, segments: list[str], min_contacts: int, significance: float, top: int
+) -> pd.DataFrame:
     """Segments (reason family, channel, team) whose FCR moved most from the previous period to this one,
     weighted by size (change x contacts now); only segments with at least `min_contacts` first contacts in
     both periods are ranked."""
@@ -139,9 +155,18 @@ def movers(contacts: pd.DataFrame, segments: list[str], min_contacts: int, signi
                 continue
             r_now, r_before = int(r[("sum", current.month)]), int(r[("sum", previous.month)])
             p = two_proportion_p(r_now, int(n_now), r_before, int(n_before))
-            rows.append({"segment": seg, "value": str(value), "fcr_before": r_before / n_before,
-                         "fcr_now": r_now / n_now, "change": r_now / n_now - r_before / n_before,
-                         "first_contacts": int(n_now), "p_value": p, "beyond_noise": p is not None and p < significance})
+            rows.append(
+                {
+                    "segment": seg,
+                    "value": str(value),
+                    "fcr_before": r_before / n_before,
+                    "fcr_now": r_now / n_now,
+                    "change": r_now / n_now - r_before / n_before,
+                    "first_contacts": int(n_now),
+                    "p_value": p,
+                    "beyond_noise": p is not None and p < significance,
+                }
+            )
     out = pd.DataFrame(rows, columns=cols)
     if not len(out):
         return out
@@ -150,6 +175,7 @@ def movers(contacts: pd.DataFrame, segments: list[str], min_contacts: int, signi
 
 
 # --- reasons -------------------------------------------------------------------------------------
+
 
 def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> tuple[pd.DataFrame, Period | None]:
     """Top `top` reason codes of unresolved contacts (labelled contacts the customer came back about) in the
@@ -162,8 +188,11 @@ def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> 
     month = utc_naive(lab["started_at"]).dt.to_period("M")
     counts = lab.groupby([month.rename("month"), lab["reason_code"].astype(str).rename("reason_code")]).size()
     now = counts[current.month] if current.month in counts.index.get_level_values(0) else pd.Series(dtype=int)
-    before = (counts[previous.month] if previous is not None and previous.month in counts.index.get_level_values(0)
-              else pd.Series(dtype=int))
+    before = (
+        counts[previous.month]
+        if previous is not None and previous.month in counts.index.get_level_values(0)
+        else pd.Series(dtype=int)
+    )
     table = pd.DataFrame({"repeats": now.astype(int)})
     table.index.name = "reason_code"
     table = table.reset_index().sort_values(["repeats", "reason_code"], ascending=[False, True]).head(top)
@@ -181,12 +210,19 @@ def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> 
 
 # --- team x week ---------------------------------------------------------------------------------
 
+
 def week_start(ts: pd.Series) -> pd.Series:
     return utc_naive(ts).dt.to_period("W-SUN").dt.start_time
 
 
-def team_weeks(contacts: pd.DataFrame, targets: dict[str, float], default_target: float, weeks: int,
-               min_contacts: int, significance: float) -> pd.DataFrame:
+def team_weeks(
+    contacts: pd.DataFrame,
+    targets: dict[str, float],
+    default_target: float,
+    weeks: int,
+    min_contacts: int,
+    significance: float,
+) -> pd.DataFrame:
     """Per team and week (the last `weeks` weeks with contacts): FCR of first contacts with its interval,
     the team's target and a verdict. A week in which some contacts' outcomes are not known yet is partial:
     shown, never compared with the target; a cell below `min_contacts` is "too few contacts"."""
@@ -214,14 +250,32 @@ def team_weeks(contacts: pd.DataFrame, targets: dict[str, float], default_target
         fcr = np.where(n > 0, r / np.maximum(n, 1), np.nan)
     target = t["team"].map(lambda x: targets.get(x, default_target)).to_numpy(dtype=float)
     partial = t["week"].isin(open_weeks).to_numpy()
-    verdict = np.where(partial, "partial week", np.where(
-        n < min_contacts, "too few contacts",
-        np.where(low > target, "above target", np.where(high < target, "below target", "at target (within noise)"))))
-    return pd.DataFrame({"team": t["team"], "week": t["week"], "first_contacts": n, "fcr": fcr, "low": low,
-                         "high": high, "target": target, "partial": partial, "verdict": verdict})[cols]
+    verdict = np.where(
+        partial,
+        "partial week",
+        np.where(
+            n < min_contacts,
+            "too few contacts",
+            np.where(low > target, "above target", np.where(high < target, "below target", "at target (within noise)")),
+        ),
+    )
+    return pd.DataFrame(
+        {
+            "team": t["team"],
+            "week": t["week"],
+            "first_contacts": n,
+            "fcr": fcr,
+            "low": low,
+            "high": high,
+            "target": target,
+            "partial": partial,
+            "verdict": verdict,
+        }
+    )[cols]
 
 
 # --- channel switching ---------------------------------------------------------------------------
+
 
 def channel_switching(contacts: pd.DataFrame) -> pd.DataFrame:
     """Repeat contacts counted by the channel the episode started on (rows) and the channel the customer
@@ -240,6 +294,7 @@ def channel_switching(contacts: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- survey / resolution signal vs repeat tracking -------------------------------------------------
+
 
 def signal_column(contacts: pd.DataFrame) -> str | None:
     for col in ("resolution_signal", "survey_resolved"):
@@ -263,15 +318,37 @@ def signal_agreement(contacts: pd.DataFrame, by: str | None, significance: float
         return {"available": False, "column": col}
     agree = int((says == tracked).sum())
     lo, hi = interval(np.array([agree]), np.array([n]), significance)
-    out = {"available": True, "column": col, "contacts": n, "agree": agree, "agreement": agree / n,
-           "low": float(lo[0]), "high": float(hi[0]),
-           "says_resolved_but_came_back": int((says & ~tracked).sum()),
-           "says_unresolved_but_no_repeat": int((~says & tracked).sum()),
-           "both_resolved": int((says & tracked).sum()), "both_unresolved": int((~says & ~tracked).sum())}
+    out = {
+        "available": True,
+        "column": col,
+        "contacts": n,
+        "agree": agree,
+        "agreement": agree / n,
+        "low": float(lo[0]),
+        "high": float(hi[0]),
+        "says_resolved_but_came_back": int((says & ~tracked).sum()),
+        "says_unresolved_but_no_repeat": int((~says & tracked).sum()),
+        "both_resolved": int((says & tracked).sum()),
+        "both_unresolved": int((~says & ~tracked).sum()),
+    }
     if by is not None and by in d.columns:
-        frame = pd.DataFrame({by: d[by].astype(str).map(pretty).to_numpy(), "n": 1, "agree": says == tracked,
-                              "sr_cb": says & ~tracked, "su_nr": ~says & tracked})
+        frame = pd.DataFrame(
+            {
+                by: d[by].astype(str).map(pretty).to_numpy(),
+                "n": 1,
+                "agree": says == tracked,
+                "sr_cb": says & ~tracked,
+                "su_nr": ~says & tracked,
+            }
+        )
         g = frame.groupby(by).sum().reset_index()
-        out["by"] = pd.DataFrame({by: g[by], "contacts": g["n"], "agreement": g["agree"] / g["n"],
-                                  "says_resolved_but_came_back": g["sr_cb"], "says_unresolved_but_no_repeat": g["su_nr"]})
+        out["by"] = pd.DataFrame(
+            {
+                by: g[by],
+                "contacts": g["n"],
+                "agreement": g["agree"] / g["n"],
+                "says_resolved_but_came_back": g["sr_cb"],
+                "says_unresolved_but_no_repeat": g["su_nr"],
+            }
+        )
     return out

@@ -17,12 +17,24 @@ from scipy.stats import norm
 
 from models.diagnostics.scorecards import scorecard
 
-COLUMNS = ["rank", "group", "contacts", "repeats", "observed_fcr", "expected_fcr", "difference", "adjusted_fcr",
-           "adjusted_low", "adjusted_high", "verdict"]
+COLUMNS = [
+    "rank",
+    "group",
+    "contacts",
+    "repeats",
+    "observed_fcr",
+    "expected_fcr",
+    "difference",
+    "adjusted_fcr",
+    "adjusted_low",
+    "adjusted_high",
+    "verdict",
+]
 
 
-def fair_scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int,
-                   significance: float) -> pd.DataFrame:
+def fair_scorecard(
+    group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int, significance: float
+) -> pd.DataFrame:
     z = float(norm.ppf(1 - significance / 2))
     raw = scorecard(group, repeated, expected, 1, level=1 - significance)
     if not len(raw):
@@ -39,15 +51,25 @@ def fair_scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray,
         weight = np.ones_like(d)
     post = d * weight
     post_sd = np.sqrt(weight) * se
-    out = pd.DataFrame({"group": raw["group"].astype(str), "contacts": raw["contacts"].astype(np.int64),
-                        "repeats": raw["repeats"].astype(np.int64), "observed_fcr": raw["observed_fcr"],
-                        "expected_fcr": raw["expected_fcr"], "difference": post})
+    out = pd.DataFrame(
+        {
+            "group": raw["group"].astype(str),
+            "contacts": raw["contacts"].astype(np.int64),
+            "repeats": raw["repeats"].astype(np.int64),
+            "observed_fcr": raw["observed_fcr"],
+            "expected_fcr": raw["expected_fcr"],
+            "difference": post,
+        }
+    )
     out["adjusted_fcr"] = np.clip(overall + post, 0, 1)
     out["adjusted_low"] = np.clip(overall + post - z * post_sd, 0, 1)
     out["adjusted_high"] = np.clip(overall + post + z * post_sd, 0, 1)
     low, high = post - z * post_sd, post + z * post_sd
-    out["verdict"] = np.where(~big, "too few contacts", np.where(low > 0, "better than expected",
-                              np.where(high < 0, "below expected", "as expected")))
+    out["verdict"] = np.where(
+        ~big,
+        "too few contacts",
+        np.where(low > 0, "better than expected", np.where(high < 0, "below expected", "as expected")),
+    )
     ranked = out[big].sort_values(["adjusted_low", "adjusted_fcr"], ascending=False, kind="stable")
     thin = out[~big].sort_values("group")
     ranked.insert(0, "rank", pd.array(np.arange(1, len(ranked) + 1), dtype="Int64"))
@@ -63,29 +85,52 @@ def coaching_list(card: pd.DataFrame, rows: pd.DataFrame, expected: np.ndarray, 
     if not len(below):
         return pd.DataFrame(columns=cols)
     fam = rows["reason_family"].astype(str) if "reason_family" in rows else pd.Series("all", index=rows.index)
-    d = pd.DataFrame({"agent": rows["agent_id"].astype(str).to_numpy(), "family": fam.to_numpy(),
-                      "excess": rows["repeated"].fillna(False).to_numpy(dtype=float) - np.asarray(expected, float)})
+    d = pd.DataFrame(
+        {
+            "agent": rows["agent_id"].astype(str).to_numpy(),
+            "family": fam.to_numpy(),
+            "excess": rows["repeated"].fillna(False).to_numpy(dtype=float) - np.asarray(expected, float),
+        }
+    )
     d = d[d["agent"].isin(set(below["group"]))]
     excess = d.groupby(["agent", "family"])["excess"].agg(["sum", "size"]).reset_index()
     words = {}
     for agent, g in excess.groupby("agent"):
         g = g[g["sum"] >= 0.5].sort_values("sum", ascending=False).head(families)
-        words[agent] = "; ".join(f"{f.replace('_', ' ')} ({s:+.0f} repeats over {n} contacts)"
-                                 for f, s, n in zip(g["family"], g["sum"], g["size"])) or "spread across reasons"
-    return pd.DataFrame({"agent": below["group"], "contacts": below["contacts"], "observed_fcr": below["observed_fcr"],
-                         "expected_fcr": below["expected_fcr"], "adjusted_high": below["adjusted_high"],
-                         "falls_short_on": below["group"].map(words).fillna("spread across reasons")})[cols]
+        words[agent] = (
+            "; ".join(
+                f"{f.replace('_', ' ')} ({s:+.0f} repeats over {n} contacts)"
+                for f, s, n in zip(g["family"], g["sum"], g["size"])
+            )
+            or "spread across reasons"
+        )
+    return pd.DataFrame(
+        {
+            "agent": below["group"],
+            "contacts": below["contacts"],
+            "observed_fcr": below["observed_fcr"],
+            "expected_fcr": below["expected_fcr"],
+            "adjusted_high": below["adjusted_high"],
+            "falls_short_on": below["group"].map(words).fillna("spread across reasons"),
+        }
+    )[cols]
 
 
 def coaching_hit_rates(card: pd.DataFrame, coaching: pd.DataFrame, skill: pd.Series) -> dict:
     """Synthetic centre: of the k agents on the coaching list, how many are among the k agents of lowest true
     skill, against the k lowest by raw observed FCR (k = the list's length)."""
-    ranked = card[card["verdict"] != "too few contacts"].assign(skill=lambda c: c["group"].map(skill)).dropna(
-        subset=["skill"])
+    ranked = (
+        card[card["verdict"] != "too few contacts"]
+        .assign(skill=lambda c: c["group"].map(skill))
+        .dropna(subset=["skill"])
+    )
     k = len(coaching)
     if k == 0 or len(ranked) < k:
         return {"listed": k, "coaching_hit_rate": None, "raw_fcr_hit_rate": None}
     worst = set(ranked.nsmallest(k, "skill")["group"])
     raw = set(ranked.nsmallest(k, "observed_fcr")["group"])
-    return {"listed": k, "coaching_hit_rate": len(worst & set(coaching["agent"])) / k,
-            "raw_fcr_hit_rate": len(worst & raw) / k}
+    return {
+        "listed": k,
+        "coaching_hit_rate": len(worst & set(coaching["agent"])) / k,
+        "raw_fcr_hit_rate": len(worst & raw) / k,
+    }

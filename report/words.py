@@ -17,8 +17,12 @@ import pandas as pd
 from report.measures import two_proportion_p
 
 # Words of the model's own vocabulary that mean nothing to an operations reader.
-_JARGON = [(re.compile(r",?\s*shrunk toward[^,;)]*", re.I), ""), (re.compile(r"\bmatured\s+", re.I), ""),
-           (re.compile(r"\bshrunk\b", re.I), "smoothed"), (re.compile(r"\bmatured\b", re.I), "closed")]
+_JARGON = [
+    (re.compile(r",?\s*shrunk toward[^,;)]*", re.I), ""),
+    (re.compile(r"\bmatured\s+", re.I), ""),
+    (re.compile(r"\bshrunk\b", re.I), "smoothed"),
+    (re.compile(r"\bmatured\b", re.I), "closed"),
+]
 
 
 def plain_label(feature: dict) -> str:
@@ -67,12 +71,21 @@ def _mask(values: pd.Series, rule: tuple[str, object]) -> np.ndarray:
     return (num > x).to_numpy() if kind == "gt" else (num <= x).fillna(False).to_numpy()
 
 
-def drivers_in_words(drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, shap: pd.DataFrame,
-                     top: int, significance: float) -> pd.DataFrame:
+def drivers_in_words(
+    drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, shap: pd.DataFrame, top: int, significance: float
+) -> pd.DataFrame:
     """The top drivers, each with its condition, the repeat rate with and without it and their ratio; a driver
     whose two rates do not differ beyond noise (two-proportion test at `significance`) is left out."""
-    cols = ["driver", "condition", "controllable", "contacts_with", "rate_with", "rate_without", "times_as_likely",
-            "sentence"]
+    cols = [
+        "driver",
+        "condition",
+        "controllable",
+        "contacts_with",
+        "rate_with",
+        "rate_without",
+        "times_as_likely",
+        "sentence",
+    ]
     by_name = {f["name"]: f for f in spec.get("features", [])}
     lab = table[table["status"] == "labelled"]
     y = lab["repeated"].fillna(False).to_numpy(dtype=bool)
@@ -105,8 +118,17 @@ def drivers_in_words(drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, sha
             size = f"{ratio:.1f} times as likely to come back"
         else:
             size = f"only {ratio:.1f} times as likely to come back (less likely)"
-        rows.append({"driver": label, "condition": condition, "controllable": controllable, "contacts_with": n_with,
-                     "rate_with": float(with_), "rate_without": float(without), "times_as_likely": ratio,
-                     "sentence": f"{label[:1].upper() + label[1:]} {condition}: {size} "
-                                 f"({with_:.0%} of these contacts led to a repeat, against {without:.0%} of the others)."})
+        rows.append(
+            {
+                "driver": label,
+                "condition": condition,
+                "controllable": controllable,
+                "contacts_with": n_with,
+                "rate_with": float(with_),
+                "rate_without": float(without),
+                "times_as_likely": ratio,
+                "sentence": f"{label[:1].upper() + label[1:]} {condition}: {size} "
+                f"({with_:.0%} of these contacts led to a repeat, against {without:.0%} of the others).",
+            }
+        )
     return pd.DataFrame(rows, columns=cols)

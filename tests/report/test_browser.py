@@ -35,7 +35,8 @@ def test_browser_check_catches_overflow_and_script_errors(tmp_path):
     """The self-check can fail: a page wider than the phone, and a script error, are both seen."""
     html = build_report(report_inputs(scenarios()["one_week"], True), CFG).html
     page = tmp_path / "broken.html"
-    page.write_text(html.replace("<main>", "<main><div style='width:2000px'>wide</div>"
-                                 "<script>undefinedFunction()</script>"))
+    page.write_text(
+        html.replace("<main>", "<main><div style='width:2000px'>wide</div><script>undefinedFunction()</script>")
+    )
     attrs, console = open_page(page, WIDTHS["phone"], tmp_path / "profile")
     assert int(attrs["overflow"]) > 1000 and attrs["errors"] == "1" and console

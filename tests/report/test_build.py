@@ -17,8 +17,19 @@ from report import measures as ms
 from report.build import build_report
 from tests.report.exports import export, report_inputs, scenarios
 
-SECTIONS = ["summary", "fcr", "reasons", "teams", "switching", "survey", "drivers", "scorecards", "coaching", "missing",
-            "analysts"]
+SECTIONS = [
+    "summary",
+    "fcr",
+    "reasons",
+    "teams",
+    "switching",
+    "survey",
+    "drivers",
+    "scorecards",
+    "coaching",
+    "missing",
+    "analysts",
+]
 CFG = ReportConfig.default(min_segment_contacts=20, scorecard_min_contacts=10)
 JARGON = re.compile(r"SHAP|log-odds|shrunk|matured|\b[a-z]+_[a-z0-9_]+\b", re.I)
 
@@ -44,10 +55,21 @@ def body_text(html: str) -> str:
 
 @pytest.fixture(scope="module")
 def reports():
-    return {(name, model): build_report(report_inputs(df, model), CFG)
-            for name, df in scenarios().items() for model in (True, False)}
+    """Reports built on first use: (scenario, with a model) -> Report."""
+
+    class Built(dict):
+        def __missing__(self, key):
+            name, model = key
+            self[key] = build_report(report_inputs(scenarios()[name], model), CFG)
+            return self[key]
+
+        def everything(self):
+            return {(n, m): self[(n, m)] for n in scenarios() for m in (True, False)}
+
+    return Built()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(scenarios()))
 @pytest.mark.parametrize("model", [True, False])
 def test_every_export_renders_every_section_with_honest_figures(reports, name, model):
@@ -64,12 +86,14 @@ def test_every_export_renders_every_section_with_honest_figures(reports, name, m
                 assert ((v >= 0) & (v <= 1)).all(), (col, v.describe())
 
 
+@pytest.mark.slow
 def test_missing_columns_are_named_in_not_in_your_data(reports):
     def missing(name, model=True):
         return " ".join(reports[(name, model)].summary["not_in_data"])
 
-    assert "agent column" in missing("no_agent_column") and "Not shown: the export has no agent column" in \
-        body_text(reports[("no_agent_column", True)].html)
+    assert "agent column" in missing("no_agent_column") and "Not shown: the export has no agent column" in body_text(
+        reports[("no_agent_column", True)].html
+    )
     assert "team column" in missing("no_team")
     assert "transfers" in missing("no_transfers_no_survey") and "survey" in missing("no_transfers_no_survey")
     assert "single channel" in missing("single_channel")
@@ -86,13 +110,42 @@ def test_degenerate_figures_say_what_they_are(reports):
     assert "no earlier month" in body_text(reports[("one_week", True)].html)
 
 
+@pytest.mark.slow
 def test_report_body_has_no_model_jargon(reports):
     """Outside the analysts' section: no SHAP, log-odds, snake_case, 'shrunk', 'matured' (the fixture spec's
     description says 'matured ... shrunk toward', so the plain-words rewrite is exercised)."""
-    for key, r in reports.items():
+    for key, r in reports.everything().items():
         hits = JARGON.findall(body_text(r.html))
         assert not hits, (key, hits[:10])
     assert "SHAP" in analysts(reports[("ordinary", True)].html)  # the technical view is kept, for analysts
+
+
+def test_ordinary_report_has_every_section_and_a_plain_body(reports):
+    r = reports[("ordinary", True)]
+    assert section_ids(r.html) == SECTIONS and not JARGON.findall(body_text(r.html))
+    assert "What drives repeats" in body_text(r.html)
+
+
+def test_drivers_in_words_give_the_repeat_ratio_measured_on_the_contacts():
+    from report.words import drivers_in_words
+
+    n = 2000
+    x = np.arange(n) % 4  # earlier contacts 0..3; customers with 2 or 3 come back 40% of the time, others 10%
+    repeated = np.where(x >= 2, np.arange(n) % 10 < 4, np.arange(n) % 10 < 1)
+    table = pd.DataFrame({"contact_id": [f"C{i}" for i in range(n)], "status": "labelled", "repeated": repeated,
+                          "customer_contacts_7d": x.astype(float), "hour": (np.arange(n) * 7) % 24})
+    shap = pd.DataFrame({"contact_id": table["contact_id"], "shap_customer_contacts_7d": 0.5 * (x - 1.5),
+                         "shap_hour": 0.01 * np.sin(np.arange(n))})
+    spec = {"features": [{"name": "customer_contacts_7d", "description": "the customer's matured contacts, shrunk "
+                          "toward everyone's", "family": "customer"},
+                         {"name": "hour", "label": "hour of day", "family": "channel", "controllable": True}]}
+    drivers = pd.DataFrame({"feature": ["customer_contacts_7d", "hour"], "controllable": [False, True]})
+    words = drivers_in_words(drivers, spec, table, shap, 5, 0.05)
+    row = words.iloc[0]
+    assert row["condition"] == "is above 1.5" and row["times_as_likely"] == pytest.approx(4.0)
+    assert row["sentence"].startswith("The customer's contacts is above 1.5: 4.0 times as likely to come back")
+    assert "shrunk" not in row["sentence"] and "matured" not in row["sentence"]
+    assert len(words) == 1  # the hour makes no difference beyond noise: left out
 
 
 def test_jargon_check_can_fail():
@@ -112,8 +165,9 @@ def test_monthly_top_reasons_equal_a_pandas_groupby():
     assert table["repeats"].tolist() == expected[0].tolist()
     assert table["share_of_repeats"].tolist() == pytest.approx((expected[0] / now.sum()).tolist())
     before = counts.get(period.month - 1, pd.Series(dtype=int))
-    assert table["change_from_last_month"].tolist() == [n - int(before.get(c, 0)) for c, n in
-                                                        zip(expected["reason_code"], expected[0])]
+    assert table["change_from_last_month"].tolist() == [
+        n - int(before.get(c, 0)) for c, n in zip(expected["reason_code"], expected[0])
+    ]
     assert "Bill higher than expected" in table["reason"].tolist() or "BIL-01" not in table["reason_code"].tolist()
 
 
@@ -152,27 +206,42 @@ def test_thin_teams_and_weeks_are_marked_not_judged():
 
 
 def test_segment_tables_mark_thin_segments():
-    r = build_report(report_inputs(scenarios()["ordinary"], True), CFG.model_copy(update={"min_segment_contacts": 10**6}))
+    r = build_report(
+        report_inputs(scenarios()["ordinary"], True), CFG.model_copy(update={"min_segment_contacts": 10**6})
+    )
     assert (r.tables["fcr_by_team"]["note"] == "too few contacts").all()
 
 
 def test_channel_switching_counts_repeats_by_first_and_repeat_channel():
-    rows = [("K1", 0, "phone", "BIL-01", "A1", "T1", 0, None), ("K1", 1, "chat", "BIL-01", "A1", "T1", 0, None),
-            ("K1", 2, "email", "BIL-01", "A1", "T1", 0, None), ("K2", 0, "chat", "TEC-01", "A1", "T1", 0, None),
-            ("K2", 1, "chat", "TEC-01", "A1", "T1", 0, None), ("K3", 0, "phone", "ACC-01", "A1", "T1", 0, None),
-            ("K3", 30, "chat", "ACC-01", "A1", "T1", 0, None)]  # K3 came back after the window: a new episode
+    rows = [
+        ("K1", 0, "phone", "BIL-01", "A1", "T1", 0, None),
+        ("K1", 1, "chat", "BIL-01", "A1", "T1", 0, None),
+        ("K1", 2, "email", "BIL-01", "A1", "T1", 0, None),
+        ("K2", 0, "chat", "TEC-01", "A1", "T1", 0, None),
+        ("K2", 1, "chat", "TEC-01", "A1", "T1", 0, None),
+        ("K3", 0, "phone", "ACC-01", "A1", "T1", 0, None),
+        ("K3", 30, "chat", "ACC-01", "A1", "T1", 0, None),
+    ]  # K3 came back after the window: a new episode
     m = ms.channel_switching(report_inputs(export(rows), False).contacts)
     assert m.loc["phone", "chat"] == 1 and m.loc["phone", "email"] == 1 and m.loc["chat", "chat"] == 1
     assert int(m.to_numpy().sum()) == 3
 
 
 def test_survey_agreement_counts_both_ways_of_disagreeing():
-    rows = [("K1", 0, "phone", "BIL-01", "A1", "T1", 0, True), ("K1", 1, "phone", "BIL-01", "A1", "T1", 0, None),
-            ("K2", 0, "phone", "BIL-01", "A1", "T1", 0, False), ("K3", 0, "phone", "BIL-01", "A1", "T1", 0, True),
-            ("K9", 40, "phone", "BIL-01", "A1", "T1", 0, None)]
+    rows = [
+        ("K1", 0, "phone", "BIL-01", "A1", "T1", 0, True),
+        ("K1", 1, "phone", "BIL-01", "A1", "T1", 0, None),
+        ("K2", 0, "phone", "BIL-01", "A1", "T1", 0, False),
+        ("K3", 0, "phone", "BIL-01", "A1", "T1", 0, True),
+        ("K9", 40, "phone", "BIL-01", "A1", "T1", 0, None),
+    ]
     sv = ms.signal_agreement(report_inputs(export(rows), False).contacts, "channel", 0.05)
-    assert (sv["contacts"], sv["says_resolved_but_came_back"], sv["says_unresolved_but_no_repeat"], sv["agree"]) == \
-        (3, 1, 1, 1)
+    assert (sv["contacts"], sv["says_resolved_but_came_back"], sv["says_unresolved_but_no_repeat"], sv["agree"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
     with_signal = report_inputs(export(rows), False).contacts.assign(resolution_signal=True)
     assert ms.signal_agreement(with_signal, None, 0.05)["column"] == "resolution_signal"
 

@@ -33,15 +33,26 @@ def test_intervals_charts_and_tables_hold_for_any_counts(counts, significance):
     low, high = t["ci_low"].to_numpy(), t["ci_high"].to_numpy()
     has = t["first_contacts"].to_numpy() > 0
     assert ((low[has] >= 0) & (high[has] <= 1) & (low[has] <= high[has])).all()
-    assert (low[has] <= t["fcr"].to_numpy()[has] + 1e-12).all() and (t["fcr"].to_numpy()[has] <= high[has] + 1e-12).all()
+    assert (low[has] <= t["fcr"].to_numpy()[has] + 1e-12).all() and (
+        t["fcr"].to_numpy()[has] <= high[has] + 1e-12
+    ).all()
     assert (t["note"] == np.where(t["first_contacts"] < 100, "too few contacts", "")).all()
     html = str(table(t, PCT))
     assert "nan" not in html.lower() and "inf" not in html.lower()
     seen = t[has]
-    for spec in (Bars("any", seen["segment"], seen["fcr"], "FCR", low=seen["ci_low"], high=seen["ci_high"],
-                      target=0.8, muted=(seen["note"] != "").to_numpy()),
-                 Lines("any", list(range(len(seen))), {"FCR": seen["fcr"]}, "FCR",
-                       band=(seen["ci_low"], seen["ci_high"]))):
+    for spec in (
+        Bars(
+            "any",
+            seen["segment"],
+            seen["fcr"],
+            "FCR",
+            low=seen["ci_low"],
+            high=seen["ci_high"],
+            target=0.8,
+            muted=(seen["note"] != "").to_numpy(),
+        ),
+        Lines("any", list(range(len(seen))), {"FCR": seen["fcr"]}, "FCR", band=(seen["ci_low"], seen["ci_high"])),
+    ):
         fig = draw(spec)
         assert fig.axes
         import matplotlib.pyplot as plt
