@@ -287,6 +287,7 @@ def analysts_section(
                     "mean |SHAP|",
                     percent=False,
                     groups=np.where(d["controllable"].head(15), "controllable", "not controllable"),
+                    colours={"controllable": "blue", "not controllable": "orange"},
                 )
             )
         )
@@ -403,6 +404,7 @@ def analysts_section(
                         "mean |SHAP|",
                         percent=False,
                         groups=np.where(m.after["controllable"].head(15), "controllable", "not controllable"),
+                        colours={"controllable": "blue", "not controllable": "orange"},
                     )
                 )
             )
@@ -712,12 +714,13 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         blocks.append(
             img(
                 Bars(
-                    "How much more likely a repeat is when the driver is present",
+                    "How much more likely a repeat is, by driver",
                     [f"{d} {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
                     ratio["times_as_likely"],
                     "times as likely to come back",
                     percent=False,
                     groups=np.where(ratio["controllable"], "the operation can act on it", "who calls and why"),
+                    colours={"the operation can act on it": "blue", "who calls and why": "orange"},
                 ),
                 "drivers in plain words",
             )
