@@ -613,6 +613,8 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     )
     if period is not None and len(reasons):
         rs = reasons.drop(columns=["reason_code"]) if not inp.reason_names else reasons
+        signed = [f"{int(v):+,}" if pd.notna(v) else "" for v in rs["change_from_last_month"]]
+        rs = rs.assign(change_from_last_month=signed)
         sections.append(
             _section(
                 "reasons",
