@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -32,8 +33,8 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     dst = tmp_path_factory.mktemp("quality")
-    for name in ("pipeline", "features", "models", "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore",
-                 ".gitignore"):
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
