@@ -1,13 +1,15 @@
-"""DVC stage `report`: outputs of label, train and explain -> reports/drivers.html and CSV tables.
+"""DVC stage `report`: outputs of ingest, label, train and explain -> reports/drivers.html and CSV tables.
 
-Loads what the earlier stages wrote (report/inputs.py), builds the operations report
-(report/build.py: FCR, top reasons, drivers in words, case-mix adjusted scorecards with the case-mix
-model fitted in train, the model) and writes the HTML, its tables as CSV and metrics/report.json.
+Loads what the earlier stages wrote (report/inputs.py), builds the operations report (report/build.py:
+this month against the last, top reasons, teams by week, channel switching, survey against repeats,
+drivers in words, fair scorecards and the coaching list, the model for analysts) and writes the HTML,
+its tables as CSV and metrics/report.json.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from pipeline.config import Paths, ReportConfig
@@ -19,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: ReportConfig, paths: Paths) -> dict:
-    report = build_report(load_report_inputs(paths), cfg)
+    report = build_report(load_report_inputs(paths, cfg), cfg)
     reports = Path(paths.reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
     for name, table in report.tables.items():
@@ -27,7 +29,16 @@ def run(cfg: ReportConfig, paths: Paths) -> dict:
     out = reports / "drivers.html"
     out.write_text(report.html)
     log.info("report written to %s (%.0f kB)", out, out.stat().st_size / 1024)
-    return report.summary
+    return _strict(report.summary)
+
+
+def _strict(x: object) -> object:
+    """metrics/report.json as strict JSON: a figure that is not a number is null, never NaN."""
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_strict(v) for v in x]
+    return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
 def main(params_path: str = "params.yaml") -> None:

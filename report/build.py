@@ -1,30 +1,57 @@
-"""The operations report: FCR, top reasons, drivers, case-mix adjusted scorecards, the model.
+"""The operations report: what happened this month, where, why, and what to do this week.
 
-In: `ReportInputs` (outputs of label, train and explain) and the `report` section of params. Out:
-`Report` with the HTML text (one self-contained file), the tables written beside it as CSV, and the
-summary for metrics/report.json. The case-mix model was fitted in train; here it is only applied.
+In: `ReportInputs` (outputs of ingest, label, train and explain) and the `report` section of params. Out:
+`Report` with the HTML text (one self-contained file, report/templates/), the tables written beside it
+as CSV, and the summary for metrics/report.json. Everything outside the analysts' section is in plain
+words; a section the data cannot support says so and names the column that would enable it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
-from labelling.measure import fcr_by_count
-from models.diagnostics.drivers import top_reasons
-from models.diagnostics.scorecards import casemix_scorecards, scorecard
+from contract.schema import NO_AGENT_CHANNELS
+from labelling.measure import fcr_by_count, fcr_table, first_contacts, weekly_fcr
 from models.diagnostics.truth_check import driver_recovery, skill_tracking
 from models.scoring import model_frame
 from pipeline.config import ReportConfig
-from report import charts
-from report.html import figure_tag, render, table_tag
+from report import measures as ms
+from report.charts import Bars, Lines, Scatter, Strips, img
+from report.html import render, table
 from report.inputs import ReportInputs
+from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard
+from report.words import drivers_in_words
 
-PCT = ("fcr", "ci_low", "ci_high", "observed_fcr", "observed_low", "observed_high", "expected_fcr", "adjusted_fcr",
-       "difference", "difference_low", "difference_high", "repeat_rate")
+PCT = (
+    "fcr",
+    "ci_low",
+    "ci_high",
+    "observed_fcr",
+    "expected_fcr",
+    "adjusted_fcr",
+    "adjusted_low",
+    "adjusted_high",
+    "difference",
+    "repeat_rate",
+    "share_of_repeats",
+    "agreement",
+    "fcr_before",
+    "fcr_now",
+    "change",
+    "rate_with",
+    "rate_without",
+    "target",
+    "share",
+    "low",
+    "high",
+)
+SEGMENT_WORDS = {"channel": "channel", "reason_family": "reason family", "team": "team"}
 
 
 @dataclass
@@ -34,105 +61,849 @@ class Report:
     summary: dict
 
 
-def scorecards(inp: ReportInputs, min_contacts: int) -> dict[str, pd.DataFrame]:
-    """Agents and teams of the test window against the case-mix model's expectation (empty without one)."""
-    if inp.casemix is None:
-        empty = scorecard(pd.Series([], dtype="str"), np.array([]), np.array([]), min_contacts)
-        return {"agents": empty, "teams": empty.copy()}
-    rows = inp.table[inp.table["contact_id"].isin(set(inp.test_ids)) & (inp.table["status"] == "labelled")]
-    return casemix_scorecards(rows, inp.casemix.predict(rows), min_contacts)
+def _pct(x: float | None) -> str:
+    return "not known" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
 
 
-def truth_checks(inp: ReportInputs, agents_card: pd.DataFrame, min_spread: float) -> dict | None:
+def _window(inp: ReportInputs) -> str:
+    days = inp.label.get("rules", {}).get("window_days")
+    return f"{days:g} days" if isinstance(days, int | float) else "the label window"
+
+
+def _points(x: float) -> str:
+    return f"{x * 100:+.1f} points"
+
+
+def _section(id_: str, title: str, intro: list[str] | str = (), blocks: list = (), bullets: list[str] = ()) -> dict:
+    return {
+        "id": id_,
+        "title": title,
+        "intro": [intro] if isinstance(intro, str) else list(intro),
+        "blocks": [Markup(b) for b in blocks],
+        "bullets": list(bullets),
+    }
+
+
+def _with_interval(t: pd.DataFrame, significance: float, min_contacts: int) -> pd.DataFrame:
+    lo, hi = ms.interval(t["resolved"].to_numpy(), t["first_contacts"].to_numpy(), significance)
+    return t.assign(ci_low=lo, ci_high=hi, note=np.where(t["first_contacts"] < min_contacts, "too few contacts", ""))
+
+
+def _segment_bars(t: pd.DataFrame, seg: str, target: float) -> str:
+    words = SEGMENT_WORDS.get(seg, seg)
+    return img(
+        Bars(
+            f"FCR by {words}",
+            [ms.pretty(v) for v in t["segment"]],
+            t["fcr"],
+            "first-contact resolution",
+            low=t["ci_low"],
+            high=t["ci_high"],
+            target=target,
+            muted=(t["note"] != "").to_numpy(),
+        ),
+        f"FCR by {words}",
+    )
+
+
+def summary_section(cmp: dict, mv: pd.DataFrame, actions: list[str]) -> tuple[dict, list[str]]:
+    if not cmp["available"]:
+        return _section("summary", "This month at a glance", [f"FCR cannot be given yet: {cmp['why']}."]), []
+    now, target = cmp["now"], cmp["target"]
+    lines = [
+        f"{cmp['current']}: {_pct(now['fcr'])} of {now['first_contacts']:,} first contacts were resolved "
+        f"without the customer coming back; the target is {target:.0%} ({cmp.get('vs_target', 'not known')})."
+    ]
+    if cmp["before"] is None:
+        lines.append("There is no earlier month in the data to compare with.")
+    elif cmp["change"] is None:
+        lines.append(f"{cmp['previous']} had no first contacts with a known outcome: no comparison.")
+    else:
+        noise = "beyond noise: a real change" if cmp["beyond_noise"] else "within noise: it could be chance alone"
+        lines.append(
+            f"{cmp['previous']}: {_pct(cmp['before']['fcr'])}, so the change is {_points(cmp['change'])}, "
+            f"{noise} (two-proportion test, p = {cmp['p_value']:.3f})."
+        )
+    movers = [
+        f"{SEGMENT_WORDS.get(r.segment, r.segment).capitalize()} {ms.pretty(r.value)}: {_pct(r.fcr_before)} to "
+        f"{_pct(r.fcr_now)} ({_points(r.change)}, {'beyond noise' if r.beyond_noise else 'within noise'})."
+        for r in mv.itertuples()
+    ]
+    blocks = []
+    if movers:
+        blocks.append(
+            "<h3>Biggest movers since last month</h3><ul class='movers'>"
+            + "".join(f"<li>{Markup.escape(m)}</li>" for m in movers)
+            + "</ul>"
+        )
+    else:
+        blocks.append("<p>No reason family, channel or team is large enough in both months to rank movers.</p>")
+    blocks.append(
+        "<h3>Actions this week</h3><ol class='actions'>"
+        + "".join(f"<li>{Markup.escape(a)}</li>" for a in actions)
+        + "</ol>"
+    )
+    return _section("summary", "This month at a glance", lines, blocks), movers
+
+
+def team_week_block(tw: pd.DataFrame) -> str:
+    """Teams as rows, weeks as columns; each cell coloured by its verdict against the team's target."""
+    if not len(tw):
+        return ""
+    weeks = sorted(tw["week"].unique())
+    partial = tw.groupby("week")["partial"].any()
+    head = "".join(f"<th>{w:%d %b}{' (partial)' if partial[w] else ''}</th>" for w in weeks)
+    rows = []
+    for team, g in tw.groupby("team", sort=True):
+        g = g.set_index("week")
+        cells = []
+        for w in weeks:
+            r = g.loc[w]
+            text = "" if r["first_contacts"] == 0 else f"{r['fcr']:.0%}"
+            mark = {"above target": " ▲", "below target": " ▼"}.get(r["verdict"], "")
+            cells.append(
+                f"<td class='{r['verdict'].replace(' ', '-').split('-(')[0]}' title='{r['verdict']}, "
+                f"{int(r['first_contacts'])} first contacts'>{text}{mark}</td>"
+            )
+        rows.append(
+            f"<tr><td>{Markup.escape(ms.pretty(team))}</td><td>{g['target'].iloc[0]:.0%}</td>{''.join(cells)}</tr>"
+        )
+    legend = (
+        "<p class='legend note'><span class='above-target' style='background:#d4efe6'>▲ above target</span>"
+        "<span style='background:#f8dccb'>▼ below target</span> (beyond noise); plain: within noise of the "
+        "target; grey: too few contacts to judge; <i>partial</i>: some outcomes not known yet, not compared."
+        "</p>"
+    )
+    return (
+        legend
+        + "<div class='scroll'><table class='teamweek'><thead><tr><th>Team</th><th>Target</th>"
+        + head
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
+def switching_block(matrix: pd.DataFrame) -> tuple[str, str]:
+    total = int(matrix.to_numpy().sum())
+    same = int(sum(matrix.loc[c, c] for c in matrix.index if c in matrix.columns))
+    shares = matrix.div(matrix.sum(axis=1), axis=0)
+    show = pd.DataFrame({"first channel": [ms.pretty(i) for i in matrix.index]})
+    for c in matrix.columns:
+        show[ms.pretty(c)] = [f"{n:,} ({s:.0%})" for n, s in zip(matrix[c], shares[c])]
+    show["repeats"] = matrix.sum(axis=1).to_numpy()
+    text = (
+        f"{total:,} repeat contacts; {total - same:,} ({(total - same) / total:.0%}) came back on another channel "
+        "than the one they started on. Rows: where the customer first got in touch; columns: where they came "
+        "back (share of the row)."
+    )
+    return table(show), text
+
+
+def signal_section(sv: dict) -> dict:
+    source = "the resolution flag in your data" if sv["column"] == "resolution_signal" else "the post-contact survey"
+    intro = [
+        f"Two measurements of the same thing: what customers told {source} and whether they came back. "
+        f"On {sv['contacts']:,} contacts with both, they agree on {sv['agreement']:.0%} "
+        f"({sv['low']:.0%} to {sv['high']:.0%}).",
+        f"{sv['says_resolved_but_came_back']:,} said resolved but came back about the same issue: the answer "
+        "reflects how the contact felt, not whether the problem was fixed, or the fix did not hold.",
+        f"{sv['says_unresolved_but_no_repeat']:,} said not resolved but did not come back within the window: "
+        "they may have given up, solved it themselves, or gone elsewhere; repeat tracking counts these as "
+        "resolved, so FCR from repeats alone flatters the operation by at most this much.",
+    ]
+    blocks = [table(sv["by"].rename(columns={"channel": "channel"}), PCT)] if "by" in sv else []
+    return _section("survey", "What customers say against what they do", intro, blocks)
+
+
+def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig, has_agents: bool) -> list[str]:
+    """What this export could not support, and what would enable it (columns shown as code)."""
+    out = []
+
+    def missing(col: str) -> bool:
+        return col not in c.columns or not c[col].notna().any()
+
+    if missing("agent_id"):
+        out.append("Agent scorecards and the coaching list: add an agent column (<code>agent_id</code>) to the export.")
+    if missing("team"):
+        out.append(
+            "Teams week by week and team targets: add a team column (<code>team</code>), or an agents table "
+            "with each agent's team."
+        )
+    if missing("transfers"):
+        out.append("FCR by number of transfers: add a transfers count (<code>transfers</code>).")
+    if ms.signal_column(c) is None:
+        out.append(
+            "Survey against repeat tracking: add the survey answer (<code>survey_resolved</code>) or your own "
+            "resolution flag (<code>resolution_signal</code>)."
+        )
+    if missing("channel") or c["channel"].astype(str).nunique() < 2:
+        out.append(
+            "Where customers go when they come back: the export has a single channel; add "
+            "<code>channel</code> with each contact's channel."
+        )
+    if not inp.reason_names:
+        out.append(
+            "Reason names: reasons are shown by their codes; set <code>report.reason_names</code> in "
+            "params.yaml to a file with the columns <code>reason_code,reason_name</code>."
+        )
+    if inp.model is None:
+        out.append(
+            "What drives repeats, fair scorecards and the coaching list: no model was trained on this data "
+            "(run the train and explain stages)."
+        )
+    elif inp.model.casemix is None:
+        out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
+    if cmp.get("available") and cmp.get("before") is None:
+        out.append("Change from last month and biggest movers: the data covers one month; export at least two.")
+    if not cmp.get("available"):
+        out.append(
+            "FCR: no contact's outcome is known yet; export contacts older than the label window "
+            f"({inp.label.get('rules', {}).get('window_days', 'window')} days)."
+        )
+    return out
+
+
+def analysts_section(
+    inp: ReportInputs, cfg: ReportConfig, transfers: pd.DataFrame | None, checks: dict | None, hits: dict | None
+) -> dict:
+    blocks, intro = (
+        [],
+        [
+            "For analysts: the model's own view (SHAP attributions on the log-odds scale), its "
+            "evaluation on the newest contacts, and technical tables. Operations readers can stop above."
+        ],
+    )
+    m = inp.model
+    if m is not None:
+        d, shap, spec = m.drivers, m.shap, m.spec
+        card, met = m.card, m.card["test_metrics"]
+        blocks.append(
+            img(
+                Bars(
+                    "Drivers of repeats: mean |SHAP| (log-odds)",
+                    d["feature"].head(15),
+                    d["mean_abs_shap"].head(15),
+                    "mean |SHAP|",
+                    percent=False,
+                    groups=np.where(d["controllable"].head(15), "controllable", "not controllable"),
+                    colours={"controllable": "blue", "not controllable": "orange"},
+                )
+            )
+        )
+        top = [f for f in d["feature"].head(8) if f"shap_{f}" in shap.columns]
+        values = model_frame(inp.table.set_index("contact_id").loc[shap["contact_id"]], spec) if len(shap) else None
+        if values is not None:
+            shades = {}
+            for f in top:
+                v = values[f]
+                if isinstance(v.dtype, pd.CategoricalDtype):
+                    shades[f] = np.full(len(v), 0.5)
+                else:
+                    num = pd.to_numeric(v, errors="coerce").to_numpy(dtype=float)
+                    lo, hi = np.nanpercentile(num, [5, 95]) if np.isfinite(num).any() else (0.0, 1.0)
+                    shades[f] = np.clip((num - lo) / (hi - lo if hi > lo else 1), 0, 1)
+            blocks.append(
+                img(
+                    Strips(
+                        "Each contact's SHAP per feature (beeswarm; colour: low to high value)",
+                        {f: shap[f"shap_{f}"] for f in top},
+                        shades,
+                        "SHAP (log-odds of a repeat)",
+                    )
+                )
+            )
+            numeric = [f for f in d["feature"] if f in values and not isinstance(values[f].dtype, pd.CategoricalDtype)]
+            blocks.append(
+                "<div class='grid'>"
+                + "".join(
+                    img(
+                        Scatter(
+                            f"Dependence: {f}", pd.to_numeric(values[f], errors="coerce"), shap[f"shap_{f}"], f, "SHAP"
+                        )
+                    )
+                    for f in numeric[: cfg.dependence_plots]
+                )
+                + "</div>"
+            )
+        c = m.curves
+        blocks.append(
+            "<div class='grid'>"
+            + "".join(
+                [
+                    img(
+                        Lines(
+                            f"ROC (AUC {met['roc_auc']:.3f})",
+                            c["roc"]["fpr"],
+                            {"model": c["roc"]["tpr"]},
+                            "true positive rate",
+                            "false positive rate",
+                            diagonal=True,
+                        )
+                    ),
+                    img(
+                        Lines(
+                            "Precision-recall",
+                            c["pr"]["recall"],
+                            {"model": c["pr"]["precision"]},
+                            "precision",
+                            "recall",
+                        )
+                    ),
+                    img(
+                        Lines(
+                            f"Calibration (ECE {met['ece']:.3f})",
+                            c["calibration"]["mean_predicted"],
+                            {"observed": c["calibration"]["observed_rate"]},
+                            "observed repeat rate",
+                            "predicted repeat probability",
+                            diagonal=True,
+                        )
+                    ),
+                    img(
+                        Lines(
+                            "Repeats captured vs contacts sent to specialists",
+                            c["capture"]["contacts_share"],
+                            {"model": c["capture"]["repeats_captured"], "random": c["capture"]["random"]},
+                            "repeats captured",
+                            "contacts sent",
+                            percent_x=True,
+                        )
+                    ),
+                ]
+            )
+            + "</div>"
+        )
+        blocks.append(
+            table(
+                d[
+                    [
+                        col
+                        for col in (
+                            "rank",
+                            "feature",
+                            "description",
+                            "family",
+                            "controllable",
+                            "mean_abs_shap",
+                            "share_toward_repeat",
+                        )
+                        if col in d
+                    ]
+                ].head(15)
+            )
+        )
+        if m.after is not None:
+            blocks.append("<h3>Drivers with what happens during the contact (diagnostic model, not for routing)</h3>")
+            blocks.append(
+                img(
+                    Bars(
+                        "After-contact model: mean |SHAP|",
+                        m.after["feature"].head(15),
+                        m.after["mean_abs_shap"].head(15),
+                        "mean |SHAP|",
+                        percent=False,
+                        groups=np.where(m.after["controllable"].head(15), "controllable", "not controllable"),
+                        colours={"controllable": "blue", "not controllable": "orange"},
+                    )
+                )
+            )
+        intro.append(
+            f"Routing model: registry version {card['registry'].get('version')}, run "
+            f"{card['registry'].get('run_id')}; test window {card['split']['test']['from']} to "
+            f"{card['split']['test']['to']} ({card['split']['test']['contacts']:,} contacts): ROC AUC "
+            f"{met['roc_auc']:.3f}, log loss {met['log_loss']:.4f}, ECE {met['ece']:.4f}, capture at 10% "
+            f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {card['registry'].get('reason')}."
+        )
+    if transfers is not None:
+        blocks.append(
+            "<h3>FCR by number of transfers</h3>" + table(transfers.rename(columns={"segment": "transfers"}), PCT)
+        )
+    if checks:
+        blocks.append(
+            "<h3>Synthetic centre, checked against its truth</h3><pre>"
+            + str(Markup.escape(json.dumps({**checks, "coaching": hits}, indent=1, default=str)))
+            + "</pre>"
+        )
+    return _section("analysts", "The model, for analysts (technical)", intro, blocks)
+
+
+def truth_checks(inp: ReportInputs, agents: pd.DataFrame, min_spread: float) -> dict | None:
     """On the synthetic centre (its truth files present): the report's findings against the truth."""
     meta_path, skill_path = inp.truth_dir / "truth.json", inp.truth_dir / "agent_truth.parquet"
-    if not (meta_path.exists() and skill_path.exists()):
+    if inp.model is None or not (meta_path.exists() and skill_path.exists()):
         return None
     meta = json.loads(meta_path.read_text())
     skill = pd.read_parquet(skill_path).set_index("agent_id")["skill"]
-    return {"driver_recovery": driver_recovery(inp.drivers, meta["planted_drivers"], meta.get("non_drivers", []),
-                                               inp.top_n, min_spread, inp.after),
-            "agent_skill_tracking": skill_tracking(agents_card, skill)}
+    return {
+        "driver_recovery": driver_recovery(
+            inp.model.drivers,
+            meta["planted_drivers"],
+            meta.get("non_drivers", []),
+            inp.model.top_n,
+            min_spread,
+            inp.model.after,
+        ),
+        "agent_skill_tracking": skill_tracking(agents, skill),
+        "skill": skill,
+    }
+
+
+def fair_cards(
+    inp: ReportInputs, cfg: ReportConfig
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, np.ndarray]:
+    empty = pd.DataFrame(
+        columns=[
+            "rank",
+            "group",
+            "contacts",
+            "repeats",
+            "observed_fcr",
+            "expected_fcr",
+            "difference",
+            "adjusted_fcr",
+            "adjusted_low",
+            "adjusted_high",
+            "verdict",
+        ]
+    )
+    t = inp.table
+    if inp.model is None or inp.model.casemix is None or "agent_id" not in t or not t["agent_id"].notna().any():
+        return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), t.iloc[:0], np.array([])
+    horizon = ms.outcome_horizon(t)
+    # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents apart.
+    rows = t[
+        (t["status"] == "labelled") & (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days))
+    ]
+    rows = rows[rows["agent_id"].notna().to_numpy() & ~rows["channel"].astype(str).isin(NO_AGENT_CHANNELS).to_numpy()]
+    expected = inp.model.casemix.predict(rows) if len(rows) else np.array([])
+    y = rows["repeated"].fillna(False).to_numpy(dtype=float)
+    agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance)
+    has_team = "team" in rows and rows["team"].notna().any()
+    tm = rows["team"].notna().to_numpy() if has_team else np.zeros(len(rows), bool)
+    teams = (
+        fair_scorecard(rows["team"][tm], y[tm], expected[tm], cfg.scorecard_min_contacts, cfg.significance)
+        if has_team
+        else empty.copy()
+    )
+    coach = coaching_list(agents, rows, expected, cfg.coaching_families)
+    return {"agents": agents, "teams": teams}, coach, rows, expected
+
+
+def _card_bars(card: pd.DataFrame, who: str) -> str:
+    ranked = card[card["verdict"] != "too few contacts"]
+    if len(ranked) > 25:  # the ends matter: the 12 highest and the 12 lowest by their interval
+        ranked = pd.concat([ranked.head(12), ranked.tail(12)])
+    return img(
+        Bars(
+            f"{who}: FCR adjusted for the contacts they got",
+            [ms.pretty(g) for g in ranked["group"]],
+            ranked["adjusted_fcr"],
+            "adjusted first-contact resolution",
+            low=ranked["adjusted_low"],
+            high=ranked["adjusted_high"],
+            groups=ranked["verdict"].to_numpy(),
+            sort=False,
+            colours={"better than expected": "green", "as expected": "sky", "below expected": "vermillion"},
+        ),
+        f"{who} scorecard",
+    )
 
 
 def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
-    cards = scorecards(inp, cfg.scorecard_min_contacts)
-    table, shap, drivers, after, segs = inp.table, inp.shap, inp.drivers, inp.after, inp.segments
-    values = model_frame(table.set_index("contact_id").loc[shap["contact_id"]], inp.spec)
-    transfers = fcr_by_count(table, "transfers") if "transfers" in table.columns else None
-    reasons = top_reasons(table, shap, inp.spec, cfg.top_reasons)
-    tables = {"scorecard_agents": cards["agents"], "scorecard_teams": cards["teams"], "top_reasons": reasons,
-              **({"fcr_by_transfers": transfers} if transfers is not None else {}),
-              **{f"fcr_by_{s}": t for s, t in segs.items()}, "fcr_by_week": inp.weekly}
-    checks = truth_checks(inp, cards["agents"], cfg.truth_check_min_spread)
-    summary = {"agents_scored": int(len(cards["agents"])), "teams_scored": int(len(cards["teams"])),
-               "agents_better_than_expected": int((cards["agents"]["verdict"] == "better than expected").sum()),
-               "agents_worse_than_expected": int((cards["agents"]["verdict"] == "worse than expected").sum()),
-               "truth_checks": checks}
-    fcr, m, card = inp.label["fcr"], inp.card["test_metrics"], inp.card
-    top = drivers.head(8)["feature"].tolist()
-    numeric = [f for f in drivers["feature"] if not isinstance(values[f].dtype, pd.CategoricalDtype)]
-    words = "; ".join(f"{r.description} ({'the operation can act on it' if r.controllable else 'who calls and why'})"
-                      for r in drivers.head(5).itertuples())
-    c = inp.curves
-    sections = [
-        ("First-contact resolution", f"Share of first contacts whose issue was solved without the customer coming back "
-         f"within the label window. Target {cfg.fcr_target:.0%}. Intervals are 95%.",
-         [figure_tag(charts.weekly_fcr_figure(inp.weekly, cfg.fcr_target), "FCR by week"),
-          "<div class='grid'>" + "".join(figure_tag(charts.segment_fcr_figure(t, s, cfg.fcr_target), f"FCR by {s}")
-                                         for s, t in segs.items()) + "</div>",
-          *([table_tag(segs["channel"], PCT)] if "channel" in segs else [])]),
-        (f"Top {len(reasons)} reasons of repeat contacts", "The reason codes that bring customers back most, and what "
-         "else pushes those contacts toward a repeat.", [table_tag(reasons, ("repeat_rate",))]),
-        ("What drives repeats", f"The model's view of why customers come back (SHAP on {len(shap):,} recent contacts). "
-         f"Strongest drivers: {words}.",
-         [figure_tag(charts.drivers_bar_figure(drivers), "drivers"),
-          figure_tag(charts.beeswarm_figure(shap, values, top), "beeswarm"),
-          "<div class='grid'>" + "".join(figure_tag(charts.dependence_figure(values[f], shap[f"shap_{f}"].to_numpy(), f),
-                                                    f"dependence {f}") for f in numeric[: cfg.dependence_plots]) + "</div>",
-          table_tag(drivers[["rank", "feature", "description", "family", "controllable", "mean_abs_shap",
-                             "share_toward_repeat"]].head(15))]),
-        *([("What happens during the contact", "Transfers, handle time and how the contact ended are known only "
-            "once it is over, so the routing model cannot use them. A diagnostic model that also knows them shows "
-            "where they rank among the drivers (process drivers in green with the other controllable ones); the "
-            "table gives FCR by number of transfers.",
-            [figure_tag(charts.drivers_bar_figure(after, title="Drivers, with what happens during the contact"),
-                        "drivers after contact"),
-             *([table_tag(transfers.rename(columns={"segment": "transfers"}), PCT)] if transfers is not None else [])])]
-          if after is not None else []),
-        *([("Agent and team scorecards, adjusted for case mix", "Observed FCR beside the FCR expected for the contacts "
-            "each agent or team actually got (from a model that does not know who handled them). An agent who takes the "
-            "hard calls is compared with what those calls usually achieve, not with agents who take the easy ones.",
-            ["<div class='grid'>" + figure_tag(charts.scorecard_figure(cards["teams"], "Teams"), "teams") +
-             figure_tag(charts.scorecard_figure(cards["agents"], "Agents"), "agents") + "</div>",
-             table_tag(cards["teams"].drop(columns=["expected_repeats"]), PCT),
-             table_tag(cards["agents"].drop(columns=["expected_repeats"]).head(20), PCT)])]
-          if len(cards["agents"]) else []),
-        ("The model", f"A calibrated LightGBM classifier on arrival-time features, tested on the newest contacts: "
-         f"ROC AUC {m['roc_auc']:.3f}, calibration error {m['ece']:.3f}; sending the riskiest 10% to specialists "
-         f"catches {m.get('capture_at_10pct', float('nan')):.0%} of repeats." + _truth_sentence(checks),
-         [figure_tag(charts.model_evaluation_figure(c["roc"], c["pr"], c["calibration"], c["capture"], m["roc_auc"],
-                                                    m["ece"], m["repeat_rate"]), "model evaluation")]),
+    c, sig, floor = inp.contacts, cfg.significance, cfg.min_segment_contacts
+    segs = [s for s in SEGMENT_WORDS if s in c.columns and c[s].notna().any()]
+    first = first_contacts(c, [*segs, "started_at"])
+    overall = _with_interval(fcr_table(c, first=first), sig, 1)
+    seg_tables = {s: _with_interval(fcr_table(c, s, first=first), sig, floor) for s in segs}
+    weekly = _with_interval(weekly_fcr(c, first=first), sig, floor) if len(first) else None
+    cmp = ms.period_comparison(c, cfg.fcr_target, sig)
+    mv = ms.movers(c, segs, floor, sig, cfg.movers)
+    reasons, period = ms.monthly_reasons(c, inp.reason_names, cfg.top_reasons)
+    tw = ms.team_weeks(c, cfg.team_targets, cfg.fcr_target, cfg.weeks_shown, floor, sig)
+    switching = (
+        ms.channel_switching(c) if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
+    )
+    sv = ms.signal_agreement(c, "channel" if "channel" in segs else None, sig)
+    transfers = fcr_by_count(c, "transfers") if "transfers" in c and c["transfers"].notna().any() else None
+    cards, coach, _, _ = fair_cards(inp, cfg)
+    has_agents = len(cards["agents"]) > 0
+    m = inp.model
+    words = (
+        drivers_in_words(m.drivers, m.spec, inp.table, m.shap, cfg.drivers_in_words, sig)
+        if m is not None
+        else pd.DataFrame()
+    )
+    checks = truth_checks(inp, cards["agents"], cfg.truth_check_min_spread) if has_agents else None
+    hits = coaching_hit_rates(cards["agents"], coach, checks.pop("skill")) if checks else None
+
+    # Actions this week: the few things the numbers point at, most specific first.
+    actions = []
+    if len(reasons) and reasons["repeats"].iloc[0] > 0:
+        r0 = reasons.iloc[0]
+        actions.append(
+            f"Review how \u201c{r0['reason']}\u201d contacts are handled: {int(r0['repeats']):,} repeats in "
+            f"{period.name}, {r0['share_of_repeats']:.0%} of all."
+        )
+    if len(coach):
+        actions.append(
+            f"Coach {len(coach)} agent(s) whose FCR is credibly below what their contacts lead one to "
+            f"expect, starting with {', '.join(coach['agent'].head(3))} (coaching list below)."
+        )
+    below = tw[(tw["verdict"] == "below target")] if len(tw) else tw
+    if len(below):
+        last = below["week"].max()
+        names = sorted(below.loc[below["week"] == last, "team"].astype(str))
+        actions.append(
+            f"Talk with the team lead(s) of {', '.join(ms.pretty(n) for n in names[:5])}: below target "
+            f"beyond noise in the week of {last:%d %b}."
+        )
+    worse = mv[(mv["change"] < 0) & mv["beyond_noise"]] if len(mv) else mv
+    if len(worse):
+        w = worse.iloc[0]
+        actions.append(
+            f"Find out what changed for {SEGMENT_WORDS.get(w['segment'], w['segment'])} "
+            f"{ms.pretty(w['value'])}: FCR fell {_points(-w['change']).lstrip('+')}."
+        )
+    ctrl = words[words["controllable"] & (words["times_as_likely"].fillna(0) > 1)] if len(words) else words
+    if len(ctrl):
+        actions.append(f"Act on what the operation controls: {ctrl.iloc[0]['sentence']}")
+    if not actions:
+        actions.append("Nothing in this data stands out beyond noise: keep watching the weekly figures.")
+
+    summary_sec, movers_text = summary_section(cmp, mv, actions)
+    sections = [summary_sec]
+    fcr_blocks = []
+    if weekly is not None and len(weekly):
+        fcr_blocks.append(
+            img(
+                Lines(
+                    "FCR by week (first contacts whose outcome is known)",
+                    list(pd.to_datetime(weekly["week"])),
+                    {"FCR": weekly["fcr"]},
+                    "first-contact resolution",
+                    band=(weekly["ci_low"], weekly["ci_high"]),
+                    target=cfg.fcr_target,
+                ),
+                "FCR by week",
+            )
+        )
+    fcr_blocks.append(
+        "<div class='grid'>" + "".join(_segment_bars(t, s, cfg.fcr_target) for s, t in seg_tables.items()) + "</div>"
+    )
+    if "channel" in seg_tables:
+        fcr_blocks.append(
+            table(
+                seg_tables["channel"]
+                .assign(segment=lambda t: t["segment"].map(ms.pretty))
+                .rename(columns={"segment": "channel", "ci_low": "low", "ci_high": "high"}),
+                PCT,
+            )
+        )
+    sections.append(
+        _section(
+            "fcr",
+            "First-contact resolution",
+            f"Share of first contacts resolved without the customer coming back about the same issue within "
+            f"{_window(inp)}. Bars start at zero; the whiskers show the range "
+            f"the true figure lies in ({1 - sig:.0%}). Grey bars have fewer than {floor} first "
+            f"contacts and are not ranked.",
+            fcr_blocks,
+        )
+    )
+    if period is not None and len(reasons):
+        rs = reasons.drop(columns=["reason_code"]) if not inp.reason_names else reasons
+        signed = [f"{int(v):+,}" if pd.notna(v) else "" for v in rs["change_from_last_month"]]
+        rs = rs.assign(change_from_last_month=signed)
+        sections.append(
+            _section(
+                "reasons",
+                (
+                    f"Top {len(reasons)} reasons of repeat contacts, {period.name}"
+                    if len(reasons) > 1
+                    else f"The reason of repeat contacts, {period.name}"
+                ),
+                "Contacts the customer came back about, by reason: repeats this month, their share of all repeats, and "
+                "the change from last month (in contacts).",
+                [
+                    img(
+                        Bars(
+                            f"Repeats by reason, {period.name}",
+                            reasons["reason"],
+                            reasons["repeats"],
+                            "repeat contacts",
+                            percent=False,
+                        )
+                    ),
+                    table(rs, PCT),
+                ],
+            )
+        )
+    else:
+        sections.append(
+            _section("reasons", "Top reasons of repeat contacts", "Not enough data: no contact with a known outcome.")
+        )
+    if len(tw):
+        sections.append(
+            _section(
+                "teams",
+                "Teams week by week against their targets",
+                "FCR of each team's first contacts per week (Monday to Sunday, UTC) against the team's "
+                "target. A week still waiting for outcomes is marked partial and not judged.",
+                [team_week_block(tw)],
+            )
+        )
+    else:
+        sections.append(
+            _section(
+                "teams",
+                "Teams week by week against their targets",
+                "Not shown: "
+                + (
+                    "the export has no team column (see Not in your data)."
+                    if "team" not in segs
+                    else "no team has first contacts with a known outcome in these weeks."
+                ),
+            )
+        )
+    if len(switching):
+        block, text = switching_block(switching)
+        sections.append(_section("switching", "Where customers go when they come back", text, [block]))
+    else:
+        sections.append(
+            _section(
+                "switching",
+                "Where customers go when they come back",
+                "Not shown: "
+                + (
+                    "the export has a single channel (see Not in your data)."
+                    if "channel" not in segs or c["channel"].astype(str).nunique() < 2
+                    else "no customer came back within the window."
+                ),
+            )
+        )
+    if sv["available"]:
+        sections.append(signal_section(sv))
+    else:
+        sections.append(
+            _section(
+                "survey",
+                "What customers say against what they do",
+                "Not shown: "
+                + (
+                    "no contact has both a survey answer (or resolution flag) and a known outcome."
+                    if "column" in sv
+                    else "the export has no survey answer or resolution flag (see Not in your data)."
+                ),
+            )
+        )
+    if m is not None and len(words):
+        controllable = [s for s, ok in zip(words["sentence"], words["controllable"]) if ok]
+        given = [s for s, ok in zip(words["sentence"], words["controllable"]) if not ok]
+        blocks = [
+            "<h3>The operation can act on these</h3><ul>"
+            + "".join(f"<li>{Markup.escape(s)}</li>" for s in controllable)
+            + "</ul>"
+            if controllable
+            else "<p>None of the strongest drivers is under the operation's control.</p>",
+            "<h3>Who calls and why (not controllable, but worth planning for)</h3><ul>"
+            + "".join(f"<li>{Markup.escape(s)}</li>" for s in given)
+            + "</ul>"
+            if given
+            else "",
+        ]
+        ratio = words.dropna(subset=["times_as_likely"])
+        blocks.append(
+            img(
+                Bars(
+                    "How much more likely a repeat is, by driver",
+                    [f"{d} {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
+                    ratio["times_as_likely"],
+                    "times as likely to come back",
+                    percent=False,
+                    groups=np.where(ratio["controllable"], "the operation can act on it", "who calls and why"),
+                    colours={"the operation can act on it": "blue", "who calls and why": "orange"},
+                ),
+                "drivers in plain words",
+            )
+        )
+        sections.append(
+            _section(
+                "drivers",
+                "What drives repeats",
+                "The strongest drivers the model found, measured on the contacts themselves: how often "
+                "customers came back when the driver is present against when it is not. Drivers whose "
+                "difference is within noise on its own are left out.",
+                blocks,
+            )
+        )
+    elif m is None:
+        sections.append(
+            _section(
+                "drivers",
+                "What drives repeats",
+                "No model was trained on this data, so drivers "
+                "cannot be given; the descriptive sections above stand on their own.",
+            )
+        )
+    else:
+        sections.append(
+            _section(
+                "drivers",
+                "What drives repeats",
+                "No driver the model uses makes a difference "
+                "beyond noise on its own in this data: nothing known when a contact arrives tells "
+                "reliably whether the customer will come back.",
+            )
+        )
+    if has_agents:
+        cols = {"group": "agent", "adjusted_low": "adjusted from", "adjusted_high": "adjusted to"}
+        show = [
+            "rank",
+            "group",
+            "contacts",
+            "observed_fcr",
+            "expected_fcr",
+            "adjusted_fcr",
+            "adjusted_low",
+            "adjusted_high",
+            "verdict",
+        ]
+        sections.append(
+            _section(
+                "scorecards",
+                "Agent and team scorecards, adjusted for case mix",
+                [
+                    "Each agent's and team's FCR beside the FCR expected for the contacts they "
+                    "actually got (from a model that "
+                    "does not know who handled them), so someone who takes the hard calls is not "
+                    "ranked below someone who "
+                    "takes the easy ones. Small samples are pulled toward the average in proportion to their noise.",
+                    f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
+                    f"Ranked by the lower end of the range (the figure they have shown at least), "
+                    f"not by the point. Fewer "
+                    f"than {cfg.scorecard_min_contacts} contacts: \u201ctoo few contacts\u201d, not ranked.",
+                ],
+                [
+                    "<div class='grid'>"
+                    + (_card_bars(cards["teams"], "Teams") if len(cards["teams"]) else "")
+                    + _card_bars(cards["agents"], "Agents")
+                    + "</div>",
+                    *(
+                        [table(cards["teams"][show], PCT, labels=cols | {"group": "team"})]
+                        if len(cards["teams"])
+                        else []
+                    ),
+                    table(
+                        pd.concat(
+                            [
+                                cards["agents"].head(15),
+                                cards["agents"][cards["agents"]["verdict"] != "as expected"].tail(15),
+                            ]
+                        ).drop_duplicates("group")[show],
+                        PCT,
+                        labels=cols,
+                    ),
+                ],
+            )
+        )
+        sections.append(
+            _section(
+                "coaching",
+                "Coaching list",
+                (
+                    f"{len(coach)} agent(s) whose adjusted FCR is credibly below what their "
+                    f"contacts lead one to expect, "
+                    "with the reason families where their repeats most exceed the expected ones."
+                    if len(coach)
+                    else "No agent is credibly below what their contacts lead one to expect."
+                ),
+                [table(coach, PCT, labels={"adjusted_high": "adjusted FCR at most"})] if len(coach) else [],
+            )
+        )
+    else:
+        why = (
+            "the export has no agent column"
+            if "agent_id" not in c or not c["agent_id"].notna().any()
+            else "no model was trained on this data"
+            if m is None or m.casemix is None
+            else f"no agent has contacts with a known outcome in the last {cfg.scorecard_days} days"
+        )
+        for id_, title in (
+            ("scorecards", "Agent and team scorecards, adjusted for case mix"),
+            ("coaching", "Coaching list"),
+        ):
+            sections.append(_section(id_, title, f"Not shown: {why} (see Not in your data)."))
+    missing = not_in_data(c, inp, cmp, cfg, has_agents)
+    sections.append(
+        _section(
+            "missing",
+            "Not in your data",
+            "What this report could not compute for this export, and what would enable it."
+            if missing
+            else "Everything this report can show was computable from this export.",
+            ["<ul>" + "".join(f"<li>{Markup(x)}</li>" for x in missing) + "</ul>"] if missing else [],
+        )
+    )
+    sections.append(analysts_section(inp, cfg, transfers, checks, hits))
+
+    started = ms.utc_naive(c["started_at"]) if len(c) else pd.Series(dtype="datetime64[ns]")
+    span = f"contacts from {started.min():%d %b %Y} to {started.max():%d %b %Y}" if len(started) else "no contacts"
+    horizon = ms.outcome_horizon(c)
+    reg = m.card["registry"] if m is not None else {}
+    model_words = (
+        f"Drivers from model version {reg.get('version')} "
+        f"({'the champion' if reg.get('promoted') else 'not the champion: ' + str(reg.get('reason'))})"
+        if m is not None
+        else "No model on this data"
+    )
+    describes = (
+        f"{span}; outcomes known for contacts up to {horizon:%d %b %Y}" if horizon is not None else span
+    ) + f". {model_words}."
+    now = cmp.get("now", {}) if cmp["available"] else {}
+    kpis = [
+        (f"FCR, {cmp['current']}" if cmp["available"] else "FCR", _pct(now.get("fcr"))),
+        ("change from last month", _points(cmp["change"]) if cmp.get("change") is not None else "no comparison"),
+        ("target", f"{cfg.fcr_target:.0%}"),
+        ("first contacts, all time", f"{int(overall['first_contacts'].iloc[0]):,}"),
     ]
-    kpis = [("FCR", _pct(fcr["fcr"])), ("95% interval", f"{_pct(fcr['ci_low'])} - {_pct(fcr['ci_high'])}"),
-            ("first contacts", f"{fcr['first_contacts']:,}"), ("target", f"{cfg.fcr_target:.0%}"),
-            ("model AUC", f"{m['roc_auc']:.3f}")]
-    html = render("First-contact resolution: drivers report", f"Model version {card['registry'].get('version')}; "
-                  "all figures from the latest `dvc repro`.", kpis, sections)
+    html = render(
+        {
+            "title": "First-contact resolution: operations report",
+            "describes": describes,
+            "kpis": kpis,
+            "sections": sections,
+        }
+    )
+
+    tables = {
+        "scorecard_agents": cards["agents"],
+        "scorecard_teams": cards["teams"],
+        "top_reasons": reasons,
+        "coaching_list": coach,
+        "team_weeks": tw,
+        "movers": mv,
+        "drivers_in_words": words,
+        **({"channel_switching": switching.reset_index()} if len(switching) else {}),
+        **({"fcr_by_transfers": transfers} if transfers is not None else {}),
+        **{f"fcr_by_{s}": t for s, t in seg_tables.items()},
+        **({"fcr_by_week": weekly} if weekly is not None else {}),
+    }
+    summary = {
+        "period": cmp.get("current"),
+        "fcr": now.get("fcr"),
+        "change": cmp.get("change"),
+        "p_value": cmp.get("p_value"),
+        "beyond_noise": cmp.get("beyond_noise"),
+        "movers": movers_text,
+        "actions": actions,
+        "agents_scored": int((cards["agents"]["verdict"] != "too few contacts").sum()),
+        "teams_scored": int((cards["teams"]["verdict"] != "too few contacts").sum()),
+        "coaching_list": int(len(coach)),
+        "not_in_data": [Markup(x).striptags() for x in missing],
+        "model_version": reg.get("version"),
+        "truth_checks": checks,
+        "coaching_truth": hits,
+        "sections": [s["id"] for s in sections],
+    }
     return Report(html, tables, summary)
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.1%}"
-
-
-def _truth_sentence(checks: dict | None) -> str:
-    if not checks:
-        return ""
-    rec, sk = checks["driver_recovery"], checks["agent_skill_tracking"]
-    text = (f" Synthetic centre, checked against its truth: {rec['recovered']} of {rec['checked']} planted drivers "
-            f"are among the top {rec['top']} drivers")
-    if sk["spearman_raw_fcr"] is not None:
-        text += (f"; agents' true skill correlates {sk['spearman_adjusted_fcr']:.2f} with the case-mix adjusted FCR and "
-                 f"{sk['spearman_raw_fcr']:.2f} with the raw FCR (Spearman)")
-    return text + "."

@@ -1,6 +1,8 @@
-"""What the report reads: the outputs of label, train and explain, gathered in one object.
+"""What the report reads: the outputs of ingest, label, train and explain, gathered in one object.
 
-In: the paths section. Out: `ReportInputs` (tables and dicts only; nothing is fitted or computed here).
+In: the paths section and the report section (for the optional reason-names file). Out: `ReportInputs`
+(tables and dicts only; nothing is fitted or computed here). Outputs a real export may lack (no model
+trained, no after-contact model, no truth files) are None, and the report says what it left out.
 """
 
 from __future__ import annotations
@@ -11,38 +13,81 @@ from pathlib import Path
 
 import pandas as pd
 
+from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, load_model
-from pipeline.config import Paths
+from pipeline.config import Paths, ReportConfig
+from pipeline.io import read_columns, read_table
 
 SEGMENTS = ("channel", "reason_family", "team")
+# Contact columns the report uses, when the export has them (contract/schema.py names them).
+CONTACT_COLUMNS = [
+    "contact_id",
+    "customer_id",
+    "started_at",
+    "channel",
+    "reason_code",
+    "reason_family",
+    "agent_id",
+    "team",
+    "transfers",
+    "survey_resolved",
+    "resolution_signal",
+]
+CATEGORICAL = ["channel", "reason_code", "reason_family", "team"]
+
+
+@dataclass
+class ModelOutputs:
+    """What train and explain wrote; absent as a whole when no model was trained."""
+
+    card: dict  # the routing model's card (metrics, registry version)
+    spec: dict
+    curves: dict[str, pd.DataFrame]  # train_roc, train_pr, train_calibration, train_capture
+    drivers: pd.DataFrame
+    top_n: int  # drivers listed in drivers.json
+    after: pd.DataFrame | None  # drivers of the after-contact model
+    shap: pd.DataFrame  # per-contact SHAP of the explained sample
+    test_ids: pd.Series  # contacts of the test window
+    casemix: SavedModel | None
 
 
 @dataclass
 class ReportInputs:
-    label: dict                          # metrics/label.json
-    weekly: pd.DataFrame                 # FCR by week
-    segments: dict[str, pd.DataFrame]    # FCR by channel / reason family / team (those the data has)
-    card: dict                           # the routing model's card (metrics, registry version)
-    spec: dict
-    curves: dict[str, pd.DataFrame]      # train_roc, train_pr, train_calibration, train_capture
-    drivers: pd.DataFrame
-    top_n: int                           # drivers listed in drivers.json
-    after: pd.DataFrame | None           # drivers of the after-contact model
-    shap: pd.DataFrame                   # per-contact SHAP of the explained sample
-    table: pd.DataFrame                  # the feature table
-    test_ids: pd.Series                  # contacts of the test window
-    casemix: SavedModel | None
+    label: dict  # metrics/label.json
+    contacts: pd.DataFrame  # every contact with its label columns (status, repeated, episode_id, ...)
+    table: pd.DataFrame  # the feature table
+    model: ModelOutputs | None
+    reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
 
 
-def load_report_inputs(paths: Paths) -> ReportInputs:
+def load_contacts(paths: Paths) -> pd.DataFrame:
+    """contacts.parquet joined with the labels on contact_id (the label stage writes them in the same rows)."""
+    contacts = read_columns(paths.contacts, CONTACT_COLUMNS, CATEGORICAL)
+    labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_COLUMNS])
+    return contacts.merge(labels, on="contact_id", how="inner", validate="one_to_one")
+
+
+def load_reason_names(path: str | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    table = read_table(path)
+    missing = [c for c in ("reason_code", "reason_name") if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"report.reason_names {path} lacks column(s) {missing}; write a CSV with the columns "
+            "reason_code,reason_name or set report.reason_names: null in params.yaml."
+        )
+    return dict(zip(table["reason_code"].astype(str), table["reason_name"].astype(str)))
+
+
+def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
-    segments = {s: pd.read_csv(plots / f"fcr_by_{s}.csv").rename(columns={"segment": s})
-                for s in SEGMENTS if (plots / f"fcr_by_{s}.csv").exists()}
-    after = pd.read_csv(reports / "drivers_after_contact.csv") if (reports / "drivers_after_contact.csv").exists() else None
-    return ReportInputs(
-        label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
-        weekly=pd.read_csv(plots / "fcr_by_week.csv"), segments=segments,
+    if not (model_dir / "model_card.json").exists() or not (reports / "drivers.csv").exists():
+        return None
+    after_path = reports / "drivers_after_contact.csv"
+    after = pd.read_csv(after_path) if after_path.exists() else None
+    return ModelOutputs(
         card=json.loads((model_dir / "model_card.json").read_text()),
         spec=json.loads((model_dir / "feature_spec.json").read_text()),
         curves={k: pd.read_csv(plots / f"train_{k}.csv") for k in ("roc", "pr", "calibration", "capture")},
@@ -50,7 +95,17 @@ def load_report_inputs(paths: Paths) -> ReportInputs:
         top_n=len(json.loads((reports / "drivers.json").read_text())["top_drivers"]),
         after=after if after is not None and len(after) else None,
         shap=pd.read_parquet(reports / "shap_sample.parquet"),
-        table=pd.read_parquet(paths.features),
         test_ids=pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id"])["contact_id"],
         casemix=load_model(model_dir / "casemix") if (model_dir / "casemix").exists() else None,
-        truth_dir=Path(paths.truth_dir))
+    )
+
+
+def load_report_inputs(paths: Paths, cfg: ReportConfig) -> ReportInputs:
+    return ReportInputs(
+        label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
+        contacts=load_contacts(paths),
+        table=pd.read_parquet(paths.features),
+        model=load_model_outputs(paths),
+        reason_names=load_reason_names(cfg.reason_names),
+        truth_dir=Path(paths.truth_dir),
+    )

@@ -82,6 +82,12 @@ def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained)
     assert skill["agents"] >= 200
     assert skill["spearman_adjusted_fcr"] > skill["spearman_raw_fcr"] + 0.05
     assert (project / "reports/drivers.html").stat().st_size > 100_000
+    # The report's coaching list (credibly below expected after case mix) holds more of the truly weakest
+    # agents than the same number picked by raw FCR.
+    hits = json.loads((project / "metrics/report.json").read_text())["coaching_truth"]
+    print(f"coaching list of {hits['listed']}: {hits['coaching_hit_rate']:.2f} of them among the weakest by true "
+          f"skill, against {hits['raw_fcr_hit_rate']:.2f} for the lowest raw FCR")
+    assert hits["listed"] >= 10 and hits["coaching_hit_rate"] > hits["raw_fcr_hit_rate"]
 
 
 def test_dvc_experiment_shows_in_dvc_and_mlflow(trained):
