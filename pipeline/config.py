@@ -50,6 +50,7 @@ class Paths(_Strict):
     truth_dir: str
     labels: str
     features: str
+    features_checksums: str  # written by featurize next to the table, verified by train
     feature_spec: str
     online_snapshot: str
     model_dir: str

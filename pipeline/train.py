@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from models.model_files import SavedModel, save_model
 from models.registry.gate import gate_on_test
 from models.registry.lifeline import Lifeline
@@ -20,14 +18,14 @@ from models.registry.tracking import label_target, log_train_run, model_card
 from models.training.auxiliary import auxiliary_models
 from models.training.fit import train_model
 from pipeline.config import LabelConfig, Paths, TrainConfig
-from pipeline.io import file_md5, read_json, write_json, write_parquet
+from pipeline.io import file_md5, read_json, read_verified, write_json, write_parquet
 from pipeline.stage import run_stage
 from synthetic.truth import true_probabilities_if_synthetic
 
 
 def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     lifeline = Lifeline().start()
-    table = pd.read_parquet(paths.features)
+    table = read_verified(paths.features, paths.features_checksums, "dvc repro --force featurize")
     spec = read_json(paths.feature_spec)
     true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"], spec["label_window_days"])
     result = train_model(table, spec, cfg, true_p)
