@@ -68,7 +68,8 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
         except Exception as exc:
             from models.registry.tracking import redact_uri
 
-            raise ModelNotFound(f"cannot load {source} from MLflow at {redact_uri(mlflow.get_tracking_uri())}: {exc}. "
+            where = redact_uri(mlflow.get_tracking_uri())
+            raise ModelNotFound(f"cannot load {source} from MLflow at {where}: {exc}. "
                                 "Run `dvc repro` (train stage) first, or pass --model DIR.") from exc
         if version is not None:
             run = client.get_run(version.run_id)
