@@ -100,8 +100,8 @@ def gate_rule(cfg: GateConfig) -> str:
         parts.append(f"(baseline - model) log loss > {cfg.min_log_loss_reduction}")
     if cfg.min_auc_gain is not None:
         parts.append(f"(model - baseline) AUC > {cfg.min_auc_gain}")
-    return (f"at least {cfg.min_trees} trees; on the test window, the lower end of the {cfg.confidence:.0%} paired-bootstrap interval "
-            f"({cfg.resamples} resamples, seed {cfg.seed}) of " + " and of ".join(parts)
+    return (f"at least {cfg.min_trees} trees; on the test window, the lower end of the {cfg.confidence:.0%} "
+            f"paired-bootstrap interval ({cfg.resamples} resamples, seed {cfg.seed}) of " + " and of ".join(parts)
             + f" for every simple baseline ({', '.join(SIMPLE_BASELINES)}); and the model is not credibly worse "
             f"than the logistic regression (refused only if the whole interval of (model - logistic) log loss "
             f"lies above {cfg.logistic_max_excess})")
@@ -149,9 +149,11 @@ def baseline_gate(y: np.ndarray, p_model: np.ndarray, baselines: dict[str, np.nd
             # excess = -reduction: refused when its interval lies wholly above the allowance.
             if ll_red.high is None or -ll_red.high > cfg.logistic_max_excess:
                 reasons.append(f"credibly worse than the logistic regression: log loss excess interval "
-                               f"[{_fmt(ll_red.high, -1)}, {_fmt(ll_red.low, -1)}] lies above {cfg.logistic_max_excess}")
+                               f"[{_fmt(ll_red.high, -1)}, {_fmt(ll_red.low, -1)}] lies above "
+                               f"{cfg.logistic_max_excess}")
         else:
-            if cfg.min_log_loss_reduction is not None and (ll_red.low is None or ll_red.low <= cfg.min_log_loss_reduction):
+            floor = cfg.min_log_loss_reduction
+            if floor is not None and (ll_red.low is None or ll_red.low <= floor):
                 reasons.append(f"log loss reduction over {n} {_fmt(ll_red.estimate)} (interval [{_fmt(ll_red.low)}, "
                                f"{_fmt(ll_red.high)}]) not above {cfg.min_log_loss_reduction}")
             if cfg.min_auc_gain is not None and (auc_gain.low is None or auc_gain.low <= cfg.min_auc_gain):

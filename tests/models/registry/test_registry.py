@@ -51,7 +51,8 @@ def register(centre, tmp_path: Path, cfg: TrainConfig, target: dict = TARGET, ta
     table = base if table is None else table
     result = train_model(table, spec, cfg, true_p)
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), tmp_path / f"m{next(_n)}")
-    metrics = {**result.metrics, "gate": gate_on_test(result.test, cfg.registry.gate, result.metrics["model"]["trees"]).to_dict()}
+    gate = gate_on_test(result.test, cfg.registry.gate, result.metrics["model"]["trees"])
+    metrics = {**result.metrics, "gate": gate.to_dict()}
     decision = log_train_run(cfg, target, result, table.iloc[result.split.test], files, {}, metrics, "md5", None)
     return decision, result
 
@@ -167,7 +168,8 @@ def test_constant_and_missing_features_are_left_out(centre, registry):
 
 @pytest.mark.parametrize(("uri", "shown"), [
     ("http://user:s3cret@mlflow.example.org:5000", "http://***@mlflow.example.org:5000"),
-    ("postgresql://fcr:pw@db/mlflow?sslmode=require&password=x", "postgresql://***@db/mlflow?sslmode=require&password=***"),
+    ("postgresql://fcr:pw@db/mlflow?sslmode=require&password=x",
+     "postgresql://***@db/mlflow?sslmode=require&password=***"),
     ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
     ("https://host/api?token=abc", "https://host/api?token=***"),
 ])

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -32,8 +33,9 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     dst = tmp_path_factory.mktemp("quality")
-    for name in ("pipeline", "features", "models", "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore",
-                 ".gitignore"):
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "packages"]  # every package of the project (the layout moved code out of pipeline/features/models)
+    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
@@ -65,6 +67,7 @@ def test_quality_bars_on_the_default_centre(trained):
         assert len(pd.read_csv(project / "plots" / plot)) > 5
     assert (project / "models_out/model.txt").read_text().startswith("tree")
     assert m["registry"]["promoted"] and m["registry"]["version"] == 1
+    assert m["gate"]["passed"], m["gate"]["failures"]
 
 
 def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained):
