@@ -61,6 +61,13 @@ def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_
     starts."""
     split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
     y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    for name in ("train", "valid", "test"):
+        rows = getattr(split, name)
+        repeats = int(y[rows].sum())
+        if repeats in (0, len(rows)):
+            raise ValueError(f"the {name} window holds {len(rows)} labelled contacts and {repeats} repeats: one "
+                             "class only, so no model can be fitted or scored; bring more data, widen label."
+                             "window_days, or change train.split.valid_share / test_share in params.yaml.")
     spec = usable_spec(table, spec, split.train)
     X = model_frame(table, spec)
     booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)

@@ -32,3 +32,16 @@ def test_nothing_left_is_a_clear_error():
     t = pd.DataFrame({n: [1.0, 1.0] for n in SPEC["model_features"]})
     with pytest.raises(ValueError, match="no usable feature.*2 training-window contacts"):
         usable_spec(t, SPEC, np.arange(2))
+
+
+def test_a_window_with_one_class_stops_training_with_the_counts():
+    from models.training.fit import fit_on_windows
+    from pipeline.config import LightGBMConfig, SplitConfig
+
+    n = 60
+    table = pd.DataFrame({"started_at": pd.date_range("2025-01-01", periods=n, freq="h", tz="UTC"),
+                          "status": "labelled", "repeated": [i % 2 == 0 for i in range(51)] + [False] * 9,
+                          "a": np.arange(n, dtype=float)})
+    spec = {"features": [{"name": "a", "kind": "numeric"}], "model_features": ["a"]}
+    with pytest.raises(ValueError, match=r"the test window holds 9 labelled contacts and 0 repeats.*test_share"):
+        fit_on_windows(table, spec, SplitConfig.default(), LightGBMConfig.default(), 0)
