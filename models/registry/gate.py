@@ -54,12 +54,13 @@ def weighted_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarra
 
 
 def resample_weights(n: int, resamples: int, seed: int) -> list[np.ndarray]:
-    """Seeded bootstrap resamples of n rows as count matrices (multinomial), in blocks of CHUNK."""
+    """Seeded bootstrap resamples of n rows (n draws with replacement each) as count matrices, in blocks."""
     rng = np.random.default_rng(seed)
     blocks, left = [], resamples
     while left > 0:
         b = min(CHUNK, left)
-        blocks.append(rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.int32))
+        draws = rng.integers(0, n, size=(b, n))
+        blocks.append(np.stack([np.bincount(r, minlength=n) for r in draws]).astype(np.int32))
         left -= b
     return blocks
 
