@@ -39,8 +39,8 @@ def save_model(model: SavedModel, folder: str | Path) -> dict[str, Path]:
     files = {"booster": folder / "model.txt", "calibration": folder / "calibration.json",
              "feature_spec": folder / "feature_spec.json"}
     model.booster.save_model(files["booster"], num_iteration=model.booster.best_iteration or None)
-    files["calibration"].write_text(json.dumps(model.calibrator.to_dict(), indent=2) + "\n")
-    files["feature_spec"].write_text(json.dumps(model.spec, indent=2) + "\n")
+    files["calibration"].write_text(json.dumps(model.calibrator.to_dict(), indent=2, allow_nan=False) + "\n")
+    files["feature_spec"].write_text(json.dumps(model.spec, indent=2, allow_nan=False) + "\n")
     return files
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class _Strict(BaseModel):
@@ -50,6 +50,7 @@ class Paths(_Strict):
     truth_dir: str
     labels: str
     features: str
+    features_checksums: str  # written by featurize next to the table, verified by train
     feature_spec: str
     online_snapshot: str
     model_dir: str
@@ -143,6 +144,25 @@ class LightGBMConfig(_Strict):
     n_jobs: int = Field(ge=1)
 
 
+class GateConfig(_Strict):
+    """The promotion gate (models/registry/gate.py): margins over the simple baselines, paired bootstrap."""
+    _section: ClassVar[str] = "train.registry.gate"
+    min_log_loss_reduction: float | None  # null = not checked; at least one of the two margins is set
+    min_auc_gain: float | None
+    logistic_max_excess: float = Field(ge=0)  # refused only when credibly worse than logistic regression by this
+    min_trees: int = Field(ge=1)  # fewer trees after early stopping: a degenerate fit, never promoted
+    resamples: int = Field(ge=50)
+    confidence: float = Field(gt=0.5, lt=1)
+    seed: int
+
+    @model_validator(mode="after")
+    def _one_margin(self) -> Self:
+        if self.min_log_loss_reduction is None and self.min_auc_gain is None:
+            raise ValueError("set train.registry.gate.min_log_loss_reduction or min_auc_gain (or both): "
+                             "a gate with no margin would promote anything")
+        return self
+
+
 class RegistryConfig(_Strict):
     _section: ClassVar[str] = "train.registry"
     model_name: str
@@ -152,6 +172,7 @@ class RegistryConfig(_Strict):
     # rows) plus this tolerance.
     promote_tolerance: float = Field(ge=0)
     register_model: bool
+    gate: GateConfig
 
 
 class TrainConfig(_Strict):

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from features.builder import LABELS_FOR_TRAINING, training_table
 from features.online import online_snapshot
 from pipeline.config import FeaturizeConfig, Paths
-from pipeline.io import write_parquet, write_tables
+from pipeline.io import write_checksums, write_parquet, write_tables
 from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def run(cfg: FeaturizeConfig, window_days: float, as_of: str | None, paths: Path
     log.info("building features for %d contacts", len(contacts))
     table, spec = training_table(contacts, labels, customers, agents, window_days, cfg)
     write_parquet(table, paths.features)
+    write_checksums(table, paths.features, paths.features_checksums)
     Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     # The service's starting state: the labeller's end of data (label.as_of or the latest contact).
     snapshot_time = pd.Timestamp(as_of, tz="UTC") if as_of else contacts["started_at"].max()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,7 +52,63 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     dictionary = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
                   or not (c.endswith("_id") or c in ID_LIKE or pd.api.types.is_float_dtype(df[c]))]
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, use_dictionary=dictionary or False)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, use_dictionary=dictionary or False,
+                   write_page_checksum=True)  # CRC32 per page: corrupted pages fail on a verified read
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def column_checksums(df: pd.DataFrame) -> dict[str, str]:
+    """One content hash per column (row order counts): names the columns a corruption touched."""
+    return {str(c): f"{int(pd.util.hash_pandas_object(df[c], index=False).to_numpy().sum(dtype=np.uint64)):016x}"
+            for c in df.columns}
+
+
+def write_checksums(df: pd.DataFrame, table_path: str | Path, out: str | Path) -> dict:
+    """Next to a table just written from `df`: its byte count, SHA-256, row count and column checksums."""
+    table_path = Path(table_path)
+    record = {"file": table_path.name, "bytes": table_path.stat().st_size, "sha256": file_sha256(table_path),
+              "rows": len(df), "columns": column_checksums(df)}
+    write_json(record, out)
+    return record
+
+
+def read_verified(table_path: str | Path, checksums_path: str | Path, rebuild: str) -> pd.DataFrame:
+    """The table, after checking it is byte for byte what its producer wrote (SHA-256), and reading it
+    with Parquet page-checksum verification. Raises ValueError naming the file, what differs (size,
+    rows, damaged columns when it can still be read) and `rebuild`, the command that writes it again."""
+    table_path, checksums_path = Path(table_path), Path(checksums_path)
+    if not checksums_path.exists():
+        raise ValueError(f"{checksums_path} is missing, so {table_path} cannot be verified; run `{rebuild}`.")
+    want = read_json(checksums_path)
+    got = file_sha256(table_path)
+    if got == want["sha256"]:
+        df = pq.read_table(table_path, page_checksum_verification=True).to_pandas()
+        if len(df) == want["rows"]:
+            return df
+    problems = [f"SHA-256 {got[:12]}... instead of {want['sha256'][:12]}..."]
+    size = table_path.stat().st_size
+    if size != want["bytes"]:
+        problems.append(f"{size} bytes instead of {want['bytes']}")
+    try:
+        df = pq.read_table(table_path, page_checksum_verification=True).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - any read failure is part of the report
+        problems.append(f"unreadable ({type(exc).__name__}: {str(exc)[:200]})")
+    else:
+        if len(df) != want["rows"]:
+            problems.append(f"{len(df)} rows instead of {want['rows']}")
+        cols = column_checksums(df)
+        damaged = [c for c, h in want["columns"].items() if cols.get(c) != h]
+        if damaged:
+            problems.append(f"columns changed: {', '.join(damaged)}")
+    raise ValueError(f"{table_path} is not the table its producer wrote ({'; '.join(problems)}): it was modified "
+                     f"or corrupted after it was written. Refusing to use it; run `{rebuild}` to rebuild it.")
 
 
 def read_json(path: str | Path) -> dict:
@@ -67,10 +124,36 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+NULL_REASONS = "null_reasons"
+
+
+def finite_json(obj: object, where: str = "", nulls: dict[str, str] | None = None) -> object:
+    """`obj` with NumPy scalars as Python ones and every NaN / Infinity replaced by None; `nulls` collects
+    the dotted path of each replaced number with why it is null."""
+    nulls = {} if nulls is None else nulls
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        nulls[where or "."] = ("not computable on this data (NaN: e.g. an empty window or a single class)"
+                               if math.isnan(obj) else f"not finite ({obj}): not computable on this data")
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_json(v, f"{where}.{k}" if where else str(k), nulls) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v, f"{where}[{i}]", nulls) for i, v in enumerate(obj)]
+    return obj
+
+
 def write_json(obj: object, path: str | Path) -> None:
+    """Strict JSON (no NaN / Infinity, which are not JSON): non-finite numbers become null, and a dict
+    gets `null_reasons` saying, per dotted path, why each null is there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    nulls: dict[str, str] = {}
+    clean = finite_json(obj, "", nulls)
+    if nulls and isinstance(clean, dict):
+        clean[NULL_REASONS] = {**(clean.get(NULL_REASONS) or {}), **nulls}
+    path.write_text(json.dumps(clean, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def write_parquet_parts(df: pd.DataFrame, directory: str | Path, parts: int = 2) -> None:

@@ -9,25 +9,30 @@ than the current champion on the same test rows. Returns what happened, for metr
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from sklearn.metrics import log_loss
 
-from pipeline.config import RegistryConfig, TrainConfig
+from models.registry.lifeline import Lifeline, close_stale_runs, process_tags
+from models.registry.promotion import NATIVE_DIR, decide, lineage_tags
+from pipeline.config import LabelConfig, RegistryConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")
 SCORING_FILE = Path(__file__).parents[1] / "scoring.py"  # the only project code the model ships
+SECRET_WORDS = ("password", "passwd", "token", "secret", "key", "signature", "sig", "credential")
 
 
 def tracking_uri(cfg: RegistryConfig) -> str:
@@ -59,69 +64,67 @@ def plain_input(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def redact_uri(uri: str) -> str:
+    """A URI fit for outputs and logs: user:password@ and secret query values replaced by ***."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(f"{k}=***" if any(w in k.lower() for w in SECRET_WORDS) else f"{k}={v}"
+                     for k, v in parse_qsl(parts.query, keep_blank_values=True))
+    if netloc == parts.netloc and query == parts.query:
+        return uri  # nothing secret (urlunsplit would also rewrite sqlite:/// paths)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: dict[str, float], tags: dict,
                  artifacts: dict[str, Path], model_artifacts: dict[str, Path], X_test: pd.DataFrame,
-                 y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray]) -> dict:
-    """Log one training run, register the model, set aliases; return run id, version and promotion."""
+                 test_rows: pd.DataFrame, y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray],
+                 gate: dict, lineage: dict[str, str], lifeline: Lifeline | None) -> dict:
+    """Log one training run (with the native model files and the gate), then, only after re-checking
+    that the process that started training is still there, register the model and decide the aliases."""
     mlflow.set_tracking_uri(tracking_uri(cfg))
     experiment_id = ensure_experiment(cfg.experiment)
+    client = MlflowClient()
+    close_stale_runs(client, experiment_id)
     example = plain_input(X_test.head(5))
     signature = infer_signature(example, predict(X_test.head(5)))
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags(process_tags() | tags | lineage)
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
-        mlflow.set_tags(tags)
         for folder, path in artifacts.items():
             mlflow.log_artifact(str(path), artifact_path=folder)
+        for path in model_artifacts.values():
+            mlflow.log_artifact(str(path), artifact_path=NATIVE_DIR)
+        mlflow.log_dict(gate, "gate.json")
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(PYFUNC_FILE), code_paths=[str(SCORING_FILE)],
             artifacts={k: str(v) for k, v in model_artifacts.items()}, signature=signature, input_example=example,
-            pip_requirements=_requirements(),
-            registered_model_name=cfg.model_name if cfg.register_model else None,
-        )
+            pip_requirements=_requirements())
         result = {"run_id": run.info.run_id, "experiment_id": experiment_id, "model_uri": info.model_uri,
-                  "tracking_uri": mlflow.get_tracking_uri()}
-        if cfg.register_model:
-            result |= _promote(cfg, info.registered_model_version, X_test, y_test, predict)
+                  "tracking_uri": redact_uri(mlflow.get_tracking_uri()), "gate_passed": bool(gate["passed"])}
+        if not cfg.register_model:
+            result |= {"version": None, "promoted": False, "reason": "train.registry.register_model is off"}
             mlflow.log_dict(result, "registry_decision.json")
-            mlflow.set_tags({"registry.version": result["version"], "registry.promoted": result["promoted"]})
+            return result
+        if lifeline:
+            lifeline.check()
+        registered = mlflow.register_model(info.model_uri, cfg.model_name, tags=lineage)
+        version = str(registered.version)  # the registry hands back int or str depending on the call
+        client.set_registered_model_alias(cfg.model_name, "challenger", version)
+        decision = decide(client, cfg, version, lineage, gate, test_rows, y_test, predict(X_test))
+        if decision["promoted"]:
+            if lifeline:
+                lifeline.check()
+            client.set_registered_model_alias(cfg.model_name, "champion", version)
+        client.set_model_version_tag(cfg.model_name, version, "promoted", str(decision["promoted"]))
+        log.info("registered %s version %s as challenger; %s (%s)", cfg.model_name, version,
+                 "promoted to champion" if decision["promoted"] else "champion kept", decision["reason"])
+        result |= decision
+        mlflow.log_dict(result, "registry_decision.json")
+        mlflow.set_tags({"registry.version": result["version"], "registry.promoted": result["promoted"]})
     return result
-
-
-def _promote(cfg: RegistryConfig, version: int | str, X: pd.DataFrame, y: np.ndarray,
-             predict: Callable[[pd.DataFrame], np.ndarray]) -> dict:
-    client = MlflowClient()
-    version = str(version)  # the registry hands back int or str depending on the call
-    client.set_registered_model_alias(cfg.model_name, "challenger", version)
-    ours = float(log_loss(y, np.clip(predict(X), 1e-7, 1 - 1e-7), labels=[0, 1]))
-    rule = (f"challenger becomes champion if its test log loss <= the champion's on the same {len(y)} test rows "
-            f"+ {cfg.promote_tolerance}")
-    decision = {"version": int(version), "rule": rule, "challenger_log_loss": ours}
-    try:
-        champion = client.get_model_version_by_alias(cfg.model_name, "champion")
-    except MlflowException:
-        champion = None
-    if champion is None:
-        decision |= {"champion_version": None, "champion_log_loss": None, "promoted": True,
-                     "reason": "no champion yet"}
-    else:
-        decision["champion_version"] = int(champion.version)
-        try:
-            model = mlflow.pyfunc.load_model(f"models:/{cfg.model_name}@champion")
-            theirs = float(log_loss(y, np.clip(np.asarray(model.predict(plain_input(X)), dtype=float), 1e-7,
-                                               1 - 1e-7), labels=[0, 1]))
-        except Exception as exc:  # an old champion that cannot score today's features cannot defend its title
-            decision |= {"champion_log_loss": None, "promoted": True,
-                         "reason": f"champion v{champion.version} cannot score the current features: {exc}"}
-        else:
-            better = ours <= theirs + cfg.promote_tolerance
-            decision |= {"champion_log_loss": theirs, "promoted": better,
-                         "reason": f"challenger {ours:.5f} vs champion {theirs:.5f}"}
-    if decision["promoted"]:
-        client.set_registered_model_alias(cfg.model_name, "champion", version)
-    log.info("registered %s version %s as challenger; %s (%s)", cfg.model_name, version,
-             "promoted to champion" if decision["promoted"] else "champion kept", decision["reason"])
-    return decision
 
 
 def _requirements() -> list[str]:
@@ -138,28 +141,51 @@ def flat_numbers(d: dict, prefix: str = "") -> dict[str, float]:
         key = f"{prefix}.{k}" if prefix else str(k)
         if isinstance(v, dict):
             out |= flat_numbers(v, key)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             out[key] = v
     return out
 
 
-def log_train_run(cfg: TrainConfig, result, spec: dict, model_files: dict[str, Path], plot_files: dict[str, Path],
-                  metrics: dict, data_version: str) -> dict:
-    """The train stage's MLflow run: params, metrics, plots, the data version, the pyfunc model; then
-    registration and the promotion decision (see `log_training`)."""
+def label_target(label: LabelConfig) -> dict:
+    """What the labels mean: a model is only ever compared with one trained for the same target."""
+    source = (f"repeat tracking; survey override {'on' if label.survey_override else 'off'}; abandoned "
+              f"{'counts' if label.abandoned_counts_as_repeat else 'does not count'} as a repeat; merge gap "
+              f"{label.merge_gap_s:g} s")
+    return {"window_days": label.window_days, "match": label.match, "source": source}
+
+
+def _md5(obj: object) -> str:
+    return hashlib.md5(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def log_train_run(cfg: TrainConfig, target: dict, result, test_rows: pd.DataFrame, model_files: dict[str, Path],
+                  plot_files: dict[str, Path], metrics: dict, data_version: str, lifeline: Lifeline | None) -> dict:
+    """The train stage's MLflow run: params, metrics, plots, the data version, the native model files and
+    the pyfunc model; then registration (tagged with its lineage) and the promotion decision."""
     exp = os.environ.get("DVC_EXP_NAME")
-    tags = {"data_version.features_md5": data_version, "dvc.experiment": exp or "",
-            "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""), "calibration": cfg.calibration}
+    tags = {"dvc.experiment": exp or "", "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+            "calibration": cfg.calibration}
+    lineage = lineage_tags(target, result.split.test_start, result.test["contact_id"], _md5(cfg.model_dump()),
+                           _md5(result.spec), data_version)
     params = flat_numbers(cfg.model_dump(), "train") | {"train.calibration": cfg.calibration,
-                                                        "label.window_days": spec["label_window_days"],
-                                                        "features": len(spec["model_features"])}
+                                                        "label.window_days": target["window_days"],
+                                                        "features": len(result.spec["model_features"])}
     return log_training(
         cfg=cfg.registry, run_name=exp or f"train-{time.strftime('%Y%m%d-%H%M%S')}", params=params,
-        metrics=flat_numbers({k: v for k, v in metrics.items() if k != "split"}), tags=tags,
-        artifacts={f"plots_{k}": v for k, v in plot_files.items()} | {
-            "model_files": model_files["calibration"], "feature_spec": model_files["feature_spec"]},
-        model_artifacts=model_files, X_test=result.X_test, y_test=result.test["repeated"].to_numpy(),
-        predict=result.predict)
+        metrics=flat_numbers({k: v for k, v in metrics.items() if k not in ("split", "gate")}), tags=tags,
+        artifacts={f"plots_{k}": v for k, v in plot_files.items()}, model_artifacts=model_files,
+        X_test=result.X_test, test_rows=test_rows, y_test=result.test["repeated"].to_numpy(),
+        predict=result.predict, gate=metrics["gate"], lineage=lineage, lifeline=lifeline)
+
+
+def model_card(cfg: TrainConfig, metrics: dict, spec: dict) -> dict:
+    """model_card.json: which registry version these files are (check it with promotion.champion_status)."""
+    m = metrics["model"]
+    return {"model_name": cfg.registry.model_name, "registry": metrics["registry"],
+            "data_version": metrics["data_version"], "capacity_threshold": m["capacity_threshold"],
+            "specialist_capacity": cfg.specialist_capacity, "test_metrics": m, "split": metrics["split"],
+            "calibration": cfg.calibration, "gate_passed": metrics["gate"]["passed"],
+            "features": spec["model_features"], "dropped_features": spec.get("dropped_features", [])}
 
 
 def log_artifacts_to_run(cfg: RegistryConfig, run_id: str, files: list[Path], folder: str) -> None:

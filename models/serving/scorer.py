@@ -66,7 +66,10 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
             client = MlflowClient()
             version = client.get_model_version_by_alias(name, alias) if alias else None
         except Exception as exc:
-            raise ModelNotFound(f"cannot load {source} from MLflow at {mlflow.get_tracking_uri()}: {exc}. "
+            from models.registry.tracking import redact_uri
+
+            where = redact_uri(mlflow.get_tracking_uri())
+            raise ModelNotFound(f"cannot load {source} from MLflow at {where}: {exc}. "
                                 "Run `dvc repro` (train stage) first, or pass --model DIR.") from exc
         if version is not None:
             run = client.get_run(version.run_id)

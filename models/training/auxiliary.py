@@ -40,7 +40,7 @@ def fit_model(table, spec: dict, cfg: TrainConfig) -> SavedModel:
     fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed)
     valid = fit.split.valid
     calibrator = fit_calibrator(raw_scores(fit.booster, fit.X.iloc[valid]), fit.y[valid], cfg.calibration)
-    return SavedModel(fit.booster, calibrator, spec)
+    return SavedModel(fit.booster, calibrator, fit.spec)
 
 
 def auxiliary_models(table, spec: dict, cfg: TrainConfig) -> dict[str, SavedModel]:

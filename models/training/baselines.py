@@ -2,8 +2,11 @@
 
 In: training and test feature tables (model features) and training outcomes. Out: probabilities of a
 repeat on the test rows for: the overall repeat rate, the repeat rate of the reason code (shrunk
-toward the overall rate), and a logistic regression (scikit-learn pipeline: one-hot categoricals,
-imputed and standardised numerics).
+toward the overall rate), the frequent-caller baseline (repeat rate by the customer's number of
+earlier contacts), the previous-outcome baseline (repeat rate by what is known at arrival of the
+customer's previous contact: none, still unresolved, earlier repeats or not), and a logistic
+regression (scikit-learn pipeline: one-hot categoricals, imputed and standardised numerics).
+The two customer baselines read feature columns; a table without them gets None (not computable).
 """
 
 from __future__ import annotations
@@ -24,11 +27,59 @@ def overall_rate(y_train: np.ndarray, n_test: int) -> np.ndarray:
 def reason_rate(reason_train: pd.Series, y_train: np.ndarray, reason_test: pd.Series,
                 prior_strength: float = 20.0) -> np.ndarray:
     """Repeat rate of each reason code, shrunk toward the overall rate; unseen codes get the overall."""
+    return group_rate(reason_train.astype("str"), y_train, reason_test.astype("str"), prior_strength)
+
+
+def group_rate(key_train: pd.Series, y_train: np.ndarray, key_test: pd.Series, prior_strength: float) -> np.ndarray:
+    """Repeat rate of each key in the training rows, shrunk toward the overall rate; unseen keys get the overall."""
     overall = float(np.mean(y_train))
-    stats = pd.DataFrame({"r": reason_train.astype("str").to_numpy(), "y": y_train}).groupby("r")["y"].agg(
-        ["sum", "count"])
+    stats = pd.DataFrame({"r": key_train.to_numpy(), "y": y_train}).groupby("r")["y"].agg(["sum", "count"])
     rate = (stats["sum"] + prior_strength * overall) / (stats["count"] + prior_strength)
-    return reason_test.astype("str").map(rate).fillna(overall).to_numpy(dtype=float)
+    return key_test.map(rate).fillna(overall).to_numpy(dtype=float)
+
+
+# The customer's number of earlier contacts: the longest history count the feature table holds.
+FREQUENT_CALLER_COLUMN = "customer_contacts_90d"
+PREVIOUS_OUTCOME_COLUMNS = ("days_since_last_contact", "same_issue_contacts_window", "customer_past_repeats")
+UNKNOWN = "unknown customer or no history"
+
+
+def earlier_contacts_key(table: pd.DataFrame, cap: float) -> pd.Series:
+    """Earlier contacts of the customer, capped (the long tail pools at the cap); anonymous: UNKNOWN."""
+    n = pd.to_numeric(table[FREQUENT_CALLER_COLUMN], errors="coerce")
+    return n.clip(upper=cap).map(lambda v: UNKNOWN if pd.isna(v) else f"{int(v)}")
+
+
+def frequent_caller(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame,
+                    prior_strength: float = 20.0) -> np.ndarray | None:
+    """Repeat rate by the customer's number of earlier contacts (training window), shrunk; counts above
+    the training window's 99th percentile pool together. None when the table has no such column."""
+    if FREQUENT_CALLER_COLUMN not in train.columns or FREQUENT_CALLER_COLUMN not in test.columns:
+        return None
+    counts = pd.to_numeric(train[FREQUENT_CALLER_COLUMN], errors="coerce").dropna()
+    cap = float(np.quantile(counts, 0.99)) if len(counts) else 0.0
+    return group_rate(earlier_contacts_key(train, cap), y_train, earlier_contacts_key(test, cap), prior_strength)
+
+
+def previous_outcome_key(table: pd.DataFrame) -> pd.Series:
+    """What is known at arrival about the customer's previous contact. Its own label is unknown until its
+    window closes, except when this contact is itself the repeat: an earlier same-issue contact inside the
+    label window means the previous contact was not resolved."""
+    last = pd.to_numeric(table["days_since_last_contact"], errors="coerce")
+    open_issue = pd.to_numeric(table["same_issue_contacts_window"], errors="coerce").fillna(0) > 0
+    past_repeats = pd.to_numeric(table["customer_past_repeats"], errors="coerce").fillna(0) > 0
+    key = np.select([last.isna().to_numpy(), open_issue.to_numpy(), past_repeats.to_numpy()],
+                    [UNKNOWN, "previous contact unresolved (this one repeats it)", "earlier repeats on record"],
+                    default="earlier contacts, no repeat on record")
+    return pd.Series(key, index=table.index)
+
+
+def previous_outcome(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame,
+                     prior_strength: float = 20.0) -> np.ndarray | None:
+    """Repeat rate by the previous-outcome state (training window), shrunk. None without the columns."""
+    if not all(c in train.columns and c in test.columns for c in PREVIOUS_OUTCOME_COLUMNS):
+        return None
+    return group_rate(previous_outcome_key(train), y_train, previous_outcome_key(test), prior_strength)
 
 
 def logistic_regression(X_train: pd.DataFrame, y_train: np.ndarray, seed: int) -> Pipeline:

@@ -24,6 +24,7 @@ from models.scoring import model_frame
 from models.training.classifier import fit_booster, raw_scores
 from models.training.evaluation import (capture_table, expected_calibration_error, pr_table, reliability_table, roc_table,
                                score_metrics)
+from models.training.feature_check import usable_spec
 from models.training.split import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class TrainResult:
     test: pd.DataFrame                      # contact_id, started_at, repeated, p_repeat, raw, baseline columns
     X_test: pd.DataFrame                    # the model input of the test rows
     metrics: dict
+    spec: dict                              # the spec of the features used (dropped_features listed)
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -49,6 +51,7 @@ class WindowFit:
     split: TimeSplit
     X: pd.DataFrame   # the model frame of every row of the table
     y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
+    spec: dict        # the spec with the features used (constant / all-missing ones in dropped_features)
 
 
 def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_cfg: LightGBMConfig,
@@ -58,9 +61,33 @@ def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_
     starts."""
     split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
     y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+    for name in ("train", "valid", "test"):
+        rows = getattr(split, name)
+        repeats = int(y[rows].sum())
+        if repeats in (0, len(rows)):
+            raise ValueError(f"the {name} window holds {len(rows)} labelled contacts and {repeats} repeats: one "
+                             "class only, so no model can be fitted or scored; bring more data, widen label."
+                             "window_days, or change train.split.valid_share / test_share in params.yaml.")
+    spec = usable_spec(table, spec, split.train)
     X = model_frame(table, spec)
     booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
-    return WindowFit(booster, split, X, y)
+    return WindowFit(booster, split, X, y, spec)
+
+
+def frequent_caller_share(metrics: dict) -> dict:
+    """How much of the model is "just the frequent-caller baseline": both AUCs, the gain, and the share of
+    the model's AUC lift over chance (AUC - 0.5) that the frequent-caller count alone reaches."""
+    fc = metrics["baselines"].get("frequent_caller", {})
+    model_auc = metrics["model"]["roc_auc"]
+    if "roc_auc" not in fc:
+        return {"computed": False, "reason": "no frequent-caller baseline (the table lacks the count column)"}
+    out = {"model_auc": model_auc, "frequent_caller_auc": fc["roc_auc"], "auc_gain": model_auc - fc["roc_auc"],
+           "share_of_model_lift": None, "share_reason": None}
+    if model_auc > 0.5:
+        out["share_of_model_lift"] = (fc["roc_auc"] - 0.5) / (model_auc - 0.5)
+    else:
+        out["share_reason"] = "the model does no better than chance (AUC <= 0.5): no lift to share"
+    return out
 
 
 def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
@@ -78,9 +105,12 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
     raw = raw_scores(booster, X["test"])
     p = calibrator(raw)
 
-    scores = {
+    rows = {name: table.iloc[getattr(split, name)] for name in ("train", "test")}
+    scores: dict[str, np.ndarray | None] = {
         "overall_rate": baselines.overall_rate(y["train"], len(y["test"])),
-        "reason_rate": baselines.reason_rate(X["train"]["reason_code"], y["train"], X["test"]["reason_code"]),
+        "reason_rate": baselines.reason_rate(rows["train"]["reason_code"], y["train"], rows["test"]["reason_code"]),
+        "frequent_caller": baselines.frequent_caller(rows["train"], y["train"], rows["test"]),
+        "previous_outcome": baselines.previous_outcome(rows["train"], y["train"], rows["test"]),
     }
     lr = baselines.logistic_regression(X["train"], y["train"], cfg.seed)
     scores["logistic_regression"] = baselines.predict_logistic(lr, X["test"])
@@ -90,6 +120,9 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
     model_metrics["trees"] = int(booster.best_iteration or booster.num_trees())
     metrics: dict = {"model": model_metrics, "baselines": {}, "improvement_over_baselines": {}}
     for name, s in scores.items():
+        if s is None:
+            metrics["baselines"][name] = {"computed": False, "reason": "the feature table lacks its columns"}
+            continue
         b = score_metrics(y["test"], s, cfg.capture_shares)
         metrics["baselines"][name] = b
         metrics["improvement_over_baselines"][name] = {
@@ -97,14 +130,16 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
             "auc_gain": model_metrics["roc_auc"] - b["roc_auc"],
             "brier_reduction": b["brier"] - model_metrics["brier"],
         }
-    metrics["beats_all_baselines_on_log_loss"] = all(
+    metrics["beats_all_baselines_on_log_loss"] = len(metrics["improvement_over_baselines"]) == len(scores) and all(
         v["log_loss_reduction"] > 0 for v in metrics["improvement_over_baselines"].values())
+    metrics["frequent_caller_share"] = frequent_caller_share(metrics)
 
     test = pd.DataFrame({"contact_id": table["contact_id"].iloc[split.test].to_numpy(),
                          "started_at": table["started_at"].iloc[split.test].to_numpy(),
                          "repeated": y["test"], "p_repeat": p, "raw_score": raw})
     for name, s in scores.items():
-        test[f"p_{name}"] = s
+        if s is not None:
+            test[f"p_{name}"] = s
     if true_p is not None:
         tp = true_p.iloc[split.test].to_numpy(dtype=float)
         known = ~np.isnan(tp)
@@ -122,4 +157,5 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
     log.info("test: AUC %.4f, log loss %.5f (logistic regression %.5f), ECE %.4f",
              model_metrics["roc_auc"], model_metrics["log_loss"],
              metrics["baselines"]["logistic_regression"]["log_loss"], model_metrics["ece"])
-    return TrainResult(booster, calibrator, split, test, X["test"], metrics, curves)
+    metrics["dropped_features"] = fit.spec["dropped_features"]
+    return TrainResult(booster, calibrator, split, test, X["test"], metrics, fit.spec, curves)

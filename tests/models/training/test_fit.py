@@ -1,26 +1,23 @@
-"""The train stage's parts on a small synthetic centre: the time split, calibration, determinism, the
-MLflow model (pyfunc probabilities, signature, registry aliases and the promotion rule)."""
+"""The train stage's parts on a small synthetic centre: the time split, calibration, determinism (the MLflow
+model, registry aliases and the promotion rule: tests/models/registry/test_registry.py)."""
 
 from __future__ import annotations
 
 import json
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mlflow import MlflowClient
 
-from pipeline.config import LightGBMConfig, RegistryConfig, SyntheticConfig, TrainConfig
+from pipeline.config import LightGBMConfig, SyntheticConfig, TrainConfig
 from synthetic.centre import true_repeat_probability
 from models.scoring import Calibrator
 from models.training.calibration import fit_calibrator
 from models.scoring import model_frame
 from models.training.evaluation import expected_calibration_error
 from models.training.split import time_split
-from models.registry.tracking import log_training, plain_input
 from models.training.fit import train_model
 from tests.centre import centre as centre_of
 from tests.centre import feature_table
@@ -105,43 +102,3 @@ def test_model_frame_maps_unknown_categories_to_missing(centre):
     assert pd.isna(X["reason_code"].iloc[0]) and X["reason_code"].iloc[1] == table["reason_code"].iloc[1]
     with pytest.raises(KeyError, match="channel"):
         model_frame(rows.drop(columns=["channel"]), spec)
-
-
-def test_mlflow_pyfunc_registry_and_promotion(centre, tmp_path, monkeypatch):
-    table, spec, true_p = centre
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    reg = RegistryConfig.default(experiment="test")
-
-    def train_and_log(cfg: TrainConfig) -> tuple[dict, object]:
-        result = train_model(table, spec, cfg, true_p)
-        out = tmp_path / f"m{cfg.lightgbm.n_estimators}"
-        out.mkdir()
-        result.booster.save_model(out / "model.txt", num_iteration=result.booster.best_iteration or None)
-        (out / "calibration.json").write_text(json.dumps(result.calibrator.to_dict()))
-        (out / "feature_spec.json").write_text(json.dumps(spec))
-        files = {"booster": out / "model.txt", "calibration": out / "calibration.json",
-                 "feature_spec": out / "feature_spec.json"}
-        decision = log_training(cfg=reg, run_name="t", params={"n": 1}, metrics={"auc": 0.5}, tags={},
-                                artifacts={"model_files": files["calibration"]}, model_artifacts=files,
-                                X_test=result.X_test, y_test=result.test["repeated"].to_numpy(),
-                                predict=result.predict)
-        return decision, result
-
-    first, result = train_and_log(TrainConfig.default(lightgbm=FAST))
-    assert first["promoted"] and first["reason"] == "no champion yet"
-    assert mlflow.get_tracking_uri().startswith("sqlite:///")
-    model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}@champion")
-    p = np.asarray(model.predict(plain_input(result.X_test.head(200))), dtype=float)
-    assert np.allclose(p, result.test["p_repeat"].head(200), atol=1e-9)  # calibrated probabilities
-    assert ((p > 0) & (p < 1)).all() and len(np.unique(p)) > 50       # not class labels
-    info = mlflow.models.get_model_info(f"models:/{reg.model_name}@champion")
-    assert info.signature is not None and set(info.signature.inputs.input_names()) == set(spec["model_features"])
-    assert info.saved_input_example_info is not None
-    # A much weaker challenger (one tree) is registered but does not take the champion's place.
-    weak, _ = train_and_log(TrainConfig.default(lightgbm=FAST.model_copy(update={"n_estimators": 1})))
-    client = MlflowClient()
-    assert not weak["promoted"] and weak["challenger_log_loss"] > weak["champion_log_loss"]
-    assert client.get_model_version_by_alias(reg.model_name, "challenger").version == weak["version"]
-    assert client.get_model_version_by_alias(reg.model_name, "champion").version == first["version"]
-    run = client.get_run(client.get_model_version(reg.model_name, weak["version"]).run_id)
-    assert run.data.tags["registry.promoted"] == "False"

@@ -61,6 +61,7 @@ def test_quality_bars_on_the_default_centre(trained):
         assert len(pd.read_csv(project / "plots" / plot)) > 5
     assert (project / "models_out/model.txt").read_text().startswith("tree")
     assert m["registry"]["promoted"] and m["registry"]["version"] == 1
+    assert m["gate"]["passed"], m["gate"]["failures"]
 
 
 def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained):

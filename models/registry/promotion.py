@@ -1,0 +1,141 @@
+"""Champion or not: the registry decision for a newly registered version, failing closed.
+
+In: the MLflow client, registry settings, the new version, its lineage (label target, split, hashes),
+the baseline gate's result and the challenger's test-window rows, outcomes and probabilities. Out: a
+decision dict (promoted, reason, rule, the champion compared with, every interval), for
+metrics/train.json and the run's registry_decision.json.
+
+Promotion needs, in order: the baseline gate passed; a readable registry; then either no champion at
+all (the decision says there was none to compare with) or a champion trained for the same label
+target, that never saw the challenger's test rows in training, loaded from its native model files
+(LightGBM model.txt + calibration.json + feature_spec.json: no code is executed), able to score the
+challenger's test rows, and not better than the challenger beyond `promote_tolerance`.
+Anything that cannot be established blocks promotion, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from models.model_files import load_model
+from models.registry.gate import row_log_loss
+from pipeline.config import RegistryConfig
+
+log = logging.getLogger(__name__)
+NATIVE_DIR = "native_model"  # run artifact folder with the native model files
+TARGET_TAGS = ("label.window_days", "label.match", "label.source")  # what "the same label target" means
+TEST_START_TAG = "split.test_start"
+
+
+def lineage_tags(label: dict, test_start: pd.Timestamp, test_ids: pd.Series, params_hash: str, spec_hash: str,
+                 data_version: str) -> dict[str, str]:
+    """The registered version's lineage: label target, first test contact, hashes (all strings)."""
+    import hashlib
+
+    ids = hashlib.md5("\n".join(sorted(test_ids.astype("str"))).encode()).hexdigest()
+    return {"label.window_days": f"{float(label['window_days']):g}", "label.match": str(label["match"]),
+            "label.source": str(label["source"]), TEST_START_TAG: pd.Timestamp(test_start).isoformat(),
+            "test_rows.md5": ids, "test_rows.count": str(len(test_ids)), "params.train_md5": params_hash,
+            "feature_spec.md5": spec_hash, "data_version.features_md5": data_version}
+
+
+def comparable(ours: dict[str, str], theirs: dict[str, str]) -> str | None:
+    """None when the champion can be compared with the challenger, else why not."""
+    diff = [f"{k}: champion {theirs.get(k)!r}, challenger {ours.get(k)!r}" for k in TARGET_TAGS
+            if theirs.get(k) != ours.get(k)]
+    if diff:
+        return "trained for another label target (" + "; ".join(diff) + ")"
+    if TEST_START_TAG not in theirs:
+        return "the champion does not record its test window, so it may have trained on the challenger's test rows"
+    if pd.Timestamp(theirs[TEST_START_TAG]) > pd.Timestamp(ours[TEST_START_TAG]):
+        return (f"the champion trained on contacts up to {theirs[TEST_START_TAG]}, after the challenger's test window "
+                f"starts ({ours[TEST_START_TAG]}): it has seen some of those rows")
+    return None
+
+
+def load_native(client: MlflowClient, run_id: str, into: Path):
+    """The champion's SavedModel from its run's native model files (no pyfunc, no code execution)."""
+    local = client.download_artifacts(run_id, NATIVE_DIR, str(into))
+    return load_model(local)
+
+
+def decide(client: MlflowClient, cfg: RegistryConfig, version: str, lineage: dict[str, str], gate: dict,
+           test_rows: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
+    """The decision for `version` (already registered); sets no alias (the caller does, after a re-check).
+    The champion is compared even when the gate fails, so the decision shows both."""
+    ours = float(row_log_loss(y, p).mean())
+    rule = ("champion only if the baseline gate passes, and then either there is no champion, or the champion "
+            "(same label target, never trained on these rows, loaded from its native files) scores test log "
+            f"loss on the same {len(y)} test rows >= the challenger's - {cfg.promote_tolerance}")
+    decision = {"version": int(version), "rule": rule, "gate_passed": bool(gate["passed"]),
+                "challenger_log_loss": ours, "champion_version": None, "champion_log_loss": None,
+                "comparable": None}
+    ok, why = _against_champion(client, cfg, lineage, test_rows, y, ours, decision)
+    if not gate["passed"]:
+        return decision | {"promoted": False, "reason": "failed the baseline gate: " + "; ".join(gate["failures"])
+                           + f" (against the champion: {why})"}
+    return decision | {"promoted": ok, "reason": why}
+
+
+def _against_champion(client: MlflowClient, cfg: RegistryConfig, lineage: dict[str, str], test_rows: pd.DataFrame,
+                      y: np.ndarray, ours: float, decision: dict) -> tuple[bool, str]:
+    """(would the challenger take the champion's place, why); fills the champion fields of `decision`."""
+    try:
+        champion = client.get_model_version_by_alias(cfg.model_name, "champion")
+    except MlflowException as exc:
+        if not _missing(exc):
+            return False, f"the registry could not be read ({exc}); not promoted"
+        champion = None
+    except Exception as exc:  # noqa: BLE001 - an unreadable registry blocks promotion, whatever the error
+        return False, f"the registry could not be read ({type(exc).__name__}: {exc}); not promoted"
+    if champion is None:
+        decision["note"] = "there was no champion to compare with: promotion rests on the baseline gate alone"
+        return True, "no champion yet"
+    decision["champion_version"] = int(champion.version)
+    why_not = comparable(lineage, dict(champion.tags or {}))
+    decision["comparable"] = why_not is None
+    if why_not:
+        return False, f"not comparable with champion v{champion.version}: {why_not}; champion kept"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = load_native(client, champion.run_id, Path(tmp))
+        theirs_p = model.predict(test_rows)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be checked blocks promotion (fail closed)
+        return False, (f"champion v{champion.version} could not be loaded or score the test rows from its native "
+                       f"model files ({type(exc).__name__}: {exc}); not promoted")
+    theirs = float(row_log_loss(y, theirs_p).mean())
+    decision["champion_log_loss"] = theirs
+    return ours <= theirs + cfg.promote_tolerance, f"challenger {ours:.5f} vs champion {theirs:.5f} test log loss"
+
+
+def _missing(exc: MlflowException) -> bool:
+    """True when the error says there is no such model or alias (a fresh registry), not that it is unreadable."""
+    text = f"{exc.error_code} {exc}".lower()
+    return "resource_does_not_exist" in text or "not found" in text
+
+
+def champion_status(model_name: str, version: int | None, tracking_uri: str) -> dict:
+    """Whether registry `version` (e.g. from model_card.json, possibly restored by DVC's run cache) is
+    still the champion. `is_champion` is None when it cannot be told, with the reason."""
+    import mlflow
+
+    out = {"model_name": model_name, "version": version, "champion_version": None, "is_champion": None}
+    if version is None:
+        return out | {"reason": "these model files were not registered (train.registry.register_model off, or "
+                                "registration failed): no registry version to check"}
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        champion = MlflowClient().get_model_version_by_alias(model_name, "champion")
+    except Exception as exc:  # noqa: BLE001 - unknown, said plainly
+        return out | {"reason": f"the registry has no readable champion ({type(exc).__name__}: {exc})"}
+    same = int(champion.version) == int(version)
+    return out | {"champion_version": int(champion.version), "is_champion": same,
+                  "reason": "these files are the champion" if same else
+                  f"these files are version {version}; the champion is version {champion.version}"}

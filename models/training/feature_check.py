@@ -1,0 +1,59 @@
+"""Which of the spec's model features can teach a model anything in the training window.
+
+In: the feature table, its spec and the training rows. Out: the spec with `model_features` reduced to
+the usable ones and `dropped_features` listing each left-out feature with its reason. A feature is left
+out when it is entirely missing or takes one value on every training row (nothing to split on); one
+value plus missing rows is kept (missingness itself can carry signal). Features the featurize stage
+already listed in the spec's `dropped_features` stay out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def _listed(spec: dict) -> dict[str, str]:
+    out = {}
+    for d in spec.get("dropped_features") or []:
+        if isinstance(d, dict):
+            out[str(d["name"])] = str(d.get("reason", "dropped by the featurize stage"))
+        else:
+            out[str(d)] = "dropped by the featurize stage"
+    return out
+
+
+def why_unusable(col: pd.Series) -> str | None:
+    """The reason a training-window column cannot be used, or None."""
+    present = col.dropna()
+    if present.empty:
+        return "all missing in the training window"
+    if present.nunique() <= 1 and len(present) == len(col):
+        return f"constant in the training window (every row {present.iloc[0]})"
+    return None
+
+
+def usable_spec(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict:
+    """The spec training uses: see the module docstring. Raises when no feature is left."""
+    listed = _listed(spec)
+    dropped = [{"name": n, "reason": r} for n, r in listed.items()]
+    keep = []
+    for name in spec["model_features"]:
+        if name in listed:
+            continue
+        why = why_unusable(table[name].iloc[rows]) if name in table.columns else None
+        if why:
+            dropped.append({"name": name, "reason": why})
+        else:
+            keep.append(name)  # absent columns stay: model_frame names them in its error
+    if not keep:
+        raise ValueError(f"no usable feature: every model feature is missing or constant in the "
+                         f"{len(rows)} training-window contacts ({', '.join(spec['model_features'])}); "
+                         "check the export's columns (ingest.files.column_map in params.yaml) or bring more data.")
+    for d in dropped:
+        log.warning("feature %s left out of training: %s", d["name"], d["reason"])
+    return dict(spec, model_features=keep, dropped_features=dropped)

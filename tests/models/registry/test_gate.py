@@ -1,0 +1,86 @@
+"""The promotion gate on hand-made scores: the bootstrap AUC against scikit-learn, and each way to fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+
+from models.registry.gate import LOGISTIC, SIMPLE_BASELINES, baseline_gate, weighted_auc
+from pipeline.config import GateConfig
+
+GATE = GateConfig.default(resamples=100)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6), st.integers(0, 3)), min_size=2, max_size=60))
+def test_weighted_auc_matches_sklearn_with_weights_and_ties(data):
+    y = np.array([d[0] for d in data])
+    p = np.array([d[1] for d in data], dtype=float) / 6  # few distinct values: many ties
+    w = np.array([d[2] for d in data])
+    got = weighted_auc(y, p, w[None, :])[0]
+    keep = w > 0
+    if len(set(y[keep])) < 2:
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(roc_auc_score(y[keep], p[keep], sample_weight=w[keep]), abs=1e-12)
+
+
+def _data(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    p_true = 1 / (1 + np.exp(-(x - 1)))
+    y = (rng.random(n) < p_true).astype(int)
+    flat = np.full(n, y.mean())
+    weak = 1 / (1 + np.exp(-(0.3 * (x + rng.normal(size=n)) - 1)))  # a noisier view of x
+    return y, p_true, {**{b: flat for b in SIMPLE_BASELINES}, "frequent_caller": weak, LOGISTIC: p_true}
+
+
+def test_a_good_model_passes_with_intervals_for_every_baseline():
+    y, p, base = _data()
+    g = baseline_gate(y, p, base, GATE, 50).to_dict()
+    assert g["passed"], g["failures"]
+    for name in (*SIMPLE_BASELINES, LOGISTIC):
+        c = g["checks"][name]
+        lo, hi = c["auc_gain"]["low"], c["auc_gain"]["high"]
+        assert lo <= c["auc_gain"]["estimate"] <= hi
+    assert g["checks"]["frequent_caller"]["auc_gain"]["low"] > 0
+    assert "every simple baseline" in g["rule"]
+
+
+def test_a_chance_model_fails_and_says_why():
+    y, _, base = _data()
+    noise = np.random.default_rng(1).random(len(y)) * 0.1 + y.mean() - 0.05
+    g = baseline_gate(y, noise, base, GATE, 50)
+    assert not g.passed
+    assert any("overall_rate" in f for f in g.failures)
+    assert any("logistic regression" in f for f in g.failures)  # credibly worse than it
+
+
+def test_close_to_logistic_regression_is_fine_but_a_margin_can_be_demanded():
+    y, p, base = _data()
+    g = baseline_gate(y, p, base | {LOGISTIC: np.clip(p * 1.01, 0, 1)}, GATE, 50)
+    assert g.checks[LOGISTIC]["passed"]
+    strict = baseline_gate(y, p, base, GATE.model_copy(update={"min_auc_gain": 0.5}), 50)
+    assert not strict.passed and all("not above 0.5" in f for f in strict.failures)
+
+
+def test_missing_baseline_or_one_class_fails_closed():
+    y, p, base = _data()
+    g = baseline_gate(y, p, base | {"previous_outcome": None}, GATE, 50)
+    assert not g.passed and any("previous_outcome could not be computed" in f for f in g.failures)
+    one = baseline_gate(np.zeros(50, dtype=int), np.full(50, 0.1), base, GATE, 50)
+    assert not one.passed and "one class" in one.failures[0]
+
+
+def test_no_margin_at_all_is_refused_by_config():
+    with pytest.raises(ValueError, match="min_log_loss_reduction or min_auc_gain"):
+        GateConfig.default(min_log_loss_reduction=None, min_auc_gain=None)
+
+
+def test_a_one_tree_model_fails_even_when_it_ranks_well():
+    y, p, base = _data()
+    g = baseline_gate(y, p, base, GATE, trees=1)
+    assert not g.passed and "1 tree(s)" in g.failures[0]

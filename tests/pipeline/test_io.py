@@ -1,0 +1,51 @@
+"""Strict JSON outputs: no NaN / Infinity ever reaches a metrics file; nulls say why."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.io import write_json
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> None:
+        raise ValueError(f"non-JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_become_null_with_a_reason(tmp_path):
+    write_json({"model": {"ece": float("nan"), "auc": np.float32(0.75), "lift": [1.0, np.inf]}, "n": np.int64(3)},
+               tmp_path / "m.json")
+    out = _strict((tmp_path / "m.json").read_text())
+    assert out["model"] == {"ece": None, "auc": 0.75, "lift": [1.0, None]} and out["n"] == 3
+    assert set(out["null_reasons"]) == {"model.ece", "model.lift[1]"}
+    assert "NaN" in out["null_reasons"]["model.ece"]
+
+
+@given(st.recursive(st.floats() | st.integers() | st.text(max_size=3) | st.none(),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3)))
+def test_anything_written_parses_strictly(tmp_path_factory, obj):
+    path = tmp_path_factory.mktemp("j") / "x.json"
+    write_json({"v": obj}, path)
+    out = _strict(path.read_text())
+    nulls = out.get("null_reasons", {})
+    finite = [x for x in json.dumps(obj, default=str).split() if x.strip(",[]{}") in ("NaN", "Infinity", "-Infinity")]
+    assert bool(finite) == bool(nulls)
+    assert not any(isinstance(v, float) and not math.isfinite(v) for v in _leaves(out))
+
+
+def _leaves(x):
+    if isinstance(x, dict):
+        for v in x.values():
+            yield from _leaves(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _leaves(v)
+    else:
+        yield x
