@@ -20,6 +20,8 @@ import pandas as pd
 from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, REQUIRED
 
 DROP = "drop"  # a value map target that filters the row
+# The reason family may come from a column too (e.g. a ticket's category above its subcategory).
+MAPPABLE = (*CONTRACT, "reason_family")
 
 
 class ContractError(ValueError):
@@ -102,10 +104,10 @@ def check_sources(cmap: dict, spec, columns: list[str], duplicated: dict[str, li
 
 def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None = None) -> Mapped:
     """See the module docstring."""
-    unknown = sorted(set(spec.column_map) - set(CONTRACT))
+    unknown = sorted(set(spec.column_map) - set(MAPPABLE))
     if unknown:
         raise ContractError(f"column_map names {unknown}, which are not contract columns; "
-                            f"contract columns are {list(CONTRACT)}.")
+                            f"contract columns are {list(MAPPABLE)}.")
     cmap = dict(spec.column_map)
     # An optional column mapped to its own name is taken when the file has it (the shipped map
     # names them all); one renamed must exist.
@@ -152,6 +154,10 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             for p in parts[1:]:
                 joined = joined + _sep(entry) + p
             cols[c] = joined.where(pd.concat(parts, axis=1).notna().all(axis=1))
+    family = cmap.get("reason_family")
+    if family is not None:
+        cols["reason_family"] = src(family) if isinstance(family, str) else pd.Series(
+            _constant(family), index=raw.index, dtype="str")
     for name, extra in spec.extra_columns.items():
         cols[f"extra_{name}"] = src(extra.column)
     if spec.outcome_signal is not None:

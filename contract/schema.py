@@ -354,6 +354,8 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     contacts = df.loc[keep].copy()
     # A code without a family is its own family (never lumped with other unmapped codes).
     family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
+    if "reason_family" in contacts:  # from a column of the export; the mapping fills its gaps
+        family = _clean_str(contacts["reason_family"]).fillna(family if family is not None else pd.NA)
     unmapped = family.isna() if family is not None else pd.Series(False, index=contacts.index)
     contacts["reason_family"] = (family.fillna(contacts["reason_code"]) if family is not None
                                  else contacts["reason_code"]).astype("str")
@@ -378,7 +380,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         "filtered_by_rule": {k: int(v) for k, v in by_rule.items()},
         "quarantined_by_reason": {k: int(v) for k, v in by_reason.items()},
         "anonymous_contacts": int(contacts["customer_id"].isna().sum()),
-        "unmapped_reason_codes": int(unmapped.sum()) if spec.reason_families else None,
+        "unmapped_reason_codes": int(unmapped.sum()) if family is not None else None,
         "absent_columns": list(mapped.absent),
         "dst": dst,
         "value_maps": mapped.value_maps,
