@@ -342,7 +342,8 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     reason.loc[failures.index] = failures
     # Duplicates: the same row exported twice, or a contact id reused with other content.
     live = (reason == "") & (filtered == "")
-    exact = df.duplicated(keep="first") & live
+    # (among the rows still in play: a filtered event or a dropped row is no original to copy)
+    exact = df[live].duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(exact, "contact_id: duplicate row")
     live = (reason == "") & (filtered == "")
     reused = df["contact_id"].notna() & live & df[live].duplicated(subset=["contact_id"], keep="first").reindex(
