@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from contract.events import collapse_events
 from contract.mapping import ContractError, _text, map_export
@@ -104,7 +105,10 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
         out, amb, gap = _localize(values, tz, ambiguous, nonexistent)
         return TimeParse(out, none, amb, gap)
     text = values.astype("str").str.strip().where(values.notna())
-    has_offset = text.str.contains(_OFFSET, regex=True, na=False)
+    arrow = pa.array(text.array)
+    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row.
+    has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
+        zero_copy_only=False), index=idx)
     out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
     amb, gap = none.copy(), none.copy()
     formats = [fmt] if isinstance(fmt, str) or fmt is None else list(fmt)
@@ -123,13 +127,27 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
             todo = parsed.isna()
             if not todo.any():
                 break
-            got = pd.to_datetime(text[naive][todo], format=f or "ISO8601", errors="coerce")
-            parsed[got.index] = got.astype("datetime64[us]")
+            got = _strptime(text[naive][todo], f)
+            parsed[got.index] = got
         local, a, g = _localize(parsed, tz, ambiguous, nonexistent)
         out[naive] = local
         amb[naive], gap[naive] = a, g
     unparseable = out.isna() & text.notna() & (text != "") & ~amb & ~gap
     return TimeParse(out, unparseable, amb, gap)
+
+
+def _strptime(text: pd.Series, fmt: str | None) -> pd.Series:
+    """Naive datetimes from text in one format (None: ISO 8601); NaT where it does not parse.
+    Arrow's C++ strptime does the bulk (pandas' is a Python loop for non-ISO formats); what it
+    rejects is retried by pandas, so the accepted inputs are pandas' own."""
+    if fmt is None or "%f" in fmt or "%z" in fmt or "%Z" in fmt:
+        return pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce").astype("datetime64[us]")
+    parsed = pc.strptime(pa.array(text.array), format=fmt, unit="us", error_is_null=True)
+    out = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype("datetime64[us]")
+    retry = out.isna() & text.notna()
+    if retry.any():
+        out[retry] = pd.to_datetime(text[retry], format=fmt, errors="coerce").astype("datetime64[us]")
+    return out
 
 
 def parse_timestamps(values: pd.Series, fmt: str | None, tz: str) -> pd.Series:
@@ -249,12 +267,17 @@ def _schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
 
 
 def _numbers(values: pd.Series, decimal: str) -> pd.Series:
+    """Floats from numbers or text (NaN where missing or not a number)."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64")
     text = values.astype("str").str.strip()
     if decimal != ".":
         text = text.str.replace(decimal, ".", regex=False)
-    return pd.to_numeric(text.where(values.notna()), errors="coerce").astype("float64")
+    text = text.where(values.notna())
+    try:  # Arrow's cast: one C++ pass when every value is a number (the usual case)
+        return pd.Series(pc.cast(pa.array(text.array), pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
 def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str, list[int]] | None = None,
@@ -341,12 +364,15 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     failures = _schema_failures(df.loc[live], agents="agent_id" not in mapped.absent)
     reason.loc[failures.index] = failures
     # Duplicates: the same row exported twice, or a contact id reused with other content.
+    # (among the rows still in play: a filtered event or a dropped row is no original to copy).
+    # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
     live = (reason == "") & (filtered == "")
-    # (among the rows still in play: a filtered event or a dropped row is no original to copy)
-    exact = df[live].duplicated(keep="first").reindex(df.index, fill_value=False)
+    shared = df.loc[live, "contact_id"].duplicated(keep=False)
+    shared = shared[shared].index
+    exact = df.loc[shared].duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(exact, "contact_id: duplicate row")
     live = (reason == "") & (filtered == "")
-    reused = df["contact_id"].notna() & live & df[live].duplicated(subset=["contact_id"], keep="first").reindex(
+    reused = df["contact_id"].notna() & live & df.loc[live, "contact_id"].duplicated(keep="first").reindex(
         df.index, fill_value=False)
     flag(reused, "contact_id: duplicate id with different content")
 
