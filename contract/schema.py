@@ -292,10 +292,14 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     def flag(mask: pd.Series, text: str) -> None:
         reason[mask & (reason == "") & (filtered == "")] = text
 
+    absent = set(mapped.absent)
     for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):
-        df[col] = _clean_str(df[col])
+        df[col] = _clean_str(df[col]) if col not in absent else pd.Series(pd.NA, index=df.index, dtype="str")
     dst: dict[str, dict] = {}
     for col in ("started_at", "ended_at"):
+        if col in absent:
+            df[col] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
+            continue
         tp = parse_times(df[col], spec.timestamp_format, spec.timezone, spec.dst_ambiguous, spec.dst_nonexistent)
         flag(tp.unparseable, f"{col}: unparseable timestamp")
         flag(tp.ambiguous & tp.values.isna(), f"{col}: ambiguous local time (DST); set ingest.files.dst_ambiguous")
@@ -309,6 +313,9 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     limit = now + pd.Timedelta(hours=spec.future_tolerance_hours)
     flag(df["started_at"] > limit, f"started_at: in the future (after {limit:%Y-%m-%d %H:%M} UTC)")
     for col in NUMERIC:
+        if col in absent:
+            df[col] = np.full(len(df), np.nan)
+            continue
         num = _numbers(df[col], spec.decimal)
         failed = num.isna() & df[col].notna()
         flag(failed & ~_blank(df[col], failed), f"{col}: not a number")
@@ -316,8 +323,11 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         if col in INTEGER:
             flag(num.notna() & np.isfinite(num) & (num != np.round(num)), f"{col}: not a whole number")
         df[col] = num
-    df["survey_resolved"], bad_bool = _parse_bool(df["survey_resolved"])
-    flag(bad_bool, "survey_resolved: not a yes/no value")
+    if "survey_resolved" in absent:
+        df["survey_resolved"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    else:
+        df["survey_resolved"], bad_bool = _parse_bool(df["survey_resolved"])
+        flag(bad_bool, "survey_resolved: not a yes/no value")
     for name, extra in spec.extra_columns.items():
         col = f"extra_{name}"
         if extra.kind == "number":
@@ -366,14 +376,18 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     # Duplicates: the same row exported twice, or a contact id reused with other content.
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
     # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
-    live = (reason == "") & (filtered == "")
-    shared = df.loc[live, "contact_id"].duplicated(keep=False)
-    shared = shared[shared].index
+    live = ((reason == "") & (filtered == "")).to_numpy()
+    ids = df["contact_id"].to_numpy()[live]
+    codes = pc.dictionary_encode(pa.array(ids, type=pa.string())).indices.to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(live)
+    counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+    shared = rows[counts[codes] > 1] if len(codes) else rows
     exact = df.loc[shared].duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(exact, "contact_id: duplicate row")
-    live = (reason == "") & (filtered == "")
-    reused = df["contact_id"].notna() & live & df.loc[live, "contact_id"].duplicated(keep="first").reindex(
-        df.index, fill_value=False)
+    # Of the rest, a second row with an id already seen reuses it with other content.
+    live = ((reason == "") & (filtered == "")).to_numpy()
+    sub = df.loc[shared[live[shared]], "contact_id"]
+    reused = sub.duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(reused, "contact_id: duplicate id with different content")
 
     keep = (reason == "") & (filtered == "")
