@@ -192,8 +192,7 @@ def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _clean_str(values: pd.Series) -> pd.Series:
-    text = _text(values)
-    return text.where(text != "").astype("str")
+    return _text(values).astype("str")
 
 
 def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
@@ -371,7 +370,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         df["resolution_signal"] = res.astype("boolean")
 
     live = (reason == "") & (filtered == "")
-    failures = _schema_failures(df.loc[live], agents="agent_id" not in mapped.absent)
+    failures = _schema_failures(df if live.all() else df.loc[live], agents="agent_id" not in mapped.absent)
     reason.loc[failures.index] = failures
     # Duplicates: the same row exported twice, or a contact id reused with other content.
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
@@ -392,7 +391,12 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
 
     keep = (reason == "") & (filtered == "")
     bad = reason != ""
-    contacts = df.loc[keep].copy()
+    # Kept rows in (customer, time, id) order, taken from the frame once.
+    kept_rows = np.flatnonzero(keep.to_numpy())
+    order = customer_time_order(pa.array(df["customer_id"].iloc[kept_rows].array),
+                                as_microseconds(df["started_at"].iloc[kept_rows]),
+                                pa.array(df["contact_id"].iloc[kept_rows].array))
+    contacts = df.take(kept_rows if order is None else kept_rows[order])
     # A code without a family is its own family (never lumped with other unmapped codes).
     family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
     if "reason_family" in contacts:  # from a column of the export; the mapping fills its gaps
@@ -404,10 +408,6 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     contacts["source_row"] = contacts.index.astype("int64")
     # Each customer's history contiguous and in time order (anonymous last): the order the labeller
     # and the feature builder work in, so they need not sort 10 million rows again.
-    ids = pa.array(contacts["contact_id"].array)
-    order = customer_time_order(pa.array(contacts["customer_id"].array), as_microseconds(contacts["started_at"]), ids)
-    if order is not None:
-        contacts = contacts.take(order)
     contacts = contacts.reset_index(drop=True)
 
     quarantine = quarantine_rows(raw, bad, reason, spec.name)
