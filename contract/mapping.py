@@ -153,12 +153,11 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             cols[c] = pd.Series(const, index=raw.index, dtype="str")
         elif isinstance(entry, str):
             cols[c] = src(entry)
-        else:
-            parts = [src(p).astype("str") for p in source_of(entry)]
-            joined = parts[0]
-            for p in parts[1:]:
-                joined = joined + _sep(entry) + p
-            cols[c] = joined.where(pd.concat(parts, axis=1).notna().all(axis=1))
+        else:  # joined in Arrow; missing when any part is
+            parts = [pa.array(src(p).astype("str").array) for p in source_of(entry)]
+            joined = pc.binary_join_element_wise(*parts, pa.scalar(_sep(entry), parts[0].type),
+                                                 null_handling="emit_null")
+            cols[c] = pd.Series(pd.array(joined, dtype="str"), index=raw.index)
     family = cmap.get("reason_family")
     if family is not None:
         cols["reason_family"] = src(family) if isinstance(family, str) else pd.Series(
@@ -180,18 +179,22 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             raise ContractError(f"ingest.files.value_maps names '{key}', which is neither a contract column nor an "
                                 f"extra column nor outcome_signal; allowed: {list(CONTRACT)} + "
                                 f"{list(spec.extra_columns)} + ['outcome_signal'].")
-        lower = {str(k).strip().lower(): v for k, v in mapping.items()}
-        values = frame[col]
-        present = values.notna()
-        keyed = values.astype("str").str.lower().where(present)
-        # Map the distinct values only: millions of rows, a handful of codes.
-        uniq = pd.unique(keyed[present])
-        table = {u: lower[u] for u in uniq if u in lower}
-        target = keyed.map(table)
-        hit = target.notna()
-        drop = hit & (target == DROP)
+        lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
+        values = frame[col].astype("str")
+        # In Arrow: look each lower-cased value up among the map's keys, take its target.
+        arr = pa.array(values.array)
+        idx = pc.index_in(pc.utf8_lower(arr), value_set=pa.array(list(lower), type=arr.type))
+        target = pc.take(pa.array(list(lower.values()), type=arr.type), idx)
+        hit = pc.is_valid(idx)
+        is_drop = pc.fill_null(pc.equal(target, DROP), False)
+        kept_target = pc.if_else(is_drop, pa.scalar(None, arr.type), target)
+        mapped = pc.if_else(hit, kept_target, arr)
+        hit_np = hit.to_numpy(zero_copy_only=False)
+        drop = pd.Series(is_drop.to_numpy(zero_copy_only=False), index=frame.index)
         filtered[drop & (filtered == "")] = f"value_maps.{key}: {DROP}"
-        frame[col] = values.where(~hit, target).where(~drop)
+        frame[col] = pd.Series(pd.array(mapped, dtype="str"), index=frame.index)
+        hit = pd.Series(hit_np, index=frame.index)
+        present = values.notna()
         unmapped = values[present & ~hit].value_counts()
         report[key] = {"mapped": int((hit & ~drop).sum()), "dropped": int(drop.sum()),
                        "unmapped": {str(k): int(v) for k, v in unmapped.head(20).items()},
