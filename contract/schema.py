@@ -1,13 +1,14 @@
 """The data contract: which columns a contact log has, how raw values are parsed, which rows are valid.
 
 In: a raw export (any column names, strings or typed columns) and a `SourceSpec` saying how it maps
-onto the contract. Out: `IngestResult` with the contacts in contract form (UTC timestamps, normalised
-codes), the quarantined rows with the reason each was rejected, and the counts, which add up:
-rows read = rows kept + rows quarantined.
+onto the contract (contract/mapping.py: columns, constants, composed columns, value maps, filters).
+Out: `IngestResult` with the contacts in contract form (UTC timestamps, normalised codes, extra
+columns, the outcome signal), the quarantined rows with the reason each was rejected, and counts
+that add up: rows read = rows kept + rows filtered (by a named rule) + rows quarantined.
 
-Parsing (timestamps with mixed UTC offsets, numbers, yes/no answers) is done here by hand because it
-is domain-specific; the value rules are a pandera schema so that every failing check is reported
-with its column and rows.
+Parsing (timestamps with mixed UTC offsets and DST rules, numbers, yes/no answers) is done here by
+hand because it is domain-specific; event logs are collapsed (contract/events.py) before the value
+rules, a pandera schema, report every failing check with its column and rows.
 """
 
 from __future__ import annotations
