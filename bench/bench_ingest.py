@@ -5,7 +5,8 @@ a date column with two-digit years and a time column in Chicago local time, outc
 value map with a `drop` value, `0` for unknown callers, a named filter), rendered from the synthetic
 centre once (not timed). Then, alternating, each in a fresh process: our ingest (`contract.ingest`:
 read, map, parse, validate, order, and write contacts.parquet as the stage does) and the reference,
-DuckDB reading the same file with `read_csv` (typed: dates, numbers) and writing it to Parquet. Medians of --repeat runs.
+DuckDB reading the same file with `read_csv` (typed: dates, numbers) and writing it to Parquet.
+Medians of --repeat runs.
 Last, `fcr ingest --check` on the same file, timed end to end as a user runs it (bar: 30 s).
 Run: `uv run python bench/bench_ingest.py` (default 1M rows).
 """

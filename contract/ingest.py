@@ -122,6 +122,7 @@ def ingest(files: FilesConfig, max_reject_share: float) -> IngestOutput:
     if counts["reject_share"] > max_reject_share:
         raise IngestRejected(
             f"{counts['reject_share']:.1%} of contact rows were rejected, above "
-            f"ingest.max_reject_share={max_reject_share:.1%}:\n" + reject_summary(result.quarantine, raw, spec.column_map)
+            f"ingest.max_reject_share={max_reject_share:.1%}:\n"
+            + reject_summary(result.quarantine, raw, spec.column_map)
             + "\nCheck ingest.files (column_map, timestamp_format, timezone, channel_map) in params.yaml.")
     return out

@@ -280,8 +280,8 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
         return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str, list[int]] | None = None,
-                       ) -> IngestResult:
+def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
+                       duplicated: dict[str, list[int]] | None = None) -> IngestResult:
     """Map, parse and validate a raw contact export; see the module docstring."""
     raw = raw.reset_index(drop=True)
     mapped = map_export(raw, spec, duplicated)

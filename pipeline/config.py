@@ -183,7 +183,8 @@ class FilesConfig(_Strict):
     timezone: str                          # of times written without an offset
     dst_ambiguous: Literal["earliest", "latest", "quarantine"]   # local times that occur twice
     dst_nonexistent: Literal["shift_forward", "quarantine"]      # local times in the spring-forward gap
-    column_map: dict[str, ColumnSource]    # contract column: your column, {constant: v}, {parts: [..], sep: " "} or null
+    # contract column: your column, {constant: v}, {parts: [..], sep: " "} or null (absent)
+    column_map: dict[str, ColumnSource]
     value_maps: dict[str, dict[str, str]] = {}  # contract column: {your value: contract value or "drop"}
     channel_map: dict[str, str] = {}       # your channel value (any case): one of phone/chat/email/social/self_service
     reason_families: dict[str, str] = {}   # reason_code: family; codes not listed are their own family

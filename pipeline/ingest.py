@@ -1,7 +1,8 @@
 """DVC stage `ingest`: the export (the user's files, or the synthetic centre's) -> contract tables.
 
 Writes the contacts, customers and agents in contract form (Parquet), every rejected row with its
-reason to the quarantine file, the contract description (paths.contract), and the row accounting to metrics/ingest.json (via the stage helper).
+reason to the quarantine file, the contract description (paths.contract), and the row accounting
+to metrics/ingest.json (via the stage helper).
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def test_duplicated_column_names(tmp_path):
     # a duplicated column nobody maps is only a note
     unused = write(tmp_path, HEADER.strip() + ",note,note\n" + ROWS[0].strip() + ",x,y\n", name="n.csv")
     out = ingest(files(unused), 0.05)
-    assert out.counts["contacts"]["notes"] == ["column 'note' occurs at positions [9, 10] of the header; unused, so ignored"]
+    assert out.counts["contacts"]["notes"] == [
+        "column 'note' occurs at positions [9, 10] of the header; unused, so ignored"]
 
 
 def test_integer_ids_with_a_gap_stay_integers(tmp_path):

@@ -22,7 +22,8 @@ NAMES = {"telephony": "calls.tsv", "tickets": "ticket_events.csv", "servicedesk"
 def scratch_project(dst: Path) -> Path:
     import tomllib
 
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    packages = wheel["packages"]
     for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore"):
         src = ROOT / name
         if src.is_dir():
@@ -52,7 +53,8 @@ def repro_and_check(project: Path) -> dict:
     label = json.loads((project / "metrics/label.json").read_text())
     assert label["counts"]["rows_in"] == ingest["rows_kept"]
     assert (project / "reports/drivers.html").stat().st_size > 1000
-    return {"ingest": ingest, "label": label, "contract": json.loads((project / "data/ingested/contract.json").read_text())}
+    contract = json.loads((project / "data/ingested/contract.json").read_text())
+    return {"ingest": ingest, "label": label, "contract": contract}
 
 
 @pytest.mark.slow
