@@ -44,7 +44,7 @@ def stage(n: int) -> None:
     from pipeline.label import run
 
     d = OUT / f"label_{n}"
-    paths = Paths(raw_dir=str(d), contacts=str(OUT / f"contacts_{n}.parquet"), customers="", agents="",
+    paths = Paths(raw_dir=str(d), contacts=str(OUT / f"contacts_{n}.parquet"), customers="", agents="", contract="",
                   quarantine="", truth_dir=str(d / "no_truth"), labels=str(d / "labels"), features="",
                   feature_spec="", online_snapshot="", model_dir="", metrics_dir=str(d / "metrics"),
                   plots_dir=str(d / "plots"), reports_dir="")

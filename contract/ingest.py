@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from contract.schema import CONTRACT, SourceSpec, normalise_contacts, reject_summary, validate_side_table
+from contract.reading import read_export
+from contract.schema import CONTRACT, IngestResult, SourceSpec, normalise_contacts, reject_summary, validate_side_table
 from pipeline.config import FilesConfig
 from pipeline.io import read_table
 
@@ -28,6 +29,7 @@ class IngestOutput:
     agents: pd.DataFrame
     quarantine: pd.DataFrame
     counts: dict
+    contract: dict
 
 
 def synthetic_files(raw_dir: str | Path) -> FilesConfig:
@@ -36,11 +38,16 @@ def synthetic_files(raw_dir: str | Path) -> FilesConfig:
     if not (raw / "contacts.parquet").exists():
         raise FileNotFoundError(f"{raw} holds no synthetic export: ingest.source is synthetic, so run "
                                 "`dvc repro generate` first (or set ingest.source: files).")
+    # Its timestamps carry their offsets and it has no DST problems; it is the contract's own shape.
     return FilesConfig(contacts=str(raw / "contacts.parquet"), customers=str(raw / "customers.parquet"),
-                       agents=str(raw / "agents.parquet"), reason_family_file=str(raw / "reason_families.csv"))
+                       agents=str(raw / "agents.parquet"), reason_family_file=str(raw / "reason_families.csv"),
+                       timezone="UTC", dst_ambiguous="quarantine", dst_nonexistent="quarantine",
+                       column_map={c: c for c in CONTRACT}, missing_values=[""],
+                       anonymous_customer_ids=["", "0", "anonymous"], future_tolerance_hours=24 * 365 * 10)
 
 
-def source_spec(files: FilesConfig) -> SourceSpec:
+def source_spec(files: FilesConfig, name: str = "contacts") -> SourceSpec:
+    """The mapping of params.yaml's ingest.files block, with the reason family file read in."""
     families = dict(files.reason_families)
     if files.reason_family_file:
         table = read_table(files.reason_family_file)
@@ -49,26 +56,53 @@ def source_spec(files: FilesConfig) -> SourceSpec:
             raise ValueError(f"ingest.files.reason_family_file {files.reason_family_file} lacks column(s) {missing}; "
                              f"it has {list(table.columns)}.")
         families = dict(zip(table["reason_code"], table["reason_family"])) | families
-    return SourceSpec(column_map=files.column_map or {c: c for c in CONTRACT}, timestamp_format=files.timestamp_format, timezone=files.timezone,
-                      channel_map=files.channel_map, reason_families=families,
-                      anonymous_customer_ids=tuple(files.anonymous_customer_ids))
+    fmt = files.timestamp_format
+    return SourceSpec(
+        column_map=dict(files.column_map), timestamp_format=tuple(fmt) if isinstance(fmt, list) else fmt,
+        timezone=files.timezone, channel_map=dict(files.channel_map), reason_families=families,
+        anonymous_customer_ids=tuple(files.anonymous_customer_ids), name=name,
+        missing_values=tuple(files.missing_values), value_maps={k: dict(v) for k, v in files.value_maps.items()},
+        filters=tuple(files.filters), events=files.events, extra_columns=dict(files.extra_columns),
+        outcome_signal=files.outcome_signal, dst_ambiguous=files.dst_ambiguous,
+        dst_nonexistent=files.dst_nonexistent, decimal=(files.read.decimal if files.read else None) or ".",
+        future_tolerance_hours=files.future_tolerance_hours)
+
+
+def contract_description(files: FilesConfig, result: IngestResult, contacts: pd.DataFrame) -> dict:
+    """data/ingested/contract.json: what this export holds, for the stages after ingest."""
+    signal = files.outcome_signal
+    return {
+        "absent_columns": list(result.absent),
+        "constant_columns": dict(result.constants),
+        "all_missing_columns": [c for c in CONTRACT if c in contacts and len(contacts) and contacts[c].isna().all()],
+        "channels": sorted(map(str, contacts["channel"].dropna().unique())),
+        "has_agents": "agent_id" not in result.absent and bool(contacts["agent_id"].notna().any()),
+        "extra_columns": {name: {"column": f"extra_{name}", "source_column": e.column, "kind": e.kind,
+                                 "availability": e.availability} for name, e in files.extra_columns.items()},
+        "outcome_signal": None if signal is None else {
+            "column": "resolution_signal", "source_column": signal.column, "kind": signal.kind,
+            "resolved_when": signal.resolved_when,
+            "known_contacts": int(contacts["resolution_signal"].notna().sum())},
+    }
 
 
 def ingest(files: FilesConfig, max_reject_share: float) -> IngestOutput:
     """Read, map, parse and validate the export; fail when more than `max_reject_share` is rejected."""
     spec = source_spec(files)
-    raw = read_table(files.contacts)
-    result = normalise_contacts(raw, spec)
+    export = read_export(files.contacts, files.read)
+    raw = export.table
+    result = normalise_contacts(raw, spec, export.duplicated)
     contacts, quarantines = result.contacts, [result.quarantine]
-    counts: dict = {"contacts": result.counts}
+    counts: dict = {"contacts": result.counts, "files": export.files}
     sides = {}
     for name, path, key in (("customers", files.customers, "customer_id"), ("agents", files.agents, "agent_id")):
-        table = read_table(path) if path else pd.DataFrame({key: pd.Series(dtype="str")})
+        table = (read_export(path, files.read, f"ingest.files.{name}").table if path
+                 else pd.DataFrame({key: pd.Series(dtype="str")}))
         side = validate_side_table(table, key, name)
         quarantines.append(side.quarantine)
         counts[name] = side.counts
         sides[name] = side.contacts
-        if name == "agents" and "team" in side.contacts.columns:
+        if name == "agents" and "team" in side.contacts.columns and len(side.contacts):
             # The contact export may lack the team; the agents table knows it.
             teams = side.contacts.set_index(key)["team"]
             contacts["team"] = contacts["team"].fillna(contacts["agent_id"].map(teams)).astype("str")
@@ -76,13 +110,19 @@ def ingest(files: FilesConfig, max_reject_share: float) -> IngestOutput:
             known = contacts[key].isin(side.contacts[key]) | contacts[key].isna()
             counts["contacts"][f"unknown_{name}"] = int((~known).sum())
     c = counts["contacts"]
-    if c["rows_read"] != c["rows_kept"] + c["rows_quarantined"]:
+    if c["rows_read"] != c["rows_kept"] + c["rows_filtered"] + c["rows_quarantined"]:
         raise AssertionError(f"ingest lost rows: {c}")
-    counts["reject_share"] = c["rows_quarantined"] / max(c["rows_read"], 1)
-    out = IngestOutput(contacts, sides["customers"], sides["agents"], pd.concat(quarantines, ignore_index=True), counts)
+    counts["reject_share"] = c["rows_quarantined"] / max(c["rows_read"] - c["rows_filtered"], 1)
+    counts["absent_columns"] = list(result.absent)
+    if "agent_id" in result.absent:
+        counts["notes"] = ["no agent column: agent_id is missing on every contact (no agent features, "
+                           "scorecards or routing)"]
+    out = IngestOutput(contacts, sides["customers"], sides["agents"], pd.concat(quarantines, ignore_index=True),
+                       counts, contract_description(files, result, contacts))
     if counts["reject_share"] > max_reject_share:
         raise IngestRejected(
             f"{counts['reject_share']:.1%} of contact rows were rejected, above "
-            f"ingest.max_reject_share={max_reject_share:.1%}:\n" + reject_summary(result.quarantine, raw, spec.column_map)
+            f"ingest.max_reject_share={max_reject_share:.1%}:\n"
+            + reject_summary(result.quarantine, raw, spec.column_map)
             + "\nCheck ingest.files (column_map, timestamp_format, timezone, channel_map) in params.yaml.")
     return out

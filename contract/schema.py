@@ -1,13 +1,14 @@
 """The data contract: which columns a contact log has, how raw values are parsed, which rows are valid.
 
 In: a raw export (any column names, strings or typed columns) and a `SourceSpec` saying how it maps
-onto the contract. Out: `IngestResult` with the contacts in contract form (UTC timestamps, normalised
-codes), the quarantined rows with the reason each was rejected, and the counts, which add up:
-rows read = rows kept + rows quarantined.
+onto the contract (contract/mapping.py: columns, constants, composed columns, value maps, filters).
+Out: `IngestResult` with the contacts in contract form (UTC timestamps, normalised codes, extra
+columns, the outcome signal), the quarantined rows with the reason each was rejected, and counts
+that add up: rows read = rows kept + rows filtered (by a named rule) + rows quarantined.
 
-Parsing (timestamps with mixed UTC offsets, numbers, yes/no answers) is done here by hand because it
-is domain-specific; the value rules are a pandera schema so that every failing check is reported
-with its column and rows.
+Parsing (timestamps with mixed UTC offsets and DST rules, numbers, yes/no answers) is done here by
+hand because it is domain-specific; event logs are collapsed (contract/events.py) before the value
+rules, a pandera schema, report every failing check with its column and rows.
 """
 
 from __future__ import annotations
@@ -19,37 +20,52 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from contract.vocabulary import CHANNELS
+from contract.events import collapse_events
+from contract.mapping import ContractError, _text, map_export
 from contract.ordering import as_microseconds, customer_time_order
+from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
-REQUIRED = ("contact_id", "customer_id", "started_at", "channel", "reason_code", "agent_id")
-OPTIONAL = ("ended_at", "team", "wait_s", "handle_s", "transfers", "disposition", "survey_resolved")
-CONTRACT = REQUIRED + OPTIONAL
+__all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
+           "parse_timestamps", "map_columns"]
 NUMERIC = ("wait_s", "handle_s", "transfers")
+INTEGER = ("transfers",)
 # Channels that never have a human agent on the contact, and dispositions without one.
 NO_AGENT_CHANNELS = ("self_service",)
 NO_AGENT_DISPOSITIONS = ("abandoned",)
-_OFFSET = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
+# An offset at the end: Z, +05, +0530, +05:30.
+_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _TRUE = {"true", "1", "yes", "y", "t", "resolved"}
 _FALSE = {"false", "0", "no", "n", "f", "not resolved", "unresolved"}
-
-
-class ContractError(ValueError):
-    """The export cannot be mapped onto the contract (e.g. a mapped column does not exist)."""
+EVENTS_MERGED = "events: merged into its contact's row"
 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """How one export maps onto the contract (from params.yaml: ingest.files)."""
+    """How one export maps onto the contract (from params.yaml: ingest.files, see `contract.ingest.source_spec`).
 
-    column_map: dict[str, str | None] = field(default_factory=lambda: {c: c for c in CONTRACT})
-    timestamp_format: str | None = None
+    The bare `SourceSpec()` reads a file already in contract form (`fcr label FILE` without an
+    ingest.files block): its fields' values mean "absent", and DST problems are quarantined."""
+
+    column_map: dict[str, object] = field(default_factory=lambda: {c: c for c in CONTRACT})
+    timestamp_format: str | tuple[str, ...] | None = None
     timezone: str = "UTC"
     channel_map: dict[str, str] = field(default_factory=dict)
     reason_families: dict[str, str] = field(default_factory=dict)
     anonymous_customer_ids: tuple[str, ...] = ("", "0", "anonymous")
     name: str = "contacts"
+    missing_values: tuple[str, ...] = ("",)
+    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    filters: tuple = ()
+    events: object | None = None           # EventsConfig
+    extra_columns: dict = field(default_factory=dict)  # name -> ExtraColumn
+    outcome_signal: object | None = None   # OutcomeSignal
+    dst_ambiguous: str = "quarantine"
+    dst_nonexistent: str = "quarantine"
+    decimal: str = "."
+    future_tolerance_hours: float = 0.0
+    now: pd.Timestamp | None = None        # the clock for the future-rows rule (tests pin it)
 
 
 @dataclass(frozen=True)
@@ -57,53 +73,111 @@ class IngestResult:
     contacts: pd.DataFrame
     quarantine: pd.DataFrame
     counts: dict
+    absent: tuple[str, ...] = ()
+    constants: dict = field(default_factory=dict)
+    value_maps: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 def map_columns(raw: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
-    """Rename the export's columns to the contract's; a required or mapped column that is missing
-    raises ContractError naming it and listing the columns the export does have."""
-    cmap = {k: v for k, v in spec.column_map.items() if v}
-    unknown = sorted(set(cmap) - set(CONTRACT))
-    if unknown:
-        raise ContractError(f"column_map names {unknown}, which are not contract columns; "
-                            f"contract columns are {list(CONTRACT)}.")
-    missing_req = [c for c in REQUIRED if c not in cmap]
-    # An optional column mapped to its own name is taken when the file has it; one renamed must exist.
-    cmap = {c: s for c, s in cmap.items() if c in REQUIRED or s != c or s in raw.columns}
-    absent = [(c, cmap[c]) for c in CONTRACT if c in cmap and cmap[c] not in raw.columns]
-    if missing_req or absent:
-        msgs = [f"required column '{c}' has no entry in the column map" for c in missing_req]
-        msgs += [f"column '{c}' is mapped to '{src}', which is not in the {spec.name} file" for c, src in absent]
-        raise ContractError("; ".join(msgs) + f". The file has columns {list(raw.columns)}. "
-                            "Fix ingest.files.column_map in params.yaml.")
-    out = pd.DataFrame({c: raw[cmap[c]] if c in cmap else pd.Series(pd.NA, index=raw.index, dtype="object")
-                        for c in CONTRACT})
+    """The export's columns under the contract's names (absent ones all missing); a required or
+    mapped column that is missing raises ContractError naming it and the file's columns."""
+    return map_export(raw, spec).frame[list(CONTRACT)]
+
+
+@dataclass
+class TimeParse:
+    values: pd.Series          # UTC; NaT where unparseable or quarantined
+    unparseable: pd.Series     # bool
+    ambiguous: pd.Series       # bool: a local time that occurs twice (autumn)
+    nonexistent: pd.Series     # bool: a local time in the spring-forward gap
+
+
+def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None, tz: str,
+                ambiguous: str = "quarantine", nonexistent: str = "quarantine") -> TimeParse:
+    """Parse to UTC. Values carrying an offset keep it; values without one are local time in `tz`.
+    DST-ambiguous local times are read as the earliest or latest instant, or left NaT (quarantine);
+    nonexistent ones shifted forward or left NaT. Every such value is flagged, so it can be counted."""
+    idx = values.index
+    none = pd.Series(False, index=idx)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return TimeParse(values.dt.tz_convert("UTC"), none, none, none)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        out, amb, gap = _localize(values, tz, ambiguous, nonexistent)
+        return TimeParse(out, none, amb, gap)
+    text = values.astype("str").str.strip().where(values.notna())
+    arrow = pa.array(text.array)
+    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row.
+    has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
+        zero_copy_only=False), index=idx)
+    out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
+    amb, gap = none.copy(), none.copy()
+    formats = [fmt] if isinstance(fmt, str) or fmt is None else list(fmt)
+    if has_offset.any():
+        sub = text[has_offset]
+        for f in formats:
+            todo = out[has_offset].isna()
+            if not todo.any():
+                break
+            parsed = pd.to_datetime(sub[todo], utc=True, format=f or "ISO8601", errors="coerce")
+            out[parsed.index] = parsed
+    naive = ~has_offset & text.notna()
+    if naive.any():
+        parsed = pd.Series(pd.NaT, index=text[naive].index, dtype="datetime64[us]")
+        for f in formats:
+            todo = parsed.isna()
+            if not todo.any():
+                break
+            got = _strptime(text[naive][todo], f)
+            parsed[got.index] = got
+        local, a, g = _localize(parsed, tz, ambiguous, nonexistent)
+        out[naive] = local
+        amb[naive], gap[naive] = a, g
+    unparseable = out.isna() & text.notna() & (text != "") & ~amb & ~gap
+    return TimeParse(out, unparseable, amb, gap)
+
+
+def _strptime(text: pd.Series, fmt: str | None) -> pd.Series:
+    """Naive datetimes from text in one format (None: ISO 8601); NaT where it does not parse.
+    Arrow's C++ strptime does the bulk (pandas' is a Python loop for non-ISO formats); what it
+    rejects is retried by pandas, so the accepted inputs are pandas' own."""
+    if fmt is None or "%f" in fmt or "%z" in fmt or "%Z" in fmt:
+        return pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce").astype("datetime64[us]")
+    parsed = pc.strptime(pa.array(text.array), format=fmt, unit="us", error_is_null=True)
+    out = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype("datetime64[us]")
+    retry = out.isna() & text.notna()
+    if retry.any():
+        out[retry] = pd.to_datetime(text[retry], format=fmt, errors="coerce").astype("datetime64[us]")
     return out
 
 
 def parse_timestamps(values: pd.Series, fmt: str | None, tz: str) -> pd.Series:
-    """Parse to UTC. Values carrying an offset keep it; values without one are local time in `tz`.
-    Unparseable values become NaT (the caller quarantines them)."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_dtype(values.dtype):
-        return _localize(values, tz)
-    text = values.astype("str").where(values.notna())
-    has_offset = text.str.contains(_OFFSET, regex=True, na=False)
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
-    if has_offset.any():
-        out[has_offset] = pd.to_datetime(text[has_offset], utc=True, format=fmt or "ISO8601", errors="coerce")
-    naive = ~has_offset & text.notna()
-    if naive.any():
-        parsed = pd.to_datetime(text[naive], format=fmt or "ISO8601", errors="coerce")
-        out[naive] = _localize(parsed, tz)
-    return out
+    """Parse to UTC (see `parse_times`); unparseable and DST-problem values become NaT."""
+    return parse_times(values, fmt, tz).values
 
 
-def _localize(values: pd.Series, tz: str) -> pd.Series:
-    # Local times that occur twice at the end of summer time are read as standard time.
-    local = values.dt.tz_localize(tz, ambiguous=np.zeros(len(values), dtype=bool), nonexistent="shift_forward")
-    return local.dt.tz_convert("UTC")
+def _localize(values: pd.Series, tz: str, ambiguous: str, nonexistent: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Local wall times -> UTC, with the DST-ambiguous and nonexistent ones flagged."""
+    strict = values.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    problem = strict.isna() & values.notna()
+    amb = pd.Series(False, index=values.index)
+    gap = pd.Series(False, index=values.index)
+    if problem.any():
+        sub = values[problem]
+        # A time that localises once DST is assumed is ambiguous; one that never does is in the gap.
+        as_dst = sub.dt.tz_localize(tz, ambiguous=np.ones(len(sub), dtype=bool), nonexistent="NaT")
+        amb[problem] = as_dst.notna().to_numpy()
+        gap[problem] = as_dst.isna().to_numpy()
+        fixed = strict.copy()
+        a_idx, g_idx = amb[amb].index, gap[gap].index
+        if len(a_idx) and ambiguous != "quarantine":
+            # earliest: the first occurrence, still in summer time (DST flag True)
+            flag = np.full(len(a_idx), ambiguous == "earliest")
+            fixed[a_idx] = values[a_idx].dt.tz_localize(tz, ambiguous=flag, nonexistent="NaT")
+        if len(g_idx) and nonexistent == "shift_forward":
+            fixed[g_idx] = values[g_idx].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        strict = fixed
+    return strict.dt.tz_convert("UTC"), amb, gap
 
 
 def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -119,8 +193,7 @@ def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _clean_str(values: pd.Series) -> pd.Series:
-    text = values.astype("str").str.strip().where(values.notna())
-    return text.where(text != "").astype("str")
+    return _text(values).astype("str")
 
 
 def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
@@ -131,7 +204,7 @@ def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
     return out
 
 
-def contact_schema() -> pdr.DataFrameSchema:
+def contact_schema(agents: bool = True) -> pdr.DataFrameSchema:
     """Value rules of a parsed contact row (parse failures are caught before, with their own reason)."""
     return pdr.DataFrameSchema(
         {
@@ -147,7 +220,7 @@ def contact_schema() -> pdr.DataFrameSchema:
             pdr.Check(lambda df: df["ended_at"].isna() | (df["ended_at"] >= df["started_at"]),
                      name="ended_at >= started_at", element_wise=False),
             pdr.Check(lambda df: df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
-                     | df["disposition"].isin(NO_AGENT_DISPOSITIONS),
+                     | df["disposition"].isin(NO_AGENT_DISPOSITIONS) | (not agents),
                      name="agent_id present unless abandoned or self-service", element_wise=False),
         ],
         coerce=False,
@@ -167,12 +240,12 @@ _TABLE_CHECK_COLUMN = {"ended_at >= started_at": "ended_at",
                       "agent_id present unless abandoned or self-service": "agent_id"}
 
 
-def _schema_failures(df: pd.DataFrame) -> pd.Series:
+def _schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
     """First failing rule of each row, as 'column: reason' (column rules before table rules);
     empty for valid rows."""
     reasons = pd.Series("", index=df.index, dtype="str")
     try:
-        contact_schema().validate(df, lazy=True)
+        contact_schema(agents).validate(df, lazy=True)
     except pdr.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         whole = fc[fc["index"].isna()]
@@ -193,49 +266,142 @@ def _schema_failures(df: pd.DataFrame) -> pd.Series:
     return reasons
 
 
-def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec) -> IngestResult:
+def _numbers(values: pd.Series, decimal: str) -> pd.Series:
+    """Floats from numbers or text (NaN where missing or not a number)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("float64")
+    text = values.astype("str").str.strip()
+    if decimal != ".":
+        text = text.str.replace(decimal, ".", regex=False)
+    text = text.where(values.notna())
+    try:  # Arrow's cast: one C++ pass when every value is a number (the usual case)
+        return pd.Series(pc.cast(pa.array(text.array), pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
+                       duplicated: dict[str, list[int]] | None = None) -> IngestResult:
     """Map, parse and validate a raw contact export; see the module docstring."""
     raw = raw.reset_index(drop=True)
-    df = map_columns(raw, spec)
+    mapped = map_export(raw, spec, duplicated)
+    df = mapped.frame
+    filtered = mapped.filtered
     reason = pd.Series("", index=df.index, dtype="str")
 
     def flag(mask: pd.Series, text: str) -> None:
-        reason[mask & (reason == "")] = text
+        reason[mask & (reason == "") & (filtered == "")] = text
 
+    absent = set(mapped.absent)
     for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):
-        df[col] = _clean_str(df[col])
+        df[col] = _clean_str(df[col]) if col not in absent else pd.Series(pd.NA, index=df.index, dtype="str")
+    dst: dict[str, dict] = {}
     for col in ("started_at", "ended_at"):
-        parsed = parse_timestamps(df[col], spec.timestamp_format, spec.timezone)
-        failed = parsed.isna() & df[col].notna()
-        flag(failed & ~_blank(df[col], failed), f"{col}: unparseable timestamp")
-        df[col] = parsed
+        if col in absent:
+            df[col] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
+            continue
+        tp = parse_times(df[col], spec.timestamp_format, spec.timezone, spec.dst_ambiguous, spec.dst_nonexistent)
+        flag(tp.unparseable, f"{col}: unparseable timestamp")
+        flag(tp.ambiguous & tp.values.isna(), f"{col}: ambiguous local time (DST); set ingest.files.dst_ambiguous")
+        flag(tp.nonexistent & tp.values.isna(),
+             f"{col}: nonexistent local time (DST gap); set ingest.files.dst_nonexistent")
+        if tp.ambiguous.any() or tp.nonexistent.any():
+            dst[col] = {"ambiguous": int(tp.ambiguous.sum()), "ambiguous_rule": spec.dst_ambiguous,
+                        "nonexistent": int(tp.nonexistent.sum()), "nonexistent_rule": spec.dst_nonexistent}
+        df[col] = tp.values
+    now = spec.now if spec.now is not None else pd.Timestamp.now(tz="UTC")
+    limit = now + pd.Timedelta(hours=spec.future_tolerance_hours)
+    flag(df["started_at"] > limit, f"started_at: in the future (after {limit:%Y-%m-%d %H:%M} UTC)")
     for col in NUMERIC:
-        num = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        if col in absent:
+            df[col] = np.full(len(df), np.nan)
+            continue
+        num = _numbers(df[col], spec.decimal)
         failed = num.isna() & df[col].notna()
         flag(failed & ~_blank(df[col], failed), f"{col}: not a number")
+        flag(np.isinf(num), f"{col}: not a finite number")
+        if col in INTEGER:
+            flag(num.notna() & np.isfinite(num) & (num != np.round(num)), f"{col}: not a whole number")
         df[col] = num
-    df["survey_resolved"], bad_bool = _parse_bool(df["survey_resolved"])
-    flag(bad_bool, "survey_resolved: not a yes/no value")
+    if "survey_resolved" in absent:
+        df["survey_resolved"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    else:
+        df["survey_resolved"], bad_bool = _parse_bool(df["survey_resolved"])
+        flag(bad_bool, "survey_resolved: not a yes/no value")
+    for name, extra in spec.extra_columns.items():
+        col = f"extra_{name}"
+        if extra.kind == "number":
+            num = _numbers(df[col], spec.decimal)
+            failed = num.isna() & df[col].notna()
+            flag(failed & ~_blank(df[col], failed), f"{col}: not a number")
+            flag(np.isinf(num), f"{col}: not a finite number")
+            df[col] = num
+        elif extra.kind == "flag":
+            df[col], bad = _parse_bool(df[col])
+            flag(bad, f"{col}: not a yes/no value")
+        else:
+            df[col] = _clean_str(df[col])
+    signal = spec.outcome_signal
+    if signal is not None:
+        if signal.kind == "flag":
+            df["resolution_signal"], bad = _parse_bool(df["resolution_signal"])
+            flag(bad, "resolution_signal: not a yes/no value")
+        else:
+            num = _numbers(df["resolution_signal"], spec.decimal)
+            bad = (num.isna() & df["resolution_signal"].notna()) | np.isinf(num) | (num < 0) | (num != np.round(num))
+            flag(bad & num.notna() | (num.isna() & df["resolution_signal"].notna()),
+                 "resolution_signal: not a count (a whole number >= 0)")
+            df["resolution_signal"] = num
 
     channel = df["channel"].str.lower()
-    df["channel"] = channel.map(lambda v: spec.channel_map.get(v, v)) if spec.channel_map else channel
-    df["channel"] = df["channel"].astype("str")
+    df["channel"] = channel.astype("str")
     df["disposition"] = df["disposition"].str.lower().fillna("handled").astype("str")
     anonymous = df["customer_id"].isna() | df["customer_id"].isin(list(spec.anonymous_customer_ids))
     df["customer_id"] = df["customer_id"].where(~anonymous)
 
-    failures = _schema_failures(df.loc[reason == ""])
+    if spec.events is not None:
+        merged = collapse_events(df, (reason == "") & (filtered == ""), spec.events, spec.extra_columns)
+        filtered[merged & (filtered == "")] = EVENTS_MERGED
+    if signal is not None:
+        v = df["resolution_signal"]
+        if signal.kind == "flag":
+            res = v if signal.resolved_when else ~v
+        else:
+            res = (v == 0) if signal.resolved_when == "zero" else (v > 0)
+        df["resolution_signal"] = res.astype("boolean")
+
+    live = (reason == "") & (filtered == "")
+    failures = _schema_failures(df if live.all() else df.loc[live], agents="agent_id" not in mapped.absent)
     reason.loc[failures.index] = failures
     # Duplicates: the same row exported twice, or a contact id reused with other content.
-    exact = df.duplicated(keep="first") & (reason == "")
+    # (among the rows still in play: a filtered event or a dropped row is no original to copy).
+    # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
+    live = ((reason == "") & (filtered == "")).to_numpy()
+    ids = df["contact_id"].to_numpy()[live]
+    codes = pc.dictionary_encode(pa.array(ids, type=pa.string())).indices.to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(live)
+    counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+    shared = rows[counts[codes] > 1] if len(codes) else rows
+    exact = df.loc[shared].duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(exact, "contact_id: duplicate row")
-    reused = df["contact_id"].notna() & df.duplicated(subset=["contact_id"], keep="first") & (reason == "")
+    # Of the rest, a second row with an id already seen reuses it with other content.
+    live = ((reason == "") & (filtered == "")).to_numpy()
+    sub = df.loc[shared[live[shared]], "contact_id"]
+    reused = sub.duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(reused, "contact_id: duplicate id with different content")
 
-    keep = reason == ""
-    contacts = df.loc[keep].copy()
+    keep = (reason == "") & (filtered == "")
+    bad = reason != ""
+    # Kept rows in (customer, time, id) order, taken from the frame once.
+    kept_rows = np.flatnonzero(keep.to_numpy())
+    order = customer_time_order(pa.array(df["customer_id"].iloc[kept_rows].array),
+                                as_microseconds(df["started_at"].iloc[kept_rows]),
+                                pa.array(df["contact_id"].iloc[kept_rows].array))
+    contacts = df.take(kept_rows if order is None else kept_rows[order])
     # A code without a family is its own family (never lumped with other unmapped codes).
     family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
+    if "reason_family" in contacts:  # from a column of the export; the mapping fills its gaps
+        family = _clean_str(contacts["reason_family"]).fillna(family if family is not None else pd.NA)
     unmapped = family.isna() if family is not None else pd.Series(False, index=contacts.index)
     contacts["reason_family"] = (family.fillna(contacts["reason_code"]) if family is not None
                                  else contacts["reason_code"]).astype("str")
@@ -243,23 +409,29 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec) -> IngestResult:
     contacts["source_row"] = contacts.index.astype("int64")
     # Each customer's history contiguous and in time order (anonymous last): the order the labeller
     # and the feature builder work in, so they need not sort 10 million rows again.
-    ids = pa.array(contacts["contact_id"].array)
-    order = customer_time_order(pa.array(contacts["customer_id"].array), as_microseconds(contacts["started_at"]), ids)
-    if order is not None:
-        contacts = contacts.take(order)
     contacts = contacts.reset_index(drop=True)
 
-    quarantine = quarantine_rows(raw, ~keep, reason, spec.name)
+    quarantine = quarantine_rows(raw, bad, reason, spec.name)
     by_reason = quarantine["reason"].value_counts().sort_index()
+    by_rule = filtered[filtered != ""].value_counts().sort_index()
     counts = {
         "rows_read": int(len(raw)),
         "rows_kept": int(keep.sum()),
-        "rows_quarantined": int((~keep).sum()),
+        "rows_filtered": int((filtered != "").sum()),
+        "rows_quarantined": int(bad.sum()),
+        "filtered_by_rule": {k: int(v) for k, v in by_rule.items()},
         "quarantined_by_reason": {k: int(v) for k, v in by_reason.items()},
         "anonymous_contacts": int(contacts["customer_id"].isna().sum()),
-        "unmapped_reason_codes": int(unmapped.sum()) if spec.reason_families else None,
+        "unmapped_reason_codes": int(unmapped.sum()) if family is not None else None,
+        "absent_columns": list(mapped.absent),
+        "dst": dst,
+        "value_maps": mapped.value_maps,
+        "notes": list(mapped.notes),
     }
-    return IngestResult(contacts, quarantine, counts)
+    if counts["rows_read"] != counts["rows_kept"] + counts["rows_filtered"] + counts["rows_quarantined"]:
+        raise AssertionError(f"ingest lost rows: {counts}")
+    return IngestResult(contacts, quarantine, counts, tuple(mapped.absent), mapped.constants, mapped.value_maps,
+                        tuple(mapped.notes))
 
 
 def quarantine_rows(raw: pd.DataFrame, mask: pd.Series, reason: pd.Series, source: str) -> pd.DataFrame:
@@ -279,7 +451,8 @@ def reject_summary(quarantine: pd.DataFrame, raw: pd.DataFrame, column_map: dict
     lines = []
     for text, grp in quarantine.groupby("reason", sort=False):
         col = text.split(":")[0]
-        src = column_map.get(col) or col
+        entry = column_map.get(col)
+        src = entry if isinstance(entry, str) else col
         rows = grp["source_row"].head(max_examples).tolist()
         vals = raw.loc[rows, src].tolist() if src in raw.columns else []
         lines.append(f"  {text}: {len(grp)} rows (column '{src}'); first rows {rows}, values {vals}")

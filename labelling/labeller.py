@@ -25,6 +25,9 @@ The rules, precisely (the brute-force reference in tests/reference_labeller.py s
 4. A handled contact whose window ends after the end of the data (`as_of`, default the latest
    started_at) is censored, even if a repeat was already seen (that would bias rates upward).
 5. A survey answer "not resolved" makes a labelled contact repeated (source `survey`).
+   With `label.source: column` the export's outcome signal (`resolution_signal`, the group's last
+   known value) labels each handled contact instead (source `column`): nothing is censored, and a
+   handled contact without a signal is excluded (`no_resolution_signal`); rule 5 still applies.
 6. Episodes: within a customer and issue key, a handled contact more than a window after the
    previous handled one starts an episode; every candidate joins the episode of the latest handled
    contact within the window before it, or, abandoned with none, starts its own.
@@ -46,10 +49,10 @@ from contract.ordering import as_microseconds, customer_time_order
 from features.history import arrow_array, group_codes
 
 STATUSES = ("labelled", "censored", "excluded")
-REPEAT_SOURCES = ("", "tracking", "survey")
+REPEAT_SOURCES = ("", "tracking", "survey", "column")
 LABEL_COLUMNS = ["status", "repeated", "tracking_repeated", "repeat_source", "excluded_reason", "merged_into",
                  "episode_id", "contact_seq", "is_first_contact", "next_contact_delay_s"]
-EXCLUDED_REASONS = ("", "anonymous_customer", "merged", "abandoned")
+EXCLUDED_REASONS = ("", "anonymous_customer", "merged", "abandoned", "no_resolution_signal")
 US = 1_000_000  # microseconds per second
 
 
@@ -99,6 +102,7 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
              sort(group_codes(contacts["reason_code" if cfg.match == "same_reason" else "reason_family"]))),
         abandoned=sort(_is_abandoned(contacts["disposition"])) if "disposition" in contacts else np.zeros(n, bool),
         survey_known=np.zeros(n, bool), survey_val=np.zeros(n, bool),
+        signal_known=np.zeros(n, bool), signal_val=np.zeros(n, bool),
         window=int(round(cfg.window_days * 86_400 * US)),
         as_of=_as_of_us(cfg.as_of) if cfg.as_of else (int(t.max()) if n else 0),
     )
@@ -106,6 +110,13 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
         survey = contacts["survey_resolved"].astype("boolean")
         rows.survey_known = sort(survey.notna().to_numpy())
         rows.survey_val = sort(survey.fillna(True).to_numpy(dtype=bool))
+    if cfg.source == "column":
+        if "resolution_signal" not in contacts:
+            raise ValueError("label.source is 'column' but the contacts have no resolution_signal: set "
+                             "ingest.files.outcome_signal in params.yaml, or label.source: repeats.")
+        signal = contacts["resolution_signal"].astype("boolean")
+        rows.signal_known = sort(signal.notna().to_numpy())
+        rows.signal_val = sort(signal.fillna(True).to_numpy(dtype=bool))
 
     out = _Out.for_rows(n, k, rows.abandoned)
     workers = workers or os.cpu_count() or 1
@@ -116,13 +127,25 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     anon = np.zeros(n, bool)
     anon[k:] = True
     handled = ~anon & ~out.merged & ~out.is_abandoned
-    censored = handled & (t + rows.window > rows.as_of)
-    # Censored: the window is not over, whether or not a repeat was already seen (counting the
-    # early repeats but not the early non-repeats would bias every rate near the end of the data).
-    override = handled & ~censored & cfg.survey_override & out.s_known & ~out.s_val & ~out.tracking
-    repeated = out.tracking | override
-    source = np.where(override, 2, np.where(out.tracking, 1, 0))  # codes of REPEAT_SOURCES
-    excluded = np.where(anon, 1, np.where(out.merged, 2, np.where(out.is_abandoned, 3, 0)))  # EXCLUDED_REASONS
+    if cfg.source == "column":
+        # The export's own verdict labels the contact: nothing is censored, a contact without one is
+        # excluded; a survey "not resolved" still overrides a contact the column calls resolved.
+        censored = np.zeros(n, bool)
+        base = ~out.g_val
+        no_signal = handled & ~out.g_known
+        base_code = 3
+    else:
+        # Censored: the window is not over, whether or not a repeat was already seen (counting the
+        # early repeats but not the early non-repeats would bias every rate near the end of the data).
+        censored = handled & (t + rows.window > rows.as_of)
+        base = out.tracking
+        no_signal = np.zeros(n, bool)
+        base_code = 1
+    override = handled & ~censored & ~no_signal & cfg.survey_override & out.s_known & ~out.s_val & ~base
+    repeated = base | override
+    source = np.where(override, 2, np.where(base, base_code, 0))  # codes of REPEAT_SOURCES
+    excluded = np.where(anon, 1, np.where(out.merged, 2, np.where(out.is_abandoned, 3,
+                                                                  np.where(no_signal, 4, 0))))  # EXCLUDED_REASONS
 
     # Back to input order.
     if order is None:
@@ -165,6 +188,8 @@ class _Rows:
     abandoned: np.ndarray
     survey_known: np.ndarray
     survey_val: np.ndarray
+    signal_known: np.ndarray
+    signal_val: np.ndarray
     window: int
     as_of: int
 
@@ -178,6 +203,8 @@ class _Out:
     is_abandoned: np.ndarray
     s_known: np.ndarray
     s_val: np.ndarray
+    g_known: np.ndarray
+    g_val: np.ndarray
     tracking: np.ndarray
     delay: np.ndarray
     episode_row: np.ndarray
@@ -188,9 +215,10 @@ class _Out:
         """Uninitialised for the known-customer rows [0, k), which the blocks fill; anonymous rows
         [k, n) are excluded, never merged or linked, each its own episode."""
         out = cls(merged=np.empty(n, bool), rep=np.empty(n, np.int64), is_abandoned=np.empty(n, bool),
-                  s_known=np.empty(n, bool), s_val=np.empty(n, bool), tracking=np.empty(n, bool),
+                  s_known=np.empty(n, bool), s_val=np.empty(n, bool), g_known=np.empty(n, bool),
+                  g_val=np.empty(n, bool), tracking=np.empty(n, bool),
                   delay=np.empty(n), episode_row=np.empty(n, np.int64), seq=np.empty(n, np.int64))
-        for a in (out.merged, out.s_known, out.s_val, out.tracking):
+        for a in (out.merged, out.s_known, out.s_val, out.g_known, out.g_val, out.tracking):
             a[k:] = False
         out.rep[k:] = out.episode_row[k:] = np.arange(k, n)
         out.is_abandoned[k:] = abandoned[k:]
@@ -211,6 +239,22 @@ def _block_bounds(same_prev: np.ndarray, blocks: int) -> list[tuple[int, int]]:
         cuts.append(target + int(starts[0]))
     cuts.append(k)
     return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo] or [(0, 0)]
+
+
+def _last_known(known: np.ndarray, val: np.ndarray, group_no: np.ndarray,
+                first_of_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A merge group's answer (survey, outcome signal) is the last one given in it, held by its first row."""
+    n_groups = len(first_of_group)
+    answered = np.flatnonzero(known)  # group numbers are non-decreasing along the rows
+    g_ans = group_no[answered]
+    last_of_group = np.r_[g_ans[1:] != g_ans[:-1], True] if len(answered) else np.zeros(0, bool)
+    last_ans = np.full(n_groups, -1)
+    last_ans[g_ans[last_of_group]] = answered[last_of_group]
+    has = last_ans >= 0
+    k, v = known.copy(), val.copy()
+    k[first_of_group] = has
+    v[first_of_group[has]] = val[last_ans[has]]
+    return k, v
 
 
 def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> None:
@@ -234,18 +278,10 @@ def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> Non
     n_groups = len(first_of_group)
     # Group attributes: abandoned only if all rows are; the last survey answer.
     all_abandoned = np.bincount(group_no, weights=~abandoned_row, minlength=n_groups) == 0
-    answered = np.flatnonzero(survey_known)  # group numbers are non-decreasing along the rows
-    g_ans = group_no[answered]
-    last_of_group = np.r_[g_ans[1:] != g_ans[:-1], True] if len(answered) else np.zeros(0, bool)
-    last_ans = np.full(n_groups, -1)
-    last_ans[g_ans[last_of_group]] = answered[last_of_group]
-    has = last_ans >= 0
     is_abandoned = abandoned_row.copy()
     is_abandoned[first_of_group] = all_abandoned
-    s_known = survey_known.copy()
-    s_val = survey_val.copy()
-    s_known[first_of_group] = has
-    s_val[first_of_group[has]] = survey_val[last_ans[has]]
+    s_known, s_val = _last_known(survey_known, survey_val, group_no, first_of_group)
+    g_known, g_val = _last_known(r.signal_known[lo:hi], r.signal_val[lo:hi], group_no, first_of_group)
 
     # 3. Candidates, partitioned by customer and issue key, in time order. In customer order the
     # partition keys are nearly sorted already, so the stable sort runs fast.
@@ -287,6 +323,8 @@ def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> Non
     out.is_abandoned[lo:hi] = is_abandoned
     out.s_known[lo:hi] = s_known
     out.s_val[lo:hi] = s_val
+    out.g_known[lo:hi] = g_known
+    out.g_val[lo:hi] = g_val
     out.tracking[lo:hi] = tracking
     out.delay[lo:hi] = delay
     np.add(episode_row, lo, out=out.episode_row[lo:hi])

@@ -1,5 +1,6 @@
 """FCR figures from labelled contacts: overall and by segment with Wilson intervals, the repeat-delay
-distribution, and how often the survey and repeat tracking disagree.
+distribution, how often the survey (and the export's own resolution signal) and repeat tracking
+disagree, and sanity warnings on whether repeat tracking can work on the data.
 
 In: the labelled contact table (contacts joined with the label columns). Out: plain DataFrames and
 dicts; the label stage writes them as DVC metrics and plots.
@@ -93,6 +94,22 @@ def repeat_delay_histogram(labelled: pd.DataFrame, max_days: int = 30, bin_hours
     return pd.DataFrame({"delay_days": edges[:-1].round(3), "contacts": counts})
 
 
+def _agreement(a: pd.Series, b: pd.Series, name_a: str, name_b: str) -> dict:
+    """Two yes/no measurements of "resolved" on the same contacts: agreement, Cohen's kappa (None
+    when either side is constant: kappa is undefined), disagreements and the cross-table."""
+    n = len(a)
+    both = pd.crosstab(a.rename(name_a), b.rename(name_b))
+    return {
+        "agreement": float((a == b).mean()),
+        "cohen_kappa": float(cohen_kappa_score(a, b)) if a.nunique() > 1 and b.nunique() > 1 else None,
+        f"{name_a.split('_')[0]}_resolved_but_repeated": int((a & ~b).sum()),
+        f"{name_a.split('_')[0]}_not_resolved_but_no_repeat": int((~a & b).sum()),
+        "crosstab": {f"{name_a.split('_')[0]}={i}": {f"tracking={j}": int(both.loc[i, j]) for j in both.columns}
+                     for i in both.index},
+        "contacts": n,
+    }
+
+
 def survey_agreement(labelled: pd.DataFrame) -> dict:
     """Survey answer vs repeat tracking on handled contacts with both: two measurements of one thing."""
     m = labelled["survey_resolved"].notna() & labelled["tracking_repeated"].notna() & (labelled["status"] != "excluded")
@@ -102,15 +119,80 @@ def survey_agreement(labelled: pd.DataFrame) -> dict:
     n = int(m.sum())
     if n == 0:
         return {"contacts_with_survey": 0}
-    both = pd.crosstab(s.rename("survey_resolved"), t.rename("tracking_resolved"))
-    return {
-        "contacts_with_survey": n,
-        "agreement": float((s == t).mean()),
-        "cohen_kappa": float(cohen_kappa_score(s, t)) if s.nunique() > 1 and t.nunique() > 1 else None,
-        "survey_resolved_but_repeated": int((s & ~t).sum()),
-        "survey_not_resolved_but_no_repeat": int((~s & t).sum()),
-        "crosstab": {f"survey={i}": {f"tracking={j}": int(both.loc[i, j]) for j in both.columns} for i in both.index},
-    }
+    out = _agreement(s, t, "survey_resolved", "tracking_resolved")
+    del out["contacts"]
+    return {"contacts_with_survey": n, **out}
+
+
+def tracking_matured(labelled: pd.DataFrame, window_days: float, as_of: str | None) -> pd.Series:
+    """Handled contacts whose repeat-tracking window is over by the end of the data."""
+    t = labelled["started_at"]
+    end = pd.Timestamp(as_of) if as_of else t.max()
+    if end is not pd.NaT and end.tzinfo is None:
+        end = end.tz_localize("UTC")
+    return labelled["tracking_repeated"].notna() & (t + pd.Timedelta(days=window_days) <= end)
+
+
+def signal_agreement(labelled: pd.DataFrame, window_days: float, as_of: str | None) -> dict:
+    """The export's own resolution signal vs repeat tracking, on handled contacts whose tracking
+    window is over and that have a signal (like the survey: two measurements of one thing)."""
+    if "resolution_signal" not in labelled:
+        return {"contacts_with_signal": 0, "note": "no outcome signal in the export (ingest.files.outcome_signal)"}
+    m = labelled["resolution_signal"].notna() & tracking_matured(labelled, window_days, as_of)
+    n = int(m.sum())
+    if n == 0:
+        return {"contacts_with_signal": 0, "note": "no handled contact has both a signal and a closed window"}
+    s = labelled.loc[m, "resolution_signal"].astype(bool)
+    t = ~labelled.loc[m, "tracking_repeated"].astype(bool)
+    out = _agreement(s, t, "signal_resolved", "tracking_resolved")
+    del out["contacts"]
+    return {"contacts_with_signal": n, **out}
+
+
+# Sanity thresholds: beyond them a figure is more likely a mapping or export problem than a fact
+# about the operation (they only warn; the figures are still written).
+MAX_ANONYMOUS_SHARE = 0.2
+MAX_CENSORED_SHARE = 0.5
+MIN_RETURNING_SHARE = 0.05   # of known customers with two contacts or more
+MIN_SPAN_WINDOWS = 3         # the data should span several windows
+PLAUSIBLE_REPEAT_RATE = (0.01, 0.6)
+
+
+def sanity_warnings(labelled: pd.DataFrame, window_days: float) -> tuple[dict, list[str]]:
+    """Figures that tell whether repeat tracking can work on this export, and warnings in words."""
+    n = len(labelled)
+    status = labelled["status"].astype("str")
+    anonymous = int((labelled["excluded_reason"].astype("str") == "anonymous_customer").sum())
+    censored, lab = int((status == "censored").sum()), int((status == "labelled").sum())
+    known = labelled["customer_id"].dropna() if "customer_id" in labelled else pd.Series(dtype="str")
+    per_customer = known.value_counts()
+    returning = float((per_customer > 1).mean()) if len(per_customer) else None
+    t = labelled["started_at"]
+    span_days = float((t.max() - t.min()) / pd.Timedelta(days=1)) if n else 0.0
+    tracked = labelled["tracking_repeated"].dropna().astype(bool)
+    rate = float(tracked.mean()) if len(tracked) else None
+    figures = {"anonymous_share": anonymous / n if n else None,
+               "censored_share": censored / (censored + lab) if censored + lab else None,
+               "returning_customer_share": returning, "data_span_days": round(span_days, 2),
+               "window_days": window_days, "tracking_repeat_rate": rate}
+    warnings = []
+    if n and anonymous / n > MAX_ANONYMOUS_SHARE:
+        warnings.append(f"{anonymous / n:.0%} of contacts are anonymous (no customer id): they cannot be linked; "
+                        "check ingest.files.anonymous_customer_ids and the customer_id mapping")
+    if censored + lab and censored / (censored + lab) > MAX_CENSORED_SHARE:
+        warnings.append(f"{censored / (censored + lab):.0%} of handled contacts are censored (their window is not "
+                        "over): the data is short for label.window_days")
+    if returning is not None and returning < MIN_RETURNING_SHARE:
+        warnings.append(f"only {returning:.1%} of customers have more than one contact: repeat tracking sees "
+                        "almost no repeats; is customer_id a per-contact id?")
+    if span_days < MIN_SPAN_WINDOWS * window_days:
+        warnings.append(f"the data spans {span_days:.1f} days, under {MIN_SPAN_WINDOWS} windows of "
+                        f"{window_days:g} days: few contacts can be labelled")
+    if rate is not None and not PLAUSIBLE_REPEAT_RATE[0] <= rate <= PLAUSIBLE_REPEAT_RATE[1]:
+        warnings.append(f"repeat tracking finds {rate:.1%} of handled contacts repeated, outside the plausible "
+                        f"{PLAUSIBLE_REPEAT_RATE[0]:.0%}-{PLAUSIBLE_REPEAT_RATE[1]:.0%}: check label.match and "
+                        "the reason codes")
+    return figures, warnings
 
 
 def status_counts(labels: pd.DataFrame) -> dict:
@@ -148,6 +230,8 @@ def label_metrics(labelled: pd.DataFrame, rules: dict, tables: dict[str, pd.Data
         if seg in tables:
             metrics[f"fcr_by_{seg}"] = records(tables[seg])
     metrics["survey_vs_tracking"] = survey_agreement(labelled)
+    metrics["signal_vs_tracking"] = signal_agreement(labelled, rules["window_days"], rules.get("as_of"))
+    metrics["sanity"], metrics["warnings"] = sanity_warnings(labelled, rules["window_days"])
     c = metrics["counts"]
     if c["labelled"] + c["censored"] + c["excluded"] != c["rows_in"]:
         raise AssertionError(f"label counts do not add up: {c}")

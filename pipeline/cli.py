@@ -80,7 +80,9 @@ def label(
     from labelling.labeller import label_table
     from labelling.measure import fcr_table
     from pipeline.config import load_params
-    from pipeline.io import read_table, write_parquet
+    from contract.reading import read_export
+    from labelling.measure import sanity_warnings
+    from pipeline.io import write_parquet
     from pipeline.label import run
 
     p = load_params(params)
@@ -94,20 +96,26 @@ def label(
         return
     if output is None:
         raise typer.BadParameter("give OUTPUT too, e.g. `fcr label contacts.csv labelled.parquet`")
-    # The export's mapping (time zone, codes, families) from ingest.files when params has one.
-    spec = source_spec(p.ingest.files) if p.ingest.files else SourceSpec()
-    result = normalise_contacts(read_table(input), replace(spec, name=str(input)))
+    # The export's mapping (reading, time zone, codes, families) from ingest.files when params has one.
+    files = p.ingest.files
+    spec = replace(source_spec(files), name=str(input)) if files else SourceSpec(name=str(input))
+    export = read_export(str(input), files.read if files else None, "INPUT")
+    result = normalise_contacts(export.table, spec, export.duplicated)
     if result.counts["rows_quarantined"]:
         qpath = output.with_name(output.stem + ".quarantine.parquet")
         write_parquet(result.quarantine, qpath)
         log.warning("%d rows rejected (%s); written to %s", result.counts["rows_quarantined"],
                     result.counts["quarantined_by_reason"], qpath)
+    if result.counts["rows_filtered"]:
+        log.info("%d rows filtered: %s", result.counts["rows_filtered"], result.counts["filtered_by_rule"])
     labelled = label_table(result.contacts, cfg)
     if output.suffix == ".csv":
         output.parent.mkdir(parents=True, exist_ok=True)
         labelled.to_csv(output, index=False)
     else:
         write_parquet(labelled, output)
+    for warning in sanity_warnings(labelled, cfg.window_days)[1]:
+        log.warning("sanity: %s", warning)
     fcr = fcr_table(labelled).iloc[0]
     log.info("%s: FCR %.1f%% [%.1f, %.1f] over %d first contacts; statuses %s", output, 100 * fcr.fcr,
              100 * fcr.ci_low, 100 * fcr.ci_high, fcr.first_contacts, labelled["status"].value_counts().to_dict())
@@ -123,9 +131,46 @@ def _stage(name: str, doc: str):
     return command
 
 
+@app.command()
+def ingest(
+    check: bool = typer.Option(False, "--check", help="Dry run: read the export, apply the mapping and print the "
+                               "row accounting, each column's parse result, value-map coverage, guesses for "
+                               "unmapped columns and the label sanity warnings. Writes nothing."),
+    params: Path = PARAMS,
+) -> None:
+    """Run the ingest stage: read the export named in params.yaml onto the data contract, quarantine bad rows."""
+    if not check:
+        from pipeline.ingest import main
+
+        main(str(params))
+        return
+    import time
+
+    from contract.check import check_export
+    from labelling.labeller import label_table
+    from labelling.measure import sanity_warnings
+    from pipeline.config import load_params
+
+    started = time.perf_counter()
+    p = load_params(params)
+    if p.ingest.files is None:
+        raise typer.BadParameter("params.yaml has no ingest.files block to check")
+    lines, result = check_export(p.ingest.files)
+    label_cfg = p.label if "resolution_signal" in result.contacts or p.label.source == "repeats" else \
+        p.label.model_copy(update={"source": "repeats"})
+    figures, warnings = sanity_warnings(label_table(result.contacts, label_cfg), p.label.window_days)
+    lines.append("label sanity: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                               for k, v in figures.items()))
+    lines += [f"  warning: {w}" for w in warnings] or ["  no warnings"]
+    reject = result.counts["rows_quarantined"] / max(result.counts["rows_read"] - result.counts["rows_filtered"], 1)
+    verdict = "OK" if reject <= p.ingest.max_reject_share else "WOULD FAIL"
+    lines.append(f"quarantined share {reject:.1%} (limit ingest.max_reject_share {p.ingest.max_reject_share:.1%}): "
+                 f"{verdict}; checked in {time.perf_counter() - started:.1f} s, nothing written")
+    typer.echo("\n".join(lines))
+
+
 STAGES = {
     "generate": "Run the generate stage: the built-in synthetic contact centre as an export (ingest.source: synthetic).",
-    "ingest": "Run the ingest stage: read the export named in params.yaml onto the data contract, quarantine bad rows.",
     "featurize": "Run the featurize stage: point-in-time features, feature_spec.json and the online snapshot.",
     "train": "Run the train stage: calibrated LightGBM on a time split, baselines, metrics and plots, logged to MLflow and registered as fcr-classifier (challenger; champion if not worse).",
     "explain": "Run the explain stage: SHAP drivers of repeats on a test-window sample (reports/drivers.json, CSV).",

@@ -1,7 +1,8 @@
 """DVC stage `ingest`: the export (the user's files, or the synthetic centre's) -> contract tables.
 
 Writes the contacts, customers and agents in contract form (Parquet), every rejected row with its
-reason to the quarantine file, and the row accounting to metrics/ingest.json (via the stage helper).
+reason to the quarantine file, the contract description (paths.contract), and the row accounting
+to metrics/ingest.json (via the stage helper).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 
 from contract.ingest import IngestRejected, ingest, synthetic_files
 from pipeline.config import IngestConfig, Paths
-from pipeline.io import write_parquet
+from pipeline.io import write_json, write_parquet
 from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,12 @@ def run(cfg: IngestConfig, paths: Paths) -> dict:
     write_parquet(out.customers, paths.customers)
     write_parquet(out.agents, paths.agents)
     write_parquet(out.quarantine, paths.quarantine)
+    write_json(out.contract, paths.contract)
     c = out.counts["contacts"]
-    log.info("contacts: %d read, %d kept, %d quarantined", c["rows_read"], c["rows_kept"], c["rows_quarantined"])
+    log.info("contacts: %d read, %d kept, %d filtered, %d quarantined", c["rows_read"], c["rows_kept"],
+             c["rows_filtered"], c["rows_quarantined"])
+    for note in out.counts.get("notes", []) + c["notes"]:
+        log.warning("%s", note)
     return out.counts
 
 

@@ -20,7 +20,7 @@ from synthetic.truth import truth_agreement_if_synthetic
 
 log = logging.getLogger(__name__)
 COLUMNS = ["contact_id", "customer_id", "started_at", "ended_at", "channel", "reason_code", "reason_family",
-           "team", "disposition", "survey_resolved"]
+           "team", "disposition", "survey_resolved", "resolution_signal"]
 CATEGORICAL = ["channel", "reason_code", "reason_family", "team", "disposition"]
 
 
@@ -44,6 +44,8 @@ def run(cfg: LabelConfig, paths: Paths) -> dict:
                 table.to_csv(plots / f"fcr_by_{name}.csv", index=False)
         repeat_delay_histogram(labelled).to_csv(plots / "repeat_delay.csv", index=False)
         written.result()
+    for warning in metrics["warnings"]:
+        log.warning("sanity: %s", warning)
     log.info("FCR %s over %d first contacts; statuses %s", metrics["fcr"]["fcr"], metrics["fcr"]["first_contacts"],
              metrics["counts"])
     return metrics

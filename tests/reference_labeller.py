@@ -48,6 +48,11 @@ def reference_labels(contacts: pd.DataFrame, cfg: LabelConfig) -> dict[str, dict
         answers = [m["survey_resolved"] for m in members[r["contact_id"]] if not pd.isna(m["survey_resolved"])]
         return answers[-1] if answers else None
 
+    def signal(r):
+        answers = [m["resolution_signal"] for m in members[r["contact_id"]]
+                   if "resolution_signal" in m and not pd.isna(m["resolution_signal"])]
+        return bool(answers[-1]) if answers else None
+
     def key(r):
         return {"same_reason": r["reason_code"], "reason_family": r["reason_family"], "any": 0}[cfg.match]
 
@@ -81,6 +86,18 @@ def reference_labels(contacts: pd.DataFrame, cfg: LabelConfig) -> dict[str, dict
         elif is_abandoned(r):
             o.update(status="excluded", excluded_reason="abandoned",
                      episode_id=episode.get(cid, cid), contact_seq=seq.get(cid, 1))
+        elif getattr(cfg, "source", "repeats") == "column":
+            nxt = later(r)
+            tracking = bool(nxt) and nxt[0]["started_at"] - r["started_at"] <= window
+            g = signal(r)
+            if g is None:
+                o.update(status="excluded", excluded_reason="no_resolution_signal", tracking_repeated=tracking,
+                         episode_id=episode[cid], contact_seq=seq[cid], is_first_contact=seq[cid] == 1)
+            else:
+                s = survey(r)
+                o.update(status="labelled", tracking_repeated=tracking, episode_id=episode[cid],
+                         contact_seq=seq[cid], is_first_contact=seq[cid] == 1,
+                         repeated=(not g) or (cfg.survey_override and s is False))
         else:
             nxt = later(r)
             tracking = bool(nxt) and nxt[0]["started_at"] - r["started_at"] <= window

@@ -105,7 +105,7 @@ def test_column_map_renames_and_names_the_missing_column():
 
 
 def _paths(tmp_path) -> Paths:
-    names = ["raw_dir", "contacts", "customers", "agents", "quarantine", "truth_dir", "labels", "features",
+    names = ["raw_dir", "contacts", "customers", "agents", "quarantine", "contract", "truth_dir", "labels", "features",
              "features_checksums",
              "feature_spec", "online_snapshot", "model_dir", "metrics_dir", "plots_dir", "reports_dir"]
     return Paths(**{n: str(tmp_path / "out" / (n + (".parquet" if n in ("contacts", "customers", "agents",
@@ -118,7 +118,7 @@ def test_stage_with_files_counts_add_up_and_fails_above_reject_limit(tmp_path):
     rows[3]["started_at"] = "03/04/2025 10:00"
     pd.DataFrame(rows).rename(columns={"started_at": "Start"}).to_csv(tmp_path / "c.csv", index=False)
     pd.DataFrame({"agent_id": ["a1"], "team": ["Billing team"]}).to_csv(tmp_path / "agents.csv", index=False)
-    files = FilesConfig(contacts=str(tmp_path / "c.csv"), agents=str(tmp_path / "agents.csv"),
+    files = FilesConfig.default(contacts=str(tmp_path / "c.csv"), agents=str(tmp_path / "agents.csv"),
                         column_map={c: c for c in GOOD if c != "team"} | {"started_at": "Start"},
                         timezone="Europe/London")
     paths = _paths(tmp_path)

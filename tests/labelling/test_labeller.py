@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,8 @@ def contacts_frame(rows: list[dict]) -> pd.DataFrame:
     df["reason_family"] = df["reason_code"].map(FAMILY)
     df["customer_id"] = df["customer_id"].astype("str")
     df["survey_resolved"] = df.get("survey_resolved", pd.Series(pd.NA, index=df.index)).astype("boolean")
+    if "resolution_signal" in df:
+        df["resolution_signal"] = df["resolution_signal"].astype("boolean")
     if "disposition" not in df:
         df["disposition"] = "handled"
     return df.drop(columns=[c for c in ("start_s", "dur_s") if c in df])
@@ -109,6 +112,20 @@ def test_every_row_accounted_for_and_input_order_kept():
     assert set(out["status"]) <= {"labelled", "censored", "excluded"}
 
 
+def test_column_source_labels_from_the_outcome_signal():
+    df = contacts_frame([row("c1", "u1", 0, resolution_signal=True), row("c2", "u1", DAY, resolution_signal=False),
+                         row("c3", "u2", 0), row("c4", "u3", 30 * DAY, resolution_signal=True)])
+    out = label_contacts(df, LabelConfig.default(source="column", merge_gap_s=0)).set_index("contact_id")
+    # c1 is followed by a repeat within the window, yet the export calls it resolved: the column wins
+    assert out.loc["c1", "status"] == "labelled" and not out.loc["c1", "repeated"]
+    assert out.loc["c1", "tracking_repeated"] and out.loc["c1", "repeat_source"] == ""
+    assert out.loc["c2", "repeated"] and out.loc["c2", "repeat_source"] == "column"
+    assert out.loc["c3", "status"] == "excluded" and out.loc["c3", "excluded_reason"] == "no_resolution_signal"
+    assert out.loc["c4", "status"] == "labelled"  # never censored: the export's verdict is known
+    with pytest.raises(ValueError, match="outcome_signal"):
+        label_contacts(df.drop(columns="resolution_signal"), LabelConfig.default(source="column"))
+
+
 def test_empty_input():
     df = contacts_frame([row("c1", "u1", 0)]).iloc[:0]
     assert len(label_contacts(df, LabelConfig.default())) == 0
@@ -127,6 +144,7 @@ contact_rows = st.lists(
         "channel": st.sampled_from(["phone", "chat", "email"]),
         "disposition": st.sampled_from(["handled", "handled", "handled", "abandoned"]),
         "survey_resolved": st.sampled_from([None, None, True, False]),
+        "resolution_signal": st.sampled_from([None, True, True, False]),
     }),
     min_size=1, max_size=25,
 )
@@ -138,6 +156,7 @@ configs = st.builds(
     abandoned_counts_as_repeat=st.booleans(),
     survey_override=st.booleans(),
     as_of=st.sampled_from([None, "2025-03-05 09:00"]),
+    source=st.sampled_from(["repeats", "column"]),
 )
 
 

@@ -86,3 +86,40 @@ def test_stage_metrics_account_for_every_row(clean_synthetic):
     assert set(m["fcr_by_channel"]) == {"phone", "chat", "email", "social", "self_service"}
     assert sum(v["first_contacts"] for v in m["fcr_by_channel"].values()) == m["fcr"]["first_contacts"]
     assert 0.6 < m["survey_vs_tracking"]["agreement"] < 0.95  # noisy survey: two imperfect measurements
+
+
+def test_signal_agreement_only_where_the_tracking_window_is_over():
+    from labelling.measure import signal_agreement
+
+    t0 = pd.Timestamp("2025-03-03", tz="UTC")
+    df = pd.DataFrame({
+        "started_at": [t0, t0 + pd.Timedelta(days=1), t0 + pd.Timedelta(days=2), t0 + pd.Timedelta(days=20)],
+        "tracking_repeated": pd.array([False, True, False, False]),
+        "resolution_signal": pd.array([True, True, False, True], dtype="boolean")})
+    s = signal_agreement(df, window_days=7, as_of=None)
+    # the last contact's window ends after the data: left out; of the others, one of three disagree each way
+    assert s["contacts_with_signal"] == 3 and s["agreement"] == pytest.approx(1 / 3)
+    assert s["signal_resolved_but_repeated"] == 1 and s["signal_not_resolved_but_no_repeat"] == 1
+    assert s["crosstab"] == {"signal=False": {"tracking=False": 0, "tracking=True": 1},
+                             "signal=True": {"tracking=False": 1, "tracking=True": 1}}
+    assert signal_agreement(df.drop(columns="resolution_signal"), 7, None)["contacts_with_signal"] == 0
+
+
+def test_sanity_warnings_name_what_looks_wrong():
+    from labelling.measure import sanity_warnings
+
+    t0 = pd.Timestamp("2025-03-03", tz="UTC")
+    n = 10
+    df = pd.DataFrame({
+        "started_at": [t0 + pd.Timedelta(hours=i) for i in range(n)],
+        "customer_id": [f"u{i}" for i in range(n - 4)] + [None] * 4,
+        "status": ["censored"] * 6 + ["excluded"] * 4,
+        "excluded_reason": [""] * 6 + ["anonymous_customer"] * 4,
+        "tracking_repeated": pd.array([False] * 6 + [None] * 4, dtype="boolean")})
+    figures, warnings = sanity_warnings(df, window_days=7)
+    assert figures["anonymous_share"] == 0.4 and figures["returning_customer_share"] == 0.0
+    text = " | ".join(warnings)
+    for part in ("40% of contacts are anonymous", "100% of handled contacts are censored",
+                 "only 0.0% of customers have more than one contact", "the data spans 0.4 days",
+                 "repeat tracking finds 0.0%"):
+        assert part in text

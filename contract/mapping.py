@@ -1,0 +1,208 @@
+"""Mapping an export onto the contract's columns, before any value is parsed.
+
+In: the raw export table (source column names; text or typed) and a `SourceSpec`. Out: `Mapped`,
+a frame with every contract column (absent ones all missing), `extra_<name>` columns and the raw
+outcome signal (`resolution_signal`), the rule that filtered each row ("" for kept rows), and a
+report: absent and constant columns, each value map's coverage (with the unmapped values), notes.
+
+Column sources: a source column name, `{constant: v}`, `{parts: [a, b], sep: " "}` or null
+(absent). A column name that occurs twice in the header is an error when mapped (name the second
+one `NAME#2`), a note otherwise. Missing-value tokens become missing in every mapped column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, REQUIRED
+
+DROP = "drop"  # a value map target that filters the row
+# The reason family may come from a column too (e.g. a ticket's category above its subcategory).
+MAPPABLE = (*CONTRACT, "reason_family")
+
+
+class ContractError(ValueError):
+    """The export cannot be mapped onto the contract (e.g. a mapped column does not exist)."""
+
+
+@dataclass
+class Mapped:
+    frame: pd.DataFrame
+    filtered: pd.Series  # rule name per row; "" = not filtered
+    absent: list[str]
+    constants: dict[str, str]
+    value_maps: dict[str, dict]
+    notes: list[str] = field(default_factory=list)
+
+
+def source_of(entry: object) -> list[str]:
+    """The source columns a column_map entry reads."""
+    if entry is None:
+        return []
+    if isinstance(entry, str):
+        return [entry]
+    parts = getattr(entry, "parts", None) or (entry.get("parts") if isinstance(entry, dict) else None)
+    return list(parts or [])
+
+
+def _constant(entry: object) -> str | None:
+    if isinstance(entry, dict):
+        return entry.get("constant")
+    return getattr(entry, "constant", None)
+
+
+def _sep(entry: object) -> str:
+    return entry["sep"] if isinstance(entry, dict) else entry.sep
+
+
+def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Series:
+    """Stripped text; blank and `missing` tokens become missing. Integral floats (ids read from a
+    typed file with a gap) are written without '.0': a customer 17 must not become '17.0'."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if len(finite) and np.isfinite(finite).all() and (finite == np.round(finite)).all():
+            values = values.astype("Int64")
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype("str").where(values.notna())
+    if not pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        return values  # timestamps etc.: parsed later as they are
+    if values.dtype != "str":
+        values = values.astype("str")
+    # One pass in Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
+    arr = pc.utf8_trim_whitespace(pa.array(values.array))
+    arr = pc.if_else(pc.is_in(arr, value_set=pa.array(["", *missing], type=pa.string())),
+                     pa.scalar(None, pa.string()), arr)
+    return pd.Series(pd.array(arr, dtype=values.dtype), index=values.index)
+
+
+def check_sources(cmap: dict, spec, columns: list[str], duplicated: dict[str, list[int]], where: str) -> list[str]:
+    """Every source column the spec reads must exist once; returns notes on unused duplicates."""
+    used: dict[str, str] = {}
+    for col, entry in cmap.items():
+        for src in source_of(entry):
+            used.setdefault(src, f"column_map.{col}")
+    for name, extra in spec.extra_columns.items():
+        used.setdefault(extra.column, f"extra_columns.{name}")
+    if spec.outcome_signal is not None:
+        used.setdefault(spec.outcome_signal.column, "outcome_signal")
+    for rule in spec.filters:
+        used.setdefault(rule.column, f"filters.{rule.name}")
+    errors = []
+    for src, key in used.items():
+        if src in duplicated:
+            pos = duplicated[src]
+            errors.append(f"{key} names '{src}', which occurs {len(pos)} times in the header (positions "
+                          f"{', '.join(map(str, pos))}); name one of them: '{src}' (position {pos[0]}) or "
+                          + " or ".join(f"'{src}#{i + 1}' (position {p})" for i, p in enumerate(pos[1:], 1)))
+        elif src not in columns:
+            what = (f"column '{key.removeprefix('column_map.')}' is mapped to '{src}'" if key.startswith("column_map.")
+                    else f"{key} names '{src}'")
+            errors.append(f"{what}, which is not in {where}")
+    if errors:
+        raise ContractError("; ".join(errors) + f". The file has columns {columns}. "
+                            "Fix ingest.files in params.yaml.")
+    return [f"column '{name}' occurs at positions {pos} of the header; unused, so ignored"
+            for name, pos in duplicated.items() if name not in used]
+
+
+def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None = None) -> Mapped:
+    """See the module docstring."""
+    unknown = sorted(set(spec.column_map) - set(MAPPABLE))
+    if unknown:
+        raise ContractError(f"column_map names {unknown}, which are not contract columns; "
+                            f"contract columns are {list(MAPPABLE)}.")
+    cmap = dict(spec.column_map)
+    # An optional column mapped to its own name is taken when the file has it (the shipped map
+    # names them all); one renamed must exist.
+    for c in CONTRACT:
+        if c not in REQUIRED and isinstance(cmap.get(c), str) and cmap[c] == c and c not in raw.columns:
+            cmap[c] = None
+    # A required column must be named; agent_id may be named null on purpose (no agents named).
+    missing_req = [c for c in REQUIRED if c not in cmap or (cmap[c] is None and c not in ABSENT_ALLOWED)]
+    if missing_req:
+        raise ContractError(
+            "; ".join(f"required column '{c}' has no entry in the column map"
+                      + (" (write agent_id: null if your export names no agents)" if c in ABSENT_ALLOWED else "")
+                      for c in missing_req)
+            + f". The file has columns {list(raw.columns)}. Fix ingest.files.column_map in params.yaml "
+            "(a column name, or e.g. channel: {constant: phone}).")
+    notes = check_sources(cmap, spec, list(raw.columns), duplicated or {}, f"the {spec.name} file")
+    n = len(raw)
+    tokens = [t.strip() for t in spec.missing_values]
+    cache: dict[str, pd.Series] = {}
+
+    def src(name: str) -> pd.Series:
+        if name not in cache:
+            cache[name] = _text(raw[name], tokens)
+        return cache[name]
+
+    cols: dict[str, pd.Series] = {}
+    absent, constants = [], {}
+    for c in CONTRACT:
+        entry = cmap.get(c)
+        if entry is None:
+            absent.append(c)
+            cols[c] = pd.Series(pd.NA, index=raw.index, dtype="object")
+        elif (const := _constant(entry)) is not None:
+            constants[c] = const
+            cols[c] = pd.Series(const, index=raw.index, dtype="str")
+        elif isinstance(entry, str):
+            cols[c] = src(entry)
+        else:  # joined in Arrow; missing when any part is
+            parts = [pa.array(src(p).astype("str").array) for p in source_of(entry)]
+            joined = pc.binary_join_element_wise(*parts, pa.scalar(_sep(entry), parts[0].type),
+                                                 null_handling="emit_null")
+            cols[c] = pd.Series(pd.array(joined, dtype="str"), index=raw.index)
+    family = cmap.get("reason_family")
+    if family is not None:
+        cols["reason_family"] = src(family) if isinstance(family, str) else pd.Series(
+            _constant(family), index=raw.index, dtype="str")
+    for name, extra in spec.extra_columns.items():
+        cols[f"extra_{name}"] = src(extra.column)
+    if spec.outcome_signal is not None:
+        cols["resolution_signal"] = src(spec.outcome_signal.column)
+    frame = pd.DataFrame(cols, index=raw.index)
+
+    filtered = pd.Series("", index=raw.index, dtype="str")
+    report: dict[str, dict] = {}
+    maps = dict(spec.value_maps)
+    if spec.channel_map:
+        maps["channel"] = {**spec.channel_map, **maps.get("channel", {})}
+    for key, mapping in maps.items():
+        col = {"outcome_signal": "resolution_signal"}.get(key, key if key in frame else f"extra_{key}")
+        if col not in frame:
+            raise ContractError(f"ingest.files.value_maps names '{key}', which is neither a contract column nor an "
+                                f"extra column nor outcome_signal; allowed: {list(CONTRACT)} + "
+                                f"{list(spec.extra_columns)} + ['outcome_signal'].")
+        lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
+        values = frame[col].astype("str")
+        # In Arrow: look each lower-cased value up among the map's keys, take its target.
+        arr = pa.array(values.array)
+        idx = pc.index_in(pc.utf8_lower(arr), value_set=pa.array(list(lower), type=arr.type))
+        target = pc.take(pa.array(list(lower.values()), type=arr.type), idx)
+        hit = pc.is_valid(idx)
+        is_drop = pc.fill_null(pc.equal(target, DROP), False)
+        kept_target = pc.if_else(is_drop, pa.scalar(None, arr.type), target)
+        mapped = pc.if_else(hit, kept_target, arr)
+        hit_np = hit.to_numpy(zero_copy_only=False)
+        drop = pd.Series(is_drop.to_numpy(zero_copy_only=False), index=frame.index)
+        filtered[drop & (filtered == "")] = f"value_maps.{key}: {DROP}"
+        frame[col] = pd.Series(pd.array(mapped, dtype="str"), index=frame.index)
+        hit = pd.Series(hit_np, index=frame.index)
+        present = values.notna()
+        unmapped = values[present & ~hit].value_counts()
+        report[key] = {"mapped": int((hit & ~drop).sum()), "dropped": int(drop.sum()),
+                       "unmapped": {str(k): int(v) for k, v in unmapped.head(20).items()},
+                       "unmapped_rows": int(unmapped.sum())}
+    for rule in spec.filters:
+        values = src(rule.column).astype("str").str.lower()
+        listed = {v.strip().lower() for v in (rule.drop_values or rule.keep_values or [])}
+        hit = values.isin(listed).fillna(False).astype(bool)
+        drop = hit if rule.drop_values is not None else ~hit
+        filtered[drop & (filtered == "")] = f"filters.{rule.name}"
+    return Mapped(frame, filtered, absent, constants, report, notes)

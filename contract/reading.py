@@ -1,0 +1,175 @@
+"""Reading exports: a path or glob named in params.yaml -> one raw table of text columns.
+
+In: the `contacts` path/glob and the `ingest.files.read` options. Out: `RawExport` with the rows of
+every file (Parquet keeps its types; delimited text stays text, so all parsing is ours), the source
+column names as the files spell them, and notes (e.g. an unused duplicated column name).
+
+Delimited text goes through pyarrow's multi-threaded CSV reader; the encoding is taken from the
+BOM, else from params, else must be UTF-8 (a file that is not fails with the byte offset and what to
+write in params.yaml, never guessed: a wrong guess garbles names silently).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import glob
+import gzip
+import io
+import logging
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pipeline.config import ReadConfig
+
+log = logging.getLogger(__name__)
+DELIMITERS = ",;\t|"
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+class ReadError(ValueError):
+    """An export file cannot be read as configured; the message says what to change in params.yaml."""
+
+
+@dataclass
+class RawExport:
+    table: pd.DataFrame
+    files: list[str]
+    # source column name -> its 1-based positions in the header, for names that occur more than once
+    duplicated: dict[str, list[int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def expand(pattern: str, key: str = "ingest.files.contacts") -> list[str]:
+    """The files a path or glob names, sorted; none is an error naming the params key."""
+    if any(ch in pattern for ch in "*?["):
+        files = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    else:
+        files = [pattern] if Path(pattern).is_file() else []
+    if not files:
+        raise ReadError(f"{key}: no file matches {pattern!r}; put your export under inputs/ and name it there.")
+    return files
+
+
+def _members(path: str, read: ReadConfig) -> list[tuple[str, bytes]]:
+    """(name, bytes) of a file, the members of a .zip, or a decompressed .gz."""
+    low = path.lower()
+    if low.endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")
+                     and (read.member is None or fnmatch.fnmatch(n, read.member))]
+            if not names:
+                raise ReadError(f"{path}: no member matches ingest.files.read.member={read.member!r}; "
+                                f"the archive holds {zf.namelist()}.")
+            return [(f"{path}:{n}", zf.read(n)) for n in names]
+    if low.endswith(".gz"):
+        with gzip.open(path, "rb") as fh:
+            return [(path, fh.read())]
+    return [(path, Path(path).read_bytes())]
+
+
+def _encoding(name: str, data: bytes, read: ReadConfig) -> tuple[str, bytes]:
+    """The encoding to decode with (BOM first) and the data without its BOM."""
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            if enc == "utf-16":  # keep the BOM: Python's utf-16 codec reads the byte order from it
+                return enc, data
+            return "utf-8", data[len(bom):]
+    enc = read.encoding or "utf-8"
+    if enc in ("utf-8", "utf-8-sig"):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise ReadError(
+                f"{name} is not UTF-8: byte {data[exc.start:exc.start + 1]!r} at offset {exc.start} (line {line}). "
+                "Set ingest.files.read.encoding in params.yaml to latin-1 or cp1252 (Western European "
+                "exports), or utf-16.") from None
+        return "utf-8", data
+    return enc, data
+
+
+def _header(text_start: str, delimiter: str, quote: str) -> list[str]:
+    first = text_start.splitlines()[0] if text_start else ""
+    return next(csv.reader([first], delimiter=delimiter, quotechar=quote))
+
+
+def _sniff(name: str, sample: str) -> str:
+    lines = [ln for ln in sample.splitlines()[:20] if ln.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: lines[0].count(d) for d in DELIMITERS} if lines else {}
+        best = max(counts, key=counts.get) if counts else ","
+        if not counts or counts[best] == 0:
+            raise ReadError(f"{name}: cannot tell the delimiter from the first lines; set "
+                            "ingest.files.read.delimiter (one of , ; tab |) in params.yaml.") from None
+        return best
+
+
+def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFrame, list[str]]:
+    if not data.strip():
+        raise ReadError(f"{name} is empty: no header and no rows. Check ingest.files.contacts in params.yaml.")
+    enc, data = _encoding(name, data, read)
+    if enc != "utf-8":  # pyarrow reads UTF-8: transcode once, here
+        data = data.decode(enc).encode("utf-8")
+    head = data[:65536].decode("utf-8", errors="ignore")
+    quote = read.quote or '"'
+    delimiter = read.delimiter or _sniff(name, head)
+    header = [h.strip() for h in _header(head, delimiter, quote)]
+    # Unique names for the reader; the duplicates are reported by position (see RawExport).
+    seen: dict[str, int] = {}
+    unique = []
+    for h in header:
+        seen[h] = seen.get(h, 0) + 1
+        unique.append(h if seen[h] == 1 else f"{h}#{seen[h]}")
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=unique, skip_rows=1, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in unique},
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
+    )
+    return table.to_pandas(), header
+
+
+def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.contacts") -> RawExport:
+    """Every file the pattern names, concatenated (same columns required)."""
+    read = read or ReadConfig()
+    frames, headers, names = [], [], []
+    for path in expand(pattern, key):
+        if path.lower().endswith((".parquet", ".pq")):
+            df = pd.read_parquet(path)
+            frames.append(df)
+            headers.append(list(df.columns))
+            names.append(path)
+            continue
+        for name, data in _members(path, read):
+            df, header = _read_delimited(name, data, read)
+            frames.append(df)
+            headers.append(header)
+            names.append(name)
+    first = headers[0]
+    for name, header in zip(names[1:], headers[1:]):
+        if header != first:
+            raise ReadError(f"{name} has columns {header}, unlike {names[0]} ({first}); every file that "
+                            f"{key} names must have the same columns.")
+    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    duplicated: dict[str, list[int]] = {}
+    for pos, h in enumerate(first, start=1):
+        if first.count(h) > 1:
+            duplicated.setdefault(h, []).append(pos)
+    if not len(table):
+        raise ReadError(f"{', '.join(names)}: a header ({len(first)} columns) but no rows.")
+    log.info("read %d rows from %d file(s): %s", len(table), len(names), ", ".join(names[:5]))
+    return RawExport(table, names, duplicated)
+
+
+def read_side_table(path: str, read: ReadConfig | None, key: str) -> pd.DataFrame:
+    """A customers/agents table, read like the contacts."""
+    return read_export(path, read, key).table

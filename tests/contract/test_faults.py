@@ -1,0 +1,148 @@
+"""Ingest faults real exports have, each with a clear outcome: an error naming the file, column,
+rows and the params.yaml key to set, or a quarantine reason that is counted."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from contract.ingest import ingest
+from contract.mapping import ContractError
+from contract.reading import ReadError, read_export
+from contract.schema import SourceSpec, normalise_contacts, parse_times
+from pipeline.config import FilesConfig, OutcomeSignal, ReadConfig, load_params
+
+HEADER = "contact_id,customer_id,started_at,channel,reason_code,agent_id,wait_s,transfers\n"
+ROWS = ["k1,u1,2025-03-01T10:00:00Z,phone,BIL,a1,30,0\n", "k2,u2,2025-03-02T10:00:00Z,chat,TEC,a2,12,1\n",
+        "k3,u1,2025-03-04T10:00:00Z,phone,BIL,a1,5,0\n"]
+
+
+def files(path, **kw) -> FilesConfig:
+    return FilesConfig.default(contacts=str(path), **kw)
+
+
+def write(tmp_path, text: str, name: str = "c.csv", encoding: str = "utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_empty_file_and_header_only_fail_naming_the_file(tmp_path):
+    with pytest.raises(ReadError, match=r"c.csv is empty"):
+        ingest(files(write(tmp_path, "")), 0.05)
+    with pytest.raises(ReadError, match=r"a header \(8 columns\) but no rows"):
+        ingest(files(write(tmp_path, HEADER)), 0.05)
+    with pytest.raises(ReadError, match=r"ingest.files.contacts: no file matches"):
+        ingest(files(tmp_path / "nope*.csv"), 0.05)
+
+
+def test_latin1_without_encoding_names_the_key_and_utf16_with_bom_reads(tmp_path):
+    text = HEADER + ROWS[0].replace("u1", "Müller")
+    latin = write(tmp_path, text, encoding="latin-1")
+    with pytest.raises(ReadError, match=r"not UTF-8: .*line 2.*ingest.files.read.encoding"):
+        ingest(files(latin), 0.05)
+    out = ingest(files(latin, read=ReadConfig(encoding="latin-1")), 0.05)
+    assert out.contacts["customer_id"].tolist() == ["Müller"]
+    utf16 = write(tmp_path, text, name="u16.csv", encoding="utf-16")  # Python writes the BOM
+    assert ingest(files(utf16), 0.05).contacts["customer_id"].tolist() == ["Müller"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert ingest(files(bom), 0.05).contacts.columns[0] == "contact_id"  # BOM not glued to the name
+
+
+def test_transfers_and_waits_that_are_not_finite_whole_numbers_are_quarantined(tmp_path):
+    rows = ROWS + ["k4,u3,2025-03-05T10:00:00Z,phone,BIL,a1,5,1.5\n", "k5,u3,2025-03-06T10:00:00Z,phone,BIL,a1,5,inf\n",
+                   "k6,u4,2025-03-07T10:00:00Z,phone,BIL,a1,inf,0\n"]
+    out = ingest(files(write(tmp_path, HEADER + "".join(rows))), 1.0)
+    assert out.counts["contacts"]["quarantined_by_reason"] == {
+        "transfers: not a whole number": 1, "transfers: not a finite number": 1, "wait_s: not a finite number": 1}
+    assert out.contacts["transfers"].dtype == "Int64"
+
+
+def test_short_offsets_are_read():
+    tp = parse_times(pd.Series(["2025-03-01 10:00:00+05", "2025-03-01T10:00+0530", "2025-03-01"]), None, "UTC")
+    assert tp.values[0] == pd.Timestamp("2025-03-01 05:00", tz="UTC")
+    assert tp.values[1] == pd.Timestamp("2025-03-01 04:30", tz="UTC")
+    assert tp.values[2] == pd.Timestamp("2025-03-01 00:00", tz="UTC")  # a date is not an offset
+
+
+def test_duplicated_column_names(tmp_path):
+    dup = HEADER.replace("wait_s", "agent_id")
+    path = write(tmp_path, dup + "".join(r.replace(",30,", ",a9,") for r in ROWS[:1]))
+    with pytest.raises(ContractError, match=r"'agent_id', which occurs 2 times in the header \(positions 6, 7\).*"
+                                            r"'agent_id#2' \(position 7\)"):
+        ingest(files(path), 0.05)
+    # the second one named explicitly: fine
+    cmap = FilesConfig.default(contacts="x").column_map | {"agent_id": "agent_id#2", "wait_s": None}
+    assert ingest(files(path, column_map=cmap), 0.05).contacts["agent_id"].tolist() == ["a9"]
+    # a duplicated column nobody maps is only a note
+    unused = write(tmp_path, HEADER.strip() + ",note,note\n" + ROWS[0].strip() + ",x,y\n", name="n.csv")
+    out = ingest(files(unused), 0.05)
+    assert out.counts["contacts"]["notes"] == [
+        "column 'note' occurs at positions [9, 10] of the header; unused, so ignored"]
+
+
+def test_integer_ids_with_a_gap_stay_integers(tmp_path):
+    df = pd.DataFrame({"contact_id": [1, 2, 3], "customer_id": [17.0, np.nan, 17.0],
+                       "started_at": pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-03"], utc=True),
+                       "channel": "phone", "reason_code": "BIL", "agent_id": [5.0, 6.0, 5.0]})
+    df.to_parquet(tmp_path / "c.parquet")
+    out = ingest(files(tmp_path / "c.parquet"), 0.05)
+    k = out.contacts.sort_values("contact_id")
+    assert k["customer_id"].tolist()[::2] == ["17", "17"] and k["agent_id"].tolist() == ["5", "6", "5"]
+
+
+def test_far_future_rows_are_quarantined_and_never_move_as_of():
+    raw = pd.DataFrame([r.strip().split(",") for r in ROWS + ["k9,u1,2099-01-01T00:00:00Z,phone,BIL,a1,1,0\n"]],
+                       columns=HEADER.strip().split(","))
+    res = normalise_contacts(raw, SourceSpec(now=pd.Timestamp("2025-06-01", tz="UTC"), future_tolerance_hours=24))
+    assert res.counts["rows_quarantined"] == 1
+    assert res.quarantine["reason"].str.startswith("started_at: in the future").all()
+    assert res.contacts["started_at"].max() == pd.Timestamp("2025-03-04 10:00", tz="UTC")
+
+
+def test_archives_globs_and_parquet(tmp_path):
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress((HEADER + ROWS[0]).encode()))
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as zf:
+        zf.writestr("export/b.csv", HEADER + ROWS[1])
+        zf.writestr("readme.txt", "not data")
+    with pytest.raises(ReadError, match=r"ingest.files.read.member"):
+        read_export(str(tmp_path / "b.zip"), ReadConfig(member="*.tsv"))
+    got = read_export(str(tmp_path / "b.zip"), ReadConfig(member="*.csv"))
+    assert got.table["contact_id"].tolist() == ["k2"]
+    (tmp_path / "parts").mkdir()
+    for i, r in enumerate(ROWS):
+        (tmp_path / "parts" / f"day{i}.csv").write_text(HEADER.replace(",", ";") + r.replace(",", ";"))
+    out = ingest(files(tmp_path / "parts" / "day*.csv"), 0.05)  # delimiter sniffed
+    assert sorted(out.contacts["contact_id"]) == ["k1", "k2", "k3"] and len(out.counts["files"]) == 3
+
+
+def test_constant_channel_and_absent_agent(tmp_path):
+    path = write(tmp_path, "id,cust,start,reason\n" + "x1,u1,2025-03-01 10:00,BIL\nx2,u1,2025-03-03 10:00,BIL\n")
+    cmap = {"contact_id": "id", "customer_id": "cust", "started_at": "start", "channel": {"constant": "phone"},
+            "reason_code": "reason", "agent_id": None}
+    out = ingest(files(path, column_map=cmap), 0.05)
+    assert out.contacts["agent_id"].isna().all() and (out.contacts["channel"] == "phone").all()
+    assert "agent_id" in out.counts["absent_columns"] and out.contract["has_agents"] is False
+    with pytest.raises(ContractError, match=r"required column 'channel'"):
+        ingest(files(path, column_map=cmap | {"channel": None}), 0.05)
+
+
+def test_params_errors_name_the_key_and_the_allowed_values(tmp_path):
+    with pytest.raises(ValidationError, match=r"dst_ambiguous\n.*'earliest', 'latest' or 'quarantine'"):
+        FilesConfig.default(dst_ambiguous="first")
+    with pytest.raises(ValidationError, match=r"not an IANA time zone"):
+        FilesConfig.default(timezone="CEST")
+    with pytest.raises(ValidationError, match=r"resolved_when for kind 'count' must be one of \['zero', 'positive'\]"):
+        OutcomeSignal(column="x", kind="count", resolved_when=True)
+    with pytest.raises(ValidationError, match=r"delimiter must be one character"):
+        ReadConfig(delimiter=";;")
+    bad = tmp_path / "params.yaml"
+    bad.write_text((load_params.__globals__["PARAMS_FILE"]).read_text().replace("encoding: null", "encoding: ascii"))
+    with pytest.raises(SystemExit, match=r"ingest.files.read.encoding: Input should be 'utf-8', 'utf-8-sig'"):
+        load_params(bad)
