@@ -70,11 +70,11 @@ def test_stage_modules_only_wire(stage):
 
 def test_no_default_in_code_for_a_params_section():
     """A section of params.yaml has no default in code: the value shown in params.yaml is the default.
-    (An optional block may default to None, meaning absent.)"""
+    (An optional block may default to None or an empty collection, meaning absent.)"""
     sections = [c for c in vars(config).values()
                 if isinstance(c, type) and issubclass(c, config._Strict) and c._section]
     assert len(sections) >= 10
     for cls in sections:
-        with_default = [n for n, f in cls.model_fields.items() if not f.is_required() and f.default is not None]
+        with_default = [n for n, f in cls.model_fields.items() if not f.is_required() and f.default not in (None, {}, [], ())]
         assert not with_default, f"{cls.__name__} ({cls._section}) has code defaults for {with_default}"
         cls.default()  # and the shipped params.yaml fills it
