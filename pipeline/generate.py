@@ -16,7 +16,7 @@ from pipeline.config import Paths, SyntheticConfig
 from pipeline.io import write_json, write_parquet
 from pipeline.stage import run_stage
 from synthetic.centre import generate
-from synthetic.reasons import REASON_FAMILY
+from synthetic.reasons import REASON_FAMILY, REASONS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ def run(cfg: SyntheticConfig, source: str, paths: Paths) -> None:
         write_parquet(getattr(data, name), raw / f"{name}.parquet")
     (raw / "reason_families.csv").write_text(
         "reason_code,reason_family\n" + "".join(f"{c},{f}\n" for c, f in REASON_FAMILY.items()))
+    (raw / "reason_names.csv").write_text(
+        "reason_code,reason_name\n" + "".join(f"{c},{name}\n" for codes in REASONS.values() for c, name, _ in codes))
     write_parquet(data.truth, truth / "truth.parquet")
     write_parquet(data.agent_truth, truth / "agent_truth.parquet")
     write_json(data.truth_meta, truth / "truth.json")

@@ -81,6 +81,12 @@ def load_reason_names(path: str | None) -> dict[str, str]:
     return dict(zip(table["reason_code"].astype(str), table["reason_name"].astype(str)))
 
 
+def _synthetic_names(paths: Paths) -> str | None:
+    """The synthetic centre's reason names (written by generate; absent on real data)."""
+    path = Path(paths.raw_dir) / "reason_names.csv"
+    return str(path) if path.exists() else None
+
+
 def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     if not (model_dir / "model_card.json").exists() or not (reports / "drivers.csv").exists():
@@ -106,6 +112,6 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig) -> ReportInputs:
         contacts=load_contacts(paths),
         table=pd.read_parquet(paths.features),
         model=load_model_outputs(paths),
-        reason_names=load_reason_names(cfg.reason_names),
+        reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),
     )
