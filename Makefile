@@ -13,7 +13,8 @@ setup:
 repro: setup  ## run the whole DVC pipeline on the built-in synthetic contact centre
 	$(UV) run dvc repro
 
-test: setup  ## the whole test suite (what CI runs)
+test: setup  ## the whole test suite (what CI runs); finds or installs a headless Chromium first
+	@bash .ci/ensure-browser
 	$(UV) run pytest
 
 test-fast: setup  ## skip the slow tests
