@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import matplotlib
+
 from pipeline.config import Paths, ReportConfig
 from pipeline.stage import run_stage
 from report.build import build_report
@@ -31,6 +33,7 @@ def run(cfg: ReportConfig, paths: Paths) -> dict:
 
 
 def main(params_path: str = "params.yaml") -> None:
+    matplotlib.use("Agg")  # a non-interactive stage: figures are only saved into the HTML
     run_stage("report", run, "report", params_path=params_path)
 
 

@@ -3,7 +3,8 @@
 Fits the routing model (calibrated LightGBM on arrival features, time split, baselines; on the
 synthetic centre also the Bayes AUC of the true probabilities) and, as params ask, the case-mix and
 after-contact models. Writes each as a native model folder under the model directory, the test-window
-predictions, metrics/train.json, plots/train_*.csv, and logs and registers the routing model in MLflow.
+predictions, metrics/train.json (headline figures), plots/train_*.csv (curves, baselines); logs and
+registers the routing model in MLflow (run id and registry decision: metrics/runs/train.json).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import pandas as pd
 from models.model_files import SavedModel, save_model
 from models.registry.tracking import log_train_run
 from models.training.auxiliary import auxiliary_models
+from models.training.evaluation import baseline_table, headline_metrics
 from models.training.fit import train_model
 from pipeline.config import Paths, TrainConfig
-from pipeline.io import file_md5, read_json, write_json, write_parquet
-from pipeline.stage import run_stage
+from pipeline.io import file_md5, read_json, write_csvs, write_json, write_parquet
+from pipeline.stage import RUN_KEY, run_stage
 from synthetic.truth import true_probabilities_if_synthetic
 
 log = logging.getLogger(__name__)
@@ -30,24 +32,23 @@ def run(cfg: TrainConfig, paths: Paths) -> dict:
     spec = read_json(paths.feature_spec)
     true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"], spec["label_window_days"])
     result = train_model(table, spec, cfg, true_p)
-    model_dir, plots = Path(paths.model_dir), Path(paths.plots_dir)
+    model_dir = Path(paths.model_dir)
     files = save_model(SavedModel(result.booster, result.calibrator, spec), model_dir)
     for name, model in auxiliary_models(table, spec, cfg).items():
         save_model(model, model_dir / name)
     write_parquet(result.test, model_dir / "test_predictions.parquet")
-    plots.mkdir(parents=True, exist_ok=True)
-    plot_files = {name: plots / f"train_{name}.csv" for name in result.curves}
-    for name, curve in result.curves.items():
-        curve.to_csv(plot_files[name], index=False)
+    plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics)}, paths.plots_dir, "train_")
     data_version = file_md5(paths.features)
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version}
-    metrics["registry"] = log_train_run(cfg, result, spec, files, plot_files, metrics, data_version)
+    registry = log_train_run(cfg, result, spec, files, plot_files, metrics, data_version)
     m = result.metrics["model"]
-    write_json({"model_name": cfg.registry.model_name, "registry": metrics["registry"], "data_version": data_version,
+    # The card is a DVC output: no registry ids in it (they differ per run), so repro leaves dvc.lock as is.
+    write_json({"model_name": cfg.registry.model_name, "data_version": data_version,
                 "capacity_threshold": m["capacity_threshold"], "specialist_capacity": cfg.specialist_capacity,
                 "test_metrics": m, "split": metrics["split"], "calibration": cfg.calibration,
                 "features": spec["model_features"]}, model_dir / "model_card.json")
-    return metrics
+    tracked = {**headline_metrics(result.metrics), "split": metrics["split"], "data_version": data_version}
+    return tracked | {RUN_KEY: {"registry": registry}}
 
 
 def main(params_path: str = "params.yaml") -> None:

@@ -117,7 +117,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     kpis = [("FCR", _pct(fcr["fcr"])), ("95% interval", f"{_pct(fcr['ci_low'])} - {_pct(fcr['ci_high'])}"),
             ("first contacts", f"{fcr['first_contacts']:,}"), ("target", f"{cfg.fcr_target:.0%}"),
             ("model AUC", f"{m['roc_auc']:.3f}")]
-    html = render("First-contact resolution: drivers report", f"Model version {card['registry'].get('version')}; "
+    html = render("First-contact resolution: drivers report", f"Model trained on feature data {str(card.get('data_version'))[:8]}; "
                   "all figures from the latest `dvc repro`.", kpis, sections)
     return Report(html, tables, summary)
 

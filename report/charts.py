@@ -1,14 +1,14 @@
-"""Matplotlib figures for people who would rather look than read. Pure: data in, Figure out."""
+"""Matplotlib figures for people who would rather look than read. Pure: data in, Figure out.
+
+No backend is chosen here, so notebooks show the figures inline; the report stage picks Agg itself."""
 
 from __future__ import annotations
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 
 def repeat_delay_figure(hist: pd.DataFrame, window_days: float) -> Figure:

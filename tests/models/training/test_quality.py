@@ -64,7 +64,8 @@ def test_quality_bars_on_the_default_centre(trained):
     for plot in ("train_roc.csv", "train_pr.csv", "train_calibration.csv", "train_capture.csv"):
         assert len(pd.read_csv(project / "plots" / plot)) > 5
     assert (project / "models_out/model.txt").read_text().startswith("tree")
-    assert m["registry"]["promoted"] and m["registry"]["version"] == 1
+    registry = json.loads((project / "metrics/runs/train.json").read_text())["registry"]  # untracked: per run
+    assert registry["promoted"] and registry["version"] == 1
 
 
 def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained):
@@ -101,7 +102,7 @@ def test_dvc_experiment_shows_in_dvc_and_mlflow(trained):
     runs = mlflow.search_runs(experiment_names=["fcr"])
     assert len(runs) == 2
     assert "15" in set(runs["params.train.lightgbm.num_leaves"].astype(str))
-    decision = json.loads((project / "metrics/train.json").read_text())["registry"]
+    decision = json.loads((project / "metrics/runs/train.json").read_text())["registry"]
     assert decision["version"] == 2 and decision["champion_version"] == 1 and "challenger" in decision["reason"]
     tagged = set(runs["tags.dvc.experiment"]) - {""}
     assert tagged and tagged <= set(names) | {n for n in tagged if n in text}
