@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class _Strict(BaseModel):
@@ -154,6 +154,30 @@ class RegistryConfig(_Strict):
     register_model: bool
 
 
+class TuningConfig(_Strict):
+    """Optuna search over LightGBM settings, scored by rolling-origin cross-validation over time."""
+    _section: ClassVar[str] = "train.tuning"
+    enabled: bool
+    trials: int = Field(ge=1)        # the params.yaml settings are always trial 0
+    folds: int = Field(ge=1)         # rolling origins inside the train + validation windows
+    fold_share: float = Field(gt=0, lt=0.5)  # share of those contacts in each fold's validation block
+    space: dict[str, tuple[float, float]]    # lightgbm setting: [low, high]
+
+    @model_validator(mode="after")
+    def _check_space(self) -> Self:
+        tunable = set(LightGBMConfig.model_fields) - {"n_jobs", "n_estimators", "early_stopping_rounds"}
+        for name, (low, high) in self.space.items():
+            if name not in tunable:
+                raise ValueError(f"train.tuning.space.{name}: not a tunable train.lightgbm setting; use one of "
+                                 f"{sorted(tunable)}")
+            if not low < high:
+                raise ValueError(f"train.tuning.space.{name}: write [low, high] with low < high, not [{low}, {high}]")
+        if self.folds * self.fold_share >= 1:
+            raise ValueError(f"train.tuning: folds x fold_share = {self.folds * self.fold_share:g} >= 1 leaves no "
+                             "contacts to train the first fold; lower train.tuning.folds or train.tuning.fold_share")
+        return self
+
+
 class TrainConfig(_Strict):
     _section: ClassVar[str] = "train"
     seed: int
@@ -165,6 +189,7 @@ class TrainConfig(_Strict):
     casemix_model: bool        # fit the case-mix model (fair scorecards in the report)
     after_contact_model: bool  # fit the after-contact diagnostic model (process drivers in explain)
     registry: RegistryConfig
+    tuning: TuningConfig
 
 
 class ServeConfig(_Strict):

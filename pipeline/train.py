@@ -9,7 +9,6 @@ registers the routing model in MLflow (run id and registry decision: metrics/run
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pandas as pd
@@ -19,35 +18,37 @@ from models.registry.tracking import log_train_run
 from models.training.auxiliary import auxiliary_models
 from models.training.evaluation import baseline_table, headline_metrics
 from models.training.fit import train_model
+from models.training.tuning import tune
 from pipeline.config import Paths, TrainConfig
 from pipeline.io import file_md5, read_json, write_csvs, write_json, write_parquet
 from pipeline.stage import RUN_KEY, run_stage
 from synthetic.truth import true_probabilities_if_synthetic
 
-log = logging.getLogger(__name__)
-
-
 def run(cfg: TrainConfig, paths: Paths) -> dict:
     table = pd.read_parquet(paths.features)
     spec = read_json(paths.feature_spec)
     true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"], spec["label_window_days"])
-    result = train_model(table, spec, cfg, true_p)
+    tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
+    result = train_model(table, spec, cfg := tuning.config, true_p)
     model_dir = Path(paths.model_dir)
     files = save_model(SavedModel(result.booster, result.calibrator, spec), model_dir)
     for name, model in auxiliary_models(table, spec, cfg).items():
         save_model(model, model_dir / name)
     write_parquet(result.test, model_dir / "test_predictions.parquet")
-    plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics)}, paths.plots_dir, "train_")
+    plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},
+                            paths.plots_dir, "train_")
     data_version = file_md5(paths.features)
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version}
-    registry = log_train_run(cfg, result, spec, files, plot_files, metrics, data_version)
+    registry = log_train_run(cfg, result, spec, files, plot_files, metrics, data_version, tuning.trials)
     m = result.metrics["model"]
     # The card is a DVC output: no registry ids in it (they differ per run), so repro leaves dvc.lock as is.
     write_json({"model_name": cfg.registry.model_name, "data_version": data_version,
                 "capacity_threshold": m["capacity_threshold"], "specialist_capacity": cfg.specialist_capacity,
                 "test_metrics": m, "split": metrics["split"], "calibration": cfg.calibration,
+                "lightgbm": cfg.lightgbm.model_dump(),
                 "features": spec["model_features"]}, model_dir / "model_card.json")
-    tracked = {**headline_metrics(result.metrics), "split": metrics["split"], "data_version": data_version}
+    tracked = {**headline_metrics(result.metrics), "tuning": tuning.summary, "split": metrics["split"],
+               "data_version": data_version}
     return tracked | {RUN_KEY: {"registry": registry}}
 
 

@@ -61,7 +61,8 @@ def plain_input(X: pd.DataFrame) -> pd.DataFrame:
 
 def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: dict[str, float], tags: dict,
                  artifacts: dict[str, Path], model_artifacts: dict[str, Path], X_test: pd.DataFrame,
-                 y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray]) -> dict:
+                 y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray],
+                 children: list[tuple[str, dict, dict]] = ()) -> dict:
     """Log one training run, register the model, set aliases; return run id, version and promotion."""
     mlflow.set_tracking_uri(tracking_uri(cfg))
     experiment_id = ensure_experiment(cfg.experiment)
@@ -71,6 +72,10 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.set_tags(tags)
+        for name, child_params, child_metrics in children:  # e.g. the tuning trials
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+                mlflow.log_params(child_params)
+                mlflow.log_metrics(child_metrics)
         for folder, path in artifacts.items():
             mlflow.log_artifact(str(path), artifact_path=folder)
         info = mlflow.pyfunc.log_model(
@@ -144,9 +149,9 @@ def flat_numbers(d: dict, prefix: str = "") -> dict[str, float]:
 
 
 def log_train_run(cfg: TrainConfig, result, spec: dict, model_files: dict[str, Path], plot_files: dict[str, Path],
-                  metrics: dict, data_version: str) -> dict:
+                  metrics: dict, data_version: str, trials: pd.DataFrame | None = None) -> dict:
     """The train stage's MLflow run: params, metrics, plots, the data version, the pyfunc model; then
-    registration and the promotion decision (see `log_training`)."""
+    registration and the promotion decision (see `log_training`). Tuning trials become child runs."""
     exp = os.environ.get("DVC_EXP_NAME")
     tags = {"data_version.features_md5": data_version, "dvc.experiment": exp or "",
             "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""), "calibration": cfg.calibration}
@@ -159,7 +164,17 @@ def log_train_run(cfg: TrainConfig, result, spec: dict, model_files: dict[str, P
         artifacts={f"plots_{k}": v for k, v in plot_files.items()} | {
             "model_files": model_files["calibration"], "feature_spec": model_files["feature_spec"]},
         model_artifacts=model_files, X_test=result.X_test, y_test=result.test["repeated"].to_numpy(),
-        predict=result.predict)
+        predict=result.predict, children=[] if trials is None else trial_runs(trials))
+
+
+def trial_runs(trials: pd.DataFrame) -> list[tuple[str, dict, dict]]:
+    """(run name, params, metrics) of each tuning trial: settings as params, CV scores as metrics."""
+    out = []
+    for row in trials.to_dict("records"):
+        scores = {k: float(v) for k, v in row.items() if k.startswith(("cv_", "fold")) and pd.notna(v)}
+        params = {k: v for k, v in row.items() if k != "trial" and k not in scores and not k.startswith(("cv_", "fold"))}
+        out.append((f"trial-{int(row['trial'])}", params, scores))
+    return out
 
 
 def log_artifacts_to_run(cfg: RegistryConfig, run_id: str, files: list[Path], folder: str) -> None:
