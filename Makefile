@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: setup repro test test-fast bench clean
+.PHONY: setup repro test test-fast plots bench clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -19,6 +19,9 @@ test: setup  ## the whole test suite (what CI runs); finds or installs a headles
 
 test-fast: setup  ## skip the slow tests
 	$(UV) run pytest -m "not slow"
+
+plots: setup  ## dvc plots show, offline (Vega inline from the installed package): dvc_plots/index.html
+	$(UV) run fcr plots
 
 bench: setup repro  ## benchmarks (minutes; 10M contacts; the service one serves the default model)
 	$(UV) run python bench/bench_generate.py

@@ -174,5 +174,72 @@ def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc 
     raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "repro", *(args or [])]))
 
 
+
+@app.command()
+def score(
+    input: Path = typer.Argument(..., help="Contacts to score (CSV/Parquet, the export's columns as in ingest.files)."),
+    output: Path = typer.Argument(..., help="Where to write contact_id, started_at, p_repeat, route (.csv/.parquet)."),
+    model: str = typer.Option(None, help="models:/NAME@ALIAS or a model directory; default serve.model (champion)."),
+    reasons: int = typer.Option(0, min=0, help="Also write the top N reasons toward a repeat per contact."),
+    params: Path = PARAMS,
+) -> None:
+    """Batch-score a file of new contacts with the champion: ingest's mappings (contract/ingest.py), the
+    batch feature builder over the ingested history, calibrated risk and the routing threshold. Rows
+    the contract rejects go to OUTPUT's name + .quarantine.parquet, with their reason."""
+    import pandas as pd
+
+    from contract.ingest import source_spec, synthetic_files
+    from contract.schema import normalise_contacts
+    from models.registry.tracking import tracking_uri
+    from models.serving.batch import batch_features, score_batch
+    from models.serving.scorer import ModelNotFound, load_model
+    from pipeline.config import load_params
+    from pipeline.io import read_table, write_parquet
+
+    p = load_params(params)
+    paths = p.paths
+    files = synthetic_files(paths.raw_dir) if p.ingest.source == "synthetic" else p.ingest.files
+    result = normalise_contacts(read_table(input), replace(source_spec(files), name=str(input)))
+    if result.counts["rows_quarantined"]:
+        qpath = output.with_name(output.stem + ".quarantine.parquet")
+        write_parquet(result.quarantine, qpath)
+        log.warning("%d rows rejected (%s); written to %s", result.counts["rows_quarantined"],
+                    result.counts["quarantined_by_reason"], qpath)
+    try:
+        loaded = load_model(model or p.serve.model, tracking_uri(p.train.registry))
+    except ModelNotFound as exc:
+        log.error("%s", exc)
+        raise typer.Exit(2) from None
+    threshold = loaded.card.get("capacity_threshold")
+    if threshold is None:
+        log.error("%s carries no capacity threshold (model_card.json / run metrics)", loaded.source)
+        raise typer.Exit(2)
+    log.info("scoring %d contacts with %s against the history in %s", len(result.contacts), loaded.source,
+             paths.contacts)
+    features = batch_features(result.contacts, pd.read_parquet(paths.contacts), pd.read_parquet(paths.labels),
+                              pd.read_parquet(paths.customers), pd.read_parquet(paths.agents),
+                              loaded.spec["label_window_days"], p.featurize)
+    scored = score_batch(features, loaded, float(threshold), reasons)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scored.to_csv(output, index=False) if output.suffix == ".csv" else write_parquet(scored, output)
+    log.info("%s: %d contacts, %d sent to specialists (threshold %.3f)", output, len(scored),
+             int((scored["route"] == "specialist").sum()), threshold)
+
+
+@app.command()
+def plots(
+    out: Path = typer.Option(Path("dvc_plots"), help="Folder for index.html."),
+    args: list[str] = typer.Argument(None, help="Extra arguments for `dvc plots show`, e.g. a plot file."),
+) -> None:
+    """`dvc plots show` that works offline: Vega libraries inline from the installed package, no CDN."""
+    from report.offline_plots import offline_plots_template
+
+    out.mkdir(parents=True, exist_ok=True)
+    template = out / "offline_template.html"
+    template.write_text(offline_plots_template())
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "plots", "show", "--html-template", str(template),
+                                      "-o", str(out), *(args or [])]))
+
+
 if __name__ == "__main__":
     app()

@@ -36,8 +36,6 @@ def test_fresh_clone_repro_leaves_git_clean_and_experiments_compare(tmp_path):
     uv = ["python3", "-m", "uv", "run", "--frozen"] if shutil.which("uv") is None else ["uv", "run", "--frozen"]
     _run([*uv, "dvc", "exp", "run", "-S", "train.lightgbm.num_leaves=15"], clone)
     shown = json.loads(_run([*uv, "dvc", "exp", "show", "--json"], clone))
-    rows = [shown[0]] + [e["revs"][0] for e in shown[0].get("experiments") or []]
-    assert len(rows) >= 2 or any(r.get("experiments") for r in shown), json.dumps(shown)[:2000]
     aucs = []
     for rev in shown:
         for row in [rev] + [e["revs"][0] for e in rev.get("experiments") or []]:

@@ -200,3 +200,18 @@ def test_fcr_serve_refuses_to_start_without_a_model(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "dvc repro" in proc.stderr
+
+
+def test_api_docs_load_their_assets_from_the_package_not_a_cdn(world):
+    """/docs works offline: every script and stylesheet it names is served by the app itself."""
+    import re
+
+    with Server(create_app(lambda: world["scorer"])) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and not [a for a in assets if a.startswith(("http://", "https://", "//"))], assets
+        for asset in assets:
+            r = client.get(asset)
+            assert r.status_code == 200 and len(r.content) > 100, asset
+        assert client.get("/openapi.json").json()["paths"]
