@@ -39,14 +39,14 @@ def run(cfg: TrainConfig, paths: Paths) -> dict:
                             paths.plots_dir, "train_")
     data_version = file_md5(paths.features)
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version}
-    registry = log_train_run(cfg, result, spec, files, plot_files, metrics, data_version, tuning.trials)
+    registry = log_train_run(cfg, result, spec, files, plot_files, metrics, data_version, tuning.trials, table,
+                             paths.features)
     m = result.metrics["model"]
     # The card is a DVC output: no registry ids in it (they differ per run), so repro leaves dvc.lock as is.
     write_json({"model_name": cfg.registry.model_name, "data_version": data_version,
                 "capacity_threshold": m["capacity_threshold"], "specialist_capacity": cfg.specialist_capacity,
                 "test_metrics": m, "split": metrics["split"], "calibration": cfg.calibration,
-                "lightgbm": cfg.lightgbm.model_dump(),
-                "features": spec["model_features"]}, model_dir / "model_card.json")
+                "lightgbm": cfg.lightgbm.model_dump(), "features": spec["model_features"]}, model_dir / "model_card.json")
     tracked = {**headline_metrics(result.metrics), "tuning": tuning.summary, "split": metrics["split"],
                "data_version": data_version}
     return tracked | {RUN_KEY: {"registry": registry}}

@@ -62,7 +62,8 @@ def plain_input(X: pd.DataFrame) -> pd.DataFrame:
 def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: dict[str, float], tags: dict,
                  artifacts: dict[str, Path], model_artifacts: dict[str, Path], X_test: pd.DataFrame,
                  y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray],
-                 children: list[tuple[str, dict, dict]] = ()) -> dict:
+                 children: list[tuple[str, dict, dict]] = (), inputs: list[tuple[object, str]] = (),
+                 version_tags: dict[str, str] | None = None) -> dict:
     """Log one training run, register the model, set aliases; return run id, version and promotion."""
     mlflow.set_tracking_uri(tracking_uri(cfg))
     experiment_id = ensure_experiment(cfg.experiment)
@@ -72,6 +73,8 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.set_tags(tags)
+        for dataset, context in inputs:  # which data the run used: mlflow.data records (schema, digest, source)
+            mlflow.log_input(dataset, context=context, tags={"dvc.features_md5": tags.get("data_version.features_md5", "")})
         for name, child_params, child_metrics in children:  # e.g. the tuning trials
             with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
                 mlflow.log_params(child_params)
@@ -87,6 +90,8 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
         result = {"run_id": run.info.run_id, "experiment_id": experiment_id, "model_uri": info.model_uri,
                   "tracking_uri": mlflow.get_tracking_uri()}
         if cfg.register_model:
+            for key, value in (version_tags or {}).items():  # what the version predicts and from which features
+                MlflowClient().set_model_version_tag(cfg.model_name, str(info.registered_model_version), key, value)
             result |= _promote(cfg, info.registered_model_version, X_test, y_test, predict)
             mlflow.log_dict(result, "registry_decision.json")
             mlflow.set_tags({"registry.version": result["version"], "registry.promoted": result["promoted"]})
@@ -149,7 +154,8 @@ def flat_numbers(d: dict, prefix: str = "") -> dict[str, float]:
 
 
 def log_train_run(cfg: TrainConfig, result, spec: dict, model_files: dict[str, Path], plot_files: dict[str, Path],
-                  metrics: dict, data_version: str, trials: pd.DataFrame | None = None) -> dict:
+                  metrics: dict, data_version: str, trials: pd.DataFrame | None = None,
+                  table: pd.DataFrame | None = None, features_path: str | None = None) -> dict:
     """The train stage's MLflow run: params, metrics, plots, the data version, the pyfunc model; then
     registration and the promotion decision (see `log_training`). Tuning trials become child runs."""
     exp = os.environ.get("DVC_EXP_NAME")
@@ -164,7 +170,32 @@ def log_train_run(cfg: TrainConfig, result, spec: dict, model_files: dict[str, P
         artifacts={f"plots_{k}": v for k, v in plot_files.items()} | {
             "model_files": model_files["calibration"], "feature_spec": model_files["feature_spec"]},
         model_artifacts=model_files, X_test=result.X_test, y_test=result.test["repeated"].to_numpy(),
-        predict=result.predict, children=[] if trials is None else trial_runs(trials))
+        predict=result.predict, children=[] if trials is None else trial_runs(trials),
+        inputs=data_inputs(result, spec, data_version, table, features_path),
+        version_tags={"label_target": label_target(spec), "features": ",".join(spec["model_features"]),
+                      "data_version.features_md5": data_version})
+
+
+def label_target(spec: dict) -> str:
+    return (f"repeated: 1 if the customer came back about the same issue within {spec['label_window_days']:g} days "
+            "(labelled contacts only; censored ones left out); the model gives its calibrated probability")
+
+
+def data_inputs(result, spec: dict, data_version: str, table: pd.DataFrame | None,
+                features_path: str | None) -> list[tuple[object, str]]:
+    """mlflow.data records of the feature table (context training) and the test window (context test);
+    their digest is the DVC data version (the features file's md5), their source the file."""
+    import mlflow.data
+
+    source = str(Path(features_path).resolve()) if features_path else None
+    test = plain_input(result.X_test).assign(repeated=result.test["repeated"].to_numpy())
+    out = [(mlflow.data.from_pandas(test, source=source, targets="repeated", name="test_window",
+                                    digest=data_version[:16]), "test")]
+    if table is not None:
+        columns = [*spec["model_features"], "repeated"]
+        out.insert(0, (mlflow.data.from_pandas(table[columns], source=source, targets="repeated", name="features",
+                                               digest=data_version[:16]), "training"))
+    return out
 
 
 def trial_runs(trials: pd.DataFrame) -> list[tuple[str, dict, dict]]:

@@ -145,3 +145,44 @@ def test_mlflow_pyfunc_registry_and_promotion(centre, tmp_path, monkeypatch):
     assert client.get_model_version_by_alias(reg.model_name, "champion").version == first["version"]
     run = client.get_run(client.get_model_version(reg.model_name, weak["version"]).run_id)
     assert run.data.tags["registry.promoted"] == "False"
+
+
+def test_mlflow_run_records_its_data_trials_and_version_metadata(centre, tmp_path, monkeypatch):
+    """The train stage's run: mlflow.data inputs whose digest is the features file's md5, tuning trials as
+    child runs, and a registered version tagged with the label target and the feature list."""
+    import pandas as pd
+
+    from models.registry.tracking import log_train_run
+
+    table, spec, true_p = centre
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    cfg = TrainConfig.default(lightgbm=FAST, registry=RegistryConfig.default(experiment="data"))
+    result = train_model(table, spec, cfg, true_p)
+    out = tmp_path / "m"
+    out.mkdir()
+    result.booster.save_model(out / "model.txt")
+    (out / "calibration.json").write_text(json.dumps(result.calibrator.to_dict()))
+    (out / "feature_spec.json").write_text(json.dumps(spec))
+    files = {"booster": out / "model.txt", "calibration": out / "calibration.json",
+             "feature_spec": out / "feature_spec.json"}
+    features = tmp_path / "features.parquet"
+    table.head(10).to_parquet(features)
+    trials = pd.DataFrame({"trial": [0, 1], "num_leaves": [7, 15], "cv_log_loss": [0.5, 0.49],
+                           "fold1_log_loss": [0.5, 0.49]})
+    decision = log_train_run(cfg, result, spec, files, {}, result.metrics, "0123456789abcdef0123456789abcdef",
+                             trials, table, str(features))
+    client = MlflowClient()
+    run = client.get_run(decision["run_id"])
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"features", "test_window"}
+    for d in inputs.values():
+        assert d.dataset.digest == "0123456789abcdef" and str(features.resolve()) in d.dataset.source
+        assert {t.key: t.value for t in d.tags}["dvc.features_md5"] == "0123456789abcdef0123456789abcdef"
+    assert {t.value for d in inputs.values() for t in d.tags if t.key == "mlflow.data.context"} == {"training", "test"}
+    children = mlflow.search_runs(experiment_ids=[decision["experiment_id"]],
+                                  filter_string=f"tags.mlflow.parentRunId = '{decision['run_id']}'")
+    assert sorted(children["tags.mlflow.runName"]) == ["trial-0", "trial-1"]
+    assert set(children["metrics.cv_log_loss"]) == {0.5, 0.49} and set(children["params.num_leaves"]) == {"7", "15"}
+    version = client.get_model_version(cfg.registry.model_name, str(decision["version"]))
+    assert version.tags["features"].split(",") == spec["model_features"]
+    assert "within 7 days" in version.tags["label_target"]
