@@ -221,6 +221,17 @@ class ReportConfig(_Strict):
     truth_check_min_spread: float = Field(ge=0)
 
 
+class MonitorConfig(_Strict):
+    """`fcr monitor`: does the model still hold on contacts after the data it was fitted on?"""
+    _section: ClassVar[str] = "monitor"
+    since: date | None          # first day monitored; None = the model's test window (never fitted on)
+    psi_alarm: float = Field(gt=0)   # a feature has drifted when its PSI exceeds this
+    alpha: float = Field(gt=0, lt=1)  # realised vs predicted repeats: alarm at p < alpha / segments tested
+    min_segment_contacts: int = Field(ge=1)
+    recent_days: float = Field(gt=0)  # also test the latest matured days alone (a change that starts late)
+    segments: list[str]
+
+
 class Params(_Strict):
     paths: Paths
     synthetic: SyntheticConfig
@@ -231,6 +242,7 @@ class Params(_Strict):
     explain: ExplainConfig
     report: ReportConfig
     serve: ServeConfig
+    monitor: MonitorConfig
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
