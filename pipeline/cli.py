@@ -241,5 +241,50 @@ def plots(
                                       "-o", str(out), *(args or [])]))
 
 
+
+@app.command(name="monitor")
+def monitor_command(
+    since: str = typer.Option(None, help="First day monitored (YYYY-MM-DD); default monitor.since, else the "
+                                         "model's test window."),
+    out: Path = typer.Option(Path("reports/monitor"), help="Folder for monitor.json, the CSV tables and the plot."),
+    params: Path = PARAMS,
+) -> None:
+    """Does the model (paths.model_dir) still hold on contacts after the data it was fitted on? Feature drift
+    (PSI) and realised vs predicted repeats on matured labels, against its validation window. Exit code 3
+    on an alarm, so a scheduler notices."""
+    import json
+
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")  # non-interactive: the figure is only saved
+    from models.diagnostics.monitoring import monitor
+    from models.model_files import load_model
+    from pipeline.config import load_params
+    from pipeline.io import write_csvs, write_json
+    from report.charts import monitor_figure
+
+    p = load_params(params)
+    cfg = p.monitor.model_copy(update={"since": since} if since else {})
+    model_dir = Path(p.paths.model_dir)
+    split = json.loads((model_dir / "model_card.json").read_text())["split"]
+    table = pd.read_parquet(p.paths.features)
+    started = table["started_at"]
+    reference = table[(started >= pd.Timestamp(split["valid"]["from"])) & (started <= pd.Timestamp(split["valid"]["to"]))]
+    start = pd.Timestamp(str(cfg.since), tz="UTC") if cfg.since else pd.Timestamp(split["test"]["from"])
+    result = monitor(reference, table[started >= start].reset_index(drop=True), load_model(model_dir), cfg)
+    write_json(result.summary, out / "monitor.json")
+    write_csvs({"drift": result.drift, "calibration": result.calibration, "weekly": result.weekly}, out, "monitor_")
+    monitor_figure(result.weekly).savefig(out / "monitor.png")
+    s = result.summary
+    log.info("monitored %d contacts from %s (%d matured): AUC %s, ECE %s; drifted features %s", s["contacts"], s["from"],
+             s["matured"], s["auc"], s["ece"], s["drifted_features"] or "none")
+    for alarm in s["performance_alarms"]:
+        log.warning("ALARM %s", alarm)
+    log.info("written to %s", out)
+    if s["alarm"]:
+        raise typer.Exit(3)
+
+
 if __name__ == "__main__":
     app()

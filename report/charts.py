@@ -156,3 +156,20 @@ def scorecard_figure(card: pd.DataFrame, label: str) -> Figure:
     ax.set_title(f"{label}: observed vs expected (green: better, orange: worse)")
     fig.tight_layout()
     return fig
+
+
+def monitor_figure(weekly: pd.DataFrame) -> Figure:
+    """Realised vs predicted repeat rate by week on monitored contacts whose window has closed, with
+    the 95% band the realised rate stays in while the model holds."""
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=110)
+    x = pd.to_datetime(weekly["week"])
+    ax.fill_between(x, weekly["ci_low"], weekly["ci_high"], color="#7570b3", alpha=0.2, label="95% band if the model holds")
+    ax.plot(x, weekly["predicted_rate"], color="#7570b3", label="predicted")
+    ax.plot(x, weekly["observed_rate"], color="#d95f02", marker="o", markersize=3, label="realised")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylabel("repeat rate")
+    ax.set_title("Does the model still hold? Realised vs predicted repeats (matured contacts)")
+    ax.legend(frameon=False)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

@@ -189,3 +189,29 @@ def test_report_opens_in_a_real_browser(project, tmp_path):
     assert shot.stat().st_size > 50_000
     for csv in ("scorecard_agents.csv", "scorecard_teams.csv", "top_reasons.csv", "fcr_by_channel.csv"):
         assert len(pd.read_csv(project / "reports" / csv)) > 0
+
+
+@pytest.mark.slow
+def test_cli_score_and_monitor_on_the_pipeline_outputs(project, tmp_path):
+    """`fcr score` on a new export with the champion (ingest's mappings, every row scored or quarantined),
+    then `fcr monitor` on the model's test window (exit 0, or 3 on an alarm, with its files)."""
+    if not (project / "models_out/model_card.json").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    cli = [sys.executable, "-m", "pipeline.cli"]
+    _run(cli + ["synthetic-export", str(tmp_path / "x"), "--n-contacts", "1500", "--seed", "7", "--csv"], project)
+    out = tmp_path / "scored.csv"
+    _run(cli + ["score", str(tmp_path / "x/contacts.csv"), str(out), "--reasons", "2"], project)
+    scored = pd.read_csv(out)
+    raw = pd.read_csv(tmp_path / "x/contacts.csv")
+    quarantine = tmp_path / "scored.quarantine.parquet"
+    rejected = len(pd.read_parquet(quarantine)) if quarantine.exists() else 0
+    assert len(scored) + rejected == len(raw) and scored["contact_id"].is_unique
+    assert scored["p_repeat"].between(0, 1, inclusive="neither").all()
+    assert set(scored["route"]) <= {"specialist", "standard"} and {"reason_1", "reason_2"} <= set(scored.columns)
+    env = os.environ | {"PYTHONPATH": str(project)}
+    proc = subprocess.run(cli + ["monitor", "--out", str(tmp_path / "monitor")], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 3), proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "monitor/monitor.json").read_text())
+    assert summary["alarm"] == (proc.returncode == 3) and summary["contacts"] > 0
+    assert (tmp_path / "monitor/monitor.png").stat().st_size > 10_000
