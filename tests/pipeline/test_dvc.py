@@ -198,7 +198,7 @@ def test_cli_score_and_monitor_on_the_pipeline_outputs(project, tmp_path):
     if not (project / "models_out/model_card.json").exists():
         _run([sys.executable, "-m", "dvc", "repro"], project)
     cli = [sys.executable, "-m", "pipeline.cli"]
-    _run(cli + ["synthetic-export", str(tmp_path / "x"), "--n-contacts", "1500", "--seed", "7", "--csv"], project)
+    _run(cli + ["synthetic-export", str(tmp_path / "x"), "--n-contacts", "2000", "--csv"], project)
     out = tmp_path / "scored.csv"
     _run(cli + ["score", str(tmp_path / "x/contacts.csv"), str(out), "--reasons", "2"], project)
     scored = pd.read_csv(out)
