@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -32,14 +33,17 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     dst = tmp_path_factory.mktemp("quality")
-    for name in ("pipeline", "features", "models", "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore",
-                 ".gitignore"):
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
         elif src.exists():
             shutil.copy(src, dst / name)
-    env = os.environ | {"PYTHONPATH": str(dst), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+    # Stages call `python`: the project's interpreter first on PATH, however pytest was started.
+    env = os.environ | {"PYTHONPATH": str(dst), "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                                          os.environ.get("PATH", "")]),
+                        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
                         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     env.pop("MLFLOW_TRACKING_URI", None)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "baseline"]):
