@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: setup repro test test-fast bench clean
+.PHONY: setup repro test test-fast plots bench clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -13,11 +13,15 @@ setup:
 repro: setup  ## run the whole DVC pipeline on the built-in synthetic contact centre
 	$(UV) run dvc repro
 
-test: setup  ## the whole test suite (what CI runs)
+test: setup  ## the whole test suite (what CI runs); finds or installs a headless Chromium first
+	@bash .ci/ensure-browser
 	$(UV) run pytest
 
 test-fast: setup  ## skip the slow tests
 	$(UV) run pytest -m "not slow"
+
+plots: setup  ## dvc plots show, offline (Vega inline from the installed package): dvc_plots/index.html
+	$(UV) run fcr plots
 
 bench: setup repro  ## benchmarks (minutes; 10M contacts; the service one serves the default model)
 	$(UV) run python bench/bench_generate.py

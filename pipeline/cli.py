@@ -219,5 +219,117 @@ def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc 
     raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "repro", *(args or [])]))
 
 
+
+@app.command()
+def score(
+    input: Path = typer.Argument(..., help="Contacts to score (CSV/Parquet, the export's columns as in ingest.files)."),
+    output: Path = typer.Argument(..., help="Where to write contact_id, started_at, p_repeat, route (.csv/.parquet)."),
+    model: str = typer.Option(None, help="models:/NAME@ALIAS or a model directory; default serve.model (champion)."),
+    reasons: int = typer.Option(0, min=0, help="Also write the top N reasons toward a repeat per contact."),
+    params: Path = PARAMS,
+) -> None:
+    """Batch-score a file of new contacts with the champion: ingest's mappings (contract/ingest.py), the
+    batch feature builder over the ingested history, calibrated risk and the routing threshold. Rows
+    the contract rejects go to OUTPUT's name + .quarantine.parquet, with their reason."""
+    import pandas as pd
+
+    from contract.ingest import source_spec, synthetic_files
+    from contract.schema import normalise_contacts
+    from models.registry.tracking import tracking_uri
+    from models.serving.batch import batch_features, score_batch
+    from models.serving.scorer import ModelNotFound, load_model
+    from pipeline.config import load_params
+    from pipeline.io import read_table, write_parquet
+
+    p = load_params(params)
+    paths = p.paths
+    files = synthetic_files(paths.raw_dir) if p.ingest.source == "synthetic" else p.ingest.files
+    result = normalise_contacts(read_table(input), replace(source_spec(files), name=str(input)))
+    if result.counts["rows_quarantined"]:
+        qpath = output.with_name(output.stem + ".quarantine.parquet")
+        write_parquet(result.quarantine, qpath)
+        log.warning("%d rows rejected (%s); written to %s", result.counts["rows_quarantined"],
+                    result.counts["quarantined_by_reason"], qpath)
+    try:
+        loaded = load_model(model or p.serve.model, tracking_uri(p.train.registry))
+    except ModelNotFound as exc:
+        log.error("%s", exc)
+        raise typer.Exit(2) from None
+    threshold = loaded.card.get("capacity_threshold")
+    if threshold is None:
+        log.error("%s carries no capacity threshold (model_card.json / run metrics)", loaded.source)
+        raise typer.Exit(2)
+    log.info("scoring %d contacts with %s against the history in %s", len(result.contacts), loaded.source,
+             paths.contacts)
+    features = batch_features(result.contacts, pd.read_parquet(paths.contacts), pd.read_parquet(paths.labels),
+                              pd.read_parquet(paths.customers), pd.read_parquet(paths.agents),
+                              loaded.spec["label_window_days"], p.featurize)
+    scored = score_batch(features, loaded, float(threshold), reasons)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scored.to_csv(output, index=False) if output.suffix == ".csv" else write_parquet(scored, output)
+    log.info("%s: %d contacts, %d sent to specialists (threshold %.3f)", output, len(scored),
+             int((scored["route"] == "specialist").sum()), threshold)
+
+
+@app.command()
+def plots(
+    out: Path = typer.Option(Path("dvc_plots"), help="Folder for index.html."),
+    args: list[str] = typer.Argument(None, help="Extra arguments for `dvc plots show`, e.g. a plot file."),
+) -> None:
+    """`dvc plots show` that works offline: Vega libraries inline from the installed package, no CDN."""
+    from report.offline_plots import offline_plots_template
+
+    out.mkdir(parents=True, exist_ok=True)
+    template = out / "offline_template.html"
+    template.write_text(offline_plots_template())
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "plots", "show", "--html-template", str(template),
+                                      "-o", str(out), *(args or [])]))
+
+
+
+@app.command(name="monitor")
+def monitor_command(
+    since: str = typer.Option(None, help="First day monitored (YYYY-MM-DD); default monitor.since, else the "
+                                         "model's test window."),
+    out: Path = typer.Option(Path("reports/monitor"), help="Folder for monitor.json, the CSV tables and the plot."),
+    params: Path = PARAMS,
+) -> None:
+    """Does the model (paths.model_dir) still hold on contacts after the data it was fitted on? Feature drift
+    (PSI) and realised vs predicted repeats on matured labels, against its validation window. Exit code 3
+    on an alarm, so a scheduler notices."""
+    import json
+
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")  # non-interactive: the figure is only saved
+    from models.diagnostics.monitoring import monitor
+    from models.model_files import load_model
+    from pipeline.config import load_params
+    from pipeline.io import write_csvs, write_json
+    from report.charts import monitor_figure
+
+    p = load_params(params)
+    cfg = p.monitor.model_copy(update={"since": since} if since else {})
+    model_dir = Path(p.paths.model_dir)
+    split = json.loads((model_dir / "model_card.json").read_text())["split"]
+    table = pd.read_parquet(p.paths.features)
+    started = table["started_at"]
+    reference = table[(started >= pd.Timestamp(split["valid"]["from"])) & (started <= pd.Timestamp(split["valid"]["to"]))]
+    start = pd.Timestamp(str(cfg.since), tz="UTC") if cfg.since else pd.Timestamp(split["test"]["from"])
+    result = monitor(reference, table[started >= start].reset_index(drop=True), load_model(model_dir), cfg)
+    write_json(result.summary, out / "monitor.json")
+    write_csvs({"drift": result.drift, "calibration": result.calibration, "weekly": result.weekly}, out, "monitor_")
+    monitor_figure(result.weekly).savefig(out / "monitor.png")
+    s = result.summary
+    log.info("monitored %d contacts from %s (%d matured): AUC %s, ECE %s; drifted features %s", s["contacts"], s["from"],
+             s["matured"], s["auc"], s["ece"], s["drifted_features"] or "none")
+    for alarm in s["performance_alarms"]:
+        log.warning("ALARM %s", alarm)
+    log.info("written to %s", out)
+    if s["alarm"]:
+        raise typer.Exit(3)
+
+
 if __name__ == "__main__":
     app()

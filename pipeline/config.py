@@ -291,6 +291,30 @@ class RegistryConfig(_Strict):
     gate: GateConfig
 
 
+class TuningConfig(_Strict):
+    """Optuna search over LightGBM settings, scored by rolling-origin cross-validation over time."""
+    _section: ClassVar[str] = "train.tuning"
+    enabled: bool
+    trials: int = Field(ge=1)        # the params.yaml settings are always trial 0
+    folds: int = Field(ge=1)         # rolling origins inside the train + validation windows
+    fold_share: float = Field(gt=0, lt=0.5)  # share of those contacts in each fold's validation block
+    space: dict[str, tuple[float, float]]    # lightgbm setting: [low, high]
+
+    @model_validator(mode="after")
+    def _check_space(self) -> Self:
+        tunable = set(LightGBMConfig.model_fields) - {"n_jobs", "n_estimators", "early_stopping_rounds"}
+        for name, (low, high) in self.space.items():
+            if name not in tunable:
+                raise ValueError(f"train.tuning.space.{name}: not a tunable train.lightgbm setting; use one of "
+                                 f"{sorted(tunable)}")
+            if not low < high:
+                raise ValueError(f"train.tuning.space.{name}: write [low, high] with low < high, not [{low}, {high}]")
+        if self.folds * self.fold_share >= 1:
+            raise ValueError(f"train.tuning: folds x fold_share = {self.folds * self.fold_share:g} >= 1 leaves no "
+                             "contacts to train the first fold; lower train.tuning.folds or train.tuning.fold_share")
+        return self
+
+
 class TrainConfig(_Strict):
     _section: ClassVar[str] = "train"
     seed: int
@@ -302,6 +326,7 @@ class TrainConfig(_Strict):
     casemix_model: bool        # fit the case-mix model (fair scorecards in the report)
     after_contact_model: bool  # fit the after-contact diagnostic model (process drivers in explain)
     registry: RegistryConfig
+    tuning: TuningConfig
 
 
 class ServeConfig(_Strict):
@@ -342,6 +367,17 @@ class ReportConfig(_Strict):
     truth_check_min_spread: float = Field(ge=0)
 
 
+class MonitorConfig(_Strict):
+    """`fcr monitor`: does the model still hold on contacts after the data it was fitted on?"""
+    _section: ClassVar[str] = "monitor"
+    since: date | None          # first day monitored; None = the model's test window (never fitted on)
+    psi_alarm: float = Field(gt=0)   # a feature has drifted when its PSI exceeds this
+    alpha: float = Field(gt=0, lt=1)  # realised vs predicted repeats: alarm at p < alpha / segments tested
+    min_segment_contacts: int = Field(ge=1)
+    recent_days: float = Field(gt=0)  # also test the latest matured days alone (a change that starts late)
+    segments: list[str]
+
+
 class Params(_Strict):
     paths: Paths
     synthetic: SyntheticConfig
@@ -352,6 +388,7 @@ class Params(_Strict):
     explain: ExplainConfig
     report: ReportConfig
     serve: ServeConfig
+    monitor: MonitorConfig
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -18,7 +18,7 @@ from models.model_files import load_model
 from models.registry.tracking import log_artifacts_to_run
 from pipeline.config import ExplainConfig, Paths, RegistryConfig
 from pipeline.io import read_json, write_json, write_parquet
-from pipeline.stage import run_stage
+from pipeline.stage import run_file, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ def run(cfg: ExplainConfig, registry: RegistryConfig, paths: Paths) -> None:
     for name, table in tables.items():  # an empty after-contact table when train fitted no such model
         table.to_csv(reports / f"{name}.csv", index=False)
     write_parquet(out.per_contact, reports / "shap_sample.parquet")
-    registered = read_json(model_dir / "model_card.json").get("registry", {})
-    summary = out.summary | {"model": {"run_id": registered.get("run_id"), "version": registered.get("version")}}
-    write_json(summary, reports / "drivers.json")
+    write_json(out.summary, reports / "drivers.json")
+    train_run = run_file(paths, "train")  # this clone's latest training run (untracked: ids differ per run)
+    registered = read_json(train_run).get("registry", {}) if train_run.exists() else {}
     if registered.get("run_id"):
         log_artifacts_to_run(registry, registered["run_id"], [reports / f"{n}.csv" for n in tables] +
                              [reports / "drivers.json"], "drivers")

@@ -188,3 +188,13 @@ def read_tables(directory: str | Path) -> dict[str, pd.DataFrame]:
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} does not exist; run `dvc repro featurize` to build it.")
     return {p.stem: pd.read_parquet(p) for p in sorted(directory.glob("*.parquet"))}
+
+
+def write_csvs(tables: dict[str, pd.DataFrame], directory: str | Path, prefix: str = "") -> dict[str, Path]:
+    """One CSV per named table, `<directory>/<prefix><name>.csv` (no index); returns the files by name."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {name: directory / f"{prefix}{name}.csv" for name in tables}
+    for name, table in tables.items():
+        table.to_csv(files[name], index=False)
+    return files

@@ -48,7 +48,8 @@ def run(cfg: LabelConfig, paths: Paths) -> dict:
         log.warning("sanity: %s", warning)
     log.info("FCR %s over %d first contacts; statuses %s", metrics["fcr"]["fcr"], metrics["fcr"]["first_contacts"],
              metrics["counts"])
-    return metrics
+    # The per-segment FCR tables are plots/fcr_by_*.csv; the tracked metrics keep the headline figures.
+    return {k: v for k, v in metrics.items() if not k.startswith("fcr_by_")}
 
 
 def main(params_path: str = "params.yaml") -> None:

@@ -9,8 +9,9 @@ its tables as CSV and metrics/report.json.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
+
+import matplotlib
 
 from pipeline.config import Paths, ReportConfig
 from pipeline.stage import run_stage
@@ -29,19 +30,11 @@ def run(cfg: ReportConfig, paths: Paths) -> dict:
     out = reports / "drivers.html"
     out.write_text(report.html)
     log.info("report written to %s (%.0f kB)", out, out.stat().st_size / 1024)
-    return _strict(report.summary)
-
-
-def _strict(x: object) -> object:
-    """metrics/report.json as strict JSON: a figure that is not a number is null, never NaN."""
-    if isinstance(x, dict):
-        return {k: _strict(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_strict(v) for v in x]
-    return None if isinstance(x, float) and not math.isfinite(x) else x
+    return report.summary  # written as strict JSON (no NaN) by the stage helper
 
 
 def main(params_path: str = "params.yaml") -> None:
+    matplotlib.use("Agg")  # a non-interactive stage: figures are only saved into the HTML
     run_stage("report", run, "report", params_path=params_path)
 
 

@@ -1,10 +1,11 @@
 """DVC stage `train`: feature table -> every model the pipeline uses, metrics, plots, MLflow run.
 
 Fits the routing model (calibrated LightGBM on arrival features, time split, baselines; on the
-synthetic centre also the Bayes AUC of the true probabilities) and, as params ask, the case-mix and
-after-contact models. Writes each as a native model folder under the model directory, the test-window
-predictions, metrics/train.json (with the promotion gate), plots/train_*.csv, and logs and registers
-the routing model in MLflow. Dies with the `dvc repro` that started it (models/registry/lifeline.py).
+synthetic centre also the Bayes AUC of the true probabilities; an Optuna search first when
+train.tuning is on) and, as params ask, the case-mix and after-contact models. Writes each as a native
+model folder, the test-window predictions, metrics/train.json (headline figures and the promotion gate),
+plots/train_*.csv; logs and registers the routing model in MLflow (run id, registry decision:
+metrics/runs/train.json). Dies with the `dvc repro` that started it (models/registry/lifeline.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from models.registry.gate import gate_on_test
 from models.registry.lifeline import Lifeline
 from models.registry.tracking import label_target, log_train_run, model_card
 from models.training.auxiliary import auxiliary_models
+from models.training.evaluation import baseline_table, headline_metrics
 from models.training.fit import train_model
+from models.training.tuning import tune
 from pipeline.config import LabelConfig, Paths, TrainConfig
-from pipeline.io import file_md5, read_json, read_verified, write_json, write_parquet
-from pipeline.stage import run_stage
+from pipeline.io import file_md5, read_json, read_verified, write_csvs, write_json, write_parquet
+from pipeline.stage import RUN_KEY, run_stage
 from synthetic.truth import true_probabilities_if_synthetic
 
 
@@ -28,24 +31,26 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     table = read_verified(paths.features, paths.features_checksums, "dvc repro --force featurize")
     spec = read_json(paths.feature_spec)
     true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"], spec["label_window_days"])
-    result = train_model(table, spec, cfg, true_p)
-    model_dir, plots = Path(paths.model_dir), Path(paths.plots_dir)
+    tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
+    result = train_model(table, spec, cfg := tuning.config, true_p)
+    model_dir = Path(paths.model_dir)
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir)
     for name, model in auxiliary_models(table, spec, cfg).items():
         save_model(model, model_dir / name)
     write_parquet(result.test, model_dir / "test_predictions.parquet")
-    plots.mkdir(parents=True, exist_ok=True)
-    plot_files = {name: plots / f"train_{name}.csv" for name in result.curves}
-    for name, curve in result.curves.items():
-        curve.to_csv(plot_files[name], index=False)
+    plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},
+                            paths.plots_dir, "train_")
     data_version = file_md5(paths.features)
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version,
                "gate": gate_on_test(result.test, cfg.registry.gate, result.metrics["model"]["trees"]).to_dict()}
-    metrics["registry"] = log_train_run(cfg, label_target(label), result, table.iloc[result.split.test], files,
-                                        plot_files, metrics, data_version, lifeline)
+    registry = log_train_run(cfg, label_target(label), result, table.iloc[result.split.test], files, plot_files,
+                             metrics, data_version, lifeline, tuning.trials, table, paths.features)
+    # The card is a DVC output: no registry ids in it (they differ per run), so repro leaves dvc.lock as is.
     write_json(model_card(cfg, metrics, result.spec), model_dir / "model_card.json")
     lifeline.stop()
-    return metrics
+    tracked = {**headline_metrics(result.metrics), "gate": metrics["gate"], "tuning": tuning.summary,
+               "split": metrics["split"], "data_version": data_version}
+    return tracked | {RUN_KEY: {"registry": registry}}
 
 
 def main(params_path: str = "params.yaml") -> None:

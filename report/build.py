@@ -850,7 +850,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     started = ms.utc_naive(c["started_at"]) if len(c) else pd.Series(dtype="datetime64[ns]")
     span = f"contacts from {started.min():%d %b %Y} to {started.max():%d %b %Y}" if len(started) else "no contacts"
     horizon = ms.outcome_horizon(c)
-    reg = m.card["registry"] if m is not None else {}
+    reg = m.registry if m is not None else {}
     model_words = (
         f"Drivers from model version {reg.get('version')} "
         f"({'the champion' if reg.get('promoted') else 'not the champion: ' + str(reg.get('reason'))})"

@@ -4,7 +4,8 @@ In: a chart spec (`Bars`, `Lines`, `Scatter`, `Strips`): plain lists of labels a
 matplotlib Figure (`draw`) or an <img> tag with the PNG inlined (`img`), so the report needs no network.
 The rules every chart follows live here once: bars start at zero and are sorted, labels are words,
 colours come from the Okabe-Ito palette (safe for colour-blind readers), error bars never go negative
-whatever the interval, and a chart with nothing to draw says so instead of failing.
+whatever the interval, and a chart with nothing to draw says so instead of failing. No backend is
+chosen here, so notebooks show the figures inline; the report stage picks Agg itself.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = {

@@ -40,7 +40,8 @@ CATEGORICAL = ["channel", "reason_code", "reason_family", "team"]
 class ModelOutputs:
     """What train and explain wrote; absent as a whole when no model was trained."""
 
-    card: dict  # the routing model's card (metrics, registry version)
+    card: dict  # the routing model's card (metrics, data version)
+    registry: dict  # this training's registry decision (metrics/runs/train.json; {} when not recorded)
     spec: dict
     curves: dict[str, pd.DataFrame]  # train_roc, train_pr, train_calibration, train_capture
     drivers: pd.DataFrame
@@ -87,6 +88,13 @@ def _synthetic_names(paths: Paths) -> str | None:
     return str(path) if path.exists() else None
 
 
+def _run_registry(paths: Paths) -> dict:
+    """The registry decision of the training that wrote the model files (run-specific, so kept out of the
+    DVC-tracked card: metrics/runs/train.json)."""
+    path = Path(paths.metrics_dir) / "runs" / "train.json"
+    return json.loads(path.read_text()).get("registry", {}) if path.exists() else {}
+
+
 def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     if not (model_dir / "model_card.json").exists() or not (reports / "drivers.csv").exists():
@@ -95,6 +103,7 @@ def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     after = pd.read_csv(after_path) if after_path.exists() else None
     return ModelOutputs(
         card=json.loads((model_dir / "model_card.json").read_text()),
+        registry=_run_registry(paths),
         spec=json.loads((model_dir / "feature_spec.json").read_text()),
         curves={k: pd.read_csv(plots / f"train_{k}.csv") for k in ("roc", "pr", "calibration", "capture")},
         drivers=pd.read_csv(reports / "drivers.csv"),

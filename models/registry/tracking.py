@@ -80,9 +80,11 @@ def redact_uri(uri: str) -> str:
 def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: dict[str, float], tags: dict,
                  artifacts: dict[str, Path], model_artifacts: dict[str, Path], X_test: pd.DataFrame,
                  test_rows: pd.DataFrame, y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray],
-                 gate: dict, lineage: dict[str, str], lifeline: Lifeline | None) -> dict:
-    """Log one training run (with the native model files and the gate), then, only after re-checking
-    that the process that started training is still there, register the model and decide the aliases."""
+                 gate: dict, lineage: dict[str, str], lifeline: Lifeline | None,
+                 children: list[tuple[str, dict, dict]] = (), inputs: list[tuple[object, str]] = ()) -> dict:
+    """Log one training run (with the native model files, the gate, the data it used and any tuning trials
+    as child runs), then, only after re-checking that the process that started training is still there,
+    register the model and decide the aliases."""
     mlflow.set_tracking_uri(tracking_uri(cfg))
     experiment_id = ensure_experiment(cfg.experiment)
     client = MlflowClient()
@@ -98,6 +100,12 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
         for path in model_artifacts.values():
             mlflow.log_artifact(str(path), artifact_path=NATIVE_DIR)
         mlflow.log_dict(gate, "gate.json")
+        for dataset, context in inputs:  # which data the run used: mlflow.data records (schema, digest, source)
+            mlflow.log_input(dataset, context=context, tags={"dvc.features_md5": lineage.get("data_version.features_md5", "")})
+        for name, child_params, child_metrics in children:  # e.g. the tuning trials
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+                mlflow.log_params(child_params)
+                mlflow.log_metrics(child_metrics)
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(PYFUNC_FILE), code_paths=[str(SCORING_FILE)],
             artifacts={k: str(v) for k, v in model_artifacts.items()}, signature=signature, input_example=example,
@@ -151,6 +159,8 @@ def label_target(label: LabelConfig) -> dict:
     source = (f"repeat tracking; survey override {'on' if label.survey_override else 'off'}; abandoned "
               f"{'counts' if label.abandoned_counts_as_repeat else 'does not count'} as a repeat; merge gap "
               f"{label.merge_gap_s:g} s")
+    if label.source == "column":
+        source = "the export's own resolution signal (label.source: column)"
     return {"window_days": label.window_days, "match": label.match, "source": source}
 
 
@@ -159,9 +169,12 @@ def _md5(obj: object) -> str:
 
 
 def log_train_run(cfg: TrainConfig, target: dict, result, test_rows: pd.DataFrame, model_files: dict[str, Path],
-                  plot_files: dict[str, Path], metrics: dict, data_version: str, lifeline: Lifeline | None) -> dict:
-    """The train stage's MLflow run: params, metrics, plots, the data version, the native model files and
-    the pyfunc model; then registration (tagged with its lineage) and the promotion decision."""
+                  plot_files: dict[str, Path], metrics: dict, data_version: str, lifeline: Lifeline | None,
+                  trials: pd.DataFrame | None = None, table: pd.DataFrame | None = None,
+                  features_path: str | None = None) -> dict:
+    """The train stage's MLflow run: params, metrics, plots, the data version (mlflow.data inputs), the
+    native model files and the pyfunc model, tuning trials as child runs; then registration (tagged with
+    its lineage and feature list) and the promotion decision."""
     exp = os.environ.get("DVC_EXP_NAME")
     tags = {"dvc.experiment": exp or "", "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
             "calibration": cfg.calibration}
@@ -175,16 +188,18 @@ def log_train_run(cfg: TrainConfig, target: dict, result, test_rows: pd.DataFram
         metrics=flat_numbers({k: v for k, v in metrics.items() if k not in ("split", "gate")}), tags=tags,
         artifacts={f"plots_{k}": v for k, v in plot_files.items()}, model_artifacts=model_files,
         X_test=result.X_test, test_rows=test_rows, y_test=result.test["repeated"].to_numpy(),
-        predict=result.predict, gate=metrics["gate"], lineage=lineage, lifeline=lifeline)
+        predict=result.predict, gate=metrics["gate"], lineage=lineage | {"features": ",".join(result.spec["model_features"])},
+        lifeline=lifeline, children=[] if trials is None else trial_runs(trials),
+        inputs=data_inputs(result, result.spec, data_version, table, features_path))
 
 
 def model_card(cfg: TrainConfig, metrics: dict, spec: dict) -> dict:
-    """model_card.json: which registry version these files are (check it with promotion.champion_status)."""
+    """model_card.json: what the model files are (no registry ids: they differ per run and the card is a DVC
+    output; the run id and version of this training are in metrics/runs/train.json)."""
     m = metrics["model"]
-    return {"model_name": cfg.registry.model_name, "registry": metrics["registry"],
-            "data_version": metrics["data_version"], "capacity_threshold": m["capacity_threshold"],
+    return {"model_name": cfg.registry.model_name, "data_version": metrics["data_version"], "capacity_threshold": m["capacity_threshold"],
             "specialist_capacity": cfg.specialist_capacity, "test_metrics": m, "split": metrics["split"],
-            "calibration": cfg.calibration, "gate_passed": metrics["gate"]["passed"],
+            "calibration": cfg.calibration, "gate_passed": metrics["gate"]["passed"], "lightgbm": cfg.lightgbm.model_dump(),
             "features": spec["model_features"], "dropped_features": spec.get("dropped_features", [])}
 
 
@@ -195,3 +210,30 @@ def log_artifacts_to_run(cfg: RegistryConfig, run_id: str, files: list[Path], fo
         for path in files:
             if Path(path).exists():
                 mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def data_inputs(result, spec: dict, data_version: str, table: pd.DataFrame | None,
+                features_path: str | None) -> list[tuple[object, str]]:
+    """mlflow.data records of the feature table (context training) and the test window (context test);
+    their digest is the DVC data version (the features file's md5), their source the file."""
+    import mlflow.data
+
+    source = str(Path(features_path).resolve()) if features_path else None
+    test = plain_input(result.X_test).assign(repeated=result.test["repeated"].to_numpy())
+    out = [(mlflow.data.from_pandas(test, source=source, targets="repeated", name="test_window",
+                                    digest=data_version[:16]), "test")]
+    if table is not None:
+        columns = [*spec["model_features"], "repeated"]
+        out.insert(0, (mlflow.data.from_pandas(table[columns], source=source, targets="repeated", name="features",
+                                               digest=data_version[:16]), "training"))
+    return out
+
+
+def trial_runs(trials: pd.DataFrame) -> list[tuple[str, dict, dict]]:
+    """(run name, params, metrics) of each tuning trial: settings as params, CV scores as metrics."""
+    out = []
+    for row in trials.to_dict("records"):
+        scores = {k: float(v) for k, v in row.items() if k.startswith(("cv_", "fold")) and pd.notna(v)}
+        params = {k: v for k, v in row.items() if k != "trial" and k not in scores and not k.startswith(("cv_", "fold"))}
+        out.append((f"trial-{int(row['trial'])}", params, scores))
+    return out

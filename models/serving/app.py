@@ -18,6 +18,7 @@ from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -135,8 +136,10 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
             state.error = f"{type(exc).__name__}: {exc}"
             log.error("could not load the model or snapshot: %s", state.error)
 
-    app = FastAPI(title="FCR scoring and routing", version="1",
-                  description="Repeat risk of arriving contacts and agent ranking for routing systems.")
+    # /docs and /redoc with Swagger UI and ReDoc files from the installed fastapi-offline package, not a
+    # CDN: the API docs work on machines without internet.
+    app = FastAPIOffline(title="FCR scoring and routing", version="1",
+                         description="Repeat risk of arriving contacts and agent ranking for routing systems.")
     threading.Thread(target=load, daemon=True, name="fcr-loader").start()
     bearer = HTTPBearer(auto_error=False)
 

@@ -104,3 +104,25 @@ def capture_table(y: np.ndarray, p: np.ndarray, points: int = 100) -> pd.DataFra
 
 def _thin(n: int, points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, points)).round().astype(int))
+
+
+HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "repeat_rate", "capture_at_10pct", "trees")
+
+
+def headline_metrics(metrics: dict) -> dict:
+    """The few figures `dvc exp show` compares (tracked metrics/train.json): the model's headline scores,
+    each baseline's AUC and log loss, the Bayes comparison and the split sizes. The full tables are
+    `baseline_table` (a CSV) and the curves."""
+    out = {"model": {k: metrics["model"][k] for k in HEADLINE if k in metrics["model"]},
+           "baselines": {name: {k: b[k] for k in ("roc_auc", "log_loss")} for name, b in metrics["baselines"].items()},
+           "beats_all_baselines_on_log_loss": metrics["beats_all_baselines_on_log_loss"]}
+    if "bayes" in metrics:
+        out["bayes"] = metrics["bayes"]
+    return out
+
+
+def baseline_table(metrics: dict) -> pd.DataFrame:
+    """One row per scorer (the model, then each baseline) with every test-window figure: plots/train_baselines.csv."""
+    rows = [{"scorer": "model", **metrics["model"]}]
+    rows += [{"scorer": name, **b} for name, b in metrics["baselines"].items()]
+    return pd.DataFrame(rows)

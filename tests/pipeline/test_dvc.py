@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.pipeline.scratch import run, scratch_project, small_centre
+from tests.report.browser import BROWSERS, find_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 _run = run
@@ -98,6 +99,29 @@ def test_notebooks_are_committed_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before commit"
 
 
+def test_find_browser_prefers_fcr_browser_and_else_returns_none(monkeypatch, tmp_path):
+    fake = tmp_path / "my-chrome"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("FCR_BROWSER", raising=False)
+    assert find_browser() is None
+    monkeypatch.setenv("FCR_BROWSER", str(fake))
+    assert find_browser() == str(fake)
+
+
+def test_ensure_browser_never_fails_without_a_browser(tmp_path):
+    """No browser on PATH and no apt-get: the script says the test will be skipped and exits 0."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("bash", "id"):
+        (bindir / tool).symlink_to(shutil.which(tool))
+    proc = subprocess.run(["bash", str(ROOT / ".ci/ensure-browser")], capture_output=True, text=True, timeout=60,
+                          env={"PATH": str(bindir), "FCR_BROWSER": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "will be skipped" in proc.stdout
+
+
 @pytest.mark.slow
 def test_report_opens_in_a_real_browser(project, tmp_path):
     """Headless Debian Chromium opens reports/drivers.html from disk (no server, no network) at desktop and
@@ -105,6 +129,10 @@ def test_report_opens_in_a_real_browser(project, tmp_path):
     wider than the phone; screenshots at both widths are saved next to the report."""
     from tests.report.browser import WIDTHS, open_page, screenshot
     from tests.report.test_build import SECTIONS, body_text, JARGON
+
+    if find_browser() is None:  # `make test` installs Debian's chromium where it can (.ci/ensure-browser)
+        pytest.skip(f"no headless browser: none of {BROWSERS} on PATH and FCR_BROWSER unset; "
+                    "install chromium (root on Debian/Ubuntu: `make test` does it) to run this test")
 
     if not (project / "reports/drivers.html").exists():
         _run([sys.executable, "-m", "dvc", "repro"], project)
@@ -126,8 +154,9 @@ def test_report_opens_in_a_real_browser(project, tmp_path):
     for csv in ("scorecard_agents.csv", "scorecard_teams.csv", "top_reasons.csv", "fcr_by_channel.csv"):
         assert len(pd.read_csv(project / "reports" / csv)) > 0
     summary = json.loads((project / "metrics/report.json").read_text())
-    print(f"report stage: {summary['stage_seconds']} s; coaching list vs raw FCR on the truth: {summary['coaching_truth']}")
-    assert summary["stage_seconds"] <= 30
+    seconds = json.loads((project / "metrics/runs/report.json").read_text())["stage_seconds"]  # untracked timings
+    print(f"report stage: {seconds} s; coaching list vs raw FCR on the truth: {summary['coaching_truth']}")
+    assert seconds <= 30
 
 
 @pytest.mark.slow
@@ -148,3 +177,29 @@ def test_report_top_reasons_equal_a_groupby_of_the_labels(project):
     top = pd.read_csv(project / "reports/top_reasons.csv")
     assert top["reason_code"].astype(str).tolist() == expected["reason_code"].tolist()
     assert top["repeats"].tolist() == expected["n"].tolist()
+
+
+@pytest.mark.slow
+def test_cli_score_and_monitor_on_the_pipeline_outputs(project, tmp_path):
+    """`fcr score` on a new export with the champion (ingest's mappings, every row scored or quarantined),
+    then `fcr monitor` on the model's test window (exit 0, or 3 on an alarm, with its files)."""
+    if not (project / "models_out/model_card.json").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    cli = [sys.executable, "-m", "pipeline.cli"]
+    _run(cli + ["synthetic-export", str(tmp_path / "x"), "--n-contacts", "2000", "--csv"], project)
+    out = tmp_path / "scored.csv"
+    _run(cli + ["score", str(tmp_path / "x/contacts.csv"), str(out), "--reasons", "2"], project)
+    scored = pd.read_csv(out)
+    raw = pd.read_csv(tmp_path / "x/contacts.csv")
+    quarantine = tmp_path / "scored.quarantine.parquet"
+    rejected = len(pd.read_parquet(quarantine)) if quarantine.exists() else 0
+    assert len(scored) + rejected == len(raw) and scored["contact_id"].is_unique
+    assert scored["p_repeat"].between(0, 1, inclusive="neither").all()
+    assert set(scored["route"]) <= {"specialist", "standard"} and {"reason_1", "reason_2"} <= set(scored.columns)
+    env = os.environ | {"PYTHONPATH": str(project)}
+    proc = subprocess.run(cli + ["monitor", "--out", str(tmp_path / "monitor")], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 3), proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "monitor/monitor.json").read_text())
+    assert summary["alarm"] == (proc.returncode == 3) and summary["contacts"] > 0
+    assert (tmp_path / "monitor/monitor.png").stat().st_size > 10_000

@@ -4,6 +4,7 @@ about itself (report/templates/report.html.j2 writes it on <body> once loaded)."
 from __future__ import annotations
 
 import re
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,9 +26,20 @@ FLAGS = [
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def find_browser() -> str | None:
+    """A system Chromium or Chrome: $FCR_BROWSER, else the first of BROWSERS on PATH (as .ci/ensure-browser)."""
+    for name in (os.environ.get("FCR_BROWSER"), *BROWSERS):
+        if name and (found := shutil.which(name)):
+            return found
+    return None
+
+
 def chromium() -> str:
-    path = shutil.which("chromium")
-    assert path, "Debian's chromium is needed: `apt-get install chromium` (.ci/run installs it)"
+    path = find_browser()
+    assert path, "no headless browser: `make test` installs Debian's chromium where it can (.ci/ensure-browser)"
     return path
 
 

@@ -172,12 +172,12 @@ def fake_model(table: pd.DataFrame, seed: int = 0) -> ModelOutputs:
         "capture": pd.DataFrame({"contacts_share": grid, "repeats_captured": np.sqrt(grid), "random": grid}),
     }
     card = {
-        "registry": {"version": 3, "run_id": "r1", "promoted": True, "reason": "no champion yet"},
         "split": {"test": {"from": "2025-04-01", "to": "2025-05-01", "contacts": len(sample)}},
         "test_metrics": {"roc_auc": 0.61, "log_loss": 0.52, "ece": 0.01, "capture_at_10pct": 0.2},
     }
     return ModelOutputs(
         card=card,
+        registry={"version": 3, "run_id": "r1", "promoted": True, "reason": "no champion yet"},
         spec=SPEC,
         curves=curves,
         drivers=drivers,

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.config import ReportConfig
 from report.build import build_report
-from tests.report.browser import WIDTHS, open_page, screenshot
+from tests.report.browser import BROWSERS, WIDTHS, find_browser, open_page, screenshot
 from tests.report.exports import report_inputs, scenarios
 from tests.report.test_build import SECTIONS
 
@@ -17,6 +17,8 @@ CFG = ReportConfig.default(min_segment_contacts=20, scorecard_min_contacts=10)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ordinary", "no_agent_column"])
 def test_report_opens_at_desktop_and_phone_widths(tmp_path, name):
+    if find_browser() is None:  # `make test` installs Debian's chromium where it can (.ci/ensure-browser)
+        pytest.skip(f"no headless browser: none of {BROWSERS} on PATH and FCR_BROWSER unset")
     page = tmp_path / f"{name}.html"
     page.write_text(build_report(report_inputs(scenarios()[name], True), CFG).html)
     for label, width in WIDTHS.items():

@@ -54,7 +54,8 @@ def world(tmp_path_factory):
     batch = build_features(both, labels_both, data.customers, data.agents, 7, FeaturizeConfig.default()).tail(len(requests))
     expected = result.calibrator(raw_scores(result.booster, model_frame(batch, spec)))
     scorer = Scorer(load_model(str(model_dir)), OnlineState(snapshot, data.customers, data.agents, spec, FeaturizeConfig.default()), threshold)
-    return {"scorer": scorer, "requests": requests, "expected": expected, "model_dir": model_dir}
+    return {"scorer": scorer, "requests": requests, "expected": expected, "model_dir": model_dir, "before": before,
+            "labels": labels, "data": data, "threshold": threshold}
 
 
 class Server:
@@ -200,3 +201,37 @@ def test_fcr_serve_refuses_to_start_without_a_model(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "dvc repro" in proc.stderr
+
+
+def test_api_docs_load_their_assets_from_the_package_not_a_cdn(world):
+    """/docs works offline: every script and stylesheet it names is served by the app itself."""
+    import re
+
+    with Server(create_app(lambda: world["scorer"])) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and not [a for a in assets if a.startswith(("http://", "https://", "//"))], assets
+        for asset in assets:
+            r = client.get(asset)
+            assert r.status_code == 200 and len(r.content) > 100, asset
+        assert client.get("/openapi.json").json()["paths"]
+
+
+def test_batch_scoring_equals_the_batch_pipeline_and_the_service(world):
+    """`fcr score`'s core: history + new contacts through the batch builder, then the model; the same
+    probabilities as the batch pipeline (and so as the service), in input order, with reasons."""
+    from models.serving.batch import batch_features, score_batch
+
+    requests, data = world["requests"], world["data"]
+    shuffled = requests.sample(frac=1, random_state=1)  # any input order comes back as given
+    features = batch_features(shuffled, world["before"], world["labels"], data.customers, data.agents, 7,
+                              FeaturizeConfig.default())
+    out = score_batch(features, load_model(str(world["model_dir"])), world["threshold"], reasons=3, chunk=7)
+    assert list(out["contact_id"]) == list(shuffled["contact_id"])
+    expected = pd.Series(world["expected"], index=requests["contact_id"].to_numpy()).loc[shuffled["contact_id"]]
+    assert np.allclose(out["p_repeat"], expected.to_numpy(), atol=1e-9)
+    assert ((out["route"] == "specialist") == (out["p_repeat"] >= world["threshold"])).all()
+    assert out["reason_1"].notna().any() and out["reason_1"].dropna().str.contains(r"\(\+").all()
+    plain = score_batch(features, load_model(str(world["model_dir"])), world["threshold"], reasons=0)
+    assert "reason_1" not in plain.columns and np.allclose(plain["p_repeat"], out["p_repeat"], atol=1e-9)

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -35,7 +36,11 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 def trained(tmp_path_factory):
     dst = scratch_project(tmp_path_factory.mktemp("quality"), lambda params: None)  # the default size
     shutil.copy(ROOT / ".gitignore", dst / ".gitignore")
-    env = os.environ | {"PYTHONPATH": str(dst), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+
+    # Stages call `python`: the project's interpreter first on PATH, however pytest was started.
+    env = os.environ | {"PYTHONPATH": str(dst), "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                                          os.environ.get("PATH", "")]),
+                        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
                         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     env.pop("MLFLOW_TRACKING_URI", None)
     for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "baseline"]):
@@ -60,7 +65,8 @@ def test_quality_bars_on_the_default_centre(trained):
     for plot in ("train_roc.csv", "train_pr.csv", "train_calibration.csv", "train_capture.csv"):
         assert len(pd.read_csv(project / "plots" / plot)) > 5
     assert (project / "models_out/model.txt").read_text().startswith("tree")
-    assert m["registry"]["promoted"] and m["registry"]["version"] == 1
+    registry = json.loads((project / "metrics/runs/train.json").read_text())["registry"]  # untracked: per run
+    assert registry["promoted"] and registry["version"] == 1
     assert m["gate"]["passed"], m["gate"]["failures"]
 
 
@@ -104,7 +110,7 @@ def test_dvc_experiment_shows_in_dvc_and_mlflow(trained):
     runs = mlflow.search_runs(experiment_names=["fcr"])
     assert len(runs) == 2
     assert "15" in set(runs["params.train.lightgbm.num_leaves"].astype(str))
-    decision = json.loads((project / "metrics/train.json").read_text())["registry"]
+    decision = json.loads((project / "metrics/runs/train.json").read_text())["registry"]
     assert decision["version"] == 2 and decision["champion_version"] == 1 and "challenger" in decision["reason"]
     tagged = set(runs["tags.dvc.experiment"]) - {""}
     assert tagged and tagged <= set(names) | {n for n in tagged if n in text}
