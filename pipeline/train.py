@@ -1,10 +1,9 @@
 """DVC stage `train`: feature table -> every model the pipeline uses, metrics, plots, MLflow run.
 
-Fits the routing model (calibrated LightGBM on arrival features, time split, baselines; on the
-synthetic centre also the Bayes AUC of the true probabilities; an Optuna search first when
-train.tuning is on) and, as params ask, the case-mix and after-contact models. Writes each as a native
-model folder, the test-window predictions, metrics/train.json (headline figures and the promotion gate),
-plots/train_*.csv; logs and registers the routing model in MLflow (run id, registry decision:
+Fits the routing model (calibrated LightGBM on arrival features, baselines, Bayes AUC on the synthetic
+centre, an Optuna search first when train.tuning is on) and the case-mix and after-contact models. Writes
+each as a native model folder, the test predictions, metrics/train.json (headline figures, promotion gate),
+plots/train_*.csv; logs and registers the routing model in MLflow (run id and registry decision:
 metrics/runs/train.json). Dies with the `dvc repro` that started it (models/registry/lifeline.py).
 """
 

@@ -409,11 +409,11 @@ def analysts_section(
                 )
             )
         intro.append(
-            f"Routing model: registry version {card['registry'].get('version')}, run "
-            f"{card['registry'].get('run_id')}; test window {card['split']['test']['from']} to "
+            f"Routing model: registry version {m.registry.get('version')}, run "
+            f"{m.registry.get('run_id')}; test window {card['split']['test']['from']} to "
             f"{card['split']['test']['to']} ({card['split']['test']['contacts']:,} contacts): ROC AUC "
             f"{met['roc_auc']:.3f}, log loss {met['log_loss']:.4f}, ECE {met['ece']:.4f}, capture at 10% "
-            f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {card['registry'].get('reason')}."
+            f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {m.registry.get('reason')}."
         )
     if transfers is not None:
         blocks.append(
