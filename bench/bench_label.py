@@ -45,7 +45,7 @@ def stage(n: int) -> None:
 
     d = OUT / f"label_{n}"
     paths = Paths(raw_dir=str(d), contacts=str(OUT / f"contacts_{n}.parquet"), customers="", agents="",
-                  quarantine="", truth_dir=str(d / "no_truth"), labels=str(d / "labels"), features="",
+                  quarantine="", contract="", truth_dir=str(d / "no_truth"), labels=str(d / "labels"), features="",
                   feature_spec="", online_snapshot="", model_dir="", metrics_dir=str(d / "metrics"),
                   plots_dir=str(d / "plots"), reports_dir="")
     t0 = time.perf_counter()

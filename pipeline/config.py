@@ -47,6 +47,7 @@ class Paths(_Strict):
     customers: str
     agents: str
     quarantine: str
+    contract: str  # ingest's description of the export (extra columns and their kind/availability)
     truth_dir: str
     labels: str
     features: str

@@ -22,7 +22,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from synthetic.reasons import REASON_FAMILY
 from features.online_state import OnlineState
 from pipeline.config import FeaturizeConfig
 from models.scoring import Calibrator
@@ -87,7 +86,7 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
     booster = lgb.Booster(model_file=str(_find(root, "model.txt")))
     calibrator = Calibrator.from_dict(json.loads(_find(root, "calibration.json").read_text()))
     spec = json.loads(_find(root, "feature_spec.json").read_text())
-    descriptions = {f["name"]: f.get("description", f["name"]) for f in spec["features"]}
+    descriptions = {f["name"]: f.get("label", f["name"]) for f in spec["features"]}
     return LoadedModel(booster, calibrator, spec, card, source, descriptions)
 
 
@@ -110,7 +109,8 @@ class Scorer:
         for c in contacts:
             r = dict(c)
             if not r.get("reason_family"):
-                r["reason_family"] = REASON_FAMILY.get(r["reason_code"], r["reason_code"])
+                # the data's own mapping (snapshot history); an unknown code is its own family
+                r["reason_family"] = self.state.family_of.get(r["reason_code"], r["reason_code"])
             when = r["started_at"]
             r["started_at"] = math.floor(when.timestamp()) if isinstance(when, datetime) else int(when)
             rows.append(r)

@@ -105,7 +105,7 @@ def test_column_map_renames_and_names_the_missing_column():
 
 
 def _paths(tmp_path) -> Paths:
-    names = ["raw_dir", "contacts", "customers", "agents", "quarantine", "truth_dir", "labels", "features",
+    names = ["raw_dir", "contacts", "customers", "agents", "quarantine", "contract", "truth_dir", "labels", "features",
              "feature_spec", "online_snapshot", "model_dir", "metrics_dir", "plots_dir", "reports_dir"]
     return Paths(**{n: str(tmp_path / "out" / (n + (".parquet" if n in ("contacts", "customers", "agents",
                                                                           "quarantine") else ""))) for n in names})
