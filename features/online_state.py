@@ -98,10 +98,11 @@ class OnlineState:
                                    strict=True))
                        for g in GROUPINGS}
 
-    def observe(self, c: dict) -> None:
-        """A contact the service scored or was told about enters the customer's and agent's history."""
+    def observe(self, c: dict, customer: bool = True) -> None:
+        """A contact the service scored or was told about enters the customer's and agent's history
+        (`customer=False`: the agent's only, when a completion names the agent of a scored arrival)."""
         t = int(c["started_at"])
-        if c.get("customer_id") is not None:
+        if customer and c.get("customer_id") is not None:
             self.customer_history.setdefault(c["customer_id"], _History()).add(t, c["channel"], c["reason_family"])
         if c.get("agent_id") is not None:
             bisect.insort(self.agent_times.setdefault(c["agent_id"], []), t)

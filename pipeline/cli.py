@@ -148,6 +148,7 @@ def serve(
     token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI."""
     import uvicorn
 
+    from models.serving.journal import Journal
     from models.serving.scorer import ModelNotFound, build_scorer, load_model
     from models.serving.app import create_app
     from models.registry.tracking import tracking_uri
@@ -159,13 +160,23 @@ def serve(
     uri = tracking_uri(p.train.registry)
     try:  # fail at start-up, with what to do, rather than serve 503s forever
         loaded = load_model(source, uri)
+        if loaded.card.get("capacity_threshold") is None:
+            raise ModelNotFound(f"{source} carries no capacity threshold (model_card.json / run metrics).")
     except ModelNotFound as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from None
     paths = p.paths
-    app_ = create_app(lambda: build_scorer(loaded, paths.online_snapshot, paths.customers, paths.agents, p.featurize),
-                      max_batch=cfg.max_batch)
-    uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False)
+    journal = Journal(cfg.journal)
+    first = [loaded]
+
+    def loader():  # the model loaded above first; on reload, the source again (a new champion)
+        model_ = first.pop() if first else load_model(source, uri)
+        return build_scorer(model_, paths.online_snapshot, paths.customers, paths.agents, p.featurize, journal=journal)
+
+    app_ = create_app(loader, max_batch=cfg.max_batch, max_body=cfg.max_body_bytes, body_timeout=cfg.body_timeout_s)
+    # Slow clients: idle keep-alive connections close after 5 s; bodies have their own deadline (408).
+    uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False,
+                timeout_keep_alive=5)
 
 
 @app.command()

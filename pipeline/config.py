@@ -174,6 +174,9 @@ class ServeConfig(_Strict):
     port: int = Field(ge=1, le=65535)
     model: str  # registry alias, or an exported model directory
     max_batch: int = Field(ge=1)
+    max_body_bytes: int = Field(ge=1024)   # larger bodies get 413 before they are parsed
+    body_timeout_s: float = Field(gt=0)    # a body not received in this time gets 408 (slow clients)
+    journal: str                           # SQLite (WAL) journal of live events, replayed at start
 
 
 class ExplainConfig(_Strict):
