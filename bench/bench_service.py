@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -86,11 +87,16 @@ def load(url: str, kind: str, rate: float, seconds: float) -> None:
     import numpy as np
 
     raw, rows = payloads(2000)
+    n = int(rate * seconds)
     if kind == "ours":
         bodies = [{"contacts": [r]} for r in raw]
+    elif kind == "ours_ids":  # contacts with ids: each is journaled and learned by the live state
+        bodies = [{"contacts": [raw[i % len(raw)] | {"contact_id": f"score-{i}"}]} for i in range(n)]
+    elif kind == "events":  # completed contacts posted to /v1/contacts
+        bodies = [{"contacts": [raw[i % len(raw)] | {"contact_id": f"event-{i}", "disposition": "handled",
+                                                     "transfers": 0}]} for i in range(n)]
     else:
         bodies = [{"dataframe_records": [r]} for r in rows]
-    n = int(rate * seconds)
     lat = np.full(n, np.nan)
     codes = np.zeros(n, dtype=int)
     encoded = [json.dumps(b).encode() for b in bodies]
@@ -166,9 +172,11 @@ def main() -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{ROOT / 'mlflow.db'}"}
     env.pop("FCR_API_TOKEN", None)
     ours_port, mlflow_port = _port(), _port()
+    journal = Path(tempfile.mkdtemp()) / "journal.sqlite"  # a fresh journal: the bench's events stay out of data/
     procs = [
         subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model", "models_out", "--port",
-                          str(ours_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                          str(ours_port), "--journal", str(journal)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/fcr-classifier@champion",
                           "--env-manager", "local", "-p", str(mlflow_port), "-h", "127.0.0.1"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -183,6 +191,12 @@ def main() -> None:
         theirs_light = _child("load", f"http://127.0.0.1:{mlflow_port}/invocations", "mlflow", str(a.light_rate),
                               str(a.seconds))
         big = _child("batch", f"http://127.0.0.1:{ours_port}/v1/score", "1000", "10")
+        # live: scoring contacts with ids (journaled, learned) while as many completed contacts are posted
+        both = [subprocess.Popen([sys.executable, "-m", "bench.bench_service", "--child", "load",
+                                  f"http://127.0.0.1:{ours_port}{path}", kind, str(a.rate), str(a.seconds)],
+                                 cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
+                for path, kind in (("/v1/score", "ours_ids"), ("/v1/contacts", "events"))]
+        live, events = (json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in both)
     finally:
         for p in procs:
             p.terminate()
@@ -201,6 +215,13 @@ def main() -> None:
                  r["not_sent"])
     log.info("p50 ratio at light load (mlflow / ours): %.1fx", theirs_light["p50_ms"] / ours_light["p50_ms"])
     log.info("batch of 1,000 contacts: %.3f s median -> %.0f contacts/s", big["median_s"], big["contacts_per_s"])
+    log.info("live: %.0f scoring requests/s (contacts with ids, journaled) while %.0f events/s are posted:", a.rate,
+             a.rate)
+    for name, r in (("fcr serve /v1/score", live), ("fcr serve /v1/contacts", events)):
+        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
+                 r["not_sent"])
+    log.info("live scoring p99 %.2f ms (bar <= 10 ms); p99 ratio live / scoring alone: %.2fx", live["p99_ms"],
+             live["p99_ms"] / ours["p99_ms"])
 
 
 if __name__ == "__main__":

@@ -17,9 +17,8 @@ import pyarrow.compute as pc
 
 from features import rules
 from features.history import group_codes
-from features.rules import DAY, GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs
-from features.spec import (EXTRA_PREFIX, FEATURES, PROFILE, WINDOWS_DAYS, ExtraColumn, FeatureSpec,  # noqa: F401
-                           all_features, feature_spec)
+from features.rules import GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs
+from features.spec import EXTRA_PREFIX, PROFILE, ExtraColumn, FeatureSpec, all_features, feature_spec
 from pipeline.config import FeaturizeConfig
 
 NO_PREVIOUS = "none"

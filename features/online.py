@@ -2,8 +2,9 @@
 
 In (featurize stage): contacts, labels, the label window and the snapshot time T. Out: the online
 snapshot, a dict of tables: `history` (every contact of the last 90 days before T, the rows the
-windowed features count, plus each other customer's latest earlier contact, for days since the last one) and, per grouping of features/rules.py (customer, reason code and family,
-team, agent, agent x family, global), the label counts that had matured before T.
+windowed features count, plus each other customer's latest earlier contact, for days since the last
+one) and, per grouping of features/rules.py (customer, reason code and family, team, agent, agent x
+family, global), the label counts that had matured before T.
 The service (features/online_state.py) starts from it. For a contact arriving at T its features equal
 the batch features (tests/features/test_builder.py); later, labels that mature after T are not yet
 counted.

@@ -168,7 +168,8 @@ class OnlineState:
         out = np.full((k, len(self.names)), NAN)
         for j, c in enumerate(contacts):
             cid = c.get("customer_id")
-            values = self.profile.get(cid, ((None,) * len(PROFILE), 0))[0] if cid is not None else (None,) * len(PROFILE)
+            nobody = (None,) * len(PROFILE)
+            values = self.profile.get(cid, (nobody, 0))[0] if cid is not None else nobody
             prev = int(d["previous_channel"][j])
             cats = {**dict(zip(PROFILE, values, strict=True)), "reason_code": c["reason_code"],
                     "reason_family": c["reason_family"], "channel": c["channel"], "team": teams[j],

@@ -39,7 +39,8 @@ class Feature:
 
 
 def _f(name: str, family: Family, kind: Kind, label: str, description: str, *, availability: Availability = "arrival",
-       controllable: bool | None = None, in_model: bool = True, source: str | None = None, monotone: int = 0) -> Feature:
+       controllable: bool | None = None, in_model: bool = True, source: str | None = None,
+       monotone: int = 0) -> Feature:
     # Who can act on a driver: the operation (agents, channels, process) or nobody (who calls, and why).
     if controllable is None:
         controllable = family in ("agent", "channel", "process")
@@ -150,7 +151,8 @@ class FeatureSpec:
 
 
 def feature_spec(features: pd.DataFrame, window_days: float, extras: dict[str, ExtraColumn] | None = None,
-                 absent: set[str] | frozenset[str] = frozenset(), training_rows: pd.Series | None = None) -> FeatureSpec:
+                 absent: set[str] | frozenset[str] = frozenset(),
+                 training_rows: pd.Series | None = None) -> FeatureSpec:
     """The spec of a built feature table. A routing feature that is entirely missing or constant on
     the training rows (`training_rows`, a boolean mask; all rows by default) carries no information:
     it is dropped from `model_features` and listed with the reason. `absent`: optional export columns

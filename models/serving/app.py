@@ -32,22 +32,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.vocabulary import CHANNELS
+from models.serving import mapping
+from models.serving.mapping import DoorMapping
 from models.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "FCR_API_TOKEN"
-Channel = Literal[tuple(CHANNELS)]  # type: ignore[valid-type]
 
 
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     contact_id: str | None = Field(None, min_length=1, max_length=128,
                                    description="echoed; with it the contact enters the customer's live history once")
-    customer_id: str | None = Field(None, max_length=128, description="null or unknown: scored as a new customer")
-    channel: Channel
+    customer_id: str | None = Field(None, max_length=128, description="null, unknown or an anonymous id of the "
+                                    "export (ingest.files.anonymous_customer_ids): scored as a new customer")
+    channel: str = Field(min_length=1, max_length=64, description=f"one of {list(CHANNELS)} or a raw value of the "
+                         "export that ingest.files.channel_map maps")
     reason_code: str = Field(min_length=1, max_length=64)
     reason_family: str | None = Field(None, max_length=64, description="defaults to the catalogue's family")
     agent_id: str | None = Field(None, max_length=128)
@@ -56,6 +59,23 @@ class Contact(BaseModel):
     team: str | None = Field(None, max_length=128, description="defaults to the agent's team")
     extra: dict[str, str | float | bool | None] | None = Field(
         None, max_length=64, description="the export's extra columns (contract.json), by name")
+
+    # Ingest's mappings at the door (models/serving/mapping.py): the same raw values as the exports.
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        return mapping.CURRENT.get().channel(v)
+
+    @field_validator("customer_id")
+    @classmethod
+    def _customer(cls, v: str | None) -> str | None:
+        return mapping.CURRENT.get().customer(v)
+
+    @model_validator(mode="after")
+    def _family(self) -> Contact:
+        if self.reason_family is None:
+            self.reason_family = mapping.CURRENT.get().reason_families.get(self.reason_code)
+        return self
 
 
 class CompletedContact(Contact):
@@ -108,6 +128,8 @@ class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     contact: Contact
     agents: list[str] = Field(min_length=1, max_length=500, description="available agent ids")
+    current_agent: str | None = Field(
+        None, max_length=128, description="the agent the contact would go to now: the gain is measured against it")
 
 
 class RankedAgent(BaseModel):
@@ -117,8 +139,16 @@ class RankedAgent(BaseModel):
 
 class RouteResponse(BaseModel):
     model_version: str
+    contact_id: str | None
     best_agent: str
     ranking: list[RankedAgent]
+    expected_gain: float | None = Field(description="resolution probability with the best agent minus with the "
+                                                    "current one (null without current_agent)")
+    p_repeat: float = Field(description="repeat risk with the best agent")
+    threshold: float = Field(description="specialist threshold: the training capacity threshold")
+    route: Literal["specialist", "standard"]
+    reasons: list[Reason] = Field(
+        description="the strongest pushes toward a repeat, in plain words, with the best agent")
 
 
 class _Measure:
@@ -243,7 +273,11 @@ class _StrictRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
-            return await handler(_StrictJSONRequest(request.scope, request.receive))
+            token = mapping.CURRENT.set(request.app.state.door_mapping)
+            try:
+                return await handler(_StrictJSONRequest(request.scope, request.receive))
+            finally:
+                mapping.CURRENT.reset(token)
 
         return strict
 
@@ -257,7 +291,7 @@ class State:
 
 
 def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: int = 1_000_000,
-               body_timeout: float = 10.0) -> FastAPI:
+               body_timeout: float = 10.0, door_mapping: DoorMapping | None = None) -> FastAPI:
     state = State()
     registry = CollectorRegistry()
     requests = Counter("fcr_requests_total", "HTTP requests", ["endpoint", "status"], registry=registry)
@@ -285,6 +319,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
     app = FastAPI(title="FCR scoring and routing", version="1",
                   description="Repeat risk of arriving contacts and agent ranking for routing systems.")
     app.router.route_class = _StrictRoute
+    app.state.door_mapping = door_mapping or DoorMapping()
     threading.Thread(target=load, daemon=True, name="fcr-loader").start()
 
     async def scorer() -> Scorer:
@@ -359,11 +394,20 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
     @app.post("/v1/route", response_model=RouteResponse)
     async def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
         agents = list(dict.fromkeys(body.agents))
-        contacts = [body.contact.model_copy(update={"agent_id": a}) for a in agents]
+        current = body.current_agent
+        candidates = agents + ([current] if current is not None and current not in agents else [])
+        contacts = [body.contact.model_copy(update={"agent_id": a}) for a in candidates]
         p, _ = s.score(frame(contacts), reasons=0)
-        ranking = sorted(zip(agents, (1 - p).tolist(), strict=True), key=lambda x: -x[1])
-        return RouteResponse(model_version=version(), best_agent=ranking[0][0],
-                             ranking=[RankedAgent(agent_id=a, p_resolved=q) for a, q in ranking])
+        resolved = dict(zip(candidates, (1 - p).tolist(), strict=True))
+        ranking = sorted(((a, resolved[a]) for a in agents), key=lambda x: -x[1])
+        best = ranking[0][0]
+        p_best, why = s.score(frame([body.contact.model_copy(update={"agent_id": best})]))
+        routes, _ = s.route(p_best)
+        return RouteResponse(model_version=version(), contact_id=body.contact.contact_id, best_agent=best,
+                             ranking=[RankedAgent(agent_id=a, p_resolved=q) for a, q in ranking],
+                             expected_gain=None if current is None else resolved[best] - resolved[current],
+                             p_repeat=float(p_best[0]), threshold=s.threshold, route=routes[0],
+                             reasons=[Reason(**x) for x in why[0]])
 
     @app.post("/v1/admin/reload")
     async def reload() -> dict:

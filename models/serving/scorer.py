@@ -75,7 +75,8 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
         try:
             root = Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
             client = MlflowClient()
-            version = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, number)
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(name, number))
         except Exception as exc:
             raise ModelNotFound(f"cannot load {source} from MLflow at {mlflow.get_tracking_uri()}: {exc}. "
                                 "Run `dvc repro` (train stage) first, or pass --model DIR.") from exc

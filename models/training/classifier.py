@@ -1,6 +1,6 @@
 """The repeat-risk classifier: LightGBM on the arrival features of the feature spec.
 
-In: the feature table, its spec (features/builder.py), train/validation windows and the `lightgbm`
+In: the feature table, its spec (features/spec.py), train/validation windows and the `lightgbm`
 section of params. Out: a `lightgbm.Booster` trained with early stopping on validation; it is handed
 on as LightGBM's native model file.
 """

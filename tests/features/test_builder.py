@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.builder import FEATURES, build_features, feature_spec
+from features.builder import build_features, feature_spec
+from features.spec import FEATURES
 from synthetic.reasons import REASON_FAMILY
 from pipeline.config import FeaturizeConfig, LabelConfig, Messiness, SyntheticConfig
 from features.history import GroupIndex

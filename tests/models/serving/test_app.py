@@ -148,6 +148,14 @@ def test_unknowns_route_bad_input_limits_and_auth(world, monkeypatch):
         ranking = r.json()["ranking"]
         assert {a["agent_id"] for a in ranking} == set(agents) and r.json()["best_agent"] == ranking[0]["agent_id"]
         assert [a["p_resolved"] for a in ranking] == sorted((a["p_resolved"] for a in ranking), reverse=True)
+        worst = ranking[-1]["agent_id"]
+        r = client.post("/v1/route", json={"contact": _payload(world["requests"].head(1))[0] | {"contact_id": "k1"},
+                                           "agents": agents, "current_agent": worst}).json()
+        assert r["contact_id"] == "k1" and r["expected_gain"] == pytest.approx(
+            ranking[0]["p_resolved"] - ranking[-1]["p_resolved"]) and r["expected_gain"] >= 0
+        assert (r["route"] == "specialist") == (r["p_repeat"] >= r["threshold"])
+        assert r["p_repeat"] == pytest.approx(1 - ranking[0]["p_resolved"])
+        assert all(z["contribution"] > 0 and z["text"] for z in r["reasons"])
         monkeypatch.setenv("FCR_API_TOKEN", "s3cret")
         assert client.post("/v1/score", json={"contacts": [unknown]}).status_code == 401
         ok = client.post("/v1/score", json={"contacts": [unknown]}, headers={"Authorization": "Bearer s3cret"})
@@ -200,3 +208,23 @@ def test_fcr_serve_refuses_to_start_without_a_model(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "dvc repro" in proc.stderr
+
+
+def test_ingest_mappings_apply_at_the_door(world):
+    from models.serving.mapping import DoorMapping
+
+    door = DoorMapping(channel_map={"Voice": "phone", "WEBCHAT": "chat"}, reason_families={},
+                       anonymous_customer_ids=frozenset({"", "0", "anonymous"}))
+    with Server(create_app(lambda: world["scorer"], door_mapping=door)) as client:
+        _ready(client)
+        base = _payload(world["requests"].head(1))[0] | {"channel": "phone"}
+        want = client.post("/v1/score", json={"contacts": [base]}).json()["results"][0]["p_repeat"]
+        raw = client.post("/v1/score", json={"contacts": [base | {"channel": " Voice "}]})
+        assert raw.status_code == 200 and raw.json()["results"][0]["p_repeat"] == want
+        nobody = client.post("/v1/score", json={"contacts": [base | {"customer_id": None}]}).json()
+        zero = client.post("/v1/score", json={"contacts": [base | {"customer_id": "0"}]}).json()
+        assert zero["results"][0]["p_repeat"] == nobody["results"][0]["p_repeat"]
+        r = client.post("/v1/score", json={"contacts": [base | {"channel": "fax", "wait_s": -1}]})
+        assert r.status_code == 422
+        msgs = {e["loc"][-1]: e["msg"] for e in r.json()["detail"]}
+        assert "channel_map" in msgs["channel"] and "wait_s" in msgs

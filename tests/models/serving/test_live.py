@@ -48,8 +48,9 @@ def project(tmp_path_factory):
     result.booster.save_model(model / "model.txt", num_iteration=result.booster.best_iteration or None)
     (model / "calibration.json").write_text(json.dumps(result.calibrator.to_dict()))
     (model / "feature_spec.json").write_text(json.dumps(spec))
+    threshold = result.metrics["model"]["capacity_threshold"]
     (model / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "registry": {"version": 3},
-                                                       "capacity_threshold": result.metrics["model"]["capacity_threshold"]}))
+                                                       "capacity_threshold": threshold}))
     write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, 7, T), d / "snapshot")
     data.customers.to_parquet(d / "customers.parquet")
     data.agents.to_parquet(d / "agents.parquet")
