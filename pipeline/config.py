@@ -142,6 +142,8 @@ class LightGBMConfig(_Strict):
     cat_smooth: float = Field(ge=0)
     early_stopping_rounds: int = Field(ge=1)
     n_jobs: int = Field(ge=1)
+    # how LightGBM enforces the spec's monotone features (features/spec.py: Feature.monotone)
+    monotone_method: Literal["basic", "intermediate", "advanced"]
 
 
 class RegistryConfig(_Strict):

@@ -39,6 +39,7 @@ def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFram
     params = booster_params(cfg, seed)
     if monotone and any(monotone):
         params["monotone_constraints"] = list(monotone)
+        params["monotone_constraints_method"] = cfg.monotone_method
     train = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
     valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
     booster = lgb.train(params, train, num_boost_round=cfg.n_estimators, valid_sets=[valid],

@@ -228,3 +228,25 @@ def test_ingest_mappings_apply_at_the_door(world):
         assert r.status_code == 422
         msgs = {e["loc"][-1]: e["msg"] for e in r.json()["detail"]}
         assert "channel_map" in msgs["channel"] and "wait_s" in msgs
+
+
+def test_hot_reload_swaps_the_model_and_keeps_the_old_one_on_failure(world, monkeypatch):
+    calls = {"n": 0}
+
+    def loader():
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("snapshot half written")
+        return world["scorer"]
+
+    monkeypatch.setenv("FCR_API_TOKEN", "tok")
+    auth = {"Authorization": "Bearer tok"}
+    with Server(create_app(loader)) as client:
+        _ready(client)
+        assert client.post("/v1/admin/reload").status_code == 401  # admin needs the token too
+        r = client.post("/v1/admin/reload", headers=auth)
+        assert r.status_code == 200 and r.json()["version"] == "7" and calls["n"] == 2
+        r = client.post("/v1/admin/reload", headers=auth)
+        assert r.status_code == 503 and "half written" in r.json()["detail"]
+        ok = client.post("/v1/score", json={"contacts": _payload(world["requests"].head(2))}, headers=auth)
+        assert ok.status_code == 200  # the running model stayed
