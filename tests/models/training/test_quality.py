@@ -32,7 +32,8 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     dst = tmp_path_factory.mktemp("quality")
-    for name in ("pipeline", "features", "models", "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore",
+    for name in ("pipeline", "features", "models", "contract", "labelling", "synthetic", "report", "inputs",
+                 "dvc.yaml", "params.yaml", ".dvc", ".dvcignore",
                  ".gitignore"):
         src = ROOT / name
         if src.is_dir():
