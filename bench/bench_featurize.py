@@ -19,9 +19,8 @@ def _paths(n: int):
     from pipeline.config import Paths
 
     d = OUT / f"featurize_{n}"
-    return Paths(raw_dir="", contract="", contacts=str(OUT / f"contacts_{n}.parquet"),
-                 customers=str(OUT / f"customers_{n}.parquet"),
-                 agents=str(OUT / f"agents_{n}.parquet"), quarantine="", truth_dir=str(d / "no_truth"),
+    return Paths(raw_dir="", contacts=str(OUT / f"contacts_{n}.parquet"), customers=str(OUT / f"customers_{n}.parquet"),
+                 agents=str(OUT / f"agents_{n}.parquet"), quarantine="", contract=str(d / "no_contract.json"), truth_dir=str(d / "no_truth"),
                  labels=str(OUT / f"label_{n}" / "labels"), features=str(d / "features.parquet"),
                  feature_spec=str(d / "feature_spec.json"), online_snapshot=str(d / "online_snapshot"), model_dir="",
                  metrics_dir=str(d / "metrics"), plots_dir=str(d / "plots"), reports_dir="")

@@ -8,7 +8,11 @@ is sent at t0 + i/rate by a pool of client threads) for a fixed time, p50/p99 la
 send to full response; then batches of 1,000 contacts to our /v1/score, contacts/s. MLflow's server
 receives the precomputed model features of the same kind of contacts (it cannot build features from
 raw fields), so it does less work per request than ours. Prints all figures and the ratios.
-Run: `uv run python bench/bench_service.py` (bars: our p99 <= 10 ms at 200/s; our p50 >= 5x lower).
+Then 200 concurrent clients (closed loop) against each server: requests/s, p99 and 5xx; and the
+live run: scoring contacts with ids (journaled, learned) at 200/s while 200 completed contacts/s are
+posted to /v1/contacts.
+Run: `uv run python bench/bench_service.py` (bars: our p99 <= 10 ms at 200/s; our p50 >= 5x lower;
+no 5xx with 200 clients; live p99 <= 10 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -86,11 +91,16 @@ def load(url: str, kind: str, rate: float, seconds: float) -> None:
     import numpy as np
 
     raw, rows = payloads(2000)
+    n = int(rate * seconds)
     if kind == "ours":
         bodies = [{"contacts": [r]} for r in raw]
+    elif kind == "ours_ids":  # contacts with ids: each is journaled and learned by the live state
+        bodies = [{"contacts": [raw[i % len(raw)] | {"contact_id": f"score-{i}"}]} for i in range(n)]
+    elif kind == "events":  # completed contacts posted to /v1/contacts
+        bodies = [{"contacts": [raw[i % len(raw)] | {"contact_id": f"event-{i}", "disposition": "handled",
+                                                     "transfers": 0}]} for i in range(n)]
     else:
         bodies = [{"dataframe_records": [r]} for r in rows]
-    n = int(rate * seconds)
     lat = np.full(n, np.nan)
     codes = np.zeros(n, dtype=int)
     encoded = [json.dumps(b).encode() for b in bodies]
@@ -124,6 +134,54 @@ def load(url: str, kind: str, rate: float, seconds: float) -> None:
                       "p50_ms": float(np.nanpercentile(lat, 50) * 1000), "p99_ms": float(np.nanpercentile(lat, 99) * 1000)}))
 
 
+def clients(url: str, kind: str, n_clients: int, seconds: float) -> None:
+    """Child process: closed loop, `n_clients` threads each sending its next request when the last is
+    answered, for `seconds`; prints throughput, latency percentiles and the count of 5xx / failures."""
+    import http.client
+    import threading
+
+    import numpy as np
+
+    raw, rows = payloads(2000)
+    bodies = [json.dumps({"contacts": [r]} if kind == "ours" else {"dataframe_records": [rows[i % len(rows)]]})
+              .encode() for i, r in enumerate(raw)]
+    host, port, path = _split(url)
+    stop = time.perf_counter() + seconds
+    lat: list[list[float]] = [[] for _ in range(n_clients)]
+    bad = [0] * n_clients
+    start_gate = threading.Barrier(n_clients)
+
+    def run(k: int) -> None:
+        c = http.client.HTTPConnection(host, port, timeout=30)
+        start_gate.wait()
+        i = k
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            try:
+                c.request("POST", path, body=bodies[i % len(bodies)], headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                ok = r.status < 500
+            except (OSError, http.client.HTTPException):
+                ok = False
+                c.close()
+                c = http.client.HTTPConnection(host, port, timeout=30)
+            lat[k].append(time.perf_counter() - t)
+            bad[k] += not ok
+            i += n_clients
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n_clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    all_lat = np.concatenate([np.asarray(x) for x in lat])
+    print(json.dumps({"requests": len(all_lat), "rps": len(all_lat) / (time.perf_counter() - t0),
+                      "p50_ms": float(np.percentile(all_lat, 50) * 1000),
+                      "p99_ms": float(np.percentile(all_lat, 99) * 1000), "errors_5xx": int(sum(bad))}))
+
+
 def batch(url: str, size: int, repeat: int) -> None:
     import httpx
     import numpy as np
@@ -151,12 +209,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each steady-load run")
     ap.add_argument("--light-rate", type=float, default=20.0,
                     help="a second, light load both servers sustain (default 20/s): latency without queueing")
+    ap.add_argument("--clients", type=int, default=200, help="concurrent clients of the closed-loop run")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         what, *rest = a.child
         if what == "load":
             load(rest[0], rest[1], float(rest[2]), float(rest[3]))
+        elif what == "clients":
+            clients(rest[0], rest[1], int(rest[2]), float(rest[3]))
         else:
             batch(rest[0], int(rest[1]), int(rest[2]))
         return
@@ -166,9 +227,11 @@ def main() -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{ROOT / 'mlflow.db'}"}
     env.pop("FCR_API_TOKEN", None)
     ours_port, mlflow_port = _port(), _port()
+    journal = Path(tempfile.mkdtemp()) / "journal.sqlite"  # a fresh journal: the bench's events stay out of data/
     procs = [
         subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model", "models_out", "--port",
-                          str(ours_port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                          str(ours_port), "--journal", str(journal)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/fcr-classifier@champion",
                           "--env-manager", "local", "-p", str(mlflow_port), "-h", "127.0.0.1"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -183,6 +246,15 @@ def main() -> None:
         theirs_light = _child("load", f"http://127.0.0.1:{mlflow_port}/invocations", "mlflow", str(a.light_rate),
                               str(a.seconds))
         big = _child("batch", f"http://127.0.0.1:{ours_port}/v1/score", "1000", "10")
+        crowd = _child("clients", f"http://127.0.0.1:{ours_port}/v1/score", "ours", str(a.clients), str(a.seconds))
+        crowd_mlflow = _child("clients", f"http://127.0.0.1:{mlflow_port}/invocations", "mlflow", str(a.clients),
+                              str(a.seconds))
+        # live: scoring contacts with ids (journaled, learned) while as many completed contacts are posted
+        both = [subprocess.Popen([sys.executable, "-m", "bench.bench_service", "--child", "load",
+                                  f"http://127.0.0.1:{ours_port}{path}", kind, str(a.rate), str(a.seconds)],
+                                 cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
+                for path, kind in (("/v1/score", "ours_ids"), ("/v1/contacts", "events"))]
+        live, events = (json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in both)
     finally:
         for p in procs:
             p.terminate()
@@ -201,6 +273,19 @@ def main() -> None:
                  r["not_sent"])
     log.info("p50 ratio at light load (mlflow / ours): %.1fx", theirs_light["p50_ms"] / ours_light["p50_ms"])
     log.info("batch of 1,000 contacts: %.3f s median -> %.0f contacts/s", big["median_s"], big["contacts_per_s"])
+    log.info("%d concurrent clients, closed loop, %.0f s:", a.clients, a.seconds)
+    log.info("%-28s %10s %10s %12s %8s", "server", "p50 ms", "p99 ms", "requests/s", "5xx")
+    for name, r in (("fcr serve /v1/score", crowd), ("mlflow models serve", crowd_mlflow)):
+        log.info("%-28s %10.2f %10.2f %12.1f %8d", name, r["p50_ms"], r["p99_ms"], r["rps"], r["errors_5xx"])
+    log.info("throughput ratio (ours / mlflow): %.1fx; p99 ratio (mlflow / ours): %.1fx",
+             crowd["rps"] / crowd_mlflow["rps"], crowd_mlflow["p99_ms"] / crowd["p99_ms"])
+    log.info("live: %.0f scoring requests/s (contacts with ids, journaled) while %.0f events/s are posted:", a.rate,
+             a.rate)
+    for name, r in (("fcr serve /v1/score", live), ("fcr serve /v1/contacts", events)):
+        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
+                 r["not_sent"])
+    log.info("live scoring p99 %.2f ms (bar <= 10 ms); p99 ratio live / scoring alone: %.2fx", live["p99_ms"],
+             live["p99_ms"] / ours["p99_ms"])
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
-"""Online features: the same feature builder, fed from a snapshot instead of the whole history.
+"""The online snapshot: the state the service starts from, as of the end of the data.
 
 In (featurize stage): contacts, labels, the label window and the snapshot time T. Out: the online
 snapshot, a dict of tables: `history` (every contact of the last 90 days before T, the rows the
-windowed features count, plus each other customer's latest earlier contact, for days since the last one) and, per grouping of features/builder.py (customer, reason code and family,
-team, agent, agent x family, global), the label counts that had matured before T.
-In (service): the snapshot and raw contact fields of arriving contacts (customer_id, channel,
-reason_code, reason_family, agent_id, started_at, optional wait_s). Out: their features, computed by
-`build_features` on the arriving rows plus the history rows of their customers and agents, with the
-snapshot's matured counts as the base. For a contact arriving at T this equals the batch features
-(tests/features/test_builder.py, parity test); later, labels that mature after T are not yet counted.
+windowed features count, plus each other customer's latest earlier contact, for days since the last
+one) and, per grouping of features/rules.py (customer, reason code and family, team, agent, agent x
+family, global), the label counts that had matured before T.
+The service (features/online_state.py) starts from it. For a contact arriving at T its features equal
+the batch features (tests/features/test_builder.py); later, labels that mature after T are not yet
+counted.
 """
 
 from __future__ import annotations
@@ -16,14 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.builder import (DAY, GLOBAL_KEY, GROUPINGS, WINDOWS_DAYS, agent_family_key, aligned_labels,
-                              build_features, is_labelled)
-from pipeline.config import FeaturizeConfig
+from features.builder import agent_family_key, aligned_labels, is_labelled
 from features.history import group_codes
+from features.rules import DAY, GLOBAL_KEY, GROUPINGS
+from features.spec import WINDOWS_DAYS
 
 HISTORY_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family",
                    "agent_id", "team"]
-REQUEST_COLUMNS = ["customer_id", "channel", "reason_code", "reason_family", "agent_id", "started_at", "wait_s"]
 
 
 def _keys(frame: pd.DataFrame, grouping: str) -> pd.Series:
@@ -37,6 +35,8 @@ def _keys(frame: pd.DataFrame, grouping: str) -> pd.Series:
 def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: float,
                     as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """The state the service needs, as of `as_of` (see the module docstring)."""
+    # Optional columns absent from the export (no agent_id, no team) are simply missing.
+    contacts = contacts.reindex(columns=list(dict.fromkeys([*contacts.columns, *HISTORY_COLUMNS])))
     lab = aligned_labels(labels, contacts["contact_id"])
     t = contacts["started_at"]
     # the batch builder's rule, in its whole seconds: started_at + window < as_of
@@ -75,25 +75,3 @@ def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: f
     snap["history"] = contacts.loc[keep, HISTORY_COLUMNS].reset_index(drop=True)
     snap["meta"] = pd.DataFrame({"as_of": [as_of], "window_days": [window_days]})
     return snap
-
-
-def online_features(requests: pd.DataFrame, snapshot: dict[str, pd.DataFrame], customers: pd.DataFrame,
-                    agents: pd.DataFrame, cfg: FeaturizeConfig) -> pd.DataFrame:
-    """Features of arriving contacts from raw fields and the snapshot (rows in request order)."""
-    window_days = float(snapshot["meta"]["window_days"].iloc[0])
-    req = requests.reset_index(drop=True).copy()
-    missing = [c for c in REQUEST_COLUMNS if c not in req and c != "wait_s"]
-    if missing:
-        raise ValueError(f"requests lack {missing}")
-    req["contact_id"] = [f"__request_{i}" for i in range(len(req))]
-    hist = snapshot["history"]
-    mine = hist[hist["customer_id"].isin(req["customer_id"].dropna()) | hist["agent_id"].isin(req["agent_id"].dropna())]
-    frame = pd.concat([mine, req], ignore_index=True)
-    frame["team"] = frame["team"] if "team" in frame else np.nan
-    # History rows carry no labels here: what had matured is in the snapshot's counts.
-    labels = pd.DataFrame({"contact_id": frame["contact_id"], "status": "excluded",
-                           "repeated": pd.array([pd.NA] * len(frame), dtype="boolean")})
-    base = {g: snapshot[g] for g in GROUPINGS}
-    feats = build_features(frame, labels, customers, agents, window_days, cfg, base=base)
-    out = feats.iloc[len(mine):].reset_index(drop=True)
-    return out.drop(columns=["contact_id"])

@@ -1,25 +1,28 @@
-"""The service's hot path: features of arriving contacts from an in-memory snapshot, without pandas.
+"""The service's live feature state: recent history per customer and agent, and matured label counts.
 
 In (once, at start-up): the online snapshot (features/online.py), the customers and agents tables,
 the feature spec and `FeaturizeConfig`. Out (per request): a float64 matrix of the spec's model
 features, categoricals as their codes in the spec (what LightGBM saw in training; unknown = NaN), for
 a list of raw contacts (dicts with customer_id, channel, reason_code, reason_family, agent_id, team,
-started_at as epoch seconds, wait_s). Same rules as `features/builder.py`, stated per contact:
-history counts are the customer's / agent's snapshot contacts plus earlier contacts of the same batch,
-in [t - lookback, t); label-derived rates come from the snapshot's matured counts, shrunk as in the
-builder. `tests/features/test_online_state.py` checks it against the pandas online path, feature by feature.
+started_at as epoch seconds, wait_s, and `extra_<name>` for the user's extra columns).
+No rule is written here: the arriving contacts and the history rows that can reach them (the
+customer's contacts, the agent's contacts of the same UTC day) go through features/rules.py, the
+batch builder's rules, with the snapshot's matured counts as their base. `observe` adds a contact to
+the history (the live service learns what it scores).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from features.builder import DAY, GLOBAL_KEY, NO_PREVIOUS, PROFILE, WINDOWS_DAYS
+from features.builder import NO_PREVIOUS
+from features.rules import GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs, agent_day_start, derived
+from features.spec import PROFILE
 from pipeline.config import FeaturizeConfig
 
 NAN = float("nan")
@@ -27,19 +30,39 @@ NAN = float("nan")
 
 @dataclass
 class _History:
-    times: list[int]
-    channels: list[str]
-    families: list[str]
+    """One customer's contacts, in time order (parallel lists)."""
+    times: list[int] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
+
+    def add(self, t: int, channel: str, family: str) -> None:
+        i = bisect.bisect_right(self.times, t)
+        self.times.insert(i, t)
+        self.channels.insert(i, channel)
+        self.families.insert(i, family)
 
 
 def _seconds(values: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(values).as_unit("s").asi8
 
 
+def _text(frame: pd.DataFrame, col: str) -> np.ndarray:
+    return frame[col].astype("str").to_numpy(dtype=object, na_value=None) if col in frame else \
+        np.full(len(frame), None, dtype=object)
+
+
+class _Codes(dict):
+    """Strings -> consecutive integer codes, for one request (only equality matters to the rules)."""
+
+    def __missing__(self, key: str) -> int:
+        code = self[key] = len(self)
+        return code
+
+
 class OnlineState:
     def __init__(self, snapshot: dict[str, pd.DataFrame], customers: pd.DataFrame, agents: pd.DataFrame,
                  spec: dict, cfg: FeaturizeConfig) -> None:
-        self.window = int(round(float(snapshot["meta"]["window_days"].iloc[0]) * DAY))
+        self.window_days = float(snapshot["meta"]["window_days"].iloc[0])
         self.strength = cfg.prior_strength
         self.names = list(spec["model_features"])
         by_name = {f["name"]: f for f in spec["features"]}
@@ -47,128 +70,128 @@ class OnlineState:
         self.codes = {n: {v: float(i) for i, v in enumerate(cats)} for n, cats in self.labels.items()}
         hist = snapshot["history"]
         t = _seconds(hist["started_at"])
-        cust = hist["customer_id"].astype("str").to_numpy(dtype=object, na_value=None)
-        ch = hist["channel"].astype("str").to_numpy(dtype=object)
-        fam = hist["reason_family"].astype("str").to_numpy(dtype=object)
-        agent = hist["agent_id"].astype("str").to_numpy(dtype=object, na_value=None)
-        order = np.argsort(t, kind="stable")
+        cust, ch, fam, agent = (_text(hist, c) for c in ("customer_id", "channel", "reason_family", "agent_id"))
+        # reason code -> family as the user's data maps them (the service never guesses from a catalogue)
+        self.family_of = dict(zip(_text(hist, "reason_code"), fam, strict=True))
         self.customer_history: dict[str, _History] = {}
         self.agent_times: dict[str, list[int]] = {}
-        for i in order.tolist():
-            c = cust[i]
-            if c is not None:
-                h = self.customer_history.get(c)
+        for i in np.argsort(t, kind="stable").tolist():
+            if cust[i] is not None:
+                h = self.customer_history.get(cust[i])
                 if h is None:
-                    h = self.customer_history[c] = _History([], [], [])
+                    h = self.customer_history[cust[i]] = _History()
                 h.times.append(int(t[i]))
                 h.channels.append(ch[i])
                 h.families.append(fam[i])
-            a = agent[i]
-            if a is not None:
-                self.agent_times.setdefault(a, []).append(int(t[i]))
+            if agent[i] is not None:
+                self.agent_times.setdefault(agent[i], []).append(int(t[i]))
         prof = customers.set_index(customers["customer_id"].astype("str"))
-        signup = _seconds(prof["signup_date"]) if "signup_date" in prof else np.full(len(prof), np.iinfo(np.int64).min)
-        cols = [prof[c].astype("str").to_numpy(dtype=object, na_value=None) if c in prof else [None] * len(prof)
-                for c in PROFILE]
+        signup = _seconds(prof["signup_date"]) if "signup_date" in prof else np.full(len(prof), MISSING_TIME)
+        cols = [_text(prof, c) for c in PROFILE]
         self.profile = {k: (tuple(col[i] for col in cols), int(signup[i])) for i, k in enumerate(prof.index)}
         ag = agents.set_index(agents["agent_id"].astype("str"))
-        hired = _seconds(ag["hired_at"]) if "hired_at" in ag else np.full(len(ag), np.iinfo(np.int64).min)
-        team = ag["team"].astype("str").to_numpy(dtype=object, na_value=None) if "team" in ag else [None] * len(ag)
+        hired = _seconds(ag["hired_at"]) if "hired_at" in ag else np.full(len(ag), MISSING_TIME)
+        team = _text(ag, "team")
         self.agents = {k: (team[i], int(hired[i])) for i, k in enumerate(ag.index)}
         self.counts = {g: dict(zip(snapshot[g].index.astype("str"),
                                    zip(snapshot[g]["events"].tolist(), snapshot[g]["trials"].tolist(), strict=True),
                                    strict=True))
-                       for g in ("global", "customer", "reason_family", "reason_code", "team", "agent", "agent_family")}
-        ge, gt = self.counts["global"].get(GLOBAL_KEY, (0, 0))
-        self.global_rate = (ge + 1.0 * 0.25) / (gt + 1.0)
-        self._missing_signup = int(np.iinfo(np.int64).min)
+                       for g in GROUPINGS}
 
-    def _rate(self, grouping: str, key: str | None, prior: float) -> float:
-        e, n = self.counts[grouping].get(key, (0, 0)) if key is not None else (0, 0)
-        return (e + self.strength * prior) / (n + self.strength)
+    def observe(self, c: dict, customer: bool = True) -> None:
+        """A contact the service scored or was told about enters the customer's and agent's history
+        (`customer=False`: the agent's only, when a completion names the agent of a scored arrival)."""
+        t = int(c["started_at"])
+        if customer and c.get("customer_id") is not None:
+            self.customer_history.setdefault(c["customer_id"], _History()).add(t, c["channel"], c["reason_family"])
+        if c.get("agent_id") is not None:
+            bisect.insort(self.agent_times.setdefault(c["agent_id"], []), t)
 
     def _code(self, name: str, value: object) -> float:
         return self.codes[name].get(value, NAN) if value is not None else NAN
 
+    def _base(self, grouping: str, key: str | None) -> tuple[float, float]:
+        return self.counts[grouping].get(key, (0, 0)) if key is not None else (0, 0)
+
     def features(self, contacts: list[dict]) -> np.ndarray:
         """One row per contact, the spec's model features in order (see the module docstring)."""
-        # Earlier contacts of the same batch count as history, as in the batch builder.
-        batch_cust: dict[str, list[tuple[int, str, str]]] = {}
-        batch_agent: dict[str, list[int]] = {}
+        k = len(contacts)
+        cust_c, chan_c, fam_c, code_c, agent_c = _Codes(), _Codes(), _Codes(), _Codes(), _Codes()
+        rows: list[tuple[int, int, int, int, int]] = []  # history rows: t, customer, channel, family, agent
+        for cid in {c["customer_id"] for c in contacts if c.get("customer_id") is not None}:
+            h = self.customer_history.get(cid)
+            if h is not None:
+                code = cust_c[cid]
+                rows.extend((t, code, chan_c[ch], fam_c[fa], -1)
+                            for t, ch, fa in zip(h.times, h.channels, h.families, strict=True))
+        day_start: dict[str, int] = {}
         for c in contacts:
-            if c.get("customer_id") is not None:
-                batch_cust.setdefault(c["customer_id"], []).append((c["started_at"], c["channel"], c["reason_family"]))
             if c.get("agent_id") is not None:
-                batch_agent.setdefault(c["agent_id"], []).append(c["started_at"])
-        out = np.full((len(contacts), len(self.names)), NAN)
-        for i, c in enumerate(contacts):
-            f = self._one(c, batch_cust, batch_agent)
-            out[i] = [f.get(n, NAN) for n in self.names]
+                s = int(agent_day_start(int(c["started_at"])))
+                day_start[c["agent_id"]] = min(s, day_start.get(c["agent_id"], s))
+        for aid, start in day_start.items():  # the agent's contacts of the day: all agent_contacts_today sees
+            times = self.agent_times.get(aid, [])
+            code = agent_c[aid]
+            rows.extend((t, -1, -1, 0, code) for t in times[bisect.bisect_left(times, start):])
+        m = len(rows) + k
+        t = np.empty(m, dtype=np.int64)
+        cust, chan, fam, reason, agent, team = (np.full(m, -1, dtype=np.int64) for _ in range(6))
+        if rows:
+            t[:len(rows)], cust[:len(rows)], chan[:len(rows)], fam[:len(rows)], agent[:len(rows)] = \
+                np.array(rows, dtype=np.int64).T
+        signup, hired = np.full(m, MISSING_TIME, dtype=np.int64), np.full(m, MISSING_TIME, dtype=np.int64)
+        base = {g: (np.zeros(m), np.zeros(m)) for g in GROUPINGS}
+        teams: list[str | None] = []
+        for j, c in enumerate(contacts):
+            i = len(rows) + j
+            cid, aid, fa = c.get("customer_id"), c.get("agent_id"), c["reason_family"]
+            t[i] = int(c["started_at"])
+            chan[i], fam[i], reason[i] = chan_c[c["channel"]], fam_c[fa], code_c[c["reason_code"]]
+            if cid is not None:
+                cust[i] = cust_c[cid]
+                signup[i] = self.profile.get(cid, (None, MISSING_TIME))[1]
+            team_of_agent, hired_at = self.agents.get(aid, (None, MISSING_TIME)) if aid is not None else (None, 0)
+            tm = c.get("team") or team_of_agent
+            teams.append(tm)
+            if aid is not None:
+                agent[i], hired[i] = agent_c[aid], hired_at
+            team[i] = 0 if tm is not None else -1  # only whether there is one matters: its counts are in base
+            keys = {"global": GLOBAL_KEY, "customer": cid, "reason_family": fa, "reason_code": c["reason_code"],
+                    "team": tm, "agent": aid, "agent_family": f"{aid}|{fa}" if aid is not None else None}
+            for g, key in keys.items():
+                base[g][0][i], base[g][1][i] = self._base(g, key)
+        x = Inputs(t=t, customer=cust, channel=chan, family=fam, reason=reason, agent=agent, team=team,
+                   signup=signup, hired=hired, labelled=np.zeros(m, dtype=bool), repeated=np.zeros(m, dtype=bool),
+                   base=base)
+        d = {name: v[len(rows):] for name, v in derived(x, self.window_days, self.strength).items()}
+        channel_of = {code: ch for ch, code in chan_c.items()}
+        out = np.full((k, len(self.names)), NAN)
+        for j, c in enumerate(contacts):
+            cid = c.get("customer_id")
+            nobody = (None,) * len(PROFILE)
+            values = self.profile.get(cid, (nobody, 0))[0] if cid is not None else nobody
+            prev = int(d["previous_channel"][j])
+            cats = {**dict(zip(PROFILE, values, strict=True)), "reason_code": c["reason_code"],
+                    "reason_family": c["reason_family"], "channel": c["channel"], "team": teams[j],
+                    "agent_id": c.get("agent_id"), "previous_channel": channel_of[prev] if prev >= 0 else NO_PREVIOUS}
+            for col, name in enumerate(self.names):
+                if name in self.codes:
+                    out[j, col] = self._code(name, cats[name] if name in cats else _as_text(c.get(name)))
+                elif name in d:
+                    out[j, col] = d[name][j]
+                else:  # wait_s and the user's numeric / flag extra columns: the request's value
+                    out[j, col] = _as_number(c.get(name))
         # The batch features are float32 (features/builder.py): round the same way, so that a value on
         # a tree's split threshold falls on the same side.
         return out.astype(np.float32).astype(np.float64)
 
-    def _one(self, c: dict, batch_cust: dict, batch_agent: dict) -> dict[str, float]:
-        t = int(c["started_at"])
-        f: dict[str, float] = {}
-        cid = c.get("customer_id")
-        prof = self.profile.get(cid) if cid is not None else None
-        values, signup = prof if prof else ((None,) * len(PROFILE), self._missing_signup)
-        for name, v in zip(PROFILE, values, strict=True):
-            if name in self.codes:
-                f[name] = self._code(name, v)
-        f["customer_tenure_days"] = (t - signup) / DAY if signup != self._missing_signup else NAN
-        g = self.global_rate
-        if cid is not None:
-            h = self.customer_history.get(cid)
-            times, chans, fams = (h.times, h.channels, h.families) if h else ([], [], [])
-            extra = [x for x in batch_cust.get(cid, ()) if x[0] < t]
-            if extra:
-                merged = sorted([*zip(times, chans, fams, strict=True), *extra], key=lambda x: x[0])
-                times = [x[0] for x in merged]
-                chans = [x[1] for x in merged]
-                fams = [x[2] for x in merged]
-            end = bisect.bisect_left(times, t)
-            for d in WINDOWS_DAYS:
-                f[f"customer_contacts_{d}d"] = float(end - bisect.bisect_left(times, t - d * DAY, 0, end))
-            if end > 0:
-                f["days_since_last_contact"] = (t - times[end - 1]) / DAY
-                prev = chans[end - 1]
-                f["previous_channel"] = self._code("previous_channel", prev)
-                f["switched_channel"] = float(prev != c["channel"])
-            else:
-                f["previous_channel"] = self._code("previous_channel", NO_PREVIOUS)
-            start = bisect.bisect_left(times, t - self.window, 0, end)
-            fam = c["reason_family"]
-            f["same_issue_contacts_window"] = float(sum(1 for j in range(start, end) if fams[j] == fam))
-            e, n = self.counts["customer"].get(cid, (0, 0))
-            f["customer_past_labelled"], f["customer_past_repeats"] = float(n), float(e)
-            f["customer_repeat_rate"] = (e + self.strength * g) / (n + self.strength)
-        else:
-            f["previous_channel"] = self._code("previous_channel", NO_PREVIOUS)
-        f["reason_code"] = self._code("reason_code", c["reason_code"])
-        f["reason_family"] = self._code("reason_family", c["reason_family"])
-        fam_rate = self._rate("reason_family", c["reason_family"], g)
-        f["reason_difficulty"] = self._rate("reason_code", c["reason_code"], fam_rate)
-        f["channel"] = self._code("channel", c["channel"])
-        f["hour"] = float((t % DAY) // 3600)
-        f["weekday"] = float(((t // DAY) + 3) % 7)
-        w = c.get("wait_s")
-        f["wait_s"] = NAN if w is None or (isinstance(w, float) and math.isnan(w)) else float(w)
-        aid = c.get("agent_id")
-        team, hired = self.agents.get(aid, (None, self._missing_signup)) if aid is not None else (None, 0)
-        team = c.get("team") or team
-        f["team"] = self._code("team", team)
-        team_rate = self._rate("team", team, g) if team is not None else g
-        if aid is not None:
-            f["agent_tenure_days"] = (t - hired) / DAY if hired != self._missing_signup else NAN
-            agent_rate = self._rate("agent", aid, team_rate)
-            f["agent_repeat_rate"] = agent_rate
-            f["agent_family_repeat_rate"] = self._rate("agent_family", f"{aid}|{c['reason_family']}", agent_rate)
-            times = self.agent_times.get(aid, [])
-            extra = [x for x in batch_agent.get(aid, ()) if x < t]
-            if extra:
-                times = sorted([*times, *extra])
-            end = bisect.bisect_left(times, t)
-            f["agent_contacts_today"] = float(end - bisect.bisect_left(times, t - t % DAY, 0, end))
-        return f
+
+def _as_number(v: object) -> float:
+    if v is None or isinstance(v, str):
+        return NAN
+    f = float(v)  # bools: 1.0 / 0.0, as the batch builder reads flags
+    return f if math.isfinite(f) else NAN
+
+
+def _as_text(v: object) -> str | None:
+    return None if v is None else str(v)

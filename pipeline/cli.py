@@ -186,13 +186,16 @@ def serve(
     port: int = typer.Option(None, help="Port (default serve.port)."),
     model: str = typer.Option(None, help="models:/NAME@ALIAS from the MLflow registry, or a model directory "
                                            "(e.g. models_out); default serve.model (the champion)."),
+    journal: Path = typer.Option(None, help="SQLite journal of live events (default serve.journal)."),
     params: Path = PARAMS,
 ) -> None:
-    """Start the scoring and routing HTTP service (FastAPI + uvicorn): POST /v1/score and /v1/route,
-    GET /v1/model, /healthz, /readyz, /metrics; OpenAPI at /docs. Set FCR_API_TOKEN to require a bearer
-    token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI."""
+    """Start the scoring and routing HTTP service (FastAPI + uvicorn): POST /v1/score, /v1/route,
+    /v1/contacts, /v1/admin/reload, GET /v1/model, /healthz, /readyz, /metrics; OpenAPI at /docs.
+    Live events are journaled (serve.journal) and replayed at start. Set FCR_API_TOKEN to require a
+    bearer token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI."""
     import uvicorn
 
+    from models.serving.journal import Journal
     from models.serving.scorer import ModelNotFound, build_scorer, load_model
     from models.serving.app import create_app
     from models.registry.tracking import tracking_uri
@@ -204,13 +207,38 @@ def serve(
     uri = tracking_uri(p.train.registry)
     try:  # fail at start-up, with what to do, rather than serve 503s forever
         loaded = load_model(source, uri)
+        if loaded.card.get("capacity_threshold") is None:
+            raise ModelNotFound(f"{source} carries no capacity threshold (model_card.json / run metrics).")
     except ModelNotFound as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from None
     paths = p.paths
-    app_ = create_app(lambda: build_scorer(loaded, paths.online_snapshot, paths.customers, paths.agents, p.featurize),
-                      max_batch=cfg.max_batch)
-    uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False)
+    journal = Journal(journal or cfg.journal)
+    first = [loaded]
+
+    def loader():  # the model loaded above first; on reload, the source again (a new champion)
+        model_ = first.pop() if first else load_model(source, uri)
+        return build_scorer(model_, paths.online_snapshot, paths.customers, paths.agents, p.featurize, journal=journal)
+
+    app_ = create_app(loader, max_batch=cfg.max_batch, max_body=cfg.max_body_bytes, body_timeout=cfg.body_timeout_s,
+                      door_mapping=_door_mapping(p))
+    # Slow clients: idle keep-alive connections close after 5 s; bodies have their own deadline (408).
+    uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False,
+                timeout_keep_alive=5)
+
+
+def _door_mapping(p):
+    """Ingest's mappings (channel map, reason families, anonymous ids) for the service's door."""
+    from contract.ingest import source_spec, synthetic_files
+    from models.serving.mapping import DoorMapping
+
+    if p.ingest.source == "files":
+        return DoorMapping.from_source_spec(source_spec(p.ingest.files))
+    try:
+        return DoorMapping.from_source_spec(source_spec(synthetic_files(p.paths.raw_dir)))
+    except FileNotFoundError as exc:  # no export yet: families come from the snapshot's history alone
+        log.warning("%s", exc)
+        return DoorMapping()
 
 
 @app.command()

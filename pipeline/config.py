@@ -258,6 +258,8 @@ class LightGBMConfig(_Strict):
     cat_smooth: float = Field(ge=0)
     early_stopping_rounds: int = Field(ge=1)
     n_jobs: int = Field(ge=1)
+    # how LightGBM enforces the spec's monotone features (features/spec.py: Feature.monotone)
+    monotone_method: Literal["basic", "intermediate", "advanced"]
 
 
 class GateConfig(_Strict):
@@ -335,6 +337,9 @@ class ServeConfig(_Strict):
     port: int = Field(ge=1, le=65535)
     model: str  # registry alias, or an exported model directory
     max_batch: int = Field(ge=1)
+    max_body_bytes: int = Field(ge=1024)   # larger bodies get 413 before they are parsed
+    body_timeout_s: float = Field(gt=0)    # a body not received in this time gets 408 (slow clients)
+    journal: str                           # SQLite (WAL) journal of live events, replayed at start
 
 
 class ExplainConfig(_Strict):

@@ -1,7 +1,8 @@
 """DVC stage `featurize`: contacts + labels + customers + agents -> point-in-time features.
 
 Writes the feature table (one row per contact: contact_id, started_at, the label columns training
-needs, and every feature of features/builder.py) and feature_spec.json, which travels with the model.
+needs, and every feature of features/spec.py, the user's extra columns of contract.json included) and
+feature_spec.json, which travels with the model.
 Also writes the online snapshot (features/online.py) the scoring service starts from.
 """
 
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 
 from features.builder import LABELS_FOR_TRAINING, training_table
 from features.online import online_snapshot
+from features.spec import EXTRA_PREFIX, extra_columns
 from pipeline.config import FeaturizeConfig, Paths
 from pipeline.io import write_checksums, write_parquet, write_tables
 from pipeline.stage import run_stage
@@ -27,12 +29,17 @@ CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason
 
 
 def run(cfg: FeaturizeConfig, window_days: float, as_of: str | None, paths: Paths) -> pd.DataFrame:
-    contacts = pq.read_table(paths.contacts, columns=CONTACT_COLUMNS, read_dictionary=CATEGORICAL).to_pandas()
+    # The user's extra columns, as ingest declared them (no contract.json: none).
+    contract = Path(paths.contract)
+    extras = extra_columns(json.loads(contract.read_text())) if contract.is_file() else {}
+    present = set(pq.read_schema(paths.contacts).names)
+    contacts = pq.read_table(paths.contacts, columns=[c for c in CONTACT_COLUMNS + [EXTRA_PREFIX + n for n in extras]
+                                                      if c in present], read_dictionary=CATEGORICAL).to_pandas()
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)
     log.info("building features for %d contacts", len(contacts))
-    table, spec = training_table(contacts, labels, customers, agents, window_days, cfg)
+    table, spec = training_table(contacts, labels, customers, agents, window_days, cfg, extras)
     write_parquet(table, paths.features)
     write_checksums(table, paths.features, paths.features_checksums)
     Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")

@@ -22,9 +22,6 @@ from models.model_files import SavedModel
 from models.scoring import model_frame
 from pipeline.config import ExplainConfig
 
-# Who can act on a driver: the operation (agents, channels, process) or nobody (who calls, and why).
-CONTROLLABLE = {"agent": True, "channel": True, "process": True, "customer": False, "reason": False}
-
 
 def shap_values(booster: lgb.Booster, X: pd.DataFrame, chunk: int = 20_000, progress: bool = True) -> np.ndarray:
     """(rows, features + 1) SHAP values on the log-odds scale; the last column is the base value."""
@@ -40,13 +37,14 @@ def global_drivers(shap: np.ndarray, spec: dict) -> pd.DataFrame:
     s = shap[:, : len(names)]
     table = pd.DataFrame({
         "feature": names,
-        "description": [by_name[n].get("description", n) for n in names],
+        "description": [by_name[n].get("label", n) for n in names],
         "family": [by_name[n]["family"] for n in names],
         "mean_abs_shap": np.abs(s).mean(axis=0),
         "mean_shap": s.mean(axis=0),
         "share_toward_repeat": (s > 0).mean(axis=0),
     })
-    table["controllable"] = table["family"].map(CONTROLLABLE).fillna(False).astype(bool)
+    # Who can act on a driver (the operation, or nobody): declared per feature in features/spec.py.
+    table["controllable"] = [bool(by_name[n]["controllable"]) for n in names]
     total = table["mean_abs_shap"].sum()
     table["share_of_total"] = table["mean_abs_shap"] / total if total > 0 else 0.0
     table = table.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
@@ -90,7 +88,7 @@ def top_reasons(table: pd.DataFrame, shap: pd.DataFrame, spec: dict, n: int) -> 
     stats["repeat_rate"] = stats["repeats"] / stats["contacts"]
     stats = stats.sort_values("repeats", ascending=False).head(n)
     names = [n_ for n_ in spec["model_features"] if n_ not in ("reason_code", "reason_family", "reason_difficulty")]
-    words = {f["name"]: f.get("description", f["name"]) for f in spec["features"]}
+    words = {f["name"]: f.get("label", f["name"]) for f in spec["features"]}
     reason_of = table.set_index("contact_id").loc[shap["contact_id"], "reason_code"].astype("str").to_numpy()
     main = []
     for code in stats.index.astype(str):

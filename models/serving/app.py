@@ -1,48 +1,105 @@
 """The scoring and routing HTTP service (FastAPI), for routing systems.
 
 In: a loader that returns a `Scorer` (models/serving/scorer.py), called once in a background thread at
-start-up, and the service settings. Out: a FastAPI app with /v1/score, /v1/route, /v1/model,
-/healthz, /readyz and /metrics (Prometheus). Requests and responses are pydantic models, so the
-OpenAPI document is generated and bad input gets a 422 naming the field; a batch over the limit gets 413.
+start-up (and again on POST /v1/admin/reload), and the service settings. Out: a FastAPI app with
+/v1/score, /v1/route, /v1/contacts (completed contacts), /v1/model, /v1/admin/reload, /healthz,
+/readyz and /metrics (Prometheus). Requests and responses are pydantic models, so the OpenAPI document
+is generated and bad input gets a 422 naming the field; a batch over the limit gets 413.
+At the door, before any body is parsed (`_Door`): the request id (X-Request-ID, accepted or made,
+echoed and logged), the bearer token (constant-time compare), the body size (413 as soon as it is
+over) and a deadline for the body (408 for a client that trickles it). JSON is strict: NaN,
+Infinity, numbers out of range and invalid unicode give 422.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import json
 import logging
 import os
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+import pydantic_core
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.vocabulary import CHANNELS
+from models.serving import mapping
+from models.serving.mapping import DoorMapping
 from models.serving.scorer import Scorer
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "FCR_API_TOKEN"
-Channel = Literal[tuple(CHANNELS)]  # type: ignore[valid-type]
 
 
 class Contact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    customer_id: str | None = Field(None, max_length=128, description="null or unknown: scored as a new customer")
-    channel: Channel
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    contact_id: str | None = Field(None, min_length=1, max_length=128,
+                                   description="echoed; with it the contact enters the customer's live history once")
+    customer_id: str | None = Field(None, max_length=128, description="null, unknown or an anonymous id of the "
+                                    "export (ingest.files.anonymous_customer_ids): scored as a new customer")
+    channel: str = Field(min_length=1, max_length=64, description=f"one of {list(CHANNELS)} or a raw value of the "
+                         "export that ingest.files.channel_map maps")
     reason_code: str = Field(min_length=1, max_length=64)
     reason_family: str | None = Field(None, max_length=64, description="defaults to the catalogue's family")
     agent_id: str | None = Field(None, max_length=128)
     started_at: AwareDatetime = Field(description="arrival time with its UTC offset")
     wait_s: float | None = Field(None, ge=0, le=86_400)
+    team: str | None = Field(None, max_length=128, description="defaults to the agent's team")
+    extra: dict[str, str | float | bool | None] | None = Field(
+        None, max_length=64, description="the export's extra columns (contract.json), by name")
+
+    # Ingest's mappings at the door (models/serving/mapping.py): the same raw values as the exports.
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        return mapping.CURRENT.get().channel(v)
+
+    @field_validator("customer_id")
+    @classmethod
+    def _customer(cls, v: str | None) -> str | None:
+        return mapping.CURRENT.get().customer(v)
+
+    @model_validator(mode="after")
+    def _family(self) -> Contact:
+        if self.reason_family is None:
+            self.reason_family = mapping.CURRENT.get().reason_families.get(self.reason_code)
+        return self
+
+
+class CompletedContact(Contact):
+    contact_id: str = Field(min_length=1, max_length=128)
+    ended_at: AwareDatetime | None = None
+    transfers: int | None = Field(None, ge=0, le=1000)
+    disposition: str | None = Field(None, max_length=64)
+    resolved: bool | None = Field(None, description="the resolution signal, when known")
+
+
+class ContactsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    contacts: list[CompletedContact] = Field(min_length=1)
+
+
+class ContactsResponse(BaseModel):
+    accepted: int = Field(description="contacts journaled (already known ones included)")
+    learned: int = Field(description="contacts that changed the live state")
+    journal_length: int
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     contacts: list[Contact] = Field(min_length=1, description="one or many contacts (413 above the batch limit)")
 
 
@@ -54,6 +111,8 @@ class Reason(BaseModel):
 
 
 class ScoreResult(BaseModel):
+    contact_id: str | None
+    learned: bool = Field(description="this contact entered the live state now (False: no id, or known already)")
     p_repeat: float = Field(description="calibrated probability that the customer comes back about this issue")
     risk_band: Literal["low", "medium", "high"]
     route: Literal["specialist", "standard"]
@@ -67,9 +126,11 @@ class ScoreResponse(BaseModel):
 
 
 class RouteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     contact: Contact
     agents: list[str] = Field(min_length=1, max_length=500, description="available agent ids")
+    current_agent: str | None = Field(
+        None, max_length=128, description="the agent the contact would go to now: the gain is measured against it")
 
 
 class RankedAgent(BaseModel):
@@ -79,8 +140,16 @@ class RankedAgent(BaseModel):
 
 class RouteResponse(BaseModel):
     model_version: str
+    contact_id: str | None
     best_agent: str
     ranking: list[RankedAgent]
+    expected_gain: float | None = Field(description="resolution probability with the best agent minus with the "
+                                                    "current one (null without current_agent)")
+    p_repeat: float = Field(description="repeat risk with the best agent")
+    threshold: float = Field(description="specialist threshold: the training capacity threshold")
+    route: Literal["specialist", "standard"]
+    reasons: list[Reason] = Field(
+        description="the strongest pushes toward a repeat, in plain words, with the best agent")
 
 
 class _Measure:
@@ -111,14 +180,120 @@ class _Measure:
             self.latency.labels(path).observe(time.perf_counter() - t0)
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+async def _reply(send, status: int, detail: str, headers: list | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Door:
+    """Pure ASGI middleware: what is checked before any body is parsed (see the module docstring)."""
+
+    def __init__(self, app, max_body: int, body_timeout: float) -> None:
+        self.app, self.max_body, self.body_timeout = app, max_body, body_timeout
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")
+        if not _REQUEST_ID.fullmatch(rid):
+            rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        if scope["path"].startswith("/v1/"):
+            token = os.environ.get(TOKEN_ENV)
+            given = headers.get(b"authorization", b"")
+            if token and not hmac.compare_digest(given, b"Bearer " + token.encode()):
+                log.info("request %s %s: 401", rid, scope["path"])
+                await _reply(send_with_id, 401, "missing or wrong bearer token", [(b"www-authenticate", b"Bearer")])
+                return
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await _reply(send_with_id, 413, f"body over the limit of {self.max_body} bytes")
+            return
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            body = bytearray()
+            try:
+                # one deadline for the whole body (asyncio.timeout: no task per receive, unlike wait_for)
+                async with asyncio.timeout(self.body_timeout):
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            return
+                        body += message.get("body", b"")
+                        if len(body) > self.max_body:
+                            await _reply(send_with_id, 413, f"body over the limit of {self.max_body} bytes")
+                            return
+                        if not message.get("more_body"):
+                            break
+            except TimeoutError:
+                await _reply(send_with_id, 408, f"request body not received within {self.body_timeout} s")
+                return
+            whole = {"type": "http.request", "body": bytes(body), "more_body": False}
+            sent = False
+
+            async def replay():
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return whole
+                return await receive()
+
+            await self.app(scope, replay, send_with_id)
+            return
+        await self.app(scope, receive, send_with_id)
+
+
+class _StrictJSONRequest(Request):
+    """JSON parsed by pydantic-core: NaN / Infinity and invalid unicode (lone surrogates) are errors,
+    which FastAPI answers with 422 (a json.JSONDecodeError is its signal for that)."""
+
+    async def json(self):
+        if not hasattr(self, "_json"):
+            try:
+                self._json = pydantic_core.from_json(await self.body(), allow_inf_nan=False)
+            except ValueError as exc:
+                raise json.JSONDecodeError(str(exc), "", 0) from None
+        return self._json
+
+
+class _StrictRoute(APIRoute):
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            token = mapping.CURRENT.set(request.app.state.door_mapping)
+            try:
+                return await handler(_StrictJSONRequest(request.scope, request.receive))
+            finally:
+                mapping.CURRENT.reset(token)
+
+        return strict
+
+
 class State:
     def __init__(self) -> None:
         self.scorer: Scorer | None = None
         self.error: str | None = None
         self.loaded_at: datetime | None = None
+        self.reloading = threading.Lock()
 
 
-def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
+def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: int = 1_000_000,
+               body_timeout: float = 10.0, door_mapping: DoorMapping | None = None) -> FastAPI:
     state = State()
     registry = CollectorRegistry()
     requests = Counter("fcr_requests_total", "HTTP requests", ["endpoint", "status"], registry=registry)
@@ -126,11 +301,18 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
                         buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
     predictions = Counter("fcr_predictions_total", "scored contacts by route", ["route", "model_version"],
                           registry=registry)
+    Gauge("fcr_journal_events", "events in the journal", registry=registry).set_function(
+        lambda: len(state.scorer.journal) if state.scorer and state.scorer.journal is not None else 0)
+    Gauge("fcr_snapshot_age_seconds", "now minus the snapshot's end", registry=registry).set_function(
+        lambda: time.time() - state.scorer.snapshot_end if state.scorer else float("nan"))
+    Gauge("fcr_live_contacts", "contacts learned since the snapshot", registry=registry).set_function(
+        lambda: len(state.scorer.learned) if state.scorer else 0)
 
     def load() -> None:
         try:
             state.scorer = loader()
             state.loaded_at = datetime.now()
+            state.error = None
             log.info("model %s and snapshot loaded", state.scorer.model.source)
         except Exception as exc:  # reported by /readyz and the log; the process stays up to say why
             state.error = f"{type(exc).__name__}: {exc}"
@@ -140,13 +322,9 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
     # CDN: the API docs work on machines without internet.
     app = FastAPIOffline(title="FCR scoring and routing", version="1",
                          description="Repeat risk of arriving contacts and agent ranking for routing systems.")
+    app.router.route_class = _StrictRoute
+    app.state.door_mapping = door_mapping or DoorMapping()
     threading.Thread(target=load, daemon=True, name="fcr-loader").start()
-    bearer = HTTPBearer(auto_error=False)
-
-    async def authorise(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        token = os.environ.get(TOKEN_ENV)
-        if token and (creds is None or creds.credentials != token):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     async def scorer() -> Scorer:
         if state.scorer is None:
@@ -158,6 +336,15 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
         return str(s.model.card.get("version")) if s else "none"
 
     app.add_middleware(_Measure, requests=requests, latency=latency)
+    app.add_middleware(_Door, max_body=max_body, body_timeout=body_timeout)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # field, message and type only: echoing the input back could hold an infinity or a lone
+        # surrogate, which no JSON encoder writes (that was a 500)
+        return JSONResponse(status_code=422, content={"detail": [
+            {"loc": [str(x) if not isinstance(x, int) else x for x in e.get("loc", ())], "msg": str(e.get("msg", "")),
+             "type": str(e.get("type", ""))} for e in exc.errors()]})
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -170,34 +357,79 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000) -> FastAPI:
             return {"ready": False, "error": state.error}
         return {"ready": True, "model": state.scorer.model.source, "version": version()}
 
-    @app.get("/v1/model", dependencies=[Depends(authorise)])
+    @app.get("/v1/model")
     async def model_info(s: Scorer = Depends(scorer)) -> dict:
-        return {"source": s.model.source, **s.model.card, "threshold": s.threshold, "feature_spec": s.model.spec}
+        return {"source": s.model.source, **s.model.card, "threshold": s.threshold, "feature_spec": s.model.spec,
+                "snapshot_end": datetime.fromtimestamp(s.snapshot_end).astimezone().isoformat(),
+                "journal_length": len(s.journal) if s.journal is not None else 0,
+                "live_contacts": len(s.learned),
+                "state_age_s": None if s.last_event is None else round(time.time() - s.last_event, 3),
+                "loaded_at": state.loaded_at.isoformat() if state.loaded_at else None}
 
     def frame(contacts: list[Contact]) -> list[dict]:
         return [c.model_dump() for c in contacts]
 
-    @app.post("/v1/score", response_model=ScoreResponse, dependencies=[Depends(authorise)],
+    @app.post("/v1/score", response_model=ScoreResponse,
               responses={413: {"description": "batch over the limit"}})
-    async def score(body: ScoreRequest, s: Scorer = Depends(scorer)) -> ScoreResponse:
+    async def score(body: ScoreRequest, request: Request, s: Scorer = Depends(scorer)) -> ScoreResponse:
         if len(body.contacts) > max_batch:
             raise HTTPException(413, f"{len(body.contacts)} contacts in one request; the limit is {max_batch}")
-        p, reasons = s.score(frame(body.contacts))
+        rows = frame(body.contacts)
+        p, reasons = s.score(rows)
+        learned = s.learn("arrival", rows)  # after scoring: a contact never counts itself
         routes, bands = s.route(p)
         for r in routes:
             predictions.labels(r, version()).inc()
+        log.debug("request %s: %d contacts scored", request.scope["state"].get("request_id"), len(rows))
         return ScoreResponse(model_version=version(), threshold=s.threshold, results=[
-            ScoreResult(p_repeat=float(pi), risk_band=b, route=r, reasons=[Reason(**x) for x in why])
-            for pi, b, r, why in zip(p, bands, routes, reasons, strict=True)])
+            ScoreResult(contact_id=c["contact_id"], learned=new, p_repeat=float(pi), risk_band=b, route=r,
+                        reasons=[Reason(**x) for x in why])
+            for c, new, pi, b, r, why in zip(rows, learned, p, bands, routes, reasons, strict=True)])
 
-    @app.post("/v1/route", response_model=RouteResponse, dependencies=[Depends(authorise)])
+    @app.post("/v1/contacts", response_model=ContactsResponse,
+              responses={413: {"description": "batch over the limit"}})
+    async def contacts(body: ContactsRequest, s: Scorer = Depends(scorer)) -> ContactsResponse:
+        if len(body.contacts) > max_batch:
+            raise HTTPException(413, f"{len(body.contacts)} contacts in one request; the limit is {max_batch}")
+        learned = s.learn("completion", frame(body.contacts))
+        return ContactsResponse(accepted=len(learned), learned=sum(learned),
+                                journal_length=len(s.journal) if s.journal is not None else 0)
+
+    @app.post("/v1/route", response_model=RouteResponse)
     async def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
         agents = list(dict.fromkeys(body.agents))
-        contacts = [body.contact.model_copy(update={"agent_id": a}) for a in agents]
+        current = body.current_agent
+        candidates = agents + ([current] if current is not None and current not in agents else [])
+        contacts = [body.contact.model_copy(update={"agent_id": a}) for a in candidates]
         p, _ = s.score(frame(contacts), reasons=0)
-        ranking = sorted(zip(agents, (1 - p).tolist(), strict=True), key=lambda x: -x[1])
-        return RouteResponse(model_version=version(), best_agent=ranking[0][0],
-                             ranking=[RankedAgent(agent_id=a, p_resolved=q) for a, q in ranking])
+        resolved = dict(zip(candidates, (1 - p).tolist(), strict=True))
+        ranking = sorted(((a, resolved[a]) for a in agents), key=lambda x: -x[1])
+        best = ranking[0][0]
+        p_best, why = s.score(frame([body.contact.model_copy(update={"agent_id": best})]))
+        routes, _ = s.route(p_best)
+        return RouteResponse(model_version=version(), contact_id=body.contact.contact_id, best_agent=best,
+                             ranking=[RankedAgent(agent_id=a, p_resolved=q) for a, q in ranking],
+                             expected_gain=None if current is None else resolved[best] - resolved[current],
+                             p_repeat=float(p_best[0]), threshold=s.threshold, route=routes[0],
+                             reasons=[Reason(**x) for x in why[0]])
+
+    @app.post("/v1/admin/reload")
+    async def reload() -> dict:
+        """Load the model and snapshot again (a new champion, a new snapshot) while the old ones keep
+        answering; the journal is replayed on the new snapshot and what it now holds is pruned."""
+        if not state.reloading.acquire(blocking=False):
+            raise HTTPException(409, "a reload is already running")
+        try:
+            new = await asyncio.to_thread(loader)
+        except Exception as exc:
+            raise HTTPException(503, f"reload failed, the running model stays: {type(exc).__name__}: {exc}") from None
+        finally:
+            state.reloading.release()
+        # events learned by the old state while the new one loaded: applied again (idempotent by id)
+        new.replay()
+        pruned = new.journal.prune(new.snapshot_end) if new.journal is not None else 0
+        state.scorer, state.loaded_at = new, datetime.now()
+        return {"model": new.model.source, "version": version(), "pruned": pruned}
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -7,6 +7,9 @@ snapshot directory and the customers/agents tables of the featurize stage. Out: 
 under the training capacity threshold, and the top reasons (per-contact SHAP, LightGBM pred_contrib).
 No pandas per request: features from features/online_state.py, booster on a NumPy matrix, one thread.
 Unknown customers, agents and reason codes are scored (their features fall back to the priors).
+Live state: `learn` journals events (models/serving/journal.py) and then adds them to the state, so a
+customer's next contact sees this one; contacts that started before the snapshot's end are in it
+already and are not added again; the same contact id is learned once (idempotent re-scoring).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +26,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from synthetic.reasons import REASON_FAMILY
 from features.online_state import OnlineState
 from pipeline.config import FeaturizeConfig
+from features.spec import EXTRA_PREFIX
 from models.scoring import Calibrator
+from models.serving.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +49,13 @@ class LoadedModel:
     descriptions: dict[str, str] = field(default_factory=dict)
 
 
-def _find(root: Path, name: str) -> Path:
-    hits = sorted(root.rglob(name))
+def _find(root: Path, name: str, search: bool = False) -> Path:
+    """`name` in the model folder itself; `search` (an MLflow download, a small folder we made): below it.
+    A directory given by the user is never walked: `--model /` must not read the whole disk."""
+    hits = sorted(root.rglob(name)) if search else [root / name] if (root / name).is_file() else []
     if not hits:
-        raise ModelNotFound(f"{name} not found under {root}: is this a model exported by the train stage?")
+        raise ModelNotFound(f"{name} not found in {root}: give the folder the train stage exported (paths.model_dir, "
+                            "e.g. models_out) or a registry URI models:/NAME@ALIAS or models:/NAME/VERSION.")
     return hits[0]
 
 
@@ -61,10 +69,14 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
         if tracking_uri:
             mlflow.set_tracking_uri(tracking_uri)
         name, _, alias = source.removeprefix("models:/").partition("@")
+        name, _, number = name.partition("/")
+        if not name or (alias and number) or not (alias or number.isdigit()):
+            raise ModelNotFound(f"{source!r} is not a registry URI: write models:/NAME@ALIAS or models:/NAME/VERSION.")
         try:
             root = Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
             client = MlflowClient()
-            version = client.get_model_version_by_alias(name, alias) if alias else None
+            version = (client.get_model_version_by_alias(name, alias) if alias
+                       else client.get_model_version(name, number))
         except Exception as exc:
             from models.registry.tracking import redact_uri
 
@@ -87,10 +99,11 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
             card = {"model_name": full.get("model_name"), "alias": None,
                     "version": full.get("registry", {}).get("version"), "run_id": full.get("registry", {}).get("run_id"),
                     "capacity_threshold": full.get("capacity_threshold"), "test_metrics": full.get("test_metrics", {})}
-    booster = lgb.Booster(model_file=str(_find(root, "model.txt")))
-    calibrator = Calibrator.from_dict(json.loads(_find(root, "calibration.json").read_text()))
-    spec = json.loads(_find(root, "feature_spec.json").read_text())
-    descriptions = {f["name"]: f.get("description", f["name"]) for f in spec["features"]}
+    search = source.startswith("models:/")
+    booster = lgb.Booster(model_file=str(_find(root, "model.txt", search)))
+    calibrator = Calibrator.from_dict(json.loads(_find(root, "calibration.json", search).read_text()))
+    spec = json.loads(_find(root, "feature_spec.json", search).read_text())
+    descriptions = {f["name"]: f.get("label", f["name"]) for f in spec["features"]}
     return LoadedModel(booster, calibrator, spec, card, source, descriptions)
 
 
@@ -107,17 +120,63 @@ class Scorer:
     model: LoadedModel
     state: OnlineState
     threshold: float
+    snapshot_end: int = 0                 # epoch seconds: contacts before it are in the snapshot
+    journal: Journal | None = None
+    learned: dict[str, bool] = field(default_factory=dict)  # contact id -> its agent is known
+    last_event: float | None = None       # wall-clock time of the latest event learned
 
-    def matrix(self, contacts: list[dict]) -> np.ndarray:
+    def prepare(self, contacts: list[dict]) -> list[dict]:
+        """Raw fields -> the state's input: family filled in, start time in epoch seconds, the user's
+        extra columns as `extra_<name>`."""
         rows = []
         for c in contacts:
             r = dict(c)
             if not r.get("reason_family"):
-                r["reason_family"] = REASON_FAMILY.get(r["reason_code"], r["reason_code"])
+                # the data's own mapping (snapshot history); an unknown code is its own family
+                r["reason_family"] = self.state.family_of.get(r["reason_code"], r["reason_code"])
             when = r["started_at"]
             r["started_at"] = math.floor(when.timestamp()) if isinstance(when, datetime) else int(when)
+            for k, v in (r.pop("extra", None) or {}).items():
+                r[EXTRA_PREFIX + k] = v
             rows.append(r)
-        return self.state.features(rows)
+        return rows
+
+    def matrix(self, contacts: list[dict]) -> np.ndarray:
+        return self.state.features(self.prepare(contacts))
+
+    def learn(self, kind: str, contacts: list[dict]) -> list[bool]:
+        """Journal, then add to the live state, the contacts with an id (`arrival`: scored;
+        `completion`: ended). Per contact: whether it changed the state (False: no id, already
+        learned, or older than the snapshot)."""
+        rows = [r for r in self.prepare(contacts)]
+        events = [(r["contact_id"], r["started_at"], _jsonable(r)) for r in rows if r.get("contact_id")]
+        new = iter(self.journal.append(kind, events) if self.journal is not None and events else [True] * len(events))
+        out = []
+        for r in rows:
+            out.append(bool(r.get("contact_id")) and next(new) and self.apply(r))
+        return out
+
+    def apply(self, r: dict) -> bool:
+        """One journaled event into the state (at start-up, the journal's replay comes through here)."""
+        cid, t = r["contact_id"], int(r["started_at"])
+        if t < self.snapshot_end:
+            return False
+        has_agent = self.learned.get(cid)
+        if has_agent is None:
+            self.state.observe(r)
+        elif not has_agent and r.get("agent_id") is not None:  # the completion names the agent
+            self.state.observe(r, customer=False)
+        else:
+            return False
+        self.learned[cid] = bool(has_agent) or r.get("agent_id") is not None
+        self.last_event = time.time()
+        return True
+
+    def replay(self) -> int:
+        """Apply the journal's events since the snapshot's end; how many changed the state."""
+        if self.journal is None:
+            return 0
+        return sum(self.apply(body) for _, body in self.journal.replay(since=self.snapshot_end))
 
     def score(self, contacts: list[dict], reasons: int = 3) -> tuple[np.ndarray, list[list[dict]]]:
         """Calibrated probabilities of a repeat and, per contact, the `reasons` strongest pushes toward one."""
@@ -152,16 +211,24 @@ class Scorer:
 
 
 def build_scorer(model: str | LoadedModel, snapshot_dir: str | Path, customers: str | Path, agents: str | Path,
-                 featurize: FeaturizeConfig, tracking_uri: str | None = None) -> Scorer:
-    """`model`: a source for `load_model`, or a model loaded already."""
+                 featurize: FeaturizeConfig, tracking_uri: str | None = None, journal: Journal | None = None) -> Scorer:
+    """`model`: a source for `load_model`, or a model loaded already. With a journal, its events since
+    the snapshot's end are replayed into the state."""
     if isinstance(model, str):
         model = load_model(model, tracking_uri)
     threshold = model.card.get("capacity_threshold")
     if threshold is None:
         raise ModelNotFound(f"{model.source} carries no capacity threshold (model_card.json / run metrics).")
-    state = OnlineState(load_snapshot(snapshot_dir), pd.read_parquet(customers), pd.read_parquet(agents), model.spec,
-                        featurize)
-    return Scorer(model, state, float(threshold))
+    snapshot = load_snapshot(snapshot_dir)
+    state = OnlineState(snapshot, pd.read_parquet(customers), pd.read_parquet(agents), model.spec, featurize)
+    end = int(pd.Timestamp(snapshot["meta"]["as_of"].iloc[0]).timestamp())
+    scorer = Scorer(model, state, float(threshold), snapshot_end=end, journal=journal)
+    log.info("journal: %d events replayed since the snapshot's end", scorer.replay())
+    return scorer
+
+
+def _jsonable(r: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
 
 
 def _reason_text(description: str, value: object) -> str:

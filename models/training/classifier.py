@@ -1,6 +1,6 @@
 """The repeat-risk classifier: LightGBM on the arrival features of the feature spec.
 
-In: the feature table, its spec (features/builder.py), train/validation windows and the `lightgbm`
+In: the feature table, its spec (features/spec.py), train/validation windows and the `lightgbm`
 section of params. Out: a `lightgbm.Booster` trained with early stopping on validation; it is handed
 on as LightGBM's native model file.
 """
@@ -33,11 +33,16 @@ def booster_params(cfg: LightGBMConfig, seed: int) -> dict:
 
 
 def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid: np.ndarray,
-                cfg: LightGBMConfig, seed: int) -> lgb.Booster:
-    """Gradient boosting with early stopping on the validation window's log loss."""
+                cfg: LightGBMConfig, seed: int, monotone: list[int] | None = None) -> lgb.Booster:
+    """Gradient boosting with early stopping on the validation window's log loss. `monotone`: per
+    column, +1 / -1 where the score must not fall / rise as the feature grows (the spec's declaration)."""
+    params = booster_params(cfg, seed)
+    if monotone and any(monotone):
+        params["monotone_constraints"] = list(monotone)
+        params["monotone_constraints_method"] = cfg.monotone_method
     train = lgb.Dataset(X_train, label=y_train, free_raw_data=True)
     valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
-    booster = lgb.train(booster_params(cfg, seed), train, num_boost_round=cfg.n_estimators, valid_sets=[valid],
+    booster = lgb.train(params, train, num_boost_round=cfg.n_estimators, valid_sets=[valid],
                         valid_names=["valid"],
                         callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
     log.info("LightGBM: %d trees (best on validation, log loss %.5f)", booster.best_iteration,

@@ -70,7 +70,10 @@ def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_
                              "window_days, or change train.split.valid_share / test_share in params.yaml.")
     spec = usable_spec(table, spec, split.train)
     X = model_frame(table, spec)
-    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed)
+    by_name = {f["name"]: f for f in spec["features"]}
+    monotone = [int(by_name[n].get("monotone", 0)) for n in spec["model_features"]]
+    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed,
+                          monotone)
     return WindowFit(booster, split, X, y, spec)
 
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.builder import FEATURES, build_features, feature_spec
+from features.builder import build_features, feature_spec
+from features.spec import FEATURES
 from synthetic.reasons import REASON_FAMILY
 from pipeline.config import FeaturizeConfig, LabelConfig, Messiness, SyntheticConfig
 from features.history import GroupIndex
@@ -81,15 +82,25 @@ def test_matured_label_rule():
     assert f.loc["c4", "agent_repeat_rate"] > f.loc["c3", "agent_repeat_rate"]  # c1's repeat has matured
 
 
-def test_routing_features_are_arrival_only():
-    spec = feature_spec(build_features(_contacts([("c1", "u1", 0, "A1")]),
-                                       label_contacts(_contacts([("c1", "u1", 0, "A1")]), LabelConfig.default()),
-                                       CUSTOMERS, AGENTS, 7, FeaturizeConfig.default()), 7)
+def test_routing_features_are_arrival_only(small_centre):
+    contacts, customers, agents = small_centre
+    labels = label_contacts(contacts, LabelConfig.default(window_days=7))
+    spec = feature_spec(build_features(contacts, labels, customers, agents, 7, FeaturizeConfig.default()), 7)
     after = {f.name for f in FEATURES if f.availability == "after_contact"}
     assert after == {"handle_s", "transfers", "disposition"}
     assert not after & set(spec.model_features)
     assert {"agent_repeat_rate", "reason_difficulty", "customer_repeat_rate", "wait_s"} <= set(spec.model_features)
     assert "agent_id" not in spec.model_features  # measured: smoothed agent rates do better
+
+
+def test_a_one_contact_table_gives_no_routing_feature_and_says_why():
+    one = _contacts([("c1", "u1", 0, "A1")])
+    spec = feature_spec(build_features(one, label_contacts(one, LabelConfig.default()), CUSTOMERS, AGENTS, 7,
+                                       FeaturizeConfig.default()), 7)
+    assert spec.model_features == []
+    reasons = {d["name"]: d["reason"] for d in spec.dropped_features}
+    assert reasons["wait_s"].startswith("constant") and reasons["days_since_last_contact"].startswith("entirely")
+    assert "agent_id" not in reasons and "handle_s" not in reasons  # not routing features in the first place
 
 
 @pytest.fixture(scope="module")
@@ -149,29 +160,37 @@ def test_categorical_inputs_give_the_same_features(small_centre):
 
 
 def test_online_features_equal_batch_features(small_centre):
-    from features.online import REQUEST_COLUMNS, online_features, online_snapshot
+    """The service's state at a snapshot taken at T scores a contact arriving at T with exactly its
+    batch features (every routing feature, categoricals as the model's codes)."""
+    from features.online import online_snapshot
+    from features.online_state import OnlineState
+    from models.scoring import model_frame
 
     contacts, customers, agents = small_centre
     batch = _features(contacts, customers, agents)
+    spec = feature_spec(batch.reset_index(), 7).to_dict()
+    assert len(spec["model_features"]) >= 25
     rng = np.random.default_rng(5)
     handled = contacts[contacts["customer_id"].notna() & contacts["agent_id"].notna()]
     # contacts spread over the data, some early (little history) and some late
     picks = handled.iloc[np.sort(rng.choice(len(handled), 12, replace=False))]
-    arrival = [f.name for f in FEATURES if f.availability == "arrival"]
     for _, k in picks.iterrows():
         T = k["started_at"]
         before = contacts[contacts["started_at"] < T]
         # the snapshot is taken at T: labels whose window closed by then are final, not censored
         labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
-        snapshot = online_snapshot(before, labels, 7, T)
-        online = online_features(k[REQUEST_COLUMNS].to_frame().T.astype({"wait_s": float}), snapshot,
-                                 customers, agents, FeaturizeConfig.default()).iloc[0]
-        want = batch.loc[k["contact_id"]]
-        for name in arrival:
-            a, b = online[name], want[name]
-            if isinstance(b, (float, np.floating)) and np.isnan(b):
-                assert pd.isna(a), (k["contact_id"], name, a, b)
-            elif isinstance(b, (float, np.floating)):
-                assert a == pytest.approx(b, rel=1e-6), (k["contact_id"], name, a, b)
+        state = OnlineState(online_snapshot(before, labels, 7, T), customers, agents, spec, FeaturizeConfig.default())
+        request = {"customer_id": str(k["customer_id"]), "channel": str(k["channel"]),
+                   "reason_code": str(k["reason_code"]), "reason_family": str(k["reason_family"]),
+                   "agent_id": str(k["agent_id"]), "team": None, "started_at": int(T.timestamp()),
+                   "wait_s": None if pd.isna(k["wait_s"]) else float(k["wait_s"])}
+        online = state.features([request])[0]
+        want = model_frame(batch.loc[[k["contact_id"]]], spec).iloc[0]
+        for j, name in enumerate(spec["model_features"]):
+            b = want[name]
+            if name in state.codes:
+                b = np.nan if pd.isna(b) else state.codes[name][str(b)]
+            if pd.isna(b):
+                assert np.isnan(online[j]), (k["contact_id"], name, online[j], b)
             else:
-                assert str(a) == str(b), (k["contact_id"], name, a, b)
+                assert online[j] == pytest.approx(float(b), rel=1e-6), (k["contact_id"], name, online[j], b)

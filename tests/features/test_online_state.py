@@ -1,6 +1,8 @@
-"""The service's pandas-free feature path against the pandas online path (the same builder as batch),
-feature by feature, on random arriving contacts: known, unknown and anonymous customers, unknown
-agents and reason codes, several contacts of one customer in one batch."""
+"""The service's live state against the batch builder run on (snapshot history + arriving contacts)
+with the snapshot's counts as base, feature by feature, on random arriving contacts: known, unknown
+and anonymous customers, unknown agents and reason codes, several contacts of one customer in one
+batch. Both call the same rules (features/rules.py): this checks which history rows and counts the
+service hands them, and its category coding."""
 
 from __future__ import annotations
 
@@ -9,14 +11,37 @@ import pandas as pd
 import pytest
 
 from features.builder import build_features, feature_spec
+from features.rules import GROUPINGS
 from synthetic.reasons import REASON_FAMILY
 from pipeline.config import FeaturizeConfig, LabelConfig, SyntheticConfig
 from labelling.labeller import label_contacts
-from features.online import online_features, online_snapshot
+from features.online import online_snapshot
 from features.online_state import OnlineState
 from contract.schema import SourceSpec, normalise_contacts
 from synthetic.centre import generate
 from models.scoring import model_frame
+
+
+REQUEST_COLUMNS = ["customer_id", "channel", "reason_code", "reason_family", "agent_id", "started_at", "wait_s"]
+
+
+def online_features(requests: pd.DataFrame, snapshot: dict[str, pd.DataFrame], customers: pd.DataFrame,
+                    agents: pd.DataFrame, cfg: FeaturizeConfig) -> pd.DataFrame:
+    """Reference: the batch builder on the snapshot's history rows of the requests' customers and
+    agents plus the requests, with the snapshot's matured counts as base."""
+    window_days = float(snapshot["meta"]["window_days"].iloc[0])
+    req = requests.reset_index(drop=True).copy()
+    req["contact_id"] = [f"__request_{i}" for i in range(len(req))]
+    hist = snapshot["history"]
+    mine = hist[hist["customer_id"].isin(req["customer_id"].dropna()) | hist["agent_id"].isin(req["agent_id"].dropna())]
+    frame = pd.concat([mine, req], ignore_index=True)
+    frame["team"] = frame["team"] if "team" in frame else np.nan
+    # History rows carry no labels here: what had matured is in the snapshot's counts.
+    labels = pd.DataFrame({"contact_id": frame["contact_id"], "status": "excluded",
+                           "repeated": pd.array([pd.NA] * len(frame), dtype="boolean")})
+    base = {g: snapshot[g] for g in GROUPINGS}
+    feats = build_features(frame, labels, customers, agents, window_days, cfg, base=base)
+    return feats.iloc[len(mine):].reset_index(drop=True).drop(columns=["contact_id"])
 
 
 @pytest.fixture(scope="module")

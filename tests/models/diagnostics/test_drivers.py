@@ -18,8 +18,10 @@ def _toy():
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     booster = lgb.train({"objective": "binary", "verbosity": -1, "seed": 0, "num_leaves": 7}, lgb.Dataset(X, y), 60)
     spec = {"model_features": list(X.columns), "features": [
-        {"name": "strong", "family": "agent", "description": "s"}, {"name": "weak", "family": "customer"},
-        {"name": "noise", "family": "customer"}, {"name": "channel", "family": "channel"}]}
+        {"name": "strong", "family": "agent", "controllable": True, "label": "s"},
+        {"name": "weak", "family": "customer", "controllable": False},
+        {"name": "noise", "family": "customer", "controllable": False},
+        {"name": "channel", "family": "channel", "controllable": True}]}
     return booster, X, spec
 
 

@@ -149,6 +149,14 @@ def test_unknowns_route_bad_input_limits_and_auth(world, monkeypatch):
         ranking = r.json()["ranking"]
         assert {a["agent_id"] for a in ranking} == set(agents) and r.json()["best_agent"] == ranking[0]["agent_id"]
         assert [a["p_resolved"] for a in ranking] == sorted((a["p_resolved"] for a in ranking), reverse=True)
+        worst = ranking[-1]["agent_id"]
+        r = client.post("/v1/route", json={"contact": _payload(world["requests"].head(1))[0] | {"contact_id": "k1"},
+                                           "agents": agents, "current_agent": worst}).json()
+        assert r["contact_id"] == "k1" and r["expected_gain"] == pytest.approx(
+            ranking[0]["p_resolved"] - ranking[-1]["p_resolved"]) and r["expected_gain"] >= 0
+        assert (r["route"] == "specialist") == (r["p_repeat"] >= r["threshold"])
+        assert r["p_repeat"] == pytest.approx(1 - ranking[0]["p_resolved"])
+        assert all(z["contribution"] > 0 and z["text"] for z in r["reasons"])
         monkeypatch.setenv("FCR_API_TOKEN", "s3cret")
         assert client.post("/v1/score", json={"contacts": [unknown]}).status_code == 401
         ok = client.post("/v1/score", json={"contacts": [unknown]}, headers={"Authorization": "Bearer s3cret"})
@@ -235,3 +243,45 @@ def test_batch_scoring_equals_the_batch_pipeline_and_the_service(world):
     assert out["reason_1"].notna().any() and out["reason_1"].dropna().str.contains(r"\(\+").all()
     plain = score_batch(features, load_model(str(world["model_dir"])), world["threshold"], reasons=0)
     assert "reason_1" not in plain.columns and np.allclose(plain["p_repeat"], out["p_repeat"], atol=1e-9)
+
+
+def test_ingest_mappings_apply_at_the_door(world):
+    from models.serving.mapping import DoorMapping
+
+    door = DoorMapping(channel_map={"Voice": "phone", "WEBCHAT": "chat"}, reason_families={},
+                       anonymous_customer_ids=frozenset({"", "0", "anonymous"}))
+    with Server(create_app(lambda: world["scorer"], door_mapping=door)) as client:
+        _ready(client)
+        base = _payload(world["requests"].head(1))[0] | {"channel": "phone"}
+        want = client.post("/v1/score", json={"contacts": [base]}).json()["results"][0]["p_repeat"]
+        raw = client.post("/v1/score", json={"contacts": [base | {"channel": " Voice "}]})
+        assert raw.status_code == 200 and raw.json()["results"][0]["p_repeat"] == want
+        nobody = client.post("/v1/score", json={"contacts": [base | {"customer_id": None}]}).json()
+        zero = client.post("/v1/score", json={"contacts": [base | {"customer_id": "0"}]}).json()
+        assert zero["results"][0]["p_repeat"] == nobody["results"][0]["p_repeat"]
+        r = client.post("/v1/score", json={"contacts": [base | {"channel": "fax", "wait_s": -1}]})
+        assert r.status_code == 422
+        msgs = {e["loc"][-1]: e["msg"] for e in r.json()["detail"]}
+        assert "channel_map" in msgs["channel"] and "wait_s" in msgs
+
+
+def test_hot_reload_swaps_the_model_and_keeps_the_old_one_on_failure(world, monkeypatch):
+    calls = {"n": 0}
+
+    def loader():
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("snapshot half written")
+        return world["scorer"]
+
+    monkeypatch.setenv("FCR_API_TOKEN", "tok")
+    auth = {"Authorization": "Bearer tok"}
+    with Server(create_app(loader)) as client:
+        _ready(client)
+        assert client.post("/v1/admin/reload").status_code == 401  # admin needs the token too
+        r = client.post("/v1/admin/reload", headers=auth)
+        assert r.status_code == 200 and r.json()["version"] == "7" and calls["n"] == 2
+        r = client.post("/v1/admin/reload", headers=auth)
+        assert r.status_code == 503 and "half written" in r.json()["detail"]
+        ok = client.post("/v1/score", json={"contacts": _payload(world["requests"].head(2))}, headers=auth)
+        assert ok.status_code == 200  # the running model stayed
