@@ -25,10 +25,11 @@ plots: setup  ## dvc plots show, offline (Vega inline from the installed package
 
 bench: setup repro  ## benchmarks (minutes; 10M contacts; the service one serves the default model)
 	$(UV) run python bench/bench_generate.py
+	$(UV) run python bench/bench_ingest.py
 	$(UV) run python bench/bench_label.py
 	$(UV) run python bench/bench_featurize.py
 	$(UV) run python bench/bench_train.py
 	$(UV) run python bench/bench_service.py
 
 clean:
-	rm -rf data metrics plots reports models_out
+	rm -rf data plots reports models_out metrics/runs

@@ -25,6 +25,7 @@ from report import measures as ms
 from report.charts import Bars, Lines, Scatter, Strips, img
 from report.html import render, table
 from report.inputs import ReportInputs
+from report.scorecards import COLUMNS as SCORECARD_COLUMNS
 from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard
 from report.words import drivers_in_words
 
@@ -452,21 +453,7 @@ def truth_checks(inp: ReportInputs, agents: pd.DataFrame, min_spread: float) -> 
 def fair_cards(
     inp: ReportInputs, cfg: ReportConfig
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, np.ndarray]:
-    empty = pd.DataFrame(
-        columns=[
-            "rank",
-            "group",
-            "contacts",
-            "repeats",
-            "observed_fcr",
-            "expected_fcr",
-            "difference",
-            "adjusted_fcr",
-            "adjusted_low",
-            "adjusted_high",
-            "verdict",
-        ]
-    )
+    empty = pd.DataFrame(columns=SCORECARD_COLUMNS)
     t = inp.table
     if inp.model is None or inp.model.casemix is None or "agent_id" not in t or not t["agent_id"].notna().any():
         return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), t.iloc[:0], np.array([])

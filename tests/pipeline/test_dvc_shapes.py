@@ -5,7 +5,6 @@ train settings), with the export under inputs/. Also a file holding only the six
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,25 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.pipeline.scratch import scratch_project
 from tests.pipeline.test_dvc import ROOT, _run
 from tests.shapes import RENDER, centre
 
 NAMES = {"telephony": "calls.tsv", "tickets": "ticket_events.csv", "servicedesk": "incidencias.csv"}
-
-
-def scratch_project(dst: Path) -> Path:
-    import tomllib
-
-    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
-    packages = wheel["packages"]
-    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-        elif src.exists():
-            shutil.copy(src, dst / name)
-    _run(["git", "init", "-q"], dst)
-    return dst
 
 
 def edit_params(project: Path, ingest: dict) -> None:
@@ -60,7 +45,7 @@ def repro_and_check(project: Path) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", list(NAMES))
 def test_dvc_repro_on_each_export_shape(shape, tmp_path):
-    project = scratch_project(tmp_path)
+    project = scratch_project(tmp_path, lambda params: None)
     (project / "inputs" / NAMES[shape]).write_bytes(RENDER[shape](centre(3000)))
     ingest = yaml.safe_load((ROOT / "examples" / shape / "params.yaml").read_text())["ingest"]
     assert ingest["files"]["contacts"] == f"inputs/{NAMES[shape]}"
@@ -77,7 +62,7 @@ def test_dvc_repro_on_each_export_shape(shape, tmp_path):
 
 @pytest.mark.slow
 def test_dvc_repro_on_the_six_required_columns(tmp_path):
-    project = scratch_project(tmp_path)
+    project = scratch_project(tmp_path, lambda params: None)
     df = centre(3000)
     df = df[df["agent_id"].notna()]
     cols = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "agent_id"]

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
+
+from tests.pipeline.scratch import scratch_project
 from mlflow import MlflowClient
 
 from models.registry.lifeline import HOST_TAG, PID_TAG, START_TAG, close_stale_runs
@@ -43,19 +42,8 @@ def _run(args: list[str], cwd: Path, ok: bool = True) -> subprocess.CompletedPro
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    dst = tmp_path_factory.mktemp("faults")
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
-        "packages"]
-    for name in (*packages, "inputs", "dvc.yaml", "params.yaml", ".dvc", ".dvcignore"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-        elif src.exists():
-            shutil.copy(src, dst / name)
-    params = yaml.safe_load((dst / "params.yaml").read_text())
-    params["synthetic"].update(n_contacts=6000, n_customers=1000, n_agents=40, n_teams=6)
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["git", "init", "-q"], dst)
+    dst = scratch_project(tmp_path_factory.mktemp("faults"), lambda params: params["synthetic"].update(
+        n_contacts=6000, n_customers=1000, n_agents=40, n_teams=6))
     _run([sys.executable, "-m", "dvc", "repro"], dst)
     return dst
 
