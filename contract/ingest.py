@@ -16,9 +16,10 @@ from contract.reading import read_export
 from contract.schema import CONTRACT, IngestResult, SourceSpec, normalise_contacts, reject_summary, validate_side_table
 from pipeline.config import FilesConfig
 from pipeline.io import read_table
+from pipeline.errors import StageStop
 
 
-class IngestRejected(RuntimeError):
+class IngestRejected(StageStop, RuntimeError):
     """Too many rows were rejected: the export or its column map is likely wrong."""
 
 

@@ -20,13 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, REQUIRED
+from pipeline.errors import StageStop
 
 DROP = "drop"  # a value map target that filters the row
 # The reason family may come from a column too (e.g. a ticket's category above its subcategory).
 MAPPABLE = (*CONTRACT, "reason_family")
 
 
-class ContractError(ValueError):
+class ContractError(StageStop, ValueError):
     """The export cannot be mapped onto the contract (e.g. a mapped column does not exist)."""
 
 

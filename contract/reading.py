@@ -26,13 +26,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from pipeline.config import ReadConfig
+from pipeline.errors import StageStop
 
 log = logging.getLogger(__name__)
 DELIMITERS = ",;\t|"
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
-class ReadError(ValueError):
+class ReadError(StageStop, ValueError):
     """An export file cannot be read as configured; the message says what to change in params.yaml."""
 
 

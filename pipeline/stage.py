@@ -16,6 +16,7 @@ from functools import reduce
 from pathlib import Path
 
 from pipeline.config import Params, Paths, load_params
+from pipeline.errors import StageStop
 from pipeline.io import setup_logging, write_json
 
 log = logging.getLogger("fcr.stage")
@@ -40,7 +41,11 @@ def run_stage(name: str, run: Callable, *sections: str, params_path: str | Path 
     setup_logging()
     params = load_params(params_path)
     started = time.perf_counter()
-    out = run(*(section(params, s) for s in sections), params.paths)
+    try:
+        out = run(*(section(params, s) for s in sections), params.paths)
+    except StageStop as stop:  # the data, not the code: say why and what to change, no traceback
+        log.error("stage %s stopped: %s", name, stop)
+        raise SystemExit(2) from None
     seconds = round(time.perf_counter() - started, 2)
     if write_metrics and isinstance(out, dict):
         tracked = {k: v for k, v in out.items() if k != RUN_KEY}

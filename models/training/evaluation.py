@@ -116,8 +116,9 @@ def headline_metrics(metrics: dict) -> dict:
     out = {"model": {k: metrics["model"][k] for k in HEADLINE if k in metrics["model"]},
            "baselines": {name: {k: b[k] for k in ("roc_auc", "log_loss")} for name, b in metrics["baselines"].items()},
            "beats_all_baselines_on_log_loss": metrics["beats_all_baselines_on_log_loss"]}
-    if "bayes" in metrics:
-        out["bayes"] = metrics["bayes"]
+    for key in ("bayes", "frequent_caller_share", "dropped_features"):  # how much is just the frequent caller
+        if key in metrics:
+            out[key] = metrics[key]
     return out
 
 

@@ -13,6 +13,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from pipeline.errors import NotEnoughData
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def usable_spec(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict:
         else:
             keep.append(name)  # absent columns stay: model_frame names them in its error
     if not keep:
-        raise ValueError(f"no usable feature: every model feature is missing or constant in the "
+        raise NotEnoughData(f"no usable feature: every model feature is missing or constant in the "
                          f"{len(rows)} training-window contacts ({', '.join(spec['model_features'])}); "
                          "check the export's columns (ingest.files.column_map in params.yaml) or bring more data.")
     for d in dropped:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pipeline.errors import NotEnoughData
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def time_split(started_at: pd.Series, status: pd.Series, valid_share: float, tes
     """Oldest (1 - valid - test) of labelled contacts to train, then validation, newest to test."""
     labelled = np.flatnonzero((status == "labelled").to_numpy())
     if len(labelled) < 3:
-        raise ValueError(f"only {len(labelled)} labelled contacts: too few to split into train/valid/test.")
+        raise NotEnoughData(f"only {len(labelled)} labelled contacts: too few to split into train/valid/test.")
     seconds = pd.DatetimeIndex(started_at.iloc[labelled]).as_unit("s").asi8
     order = labelled[np.argsort(seconds, kind="stable")]
     t = np.sort(seconds, kind="stable")
@@ -48,7 +49,7 @@ def time_split(started_at: pd.Series, status: pd.Series, valid_share: float, tes
 
     v, s = boundary(valid_share + test_share), boundary(test_share)
     if not 0 < v < s < n:
-        raise ValueError(f"time split leaves an empty window (train {v}, valid {s - v}, test {n - s} contacts); "
+        raise NotEnoughData(f"time split leaves an empty window (train {v}, valid {s - v}, test {n - s} contacts); "
                          "lower train.split shares or bring more data.")
     ts = pd.Timestamp(int(t[v]), unit="s", tz="UTC"), pd.Timestamp(int(t[s]), unit="s", tz="UTC")
     return TimeSplit(order[:v], order[v:s], order[s:], ts[0], ts[1])

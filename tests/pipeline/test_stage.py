@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.stage import RUN_KEY, run_stage
@@ -44,3 +45,15 @@ def test_two_runs_write_byte_identical_tracked_metrics(tmp_path):
 def test_metrics_runs_folder_is_git_ignored_and_metrics_are_not():
     ignore = (ROOT / ".gitignore").read_text().splitlines()
     assert "/metrics/runs/" in ignore and "/metrics/" not in ignore
+
+
+def test_a_stage_that_stops_on_its_data_says_why_without_a_traceback(tmp_path, caplog):
+    from pipeline.errors import NotEnoughData
+
+    def run(cfg, paths):
+        raise NotEnoughData("the test window holds 2 labelled contacts and 0 repeats: change train.split.test_share")
+
+    with pytest.raises(SystemExit) as stop:
+        run_stage("train", run, "train", params_path=_params(tmp_path))
+    assert stop.value.code == 2
+    assert "train.split.test_share" in caplog.text and "stopped" in caplog.text
