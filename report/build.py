@@ -414,7 +414,7 @@ def analysts_section(
             f"{m.registry.get('run_id')}; test window {card['split']['test']['from']} to "
             f"{card['split']['test']['to']} ({card['split']['test']['contacts']:,} contacts): ROC AUC "
             f"{met['roc_auc']:.3f}, log loss {met['log_loss']:.4f}, ECE {met['ece']:.4f}, capture at 10% "
-            f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {m.registry.get('reason')}."
+            f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {in_words(m.registry.get('reason'))}."
         )
     if transfers is not None:
         blocks.append(
@@ -495,6 +495,20 @@ def _card_bars(card: pd.DataFrame, who: str) -> str:
         ),
         f"{who} scorecard",
     )
+
+
+BASELINE_WORDS = {"overall_rate": "the overall repeat rate", "reason_rate": "the repeat rate of each reason",
+                  "frequent_caller": "the customer's number of recent contacts",
+                  "previous_outcome": "the outcome of the customer's previous contact",
+                  "logistic_regression": "a logistic regression"}
+
+
+def in_words(reason: object) -> str:
+    """The registry's promotion reason with the baselines named in words, not as identifiers."""
+    text = str(reason) if reason is not None else "not recorded"
+    for name, words in BASELINE_WORDS.items():
+        text = text.replace(name, words)
+    return text
 
 
 def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
@@ -840,7 +854,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     reg = m.registry if m is not None else {}
     model_words = (
         f"Drivers from model version {reg.get('version')} "
-        f"({'the champion' if reg.get('promoted') else 'not the champion: ' + str(reg.get('reason'))})"
+        f"({'the champion' if reg.get('promoted') else 'not the champion: ' + in_words(reg.get('reason'))})"
         if m is not None
         else "No model on this data"
     )

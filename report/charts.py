@@ -284,3 +284,17 @@ def repeat_delay_figure(hist, window_days: float) -> Figure:
             sort=False,
         )
     )
+
+
+def monitor_figure(weekly) -> Figure:
+    """`fcr monitor`: realised vs predicted repeat rate by week on monitored contacts whose window has closed,
+    with the 95% band the realised rate stays in while the model holds."""
+    return draw(
+        Lines(
+            "Does the model still hold? Realised vs predicted repeats (contacts whose outcome is known)",
+            list(weekly["week"].astype(str)),
+            {"predicted (band: 95% if the model holds)": weekly["predicted_rate"], "realised": weekly["observed_rate"]},
+            "repeat rate",
+            band=(weekly["ci_low"], weekly["ci_high"]),
+        )
+    )

@@ -188,7 +188,15 @@ def test_cli_score_and_monitor_on_the_pipeline_outputs(project, tmp_path):
     cli = [sys.executable, "-m", "pipeline.cli"]
     _run(cli + ["synthetic-export", str(tmp_path / "x"), "--n-contacts", "2000", "--csv"], project)
     out = tmp_path / "scored.csv"
-    _run(cli + ["score", str(tmp_path / "x/contacts.csv"), str(out), "--reasons", "2"], project)
+    registry = json.loads((project / "metrics/runs/train.json").read_text())["registry"]
+    if not registry["promoted"]:  # the small centre's model may fail the gate: no champion to score with
+        refused = subprocess.run(cli + ["score", str(tmp_path / "x/contacts.csv"), str(out)], cwd=project,
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0 and "--model" in refused.stderr + refused.stdout
+        cli_model = ["--model", str(project / "models_out")]
+    else:
+        cli_model = []
+    _run(cli + ["score", str(tmp_path / "x/contacts.csv"), str(out), "--reasons", "2", *cli_model], project)
     scored = pd.read_csv(out)
     raw = pd.read_csv(tmp_path / "x/contacts.csv")
     quarantine = tmp_path / "scored.quarantine.parquet"
