@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.online_state import OnlineState
+from features.rules import DAY
 from pipeline.config import FeaturizeConfig
 from features.spec import EXTRA_PREFIX
 from models.scoring import Calibrator
@@ -122,8 +123,10 @@ class Scorer:
     threshold: float
     snapshot_end: int = 0                 # epoch seconds: contacts before it are in the snapshot
     journal: Journal | None = None
-    learned: dict[str, bool] = field(default_factory=dict)  # contact id -> its agent is known
+    learned: dict[str, tuple[bool, int]] = field(default_factory=dict)  # contact id -> (its agent is known, start)
     last_event: float | None = None       # wall-clock time of the latest event learned
+    latest: int = 0                       # latest start time learned (epoch seconds): the state's "now"
+    pruned_at: int = 0                    # `latest` at the last prune
 
     def prepare(self, contacts: list[dict]) -> list[dict]:
         """Raw fields -> the state's input: family filled in, start time in epoch seconds, the user's
@@ -161,16 +164,33 @@ class Scorer:
         cid, t = r["contact_id"], int(r["started_at"])
         if t < self.snapshot_end:
             return False
-        has_agent = self.learned.get(cid)
+        has_agent = self.learned.get(cid, (None, t))[0]
         if has_agent is None:
             self.state.observe(r)
         elif not has_agent and r.get("agent_id") is not None:  # the completion names the agent
             self.state.observe(r, customer=False)
         else:
             return False
-        self.learned[cid] = bool(has_agent) or r.get("agent_id") is not None
+        self.learned[cid] = (bool(has_agent) or r.get("agent_id") is not None, t)
         self.last_event = time.time()
+        # a start time far ahead of the clock (a wrong or hostile client) must not prune live history
+        self.latest = max(self.latest, min(t, int(time.time()) + int(DAY)))
+        if self.latest - self.pruned_at >= DAY:
+            self.prune(self.latest)
         return True
+
+    def prune(self, now: int) -> int:
+        """Bound memory: the state forgets what no contact at or after `now` can see, and the ids of
+        contacts older than that are forgotten too (the journal still refuses them twice). Run once
+        per day of contact time."""
+        dropped = self.state.prune(now)
+        before = self.state.horizon(now)[0]
+        for cid in [c for c, (_, t) in self.learned.items() if t < before]:
+            del self.learned[cid]
+        self.pruned_at = now
+        log.debug("state pruned at %d: %d history entries dropped, %d contact ids kept", now, dropped,
+                  len(self.learned))
+        return dropped
 
     def replay(self) -> int:
         """Apply the journal's events since the snapshot's end; how many changed the state."""
