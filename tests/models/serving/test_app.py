@@ -44,6 +44,7 @@ def world(tmp_path_factory):
     threshold = float(result.metrics["model"]["capacity_threshold"])
     (model_dir / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "capacity_threshold":
                                                            threshold, "registry": {"version": 7}}))
+    result.test.to_parquet(model_dir / "test_predictions.parquet")  # as the train stage writes it
     snapshot = online_snapshot(before, labels, 7, T)
     after = contacts[(contacts["started_at"] >= T) & contacts["customer_id"].notna() & contacts["agent_id"].notna()]
     requests = after.drop_duplicates("customer_id").head(25)
@@ -162,6 +163,48 @@ def test_unknowns_route_bad_input_limits_and_auth(world, monkeypatch):
         ok = client.post("/v1/score", json={"contacts": [unknown]}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert client.get("/healthz").status_code == 200  # probes need no token
+
+
+def test_route_threshold_follows_the_specialist_capacity(world, monkeypatch):
+    """/v1/route with a specialist capacity: the threshold is the score above which that share of the
+    test window falls (brute force on test_predictions.parquet), the train stage's threshold at its
+    own capacity; out-of-range capacities and a model without test scores get 422."""
+    import dataclasses
+    import math
+
+    s = world["scorer"]
+    scores = np.sort(pd.read_parquet(world["model_dir"] / "test_predictions.parquet")["p_repeat"].to_numpy())
+    n = len(scores)
+    assert s.threshold_for(None) == world["threshold"]
+    assert s.threshold_for(TrainConfig.default().specialist_capacity) == world["threshold"]
+    thresholds = []
+    for cap in (0.001, 0.05, 0.1, 0.25, 0.5, 0.9, 1.0):
+        thr = s.threshold_for(cap)
+        assert thr == scores[math.ceil((1 - cap) * (n - 1))], cap
+        assert (scores > thr).mean() <= cap <= (scores >= thr).mean() + 1 / n, cap
+        thresholds.append(thr)
+    assert thresholds == sorted(thresholds, reverse=True)
+    contact = _payload(world["requests"].head(1))[0]
+    agents = sorted(s.state.agents)[:3]
+    with Server(create_app(lambda: s)) as client:
+        _ready(client)
+        for cap in (0.05, 0.5, 1.0):
+            r = client.post("/v1/route", json={"contact": contact, "agents": agents, "specialist_capacity": cap})
+            assert r.status_code == 200, r.text
+            out = r.json()
+            assert out["threshold"] == s.threshold_for(cap) and out["specialist_capacity"] == cap
+            assert (out["route"] == "specialist") == (out["p_repeat"] >= out["threshold"])
+        r = client.post("/v1/route", json={"contact": contact, "agents": agents}).json()
+        assert r["threshold"] == world["threshold"] and r["specialist_capacity"] is None
+        for bad in (0, -0.1, 1.5, "lots"):
+            r = client.post("/v1/route", json={"contact": contact, "agents": agents, "specialist_capacity": bad})
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "specialist_capacity", bad
+    blind = dataclasses.replace(s, model=dataclasses.replace(s.model, test_scores=None))
+    with Server(create_app(lambda: blind)) as client:
+        _ready(client)
+        r = client.post("/v1/route", json={"contact": contact, "agents": agents, "specialist_capacity": 0.3})
+        assert r.status_code == 422 and "test_predictions.parquet" in r.json()["detail"]
+        assert client.post("/v1/route", json={"contact": contact, "agents": agents}).status_code == 200
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
