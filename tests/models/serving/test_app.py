@@ -328,3 +328,34 @@ def test_hot_reload_swaps_the_model_and_keeps_the_old_one_on_failure(world, monk
         assert r.status_code == 503 and "half written" in r.json()["detail"]
         ok = client.post("/v1/score", json={"contacts": _payload(world["requests"].head(2))}, headers=auth)
         assert ok.status_code == 200  # the running model stayed
+
+
+def test_the_live_state_stays_bounded_as_contact_time_passes(world):
+    """A long-running service: contacts learned over 400 days leave the state holding only the
+    look-back's worth (history and contact ids), and a start time far ahead of the clock prunes nothing."""
+    import copy
+    import dataclasses
+
+    from features.rules import DAY
+
+    s0 = world["scorer"]
+    start = int(time.time()) - 400 * DAY  # contact time up to today: pruning is bounded by the wall clock
+    s = dataclasses.replace(s0, state=copy.deepcopy(s0.state), learned={}, latest=0, pruned_at=0, snapshot_end=start)
+    customer, agent = str(world["requests"]["customer_id"].iloc[0]), str(world["requests"]["agent_id"].iloc[0])
+    lookback_days = (start - s.state.horizon(start)[0]) / DAY
+    for day in range(400):
+        for k in range(3):
+            assert s.apply({"contact_id": f"d{day}-{k}", "customer_id": customer, "agent_id": agent, "channel": "phone",
+                            "reason_family": "billing", "reason_code": "BIL-01",
+                            "started_at": start + day * DAY + k * 3600})
+    assert len(s.learned) <= 3 * (lookback_days + 2) < 3 * 400
+    assert len(s.state.customer_history[customer].times) <= 3 * (lookback_days + 2)
+    assert len(s.state.agent_times[agent]) <= 3 * 3
+    recent = [t for t in s.state.customer_history[customer].times if t >= time.time() - (lookback_days - 3) * DAY]
+    assert len(recent) >= 3 * (lookback_days - 4)
+    far = int(time.time()) + 50 * 365 * DAY  # a wrong clock or a hostile client
+    assert s.apply({"contact_id": "future", "customer_id": "x", "agent_id": None, "channel": "phone",
+                    "reason_family": "billing", "reason_code": "BIL-01", "started_at": far})
+    assert s.latest <= time.time() + DAY + 5
+    assert set(recent) <= set(s.state.customer_history[customer].times)  # the last months are all still there
+    assert s0.learned == {} or "d0-0" not in s0.learned  # the fixture's scorer is untouched
