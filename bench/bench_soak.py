@@ -151,7 +151,7 @@ def main() -> None:
     first = [r for t, r in samples if t < 60]
     last = [r for t, r in samples if t >= samples[-1][0] - 60]
     m1, m2 = statistics.median(first), statistics.median(last)
-    log.info("soak: %.0f s, %.0f scoring requests/s + %.0f events/s, %.0f days of contact time per second",
+    log.info("soak: %.0f s, %.0f scoring requests/s + %.0f events/s, %.1f days of contact time per second",
              a.seconds, a.rate, a.rate, a.days_per_s)
     log.info("%-24s %10s %10s %12s %8s %8s %9s", "endpoint", "p50 ms", "p99 ms", "achieved/s", "ok", "errors",
              "not sent")

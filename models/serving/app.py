@@ -402,6 +402,10 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
 
     @app.post("/v1/route", response_model=RouteResponse)
     async def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
+        try:
+            threshold = s.threshold_for(body.specialist_capacity)
+        except CapacityUnknown as exc:
+            raise HTTPException(422, str(exc)) from None
         agents = list(dict.fromkeys(body.agents))
         current = body.current_agent
         candidates = agents + ([current] if current is not None and current not in agents else [])
@@ -410,10 +414,6 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         resolved = dict(zip(candidates, (1 - p).tolist(), strict=True))
         ranking = sorted(((a, resolved[a]) for a in agents), key=lambda x: -x[1])
         best = ranking[0][0]
-        try:
-            threshold = s.threshold_for(body.specialist_capacity)
-        except CapacityUnknown as exc:
-            raise HTTPException(422, str(exc)) from None
         p_best, why = s.score(frame([body.contact.model_copy(update={"agent_id": best})]))
         routes, _ = s.route(p_best, threshold)
         return RouteResponse(model_version=version(), contact_id=body.contact.contact_id, best_agent=best,
