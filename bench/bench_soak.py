@@ -7,8 +7,8 @@ completed to /v1/contacts at `--rate`/s. The server's RSS is sampled every `--ev
 Contact time runs faster than the clock (`--days-per-s`, default 0.5: ten minutes cover 300 days), so
 that the run crosses the state's look-back (92 days, reached after about 3 minutes): a state that only
 grows, or one bounded by its look-back, shows which it is within ten minutes. (Contact time must stay
-before the wall clock: the service does not let a start time ahead of it prune history.) Prints first-minute vs last-minute
-median RSS and their ratio (bar: within 10 %), and p50 / p99 of both kinds of request.
+before the wall clock: the service does not let a start time ahead of it prune history.) Prints
+first-minute vs last-minute median RSS and their ratio (bar: within 10 %), and p50 / p99 of both kinds of request.
 Run: `uv run python bench/bench_soak.py` (about 11 minutes).
 """
 
@@ -94,7 +94,8 @@ def load(url: str, kind: str, rate: float, seconds: float, days_per_s: float) ->
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(one, range(n)))
     sent = int((~np.isnan(lat)).sum())
-    print(json.dumps({"requests": n, "ok": int((codes == 200).sum()), "errors": int(((codes >= 500) | (codes < 0)).sum()),
+    errors = int(((codes >= 500) | (codes < 0)).sum())
+    print(json.dumps({"requests": n, "ok": int((codes == 200).sum()), "errors": errors,
                       "not_sent": n - sent, "achieved_rps": sent / (time.perf_counter() - t0),
                       "p50_ms": float(np.nanpercentile(lat, 50) * 1000),
                       "p99_ms": float(np.nanpercentile(lat, 99) * 1000)}))
@@ -127,8 +128,8 @@ def main() -> None:
     try:
         _wait(f"http://127.0.0.1:{port}/readyz")
         proc = psutil.Process(server.pid)
-        loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_soak", "--child", f"http://127.0.0.1:{port}{path}",
-                                   kind, str(a.rate), str(a.seconds), str(a.days_per_s)],
+        loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_soak", "--child",
+                                   f"http://127.0.0.1:{port}{path}", kind, str(a.rate), str(a.seconds), str(a.days_per_s)],
                                   cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                  for path, kind in (("/v1/score", "score"), ("/v1/contacts", "events"))]
         for p in loads:

@@ -116,8 +116,9 @@ class OnlineState:
     def prune(self, now: int) -> int:
         """Forget history no contact at or after `now` can see (as the snapshot does): customers'
         contacts older than the look-back, each customer's latest one kept (days since the last
-        contact, previous channel) when none is recent, and agents' contacts before the previous day. Keeps a long-running
-        service's memory bounded by the look-back instead of growing with every contact. How many went."""
+        contact, previous channel) when none is recent, and agents' contacts before the previous day.
+        Keeps a long-running service's memory bounded by the look-back instead of growing with every
+        contact. How many went."""
         cust_before, agent_before = self.horizon(now)
         dropped = 0
         for h in self.customer_history.values():
