@@ -129,7 +129,8 @@ def main() -> None:
         _wait(f"http://127.0.0.1:{port}/readyz")
         proc = psutil.Process(server.pid)
         loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_soak", "--child",
-                                   f"http://127.0.0.1:{port}{path}", kind, str(a.rate), str(a.seconds), str(a.days_per_s)],
+                                   f"http://127.0.0.1:{port}{path}", kind, str(a.rate), str(a.seconds),
+                                   str(a.days_per_s)],
                                   cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                  for path, kind in (("/v1/score", "score"), ("/v1/contacts", "events"))]
         for p in loads:
