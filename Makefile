@@ -30,6 +30,7 @@ bench: setup repro  ## benchmarks (minutes; 10M contacts; the service one serves
 	$(UV) run python bench/bench_featurize.py
 	$(UV) run python bench/bench_train.py
 	$(UV) run python bench/bench_service.py
+	$(UV) run python bench/bench_soak.py
 
 clean:
 	rm -rf data plots reports models_out metrics/runs

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from features.builder import NO_PREVIOUS
-from features.rules import GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs, agent_day_start, derived
-from features.spec import PROFILE
+from features.rules import DAY, GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs, agent_day_start, derived
+from features.spec import PROFILE, WINDOWS_DAYS
 from pipeline.config import FeaturizeConfig
 
 NAN = float("nan")
@@ -106,6 +106,35 @@ class OnlineState:
             self.customer_history.setdefault(c["customer_id"], _History()).add(t, c["channel"], c["reason_family"])
         if c.get("agent_id") is not None:
             bisect.insort(self.agent_times.setdefault(c["agent_id"], []), t)
+
+    def horizon(self, now: int) -> tuple[int, int]:
+        """(customer, agent) times before which nothing is seen by a contact at or after `now`: the
+        snapshot's look-back (longest count window or label window, plus a day) and the previous UTC day."""
+        lookback = int(round((max(max(WINDOWS_DAYS), self.window_days) + 1) * DAY))
+        return now - lookback, int(agent_day_start(now)) - int(DAY)
+
+    def prune(self, now: int) -> int:
+        """Forget history no contact at or after `now` can see (as the snapshot does): customers'
+        contacts older than the look-back, each customer's latest one kept (days since the last
+        contact, previous channel) when none is recent, and agents' contacts before the previous day.
+        Keeps a long-running service's memory bounded by the look-back instead of growing with every
+        contact. How many went."""
+        cust_before, agent_before = self.horizon(now)
+        dropped = 0
+        for h in self.customer_history.values():
+            k = min(bisect.bisect_left(h.times, cust_before), len(h.times) - 1)
+            if k > 0:
+                del h.times[:k], h.channels[:k], h.families[:k]
+                dropped += k
+        for aid in list(self.agent_times):
+            times = self.agent_times[aid]
+            k = bisect.bisect_left(times, agent_before)
+            if k == len(times):
+                del self.agent_times[aid]
+            elif k:
+                del times[:k]
+            dropped += k
+        return dropped
 
     def _code(self, name: str, value: object) -> float:
         return self.codes[name].get(value, NAN) if value is not None else NAN

@@ -198,6 +198,7 @@ def serve(
     from models.serving.journal import Journal
     from models.serving.scorer import ModelNotFound, build_scorer, load_model
     from models.serving.app import create_app
+    from models.serving.slow_clients import header_deadline_protocol
     from models.registry.tracking import tracking_uri
     from pipeline.config import load_params
 
@@ -222,9 +223,10 @@ def serve(
 
     app_ = create_app(loader, max_batch=cfg.max_batch, max_body=cfg.max_body_bytes, body_timeout=cfg.body_timeout_s,
                       door_mapping=_door_mapping(p))
-    # Slow clients: idle keep-alive connections close after 5 s; bodies have their own deadline (408).
+    # Slow clients: idle keep-alive connections close after 5 s; the request line and headers have a
+    # deadline (serve.header_timeout_s, models/serving/slow_clients.py), the body its own (408).
     uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False,
-                timeout_keep_alive=5)
+                timeout_keep_alive=5, http=header_deadline_protocol(cfg.header_timeout_s))
 
 
 def _door_mapping(p):

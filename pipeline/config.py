@@ -339,6 +339,7 @@ class ServeConfig(_Strict):
     max_batch: int = Field(ge=1)
     max_body_bytes: int = Field(ge=1024)   # larger bodies get 413 before they are parsed
     body_timeout_s: float = Field(gt=0)    # a body not received in this time gets 408 (slow clients)
+    header_timeout_s: float = Field(gt=0)  # request line + headers not received in this time: 408, closed
     journal: str                           # SQLite (WAL) journal of live events, replayed at start
 
 

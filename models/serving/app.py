@@ -38,7 +38,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from contract.vocabulary import CHANNELS
 from models.serving import mapping
 from models.serving.mapping import DoorMapping
-from models.serving.scorer import Scorer
+from models.serving.scorer import CapacityUnknown, Scorer
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "FCR_API_TOKEN"
@@ -131,6 +131,9 @@ class RouteRequest(BaseModel):
     agents: list[str] = Field(min_length=1, max_length=500, description="available agent ids")
     current_agent: str | None = Field(
         None, max_length=128, description="the agent the contact would go to now: the gain is measured against it")
+    specialist_capacity: float | None = Field(
+        None, gt=0, le=1, description="share of contacts the specialists can take now: the threshold is the score "
+        "above which that share of the model's test-window contacts fall; null: the model's training capacity")
 
 
 class RankedAgent(BaseModel):
@@ -146,7 +149,9 @@ class RouteResponse(BaseModel):
     expected_gain: float | None = Field(description="resolution probability with the best agent minus with the "
                                                     "current one (null without current_agent)")
     p_repeat: float = Field(description="repeat risk with the best agent")
-    threshold: float = Field(description="specialist threshold: the training capacity threshold")
+    threshold: float = Field(description="specialist threshold: for specialist_capacity when given, else the "
+                                         "training capacity threshold")
+    specialist_capacity: float | None = Field(description="the capacity the threshold is for (null: the model's)")
     route: Literal["specialist", "standard"]
     reasons: list[Reason] = Field(
         description="the strongest pushes toward a repeat, in plain words, with the best agent")
@@ -397,6 +402,10 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
 
     @app.post("/v1/route", response_model=RouteResponse)
     async def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
+        try:
+            threshold = s.threshold_for(body.specialist_capacity)
+        except CapacityUnknown as exc:
+            raise HTTPException(422, str(exc)) from None
         agents = list(dict.fromkeys(body.agents))
         current = body.current_agent
         candidates = agents + ([current] if current is not None and current not in agents else [])
@@ -406,11 +415,12 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         ranking = sorted(((a, resolved[a]) for a in agents), key=lambda x: -x[1])
         best = ranking[0][0]
         p_best, why = s.score(frame([body.contact.model_copy(update={"agent_id": best})]))
-        routes, _ = s.route(p_best)
+        routes, _ = s.route(p_best, threshold)
         return RouteResponse(model_version=version(), contact_id=body.contact.contact_id, best_agent=best,
                              ranking=[RankedAgent(agent_id=a, p_resolved=q) for a, q in ranking],
                              expected_gain=None if current is None else resolved[best] - resolved[current],
-                             p_repeat=float(p_best[0]), threshold=s.threshold, route=routes[0],
+                             p_repeat=float(p_best[0]), threshold=threshold,
+                             specialist_capacity=body.specialist_capacity, route=routes[0],
                              reasons=[Reason(**x) for x in why[0]])
 
     @app.post("/v1/admin/reload")

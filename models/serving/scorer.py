@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 from features.online_state import OnlineState
+from features.rules import DAY
 from pipeline.config import FeaturizeConfig
 from features.spec import EXTRA_PREFIX
 from models.scoring import Calibrator
+from models.training.evaluation import capacity_threshold
 from models.serving.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 class ModelNotFound(RuntimeError):
     """The model to serve could not be found or read."""
+
+
+class CapacityUnknown(ValueError):
+    """No specialist threshold can be derived for the capacity asked."""
 
 
 @dataclass
@@ -47,6 +53,7 @@ class LoadedModel:
     card: dict
     source: str
     descriptions: dict[str, str] = field(default_factory=dict)
+    test_scores: np.ndarray | None = None  # calibrated p_repeat of the test window (thresholds for any capacity)
 
 
 def _find(root: Path, name: str, search: bool = False) -> Path:
@@ -98,13 +105,21 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
             full = json.loads(card_file.read_text())
             card = {"model_name": full.get("model_name"), "alias": None,
                     "version": full.get("registry", {}).get("version"), "run_id": full.get("registry", {}).get("run_id"),
-                    "capacity_threshold": full.get("capacity_threshold"), "test_metrics": full.get("test_metrics", {})}
+                    "capacity_threshold": full.get("capacity_threshold"), "test_metrics": full.get("test_metrics", {}),
+                    "specialist_capacity": full.get("specialist_capacity")}
     search = source.startswith("models:/")
     booster = lgb.Booster(model_file=str(_find(root, "model.txt", search)))
     calibrator = Calibrator.from_dict(json.loads(_find(root, "calibration.json", search).read_text()))
     spec = json.loads(_find(root, "feature_spec.json", search).read_text())
     descriptions = {f["name"]: f.get("label", f["name"]) for f in spec["features"]}
-    return LoadedModel(booster, calibrator, spec, card, source, descriptions)
+    # the train stage's test-window predictions, beside the model (models_out) when there
+    tests = sorted(root.rglob("test_predictions.parquet")) if search else \
+        [root / "test_predictions.parquet"] if (root / "test_predictions.parquet").is_file() else []
+    scores = None
+    if tests:
+        p = pd.read_parquet(tests[0], columns=["p_repeat"])["p_repeat"].to_numpy(dtype=float)
+        scores = p[np.isfinite(p)] if np.isfinite(p).any() else None
+    return LoadedModel(booster, calibrator, spec, card, source, descriptions, scores)
 
 
 def load_snapshot(directory: str | Path) -> dict[str, pd.DataFrame]:
@@ -122,8 +137,10 @@ class Scorer:
     threshold: float
     snapshot_end: int = 0                 # epoch seconds: contacts before it are in the snapshot
     journal: Journal | None = None
-    learned: dict[str, bool] = field(default_factory=dict)  # contact id -> its agent is known
+    learned: dict[str, tuple[bool, int]] = field(default_factory=dict)  # contact id -> (its agent is known, start)
     last_event: float | None = None       # wall-clock time of the latest event learned
+    latest: int = 0                       # latest start time learned (epoch seconds): the state's "now"
+    pruned_at: int = 0                    # `latest` at the last prune
 
     def prepare(self, contacts: list[dict]) -> list[dict]:
         """Raw fields -> the state's input: family filled in, start time in epoch seconds, the user's
@@ -161,16 +178,33 @@ class Scorer:
         cid, t = r["contact_id"], int(r["started_at"])
         if t < self.snapshot_end:
             return False
-        has_agent = self.learned.get(cid)
+        has_agent = self.learned.get(cid, (None, t))[0]
         if has_agent is None:
             self.state.observe(r)
         elif not has_agent and r.get("agent_id") is not None:  # the completion names the agent
             self.state.observe(r, customer=False)
         else:
             return False
-        self.learned[cid] = bool(has_agent) or r.get("agent_id") is not None
+        self.learned[cid] = (bool(has_agent) or r.get("agent_id") is not None, t)
         self.last_event = time.time()
+        # a start time far ahead of the clock (a wrong or hostile client) must not prune live history
+        self.latest = max(self.latest, min(t, int(time.time()) + int(DAY)))
+        if self.latest - self.pruned_at >= DAY:
+            self.prune(self.latest)
         return True
+
+    def prune(self, now: int) -> int:
+        """Bound memory: the state forgets what no contact at or after `now` can see, and the ids of
+        contacts older than that are forgotten too (the journal still refuses them twice). Run once
+        per day of contact time."""
+        dropped = self.state.prune(now)
+        before = self.state.horizon(now)[0]
+        for cid in [c for c, (_, t) in self.learned.items() if t < before]:
+            del self.learned[cid]
+        self.pruned_at = now
+        log.debug("state pruned at %d: %d history entries dropped, %d contact ids kept", now, dropped,
+                  len(self.learned))
+        return dropped
 
     def replay(self) -> int:
         """Apply the journal's events since the snapshot's end; how many changed the state."""
@@ -204,9 +238,26 @@ class Scorer:
         return {"feature": name, "value": shown, "contribution": round(contribution, 4),
                 "text": _reason_text(self.model.descriptions.get(name, name), shown)}
 
-    def route(self, p: np.ndarray) -> tuple[list[str], list[str]]:
-        routes = np.where(p >= self.threshold, "specialist", "standard")
-        bands = np.where(p >= self.threshold, "high", np.where(p >= 0.5 * self.threshold, "medium", "low"))
+    def threshold_for(self, capacity: float | None) -> float:
+        """The specialist threshold for a capacity (share of contacts specialists can take): the score
+        above which that share of the model's test-window contacts fall (as the train stage sets the
+        model's own threshold); None: the model's threshold. Raises CapacityUnknown without test scores."""
+        if capacity is None:
+            return self.threshold
+        scores = self.model.test_scores
+        if scores is None:
+            if capacity == self.model.card.get("specialist_capacity"):
+                return self.threshold
+            raise CapacityUnknown(
+                f"{self.model.source} carries no test-window scores (test_predictions.parquet), so no threshold can "
+                f"be derived for specialist_capacity {capacity}: omit it to use the model's threshold "
+                f"({self.threshold:.4f}, capacity {self.model.card.get('specialist_capacity')}).")
+        return capacity_threshold(scores, capacity)
+
+    def route(self, p: np.ndarray, threshold: float | None = None) -> tuple[list[str], list[str]]:
+        threshold = self.threshold if threshold is None else threshold
+        routes = np.where(p >= threshold, "specialist", "standard")
+        bands = np.where(p >= threshold, "high", np.where(p >= 0.5 * threshold, "medium", "low"))
         return routes.tolist(), bands.tolist()
 
 

@@ -101,3 +101,45 @@ def test_fast_features_equal_the_pandas_online_path(setup, seed):
         if isinstance(col.dtype, pd.CategoricalDtype):
             expected[expected < 0] = np.nan
         np.testing.assert_allclose(got[:, j], expected, rtol=1e-6, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_pruning_forgets_only_what_no_later_contact_sees(setup, seed):
+    """A long-running service prunes its state (memory bounded by the look-back): contacts at or after
+    the prune time get exactly the features they got before, and what is kept is, per customer, the
+    contacts within the look-back or else the latest one (brute force), per agent the previous day on."""
+    import copy
+
+    from features.rules import agent_day_start
+
+    contacts, T, data, snapshot, state0, spec = setup
+    rng = np.random.default_rng(seed)
+    after = contacts[contacts["started_at"] >= T]
+    now_ts = after["started_at"].iloc[int(rng.integers(len(after) // 2, len(after) - 50))]
+    now = int(now_ts.timestamp())
+    state = copy.deepcopy(state0)
+    for r in after[after["started_at"] < now_ts].to_dict("records"):
+        state.observe({"customer_id": None if pd.isna(r["customer_id"]) else r["customer_id"],
+                       "agent_id": None if pd.isna(r["agent_id"]) else r["agent_id"], "channel": str(r["channel"]),
+                       "reason_family": str(r["reason_family"]), "started_at": int(r["started_at"].timestamp())})
+    req = _requests(contacts[contacts["started_at"] >= now_ts], now_ts, seed, contacts[contacts["started_at"] < now_ts])
+    req = req[req["started_at"] >= now_ts]
+    records = [{k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in r.items()}
+               for r in req.to_dict("records")]
+    for r in records:
+        r["started_at"] = int(r["started_at"].timestamp())
+    before = state.features(records)
+    history = {c: list(h.times) for c, h in state.customer_history.items()}
+    agents = {a: list(t) for a, t in state.agent_times.items()}
+    dropped = state.prune(now)
+    assert dropped > 0
+    np.testing.assert_array_equal(state.features(records), before)
+    cust_before, agent_before = state.horizon(now)
+    assert cust_before <= now - 91 * 86_400 and agent_before == agent_day_start(now) - 86_400
+    for c, times in history.items():
+        kept = [t for t in times if t >= cust_before]
+        assert state.customer_history[c].times == (kept or times[-1:]), c
+    assert {a: t for a, t in state.agent_times.items()} == \
+        {a: [x for x in t if x >= agent_before] for a, t in agents.items() if any(x >= agent_before for x in t)}
+    assert sum(len(t) for t in history.values()) + sum(len(t) for t in agents.values()) - dropped == \
+        sum(len(h.times) for h in state.customer_history.values()) + sum(map(len, state.agent_times.values()))

@@ -44,6 +44,7 @@ def world(tmp_path_factory):
     threshold = float(result.metrics["model"]["capacity_threshold"])
     (model_dir / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "capacity_threshold":
                                                            threshold, "registry": {"version": 7}}))
+    result.test.to_parquet(model_dir / "test_predictions.parquet")  # as the train stage writes it
     snapshot = online_snapshot(before, labels, 7, T)
     after = contacts[(contacts["started_at"] >= T) & contacts["customer_id"].notna() & contacts["agent_id"].notna()]
     requests = after.drop_duplicates("customer_id").head(25)
@@ -162,6 +163,48 @@ def test_unknowns_route_bad_input_limits_and_auth(world, monkeypatch):
         ok = client.post("/v1/score", json={"contacts": [unknown]}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert client.get("/healthz").status_code == 200  # probes need no token
+
+
+def test_route_threshold_follows_the_specialist_capacity(world, monkeypatch):
+    """/v1/route with a specialist capacity: the threshold is the score above which that share of the
+    test window falls (brute force on test_predictions.parquet), the train stage's threshold at its
+    own capacity; out-of-range capacities and a model without test scores get 422."""
+    import dataclasses
+    import math
+
+    s = world["scorer"]
+    scores = np.sort(pd.read_parquet(world["model_dir"] / "test_predictions.parquet")["p_repeat"].to_numpy())
+    n = len(scores)
+    assert s.threshold_for(None) == world["threshold"]
+    assert s.threshold_for(TrainConfig.default().specialist_capacity) == world["threshold"]
+    thresholds = []
+    for cap in (0.001, 0.05, 0.1, 0.25, 0.5, 0.9, 1.0):
+        thr = s.threshold_for(cap)
+        assert thr == scores[math.ceil((1 - cap) * (n - 1))], cap
+        assert (scores > thr).mean() <= cap <= (scores >= thr).mean() + 1 / n, cap
+        thresholds.append(thr)
+    assert thresholds == sorted(thresholds, reverse=True)
+    contact = _payload(world["requests"].head(1))[0]
+    agents = sorted(s.state.agents)[:3]
+    with Server(create_app(lambda: s)) as client:
+        _ready(client)
+        for cap in (0.05, 0.5, 1.0):
+            r = client.post("/v1/route", json={"contact": contact, "agents": agents, "specialist_capacity": cap})
+            assert r.status_code == 200, r.text
+            out = r.json()
+            assert out["threshold"] == s.threshold_for(cap) and out["specialist_capacity"] == cap
+            assert (out["route"] == "specialist") == (out["p_repeat"] >= out["threshold"])
+        r = client.post("/v1/route", json={"contact": contact, "agents": agents}).json()
+        assert r["threshold"] == world["threshold"] and r["specialist_capacity"] is None
+        for bad in (0, -0.1, 1.5, "lots"):
+            r = client.post("/v1/route", json={"contact": contact, "agents": agents, "specialist_capacity": bad})
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "specialist_capacity", bad
+    blind = dataclasses.replace(s, model=dataclasses.replace(s.model, test_scores=None))
+    with Server(create_app(lambda: blind)) as client:
+        _ready(client)
+        r = client.post("/v1/route", json={"contact": contact, "agents": agents, "specialist_capacity": 0.3})
+        assert r.status_code == 422 and "test_predictions.parquet" in r.json()["detail"]
+        assert client.post("/v1/route", json={"contact": contact, "agents": agents}).status_code == 200
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
@@ -285,3 +328,34 @@ def test_hot_reload_swaps_the_model_and_keeps_the_old_one_on_failure(world, monk
         assert r.status_code == 503 and "half written" in r.json()["detail"]
         ok = client.post("/v1/score", json={"contacts": _payload(world["requests"].head(2))}, headers=auth)
         assert ok.status_code == 200  # the running model stayed
+
+
+def test_the_live_state_stays_bounded_as_contact_time_passes(world):
+    """A long-running service: contacts learned over 400 days leave the state holding only the
+    look-back's worth (history and contact ids), and a start time far ahead of the clock prunes nothing."""
+    import copy
+    import dataclasses
+
+    from features.rules import DAY
+
+    s0 = world["scorer"]
+    start = int(time.time()) - 400 * DAY  # contact time up to today: pruning is bounded by the wall clock
+    s = dataclasses.replace(s0, state=copy.deepcopy(s0.state), learned={}, latest=0, pruned_at=0, snapshot_end=start)
+    customer, agent = str(world["requests"]["customer_id"].iloc[0]), str(world["requests"]["agent_id"].iloc[0])
+    lookback_days = (start - s.state.horizon(start)[0]) / DAY
+    for day in range(400):
+        for k in range(3):
+            assert s.apply({"contact_id": f"d{day}-{k}", "customer_id": customer, "agent_id": agent, "channel": "phone",
+                            "reason_family": "billing", "reason_code": "BIL-01",
+                            "started_at": start + day * DAY + k * 3600})
+    assert len(s.learned) <= 3 * (lookback_days + 2) < 3 * 400
+    assert len(s.state.customer_history[customer].times) <= 3 * (lookback_days + 2)
+    assert len(s.state.agent_times[agent]) <= 3 * 3
+    recent = [t for t in s.state.customer_history[customer].times if t >= time.time() - (lookback_days - 3) * DAY]
+    assert len(recent) >= 3 * (lookback_days - 4)
+    far = int(time.time()) + 50 * 365 * DAY  # a wrong clock or a hostile client
+    assert s.apply({"contact_id": "future", "customer_id": "x", "agent_id": None, "channel": "phone",
+                    "reason_family": "billing", "reason_code": "BIL-01", "started_at": far})
+    assert s.latest <= time.time() + DAY + 5
+    assert set(recent) <= set(s.state.customer_history[customer].times)  # the last months are all still there
+    assert s0.learned == {} or "d0-0" not in s0.learned  # the fixture's scorer is untouched

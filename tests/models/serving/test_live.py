@@ -25,6 +25,7 @@ from features.online import online_snapshot
 from tests.centre import centre, feature_table
 
 ROOT = Path(__file__).resolve().parents[3]
+HEADER_TIMEOUT_S = 2.0
 
 
 def _port() -> int:
@@ -57,7 +58,8 @@ def project(tmp_path_factory):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["paths"].update(online_snapshot=str(d / "snapshot"), customers=str(d / "customers.parquet"),
                            agents=str(d / "agents.parquet"))
-    params["serve"].update(journal=str(d / "journal.sqlite"), body_timeout_s=1.5, max_body_bytes=100_000)
+    params["serve"].update(journal=str(d / "journal.sqlite"), body_timeout_s=1.5, max_body_bytes=100_000,
+                           header_timeout_s=HEADER_TIMEOUT_S)
     (d / "params.yaml").write_text(yaml.safe_dump(params))
     agent = str(contacts["agent_id"].dropna().iloc[-1])
     return {"dir": d, "model": model, "params": d / "params.yaml", "T": T, "agent": agent}
@@ -163,6 +165,53 @@ def test_hostile_input_gets_4xx_at_the_door(project):
             t0 = time.perf_counter()
             answer = s.recv(4096)
             assert b" 408 " in answer.split(b"\r\n")[0] and time.perf_counter() - t0 < 5
+        assert c.get("/healthz").status_code == 200
+    finally:
+        served.kill()
+
+
+@pytest.mark.slow
+def test_a_slowloris_client_is_cut_off_while_others_are_served(project):
+    """A client sending its request line and headers a byte per second gets 408 and a closed connection
+    at serve.header_timeout_s; meanwhile other clients are answered, and a kept-alive connection idle
+    for longer than the header deadline (but not the keep-alive timeout) still gets its next answer."""
+    served = Served(project)
+    try:
+        c = served.client
+        probe = {"contacts": [_contact(project, None, 5)]}
+        assert c.post("/v1/score", json=probe).status_code == 200
+        time.sleep(HEADER_TIMEOUT_S + 1)  # idle on the kept-alive connection: not a slow request
+        assert c.post("/v1/score", json=probe).status_code == 200
+        request = b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" * 10
+        answered, closed_after, answer = [], None, b""
+        with socket.create_connection(("127.0.0.1", served.port)) as s:
+            t0 = time.perf_counter()
+            for byte in request:
+                try:
+                    s.sendall(bytes([byte]))
+                except OSError:  # reset: closed
+                    closed_after = time.perf_counter() - t0
+                    break
+                next_byte = time.perf_counter() + 1.0
+                while (left := next_byte - time.perf_counter()) > 0:
+                    answered.append(c.post("/v1/score", json=probe).status_code)
+                    s.settimeout(max(0.01, min(left, 0.2)))
+                    try:
+                        chunk = s.recv(4096)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        chunk = b""
+                    answer += chunk
+                    if not chunk:
+                        closed_after = time.perf_counter() - t0
+                        break
+                if closed_after is not None:
+                    break
+        assert closed_after is not None, "the slow client was never disconnected"
+        assert HEADER_TIMEOUT_S - 0.2 <= closed_after <= HEADER_TIMEOUT_S + 1.5, closed_after
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+        assert len(answered) >= 3 and set(answered) == {200}, answered
         assert c.get("/healthz").status_code == 200
     finally:
         served.kill()
