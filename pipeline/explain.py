@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 
 from models.diagnostics.drivers import explain
+from models.diagnostics.shap_plots import shap_figures
 from models.model_files import load_model
 from models.registry.tracking import log_artifacts_to_run
 from pipeline.config import ExplainConfig, Paths, RegistryConfig
-from pipeline.io import read_json, write_json, write_parquet
+from pipeline.io import read_json, save_figures, write_json, write_parquet
 from pipeline.stage import run_file, run_stage
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ def run(cfg: ExplainConfig, registry: RegistryConfig, paths: Paths) -> None:
     for name, table in tables.items():  # an empty after-contact table when train fitted no such model
         table.to_csv(reports / f"{name}.csv", index=False)
     write_parquet(out.per_contact, reports / "shap_sample.parquet")
+    save_figures(shap_figures(out.per_contact, sample, model.spec, out.drivers), reports / "shap")
     write_json(out.summary, reports / "drivers.json")
     train_run = run_file(paths, "train")  # this clone's latest training run (untracked: ids differ per run)
     registered = read_json(train_run).get("registry", {}) if train_run.exists() else {}
@@ -48,6 +51,7 @@ def run(cfg: ExplainConfig, registry: RegistryConfig, paths: Paths) -> None:
 
 
 def main(params_path: str = "params.yaml") -> None:
+    matplotlib.use("Agg")  # a non-interactive stage: figures are only saved
     run_stage("explain", run, "explain", "train.registry", params_path=params_path)
 
 

@@ -198,3 +198,16 @@ def write_csvs(tables: dict[str, pd.DataFrame], directory: str | Path, prefix: s
     for name, table in tables.items():
         table.to_csv(files[name], index=False)
     return files
+
+
+def save_figures(figures: dict, folder: str | Path) -> None:
+    """Each matplotlib figure as <name>.png in `folder` (emptied first: no stale plots), then closed."""
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for name, fig in figures.items():
+        fig.savefig(folder / f"{name}.png", dpi=100)
+        plt.close(fig)
