@@ -1,7 +1,7 @@
 """Faults on a real `dvc repro` of a small synthetic centre in a scratch copy of the project: every
 metrics file parses as strict JSON; bytes zeroed inside features.parquet stop train with a clear error;
 SIGKILL of `dvc repro` during train leaves no training process that registers later; a run left
-RUNNING by a dead process is marked KILLED by the next start; model_card.json says which registry
+RUNNING by a dead process is marked FAILED by the next start; model_card.json says which registry
 version the files are and the registry says whether it is still champion."""
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def test_sigkill_of_dvc_repro_during_train_leaves_no_orphan(project, tmp_path):
     assert mlflow.search_runs(experiment_names=["fcr"], filter_string="attributes.status = 'RUNNING'").empty
 
 
-def test_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path):
+def test_runs_left_running_by_a_dead_process_are_marked_failed(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = MlflowClient()
     exp = client.create_experiment("fcr")
@@ -150,6 +150,6 @@ def test_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path):
                                          .split()[19]})
     other_host = client.create_run(exp, tags={PID_TAG: "1", START_TAG: "1", HOST_TAG: "elsewhere"})
     assert close_stale_runs(client, exp) == [stale.info.run_id]
-    assert client.get_run(stale.info.run_id).info.status == "KILLED"
+    assert client.get_run(stale.info.run_id).info.status == "FAILED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"
     assert client.get_run(other_host.info.run_id).info.status == "RUNNING"
