@@ -242,6 +242,16 @@ def _door_mapping(p):
 
 
 @app.command()
+def status(params: Path = PARAMS) -> None:
+    """One screen: stale DVC stages, the registry's champion (version, run, data version, params), the model
+    the report describes and what `fcr serve` would serve (serve.model resolved). Reads only."""
+    from models.registry.status import project_status, render
+    from pipeline.config import load_params
+
+    typer.echo("\n".join(render(project_status(load_params(params), params.resolve().parent))))
+
+
+@app.command()
 def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc repro`.")) -> None:
     """Run the whole DVC pipeline (`dvc repro`)."""
     raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "repro", *(args or [])]))
