@@ -17,6 +17,15 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
+class NoUsableFeature(ValueError):
+    """Nothing known at arrival varies in the training window: no model can be fitted. The train stage
+    completes without a model (models/training/no_model.py); `dropped` lists every feature and why."""
+
+    def __init__(self, message: str, dropped: list[dict]) -> None:
+        super().__init__(message)
+        self.dropped = dropped
+
+
 def _listed(spec: dict) -> dict[str, str]:
     out = {}
     for d in spec.get("dropped_features") or []:
@@ -51,9 +60,10 @@ def usable_spec(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict:
         else:
             keep.append(name)  # absent columns stay: model_frame names them in its error
     if not keep:
-        raise ValueError(f"no usable feature: every model feature is missing or constant in the "
-                         f"{len(rows)} training-window contacts ({', '.join(spec['model_features'])}); "
-                         "check the export's columns (ingest.files.column_map in params.yaml) or bring more data.")
+        raise NoUsableFeature(f"no usable feature: every model feature is missing or constant in the "
+                              f"{len(rows)} training-window contacts ({', '.join(d['name'] for d in dropped)}); "
+                              "check the export's columns (ingest.files.column_map in params.yaml) or bring more "
+                              "data.", dropped)
     for d in dropped:
         log.warning("feature %s left out of training: %s", d["name"], d["reason"])
     return dict(spec, model_features=keep, dropped_features=dropped)
