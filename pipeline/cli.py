@@ -342,7 +342,7 @@ def monitor_command(
 
     matplotlib.use("Agg")  # non-interactive: the figure is only saved
     from models.diagnostics.monitoring import monitor
-    from models.model_files import load_model
+    from models.model_files import is_no_model, load_model
     from pipeline.config import load_params
     from pipeline.io import write_csvs, write_json
     from report.charts import monitor_figure
@@ -350,7 +350,11 @@ def monitor_command(
     p = load_params(params)
     cfg = p.monitor.model_copy(update={"since": since} if since else {})
     model_dir = Path(p.paths.model_dir)
-    split = json.loads((model_dir / "model_card.json").read_text())["split"]
+    card = json.loads((model_dir / "model_card.json").read_text())
+    if is_no_model(card):  # train completed without a model: nothing to monitor
+        log.error("%s holds no model to monitor: %s", model_dir, card.get("reason"))
+        raise typer.Exit(2)
+    split = card["split"]
     table = pd.read_parquet(p.paths.features)
     started = table["started_at"]
     reference = table[(started >= pd.Timestamp(split["valid"]["from"])) & (started <= pd.Timestamp(split["valid"]["to"]))]
