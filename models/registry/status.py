@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from models.registry.promotion import champion_status
-from models.registry.tracking import _md5, redact_uri, tracking_uri
+from models.registry.tracking import _md5, flat_numbers, redact_uri, tracking_uri
 from pipeline.config import Params
 from pipeline.io import file_md5
 
@@ -80,6 +80,14 @@ def registry_status(p: Params, root: Path) -> dict:
     current = file_md5(features) if features.exists() else None
     info["data_is_current"] = None if current is None or not info["data_version"] else current == info["data_version"]
     info["params_are_current"] = None if not info["params_md5"] else _md5(p.train.model_dump()) == info["params_md5"]
+    try:  # which logged train params differ from params.yaml now (MLflow keeps them as strings)
+        logged = client.get_run(champion.run_id).data.params
+        now = flat_numbers(p.train.model_dump(), "train")
+        info["params_changed"] = {k: {"run": logged[k], "now": str(v)} for k, v in now.items()
+                                  if k in logged and logged[k] != str(v)}
+    except Exception as exc:  # noqa: BLE001 - the run may be gone; the hash comparison above still holds
+        info["params_changed"] = None
+        log.warning("champion run %s unreadable: %s", champion.run_id, exc)
     return out | {"champion": info, "reason": None}
 
 
@@ -158,7 +166,9 @@ def render(status: dict) -> list[str]:
                   f"  data version (features md5): {champ['data_version']} "
                   + {True: "(the current features)", False: "(NOT the current features)", None: ""}[champ["data_is_current"]],
                   f"  train params md5: {champ['params_md5']} "
-                  + {True: "(as in params.yaml now)", False: "(params.yaml has changed since)", None: ""}[champ["params_are_current"]],
+                  + {True: "(as in params.yaml now)", False: "(params.yaml has changed since)", None: ""}[champ["params_are_current"]]
+                  + "".join(f"; {k}: {c['run']} in the run, {c['now']} now"
+                            for k, c in (champ.get("params_changed") or {}).items()),
                   f"  label target: {champ['label_target']}"]
     model = rep["model"]
     lines.append("report:   " + (rep["report"] or "not built yet"))

@@ -27,7 +27,8 @@ def _coin_flip_export(n: int = 2400, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_repro_completes_and_says_no_model_was_useful(tmp_path):
+def test_repro_completes_and_says_no_model_was_useful(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the scratch project's own registry
     export = _coin_flip_export()
 
     def edit(params: dict) -> None:  # as a user would: source files, absent columns null, the outcome column

@@ -27,7 +27,8 @@ def test_dvc_status_outside_a_dvc_project_says_it_cannot_tell(tmp_path):
 
 
 @pytest.mark.slow
-def test_status_before_and_after_a_repro(tmp_path):
+def test_status_before_and_after_a_repro(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # earlier tests' mlflow.set_tracking_uri sets it
     def small(params: dict) -> None:  # the size tests/models/registry/test_faults.py promotes at
         params["synthetic"].update(n_contacts=6000, n_customers=1000, n_agents=40, n_teams=6)
         params["explain"]["sample_size"] = 500
@@ -46,6 +47,7 @@ def test_status_before_and_after_a_repro(tmp_path):
     champ = status["registry"]["champion"]
     assert champ is not None, status
     assert champ["version"] == 1 and champ["data_is_current"] is True and champ["params_are_current"] is True
+    assert champ["params_changed"] == {}
     model = status["report"]["model"]
     assert model["version"] == 1 and model["run_id"] == champ["run_id"] and status["report"]["is_champion"] is True
     assert status["serve"]["resolved"] == f"fcr-classifier version 1 (run {champ['run_id']})"
@@ -58,3 +60,6 @@ def test_status_before_and_after_a_repro(tmp_path):
     status, screen = _status(project)
     assert "train" in status["dvc"]["stale"] and status["registry"]["champion"]["params_are_current"] is False
     assert "params.yaml has changed since" in screen
+    assert status["registry"]["champion"]["params_changed"] == {
+        "train.specialist_capacity": {"run": str(params["train"]["specialist_capacity"] * 2),
+                                      "now": str(params["train"]["specialist_capacity"])}}
