@@ -2,7 +2,7 @@
 
 Fits the routing model (calibrated LightGBM, baselines, tuning when on) and the case-mix and after-contact
 models; writes them, metrics/train.json, plots/train_*.csv; logs and registers the routing model (run info:
-metrics/runs/train.json). No usable feature: no model, the reason instead (models/training/no_model.py)."""
+metrics/runs/train.json). No model possible: the reason instead (models/training/no_model.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from models.registry.tracking import label_target, log_train_run, model_card
 from models.training.auxiliary import auxiliary_models
 from models.training.evaluation import baseline_table, headline_metrics
 from models.training.fit import train_model
-from models.training.no_model import NO_REGISTRY, NoUsableFeature, write_no_model
+from models.training.no_model import NO_REGISTRY, NoModelPossible, write_no_model
 from models.training.tuning import tune
 from pipeline.config import LabelConfig, Paths, TrainConfig
 from pipeline.io import file_md5, read_json, read_verified, write_csvs, write_json, write_parquet
@@ -32,7 +32,7 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     try:
         tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
         result = train_model(table, spec, cfg := tuning.config, true_p)
-    except NoUsableFeature as exc:  # nothing known at arrival varies: complete honestly, register nothing
+    except NoModelPossible as exc:  # one outcome only, or nothing varies: complete honestly, register nothing
         return write_no_model(cfg, exc, data_version, paths) | {RUN_KEY: {"registry": NO_REGISTRY}}
     model_dir = Path(paths.model_dir)
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir)

@@ -851,7 +851,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         f"Drivers from model version {reg.get('version')} "
         f"({'the champion' if reg.get('promoted') else 'not the champion: ' + str(reg.get('reason'))})"
         if m is not None
-        else "No model was useful on this data: nothing known at arrival predicts a repeat"
+        else f"No model was useful on this data ({inp.no_model})"
         if inp.no_model
         else "No model on this data"
     )

@@ -17,13 +17,17 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
-class NoUsableFeature(ValueError):
-    """Nothing known at arrival varies in the training window: no model can be fitted. The train stage
-    completes without a model (models/training/no_model.py); `dropped` lists every feature and why."""
+class NoModelPossible(ValueError):
+    """The data cannot teach any model (one outcome only in a window, or no usable feature). The train
+    stage completes without a model (models/training/no_model.py); `dropped` lists left-out features."""
 
-    def __init__(self, message: str, dropped: list[dict]) -> None:
+    def __init__(self, message: str, dropped: list[dict] | None = None) -> None:
         super().__init__(message)
-        self.dropped = dropped
+        self.dropped = dropped or []
+
+
+class NoUsableFeature(NoModelPossible):
+    """Nothing known at arrival varies in the training window: `dropped` lists every feature and why."""
 
 
 def _listed(spec: dict) -> dict[str, str]:

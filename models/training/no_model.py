@@ -1,6 +1,7 @@
-"""When no model can be useful (nothing known at arrival varies), train completes honestly without one.
+"""When no model can be useful (nothing known at arrival varies, or a window holds one outcome only), train
+completes honestly without one.
 
-In: the reason (from `NoUsableFeature`), the train config, the features' data version and the output
+In: the reason (from `NoModelPossible`), the train config, the features' data version and the output
 folders. Out: a model directory holding only model_card.json with `"model": null` and the reason (the
 marker explain, the report, `fcr status` and `fcr serve` read), header-only plot CSVs (DVC outputs), and
 the strict-JSON dict for metrics/train.json. Nothing is logged to MLflow, registered or promoted.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.model_files import is_no_model
-from models.training.feature_check import NoUsableFeature
+from models.training.feature_check import NoModelPossible, NoUsableFeature
 from pipeline.config import Paths, TrainConfig
 from pipeline.io import write_csvs, write_json
 
@@ -26,7 +27,7 @@ PLOT_COLUMNS = {"roc": ["fpr", "tpr"], "pr": ["recall", "precision"], "calibrati
                 "tuning": ["trial", "cv_log_loss"]}
 NOT_REGISTERED = "no model was fitted, so nothing was registered or promoted"
 NO_REGISTRY = {"run_id": None, "version": None, "promoted": False, "reason": NOT_REGISTERED}  # metrics/runs/train.json
-__all__ = ["NO_REGISTRY", "NoUsableFeature", "is_no_model", "no_model_card", "write_no_model"]
+__all__ = ["NO_REGISTRY", "NoModelPossible", "NoUsableFeature", "is_no_model", "no_model_card", "write_no_model"]
 
 
 def no_model_card(cfg: TrainConfig, reason: str, data_version: str, dropped: list[dict]) -> dict:
@@ -34,7 +35,7 @@ def no_model_card(cfg: TrainConfig, reason: str, data_version: str, dropped: lis
             "capacity_threshold": None, "gate_passed": False, "features": [], "dropped_features": dropped}
 
 
-def write_no_model(cfg: TrainConfig, exc: NoUsableFeature, data_version: str, paths: Paths) -> dict:
+def write_no_model(cfg: TrainConfig, exc: NoModelPossible, data_version: str, paths: Paths) -> dict:
     """Write the marker outputs; returns metrics/train.json (model null, the reason, the gate not passed)."""
     reason, dropped = str(exc), exc.dropped
     log.error("no model: %s; the pipeline goes on with the descriptive results only", reason)
