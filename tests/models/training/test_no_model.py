@@ -66,3 +66,10 @@ def test_no_model_explanation_is_empty_with_the_reason():
     assert out.drivers.empty and list(out.drivers.columns) == DRIVER_COLUMNS and out.after_contact is None
     assert out.per_contact.empty and out.summary["top_drivers"] == [] and "no usable feature" in out.summary["reason"]
     json.dumps(out.summary, allow_nan=False)
+
+
+def test_every_no_model_case_is_caught_by_the_train_stage():
+    from models.training.no_model import NoModelPossible
+
+    assert issubclass(NoUsableFeature, NoModelPossible) and issubclass(NoModelPossible, ValueError)
+    assert NoModelPossible("the test window holds 10 labelled contacts and 0 repeats").dropped == []
