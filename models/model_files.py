@@ -51,3 +51,9 @@ def load_model(folder: str | Path) -> SavedModel:
     return SavedModel(lgb.Booster(model_file=str(folder / "model.txt")),
                       Calibrator.from_dict(json.loads((folder / "calibration.json").read_text())),
                       json.loads((folder / "feature_spec.json").read_text()))
+
+
+def is_no_model(card: dict) -> bool:
+    """True for the marker model_card.json of a train run that fitted no model (`"model": null` and the
+    reason; models/training/no_model.py writes it): explain, the report, status and serve read it."""
+    return "model" in card and card["model"] is None

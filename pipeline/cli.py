@@ -244,6 +244,16 @@ def _door_mapping(p):
 
 
 @app.command()
+def status(params: Path = PARAMS) -> None:
+    """One screen: stale DVC stages, the registry's champion (version, run, data version, params), the model
+    the report describes and what `fcr serve` would serve (serve.model resolved). Reads only."""
+    from models.registry.status import project_status, render
+    from pipeline.config import load_params
+
+    typer.echo("\n".join(render(project_status(load_params(params), params.resolve().parent))))
+
+
+@app.command()
 def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc repro`.")) -> None:
     """Run the whole DVC pipeline (`dvc repro`)."""
     raise typer.Exit(subprocess.call([sys.executable, "-m", "dvc", "repro", *(args or [])]))
@@ -334,7 +344,7 @@ def monitor_command(
 
     matplotlib.use("Agg")  # non-interactive: the figure is only saved
     from models.diagnostics.monitoring import monitor
-    from models.model_files import load_model
+    from models.model_files import is_no_model, load_model
     from pipeline.config import load_params
     from pipeline.io import write_csvs, write_json
     from report.charts import monitor_figure
@@ -342,7 +352,11 @@ def monitor_command(
     p = load_params(params)
     cfg = p.monitor.model_copy(update={"since": since} if since else {})
     model_dir = Path(p.paths.model_dir)
-    split = json.loads((model_dir / "model_card.json").read_text())["split"]
+    card = json.loads((model_dir / "model_card.json").read_text())
+    if is_no_model(card):  # train completed without a model: nothing to monitor
+        log.error("%s holds no model to monitor: %s", model_dir, card.get("reason"))
+        raise typer.Exit(2)
+    split = card["split"]
     table = pd.read_parquet(p.paths.features)
     started = table["started_at"]
     reference = table[(started >= pd.Timestamp(split["valid"]["from"])) & (started <= pd.Timestamp(split["valid"]["to"]))]

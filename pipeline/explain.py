@@ -1,9 +1,8 @@
 """DVC stage `explain`: trained models + test window -> SHAP drivers of non-resolution.
 
-Loads the routing model (and the after-contact diagnostic model when train fitted one), explains a
-sample of the test window (models/diagnostics/drivers.py) and writes reports/drivers.json, the driver
-tables (CSV) and reports/shap_sample.parquet (per-contact SHAP for the report), also logged to the
-training run in MLflow. Nothing is fitted here.
+Loads the routing (and after-contact) model, explains a test-window sample (models/diagnostics) and writes
+reports/drivers.json, the driver tables, shap_sample.parquet and SHAP's plots (reports/shap/), also logged to
+the training run in MLflow. Nothing is fitted here. No model (train's marker card): empty tables, its reason.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ import logging
 from pathlib import Path
 
 import matplotlib
-import pandas as pd
 
-from models.diagnostics.drivers import explain
-from models.diagnostics.shap_plots import shap_figures
-from models.model_files import load_model
+from models.diagnostics.drivers import no_model_explanation
+from models.diagnostics.shap_plots import explain_test_sample
+from models.model_files import is_no_model
 from models.registry.tracking import log_artifacts_to_run
 from pipeline.config import ExplainConfig, Paths, RegistryConfig
 from pipeline.io import read_json, save_figures, write_json, write_parquet
@@ -27,27 +25,22 @@ log = logging.getLogger(__name__)
 
 def run(cfg: ExplainConfig, registry: RegistryConfig, paths: Paths) -> None:
     model_dir, reports = Path(paths.model_dir), Path(paths.reports_dir)
-    model = load_model(model_dir)
-    after = load_model(model_dir / "after_contact") if (model_dir / "after_contact").exists() else None
-    test = pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id"])
-    ids = test.sample(n=min(cfg.sample_size, len(test)), random_state=cfg.seed).sort_index()["contact_id"]
-    sample = pd.read_parquet(paths.features).set_index("contact_id").loc[ids].reset_index()
-    log.info("explaining %d test-window contacts", len(sample))
-    out = explain(model, sample, cfg, after)
+    card = read_json(model_dir / "model_card.json")  # train fitted no model: empty tables and its reason
+    out, figures = ((no_model_explanation(card["reason"]), {}) if is_no_model(card)
+                    else explain_test_sample(cfg, model_dir, paths.features))
     reports.mkdir(parents=True, exist_ok=True)
     tables = {"drivers": out.drivers, "drivers_by_family": out.by_family, "drivers_by_segment": out.by_segment,
               "drivers_after_contact": out.after_contact if out.after_contact is not None else out.drivers.iloc[:0]}
     for name, table in tables.items():  # an empty after-contact table when train fitted no such model
         table.to_csv(reports / f"{name}.csv", index=False)
     write_parquet(out.per_contact, reports / "shap_sample.parquet")
-    save_figures(shap_figures(out.per_contact, sample, model.spec, out.drivers), reports / "shap")
+    save_figures(figures, reports / "shap")  # SHAP's own plots for analysts
     write_json(out.summary, reports / "drivers.json")
     train_run = run_file(paths, "train")  # this clone's latest training run (untracked: ids differ per run)
-    registered = read_json(train_run).get("registry", {}) if train_run.exists() else {}
-    if registered.get("run_id"):
-        log_artifacts_to_run(registry, registered["run_id"], [reports / f"{n}.csv" for n in tables] +
-                             [reports / "drivers.json"], "drivers")
-    log.info("top drivers: %s", ", ".join(out.drivers["feature"].head(5)))
+    if (run_id := (read_json(train_run).get("registry", {}) if train_run.exists() else {}).get("run_id")):
+        log_artifacts_to_run(registry, run_id, [*(reports / f"{n}.csv" for n in tables), reports / "drivers.json"],
+                             "drivers")
+    log.info("top drivers: %s", ", ".join(out.drivers["feature"].head(5)) or out.summary.get("reason"))
 
 
 def main(params_path: str = "params.yaml") -> None:

@@ -1,11 +1,8 @@
 """DVC stage `train`: feature table -> every model the pipeline uses, metrics, plots, MLflow run.
 
-Fits the routing model (calibrated LightGBM on arrival features, baselines, Bayes AUC on the synthetic
-centre, an Optuna search first when train.tuning is on) and the case-mix and after-contact models. Writes
-each as a native model folder, the test predictions, metrics/train.json (headline figures, promotion gate),
-plots/train_*.csv; logs and registers the routing model in MLflow (run id and registry decision:
-metrics/runs/train.json). Dies with the `dvc repro` that started it (models/registry/lifeline.py).
-"""
+Fits the routing model (calibrated LightGBM, baselines, tuning when on) and the case-mix and after-contact
+models; writes them, metrics/train.json, plots/train_*.csv; logs and registers the routing model (run info:
+metrics/runs/train.json). No model possible: the reason instead (models/training/no_model.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +15,7 @@ from models.registry.tracking import label_target, log_train_run, model_card
 from models.training.auxiliary import auxiliary_models
 from models.training.evaluation import baseline_table, headline_metrics
 from models.training.fit import train_model
+from models.training.no_model import NO_REGISTRY, NoModelPossible, write_no_model
 from models.training.tuning import tune
 from pipeline.config import LabelConfig, Paths, TrainConfig
 from pipeline.io import file_md5, read_json, read_verified, write_csvs, write_json, write_parquet
@@ -30,8 +28,12 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     table = read_verified(paths.features, paths.features_checksums, "dvc repro --force featurize")
     spec = read_json(paths.feature_spec)
     true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"], spec["label_window_days"])
-    tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
-    result = train_model(table, spec, cfg := tuning.config, true_p)
+    data_version = file_md5(paths.features)
+    try:
+        tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
+        result = train_model(table, spec, cfg := tuning.config, true_p)
+    except NoModelPossible as exc:  # one outcome only, or nothing varies: complete honestly, register nothing
+        return write_no_model(cfg, exc, data_version, paths) | {RUN_KEY: {"registry": NO_REGISTRY}}
     model_dir = Path(paths.model_dir)
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir)
     for name, model in auxiliary_models(table, spec, cfg).items():
@@ -39,7 +41,6 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     write_parquet(result.test, model_dir / "test_predictions.parquet")
     plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},
                             paths.plots_dir, "train_")
-    data_version = file_md5(paths.features)
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version,
                "gate": gate_on_test(result.test, cfg.registry.gate, result.metrics["model"]["trees"]).to_dict()}
     registry = log_train_run(cfg, label_target(label), result, table.iloc[result.split.test], files, plot_files,
@@ -47,9 +48,8 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     # The card is a DVC output: no registry ids in it (they differ per run), so repro leaves dvc.lock as is.
     write_json(model_card(cfg, metrics, result.spec), model_dir / "model_card.json")
     lifeline.stop()
-    tracked = {**headline_metrics(result.metrics), "gate": metrics["gate"], "tuning": tuning.summary,
-               "split": metrics["split"], "data_version": data_version}
-    return tracked | {RUN_KEY: {"registry": registry}}
+    return {**headline_metrics(result.metrics), "gate": metrics["gate"], "tuning": tuning.summary,
+            "split": metrics["split"], "data_version": data_version, RUN_KEY: {"registry": registry}}
 
 
 def main(params_path: str = "params.yaml") -> None:

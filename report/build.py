@@ -250,8 +250,8 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
         )
     if inp.model is None:
         out.append(
-            "What drives repeats, fair scorecards and the coaching list: no model was trained on this data "
-            "(run the train and explain stages)."
+            "What drives repeats, fair scorecards and the coaching list: " + str(Markup.escape(no_model_words(inp)))
+            + "."
         )
     elif inp.model.casemix is None:
         out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
@@ -263,6 +263,13 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
             f"({inp.label.get('rules', {}).get('window_days', 'window')} days)."
         )
     return out
+
+
+def no_model_words(inp: ReportInputs) -> str:
+    """Why there are no drivers or scorecards: no useful model (train's reason), or train has not run."""
+    if inp.no_model:
+        return f"no model was useful on this data, so none was trained or registered ({inp.no_model})"
+    return "no model was trained on this data (run the train and explain stages)"
 
 
 def analysts_section(
@@ -743,8 +750,8 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             _section(
                 "drivers",
                 "What drives repeats",
-                "No model was trained on this data, so drivers "
-                "cannot be given; the descriptive sections above stand on their own.",
+                f"Not shown: {no_model_words(inp)}. Drivers cannot be given; the descriptive sections "
+                "above (FCR, reasons, teams) stand on their own.",
             )
         )
     else:
@@ -826,8 +833,10 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         why = (
             "the export has no agent column"
             if "agent_id" not in c or not c["agent_id"].notna().any()
-            else "no model was trained on this data"
-            if m is None or m.casemix is None
+            else no_model_words(inp)
+            if m is None
+            else "no case-mix model was trained on this data"
+            if m.casemix is None
             else f"no agent has contacts with a known outcome in the last {cfg.scorecard_days} days"
         )
         for id_, title in (
@@ -856,6 +865,8 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         f"Drivers from model version {reg.get('version')} "
         f"({'the champion' if reg.get('promoted') else 'not the champion: ' + in_words(reg.get('reason'))})"
         if m is not None
+        else f"No model was useful on this data ({inp.no_model})"
+        if inp.no_model
         else "No model on this data"
     )
     describes = (
@@ -903,6 +914,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         "coaching_list": int(len(coach)),
         "not_in_data": [Markup(x).striptags() for x in missing],
         "model_version": reg.get("version"),
+        "no_model": inp.no_model,
         "truth_checks": checks,
         "coaching_truth": hits,
         "sections": [s["id"] for s in sections],

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from labelling.labeller import LABEL_COLUMNS
-from models.model_files import SavedModel, load_model
+from models.model_files import SavedModel, is_no_model, load_model
 from pipeline.config import Paths, ReportConfig
 from pipeline.io import read_columns, read_table
 
@@ -60,6 +60,7 @@ class ReportInputs:
     model: ModelOutputs | None
     reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
+    no_model: str | None = None  # why train fitted no model (its marker model_card.json), else None
 
 
 def load_contacts(paths: Paths) -> pd.DataFrame:
@@ -99,6 +100,8 @@ def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     if not (model_dir / "model_card.json").exists() or not (reports / "drivers.csv").exists():
         return None
+    if is_no_model(json.loads((model_dir / "model_card.json").read_text())):
+        return None  # train fitted no model: `no_model_reason` says why
     after_path = reports / "drivers_after_contact.csv"
     after = pd.read_csv(after_path) if after_path.exists() else None
     return ModelOutputs(
@@ -115,6 +118,13 @@ def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     )
 
 
+def no_model_reason(paths: Paths) -> str | None:
+    """Why train fitted no model, from its marker model_card.json; None when it did (or has not run)."""
+    card_path = Path(paths.model_dir) / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    return str(card.get("reason")) if is_no_model(card) else None
+
+
 def load_report_inputs(paths: Paths, cfg: ReportConfig) -> ReportInputs:
     return ReportInputs(
         label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
@@ -123,4 +133,5 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig) -> ReportInputs:
         model=load_model_outputs(paths),
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),
+        no_model=no_model_reason(paths),
     )

@@ -148,3 +148,20 @@ def explain(model: SavedModel, sample: pd.DataFrame, cfg: ExplainConfig,
                                                                   "mean_abs_shap"]].to_dict("records"),
         }
     return Explanation(drivers, families, by_segment, after_drivers, per_contact, summary)
+
+
+DRIVER_COLUMNS = ["rank", "feature", "description", "family", "mean_abs_shap", "mean_shap", "share_toward_repeat",
+                  "controllable", "share_of_total"]
+
+
+def no_model_explanation(reason: str) -> Explanation:
+    """Empty driver tables (the columns a model's would have) and a summary that says why: train fitted no
+    model (models/training/no_model.py), so there is nothing to attribute repeats to."""
+    drivers = pd.DataFrame(columns=DRIVER_COLUMNS)
+    summary = {"contacts_explained": 0, "model": None, "reason": f"no drivers: {reason}", "top_drivers": [],
+               "toward_repeat": [], "by_family": [], "controllable_share": None, "by_segment": {}}
+    return Explanation(drivers, pd.DataFrame(columns=["family", "controllable", "mean_abs_shap", "share_of_total"]),
+                       pd.DataFrame(columns=["segment", "value", "contacts", "rank", "feature", "mean_abs_shap",
+                                             "mean_shap"]), None,
+                       pd.DataFrame({"contact_id": pd.Series(dtype="str"), "base_value": pd.Series(dtype="float32")}),
+                       summary)

@@ -3,10 +3,14 @@ the dependence of the strongest numeric driver, and the waterfall of the riskies
 
 In: the per-contact SHAP values of the explain stage (contact_id, shap_<feature>..., base_value), the feature
 rows of the same contacts, the model's feature spec and the drivers table. Out: matplotlib figures by name;
-the explain stage saves them as PNG under reports/shap/.
+the explain stage saves them as PNG under reports/shap/. `explain_test_sample` does the explain stage's
+work on a model folder: a seeded sample of its test window, the drivers (drivers.py) and these plots.
 """
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,7 +18,12 @@ import pandas as pd
 import shap
 from matplotlib.figure import Figure
 
+from models.diagnostics.drivers import Explanation, explain
+from models.model_files import load_model
 from models.scoring import model_frame
+from pipeline.config import ExplainConfig
+
+log = logging.getLogger(__name__)
 
 
 def explanation(per_contact: pd.DataFrame, sample: pd.DataFrame, spec: dict) -> shap.Explanation:
@@ -53,3 +62,17 @@ def shap_figures(per_contact: pd.DataFrame, sample: pd.DataFrame, spec: dict, dr
     figs["waterfall"] = _drawn(lambda: shap.plots.waterfall(ex[riskiest], max_display=10, show=False),
                                f"Contact {per_contact['contact_id'].iloc[riskiest]}: why its risk is high")
     return figs
+
+
+def explain_test_sample(cfg: ExplainConfig, model_dir: str | Path, features: str | Path
+                        ) -> tuple[Explanation, dict[str, Figure]]:
+    """Drivers and SHAP plots of a seeded sample (explain.sample_size) of the model's test window."""
+    model_dir = Path(model_dir)
+    model = load_model(model_dir)
+    after = load_model(model_dir / "after_contact") if (model_dir / "after_contact").exists() else None
+    test = pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id"])
+    ids = test.sample(n=min(cfg.sample_size, len(test)), random_state=cfg.seed).sort_index()["contact_id"]
+    sample = pd.read_parquet(features).set_index("contact_id").loc[ids].reset_index()
+    log.info("explaining %d test-window contacts", len(sample))
+    out = explain(model, sample, cfg, after)
+    return out, shap_figures(out.per_contact, sample, model.spec, out.drivers)

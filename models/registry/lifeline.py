@@ -4,7 +4,7 @@ In: nothing but the process tree (/proc, Linux) and the MLflow experiment. Out: 
 records the ancestors up to the nearest `dvc` process at start, watches them from a daemon thread and
 turns their death (or SIGTERM/SIGHUP) into `Orphaned`, an exception that ends the MLflow run as FAILED; `check()`
 is the re-check done right before registering and aliasing. `close_stale_runs` marks RUNNING runs
-whose process is gone (same host, pid no longer the one that started them) as KILLED.
+whose process is gone (same host, pid no longer the one that started them) as FAILED.
 Without a `dvc` ancestor (a direct `python -m pipeline.train`) nothing is watched beyond the signals.
 """
 
@@ -114,7 +114,7 @@ def process_tags() -> dict[str, str]:
 
 
 def close_stale_runs(client, experiment_id: str) -> list[str]:
-    """Mark RUNNING runs of this host whose process is gone as KILLED; return their ids."""
+    """Mark RUNNING runs of this host whose process is gone as FAILED; return their ids."""
     closed = []
     for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
         tags = run.data.tags
@@ -123,8 +123,8 @@ def close_stale_runs(client, experiment_id: str) -> list[str]:
         if start_time(int(tags[PID_TAG])) == tags.get(START_TAG):
             continue  # still running
         client.set_tag(run.info.run_id, "fcr.ended_by", "a later train start found its process gone")
-        client.set_terminated(run.info.run_id, status="KILLED")
+        client.set_terminated(run.info.run_id, status="FAILED")
         closed.append(run.info.run_id)
     if closed:
-        log.warning("marked %d stale RUNNING run(s) as KILLED: %s", len(closed), ", ".join(closed))
+        log.warning("marked %d stale RUNNING run(s) as FAILED: %s", len(closed), ", ".join(closed))
     return closed

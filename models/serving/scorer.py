@@ -30,6 +30,7 @@ from features.online_state import OnlineState
 from features.rules import DAY
 from pipeline.config import FeaturizeConfig
 from features.spec import EXTRA_PREFIX
+from models.model_files import is_no_model
 from models.scoring import Calibrator
 from models.training.evaluation import capacity_threshold
 from models.serving.journal import Journal
@@ -103,6 +104,8 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
         card_file = root / "model_card.json"
         if card_file.exists():
             full = json.loads(card_file.read_text())
+            if is_no_model(full):  # train completed without a model (nothing known at arrival varied)
+                raise ModelNotFound(f"{root} holds no model: {full.get('reason')}")
             card = {"model_name": full.get("model_name"), "alias": None,
                     "version": full.get("registry", {}).get("version"), "run_id": full.get("registry", {}).get("run_id"),
                     "capacity_threshold": full.get("capacity_threshold"), "test_metrics": full.get("test_metrics", {}),

@@ -111,7 +111,7 @@ HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "repeat_rate", "cap
 
 def headline_metrics(metrics: dict) -> dict:
     """The few figures `dvc exp show` compares (tracked metrics/train.json): the model's headline scores,
-    each baseline's AUC and log loss, the Bayes comparison and the split sizes. The full tables are
+    each baseline's AUC and log loss, the Bayes comparison, the frequent-caller share and the split sizes. The full tables are
     `baseline_table` (a CSV) and the curves."""
     out = {"model": {k: metrics["model"][k] for k in HEADLINE if k in metrics["model"]},
            "baselines": {name: {k: b[k] for k in ("roc_auc", "log_loss")} for name, b in metrics["baselines"].items()},

@@ -13,9 +13,21 @@ import logging
 
 import numpy as np
 import pandas as pd
-from pipeline.errors import NotEnoughData
 
 log = logging.getLogger(__name__)
+
+
+class NoModelPossible(ValueError):
+    """The data cannot teach any model (one outcome only in a window, or no usable feature). The train
+    stage completes without a model (models/training/no_model.py); `dropped` lists left-out features."""
+
+    def __init__(self, message: str, dropped: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.dropped = dropped or []
+
+
+class NoUsableFeature(NoModelPossible):
+    """Nothing known at arrival varies in the training window: `dropped` lists every feature and why."""
 
 
 def _listed(spec: dict) -> dict[str, str]:
@@ -52,9 +64,10 @@ def usable_spec(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict:
         else:
             keep.append(name)  # absent columns stay: model_frame names them in its error
     if not keep:
-        raise NotEnoughData(f"no usable feature: every model feature is missing or constant in the "
-                         f"{len(rows)} training-window contacts ({', '.join(spec['model_features'])}); "
-                         "check the export's columns (ingest.files.column_map in params.yaml) or bring more data.")
+        raise NoUsableFeature(f"no usable feature: every model feature is missing or constant in the "
+                              f"{len(rows)} training-window contacts ({', '.join(d['name'] for d in dropped)}); "
+                              "check the export's columns (ingest.files.column_map in params.yaml) or bring more "
+                              "data.", dropped)
     for d in dropped:
         log.warning("feature %s left out of training: %s", d["name"], d["reason"])
     return dict(spec, model_features=keep, dropped_features=dropped)

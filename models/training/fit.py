@@ -24,9 +24,8 @@ from models.scoring import model_frame
 from models.training.classifier import fit_booster, raw_scores
 from models.training.evaluation import (capture_table, expected_calibration_error, pr_table, reliability_table, roc_table,
                                score_metrics)
-from models.training.feature_check import usable_spec
+from models.training.feature_check import NoModelPossible, usable_spec
 from models.training.split import TimeSplit, time_split
-from pipeline.errors import NotEnoughData
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_
         rows = getattr(split, name)
         repeats = int(y[rows].sum())
         if repeats in (0, len(rows)):
-            raise NotEnoughData(f"the {name} window holds {len(rows)} labelled contacts and {repeats} repeats: one "
+            raise NoModelPossible(f"the {name} window holds {len(rows)} labelled contacts and {repeats} repeats: one "
                              "class only, so no model can be fitted or scored; bring more data, widen label."
                              "window_days, or change train.split.valid_share / test_share in params.yaml.")
     spec = usable_spec(table, spec, split.train)
