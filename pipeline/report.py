@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib
 
 from pipeline.config import Paths, ReportConfig
-from pipeline.stage import run_stage
+from pipeline.stage import RUN_KEY, run_stage
 from report.build import build_report
 from report.inputs import load_report_inputs
 
@@ -30,7 +30,8 @@ def run(cfg: ReportConfig, paths: Paths) -> dict:
     out = reports / "drivers.html"
     out.write_text(report.html)
     log.info("report written to %s (%.0f kB)", out, out.stat().st_size / 1024)
-    return report.summary  # written as strict JSON (no NaN) by the stage helper
+    summary = dict(report.summary)  # strict JSON via the stage helper; the registry version is run-specific
+    return summary | {RUN_KEY: {"model_version": summary.pop("model_version", None)}}
 
 
 def main(params_path: str = "params.yaml") -> None:

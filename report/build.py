@@ -417,12 +417,14 @@ def analysts_section(
                 )
             )
         intro.append(
-            f"Routing model: registry version {m.registry.get('version')}, run "
-            f"{m.registry.get('run_id')}; test window {card['split']['test']['from']} to "
+            f"Routing model: registry version {m.registry.get('version')} (its MLflow run: `fcr status`); "
+            f"test window {card['split']['test']['from']} to "
             f"{card['split']['test']['to']} ({card['split']['test']['contacts']:,} contacts): ROC AUC "
             f"{met['roc_auc']:.3f}, log loss {met['log_loss']:.4f}, ECE {met['ece']:.4f}, capture at 10% "
             f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {in_words(m.registry.get('reason'))}."
         )
+        if "model" in m.capture:
+            intro.append(capture_words(m.capture))
     if transfers is not None:
         blocks.append(
             "<h3>FCR by number of transfers</h3>" + table(transfers.rename(columns={"segment": "transfers"}), PCT)
@@ -508,6 +510,17 @@ BASELINE_WORDS = {"overall_rate": "the overall repeat rate", "reason_rate": "the
                   "frequent_caller": "the customer's number of recent contacts",
                   "previous_outcome": "the outcome of the customer's previous contact",
                   "logistic_regression": "a logistic regression"}
+
+
+def capture_words(capture: dict[str, float]) -> str:
+    """The model's share of repeats caught in the riskiest 10% beside the frequent-caller baseline and the ceiling."""
+    text = f"Sending the riskiest 10% of contacts to specialists catches {capture['model']:.0%} of repeats"
+    if "frequent_caller" in capture:
+        text += f"; ranking by the customer's number of recent contacts alone would catch {capture['frequent_caller']:.0%}"
+    if "true_probabilities" in capture:
+        text += (f"; on this synthetic centre the true probabilities, the best any model could do, catch "
+                 f"{capture['true_probabilities']:.0%}")
+    return text + "."
 
 
 def in_words(reason: object) -> str:

@@ -8,13 +8,14 @@ trained, no after-contact model, no truth files) are None, and the report says w
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, is_no_model, load_model
+from models.training.evaluation import capture_at
 from pipeline.config import Paths, ReportConfig
 from pipeline.io import read_columns, read_table
 
@@ -50,6 +51,9 @@ class ModelOutputs:
     shap: pd.DataFrame  # per-contact SHAP of the explained sample
     test_ids: pd.Series  # contacts of the test window
     casemix: SavedModel | None
+    # Share of repeats caught when the riskiest 10% go to specialists: the model, the frequent-caller
+    # baseline and, on the synthetic centre, the true probabilities (the ceiling); absent ones left out.
+    capture: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +100,20 @@ def _run_registry(paths: Paths) -> dict:
     return json.loads(path.read_text()).get("registry", {}) if path.exists() else {}
 
 
+def _capture_at_10pct(baselines: Path, predictions: Path) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if baselines.exists():
+        table = pd.read_csv(baselines).set_index("scorer")
+        for scorer in ("model", "frequent_caller"):
+            if scorer in table.index and pd.notna(table.loc[scorer, "capture_at_10pct"]):
+                out[scorer] = float(table.loc[scorer, "capture_at_10pct"])
+    test = pd.read_parquet(predictions)
+    known = test[test["p_true"].notna()] if "p_true" in test.columns else test.iloc[:0]
+    if len(known) and len(known) >= 0.9 * len(test):  # the generator's contacts (merged ones have no truth)
+        out["true_probabilities"] = capture_at(known["repeated"].to_numpy(), known["p_true"].to_numpy(), 0.10)
+    return out
+
+
 def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     if not (model_dir / "model_card.json").exists() or not (reports / "drivers.csv").exists():
@@ -115,6 +133,7 @@ def load_model_outputs(paths: Paths) -> ModelOutputs | None:
         shap=pd.read_parquet(reports / "shap_sample.parquet"),
         test_ids=pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id"])["contact_id"],
         casemix=load_model(model_dir / "casemix") if (model_dir / "casemix").exists() else None,
+        capture=_capture_at_10pct(plots / "train_baselines.csv", model_dir / "test_predictions.parquet"),
     )
 
 

@@ -38,6 +38,9 @@ def explanation(per_contact: pd.DataFrame, sample: pd.DataFrame, spec: dict) -> 
 
 
 def _drawn(draw, title: str) -> Figure:
+    # shap's beeswarm and scatter jitter points with NumPy's global generator: seeded, the PNGs (DVC
+    # outputs) are the same on every run.
+    np.random.seed(0)
     plt.figure()
     draw()
     fig = plt.gcf()

@@ -40,6 +40,12 @@ def _listed(spec: dict) -> dict[str, str]:
     return out
 
 
+# A category with nearly one value per contact is an identifier (a ticket number, a free-text field):
+# it can only memorise the training window. Numbers are exempt (waits, tenures are near-unique and useful).
+ID_LIKE_SHARE = 0.5
+ID_LIKE_MIN_ROWS = 50
+
+
 def why_unusable(col: pd.Series) -> str | None:
     """The reason a training-window column cannot be used, or None."""
     present = col.dropna()
@@ -47,6 +53,10 @@ def why_unusable(col: pd.Series) -> str | None:
         return "all missing in the training window"
     if present.nunique() <= 1 and len(present) == len(col):
         return f"constant in the training window (every row {present.iloc[0]})"
+    numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    if not numeric and len(present) >= ID_LIKE_MIN_ROWS and present.nunique() > ID_LIKE_SHARE * len(present):
+        return (f"id-like in the training window ({present.nunique():,} distinct values in {len(present):,} "
+                "contacts): it can only memorise, not generalise")
     return None
 
 

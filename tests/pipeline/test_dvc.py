@@ -211,3 +211,14 @@ def test_cli_score_and_monitor_on_the_pipeline_outputs(project, tmp_path):
     summary = json.loads((tmp_path / "monitor/monitor.json").read_text())
     assert summary["alarm"] == (proc.returncode == 3) and summary["contacts"] > 0
     assert (tmp_path / "monitor/monitor.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_every_reported_driver_is_a_feature_that_varies_in_the_data(project):
+    if not (project / "reports/drivers.csv").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    drivers = pd.read_csv(project / "reports/drivers.csv")
+    table = pd.read_parquet(project / "data/features/features.parquet")
+    assert len(drivers)
+    for feature in drivers["feature"]:
+        assert feature in table.columns and table[feature].nunique(dropna=True) > 1, feature

@@ -45,3 +45,16 @@ def test_a_window_with_one_class_stops_training_with_the_counts():
     spec = {"features": [{"name": "a", "kind": "numeric"}], "model_features": ["a"]}
     with pytest.raises(ValueError, match=r"the test window holds 9 labelled contacts and 0 repeats.*test_share"):
         fit_on_windows(table, spec, SplitConfig.default(), LightGBMConfig.default(), 0)
+
+
+def test_an_id_like_category_is_dropped_and_a_near_unique_number_kept():
+    n = 200
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame({"a": pd.Categorical([f"T{i}" for i in range(n)]),           # a ticket number as a category
+                      "b": rng.exponential(60, n),                                # waits: near-unique, useful
+                      "c": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+                      "d": rng.normal(size=n), "e": rng.normal(size=n)})
+    spec = usable_spec(t, SPEC, np.arange(n))
+    reasons = {d["name"]: d["reason"] for d in spec["dropped_features"]}
+    assert list(reasons) == ["a"] and reasons["a"].startswith("id-like in the training window (200 distinct")
+    assert spec["model_features"] == ["b", "c", "d", "e"]
