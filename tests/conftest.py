@@ -3,6 +3,7 @@ log whose labels and features are worked out by hand (see `tiny_contacts`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,18 @@ from pipeline.config import Params, Paths, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_stays_in_its_test():
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI, which every later subprocess (dvc repro, fcr score)
+    would inherit: one test's MLflow store must never reach another's."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     # DVC stages call `python`: the project's interpreter first on PATH, however pytest was started.
     env = os.environ | {"PYTHONPATH": str(cwd),
                         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env.pop("MLFLOW_TRACKING_URI", None)  # the scratch project's own store (params: sqlite:///mlflow.db)
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
