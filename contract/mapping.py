@@ -133,7 +133,6 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             + f". The file has columns {list(raw.columns)}. Fix ingest.files.column_map in params.yaml "
             "(a column name, or e.g. channel: {constant: phone}).")
     notes = check_sources(cmap, spec, list(raw.columns), duplicated or {}, f"the {spec.name} file")
-    n = len(raw)
     tokens = [t.strip() for t in spec.missing_values]
     cache: dict[str, pd.Series] = {}
 

@@ -14,7 +14,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.scoring import model_frame
 
 if TYPE_CHECKING:
     from pipeline.config import LightGBMConfig
