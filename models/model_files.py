@@ -46,7 +46,8 @@ def score_distribution(scores: np.ndarray) -> dict:
     or QUANTILES quantiles at levels k / (QUANTILES - 1) (`kind: quantiles`), each the score at sorted
     index ceil(level * (n - 1)) (numpy's "higher" method, as capacity_threshold; integer arithmetic, so
     no level rounds to a neighbouring score). `capacity_threshold(values, c)` is then within one
-    quantile step of `capacity_threshold(scores, c)`, never below it (never more sent to specialists).
+    quantile step of `capacity_threshold(scores, c)`: the stored quantile at or above it, except where
+    (1 - c)(n - 1) rounds across an integer in floating point and numpy's raw index moves one score up.
     Non-finite scores are left out and counted; none finite: ValueError."""
     p = np.asarray(scores, dtype=np.float64)
     finite = np.sort(p[np.isfinite(p)])
