@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,14 +40,14 @@ def split_url(url: str) -> tuple[str, int, str]:
 
 
 def wait_ready(url: str, timeout: float = 180) -> None:
-    import httpx
-
+    """Until `url` answers 200 (the standard library's client: no request log lines in the output)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:  # refused while starting, or an HTTP error status (503 until loaded)
             pass
         time.sleep(0.5)
     raise RuntimeError(f"{url} did not become ready in {timeout} s")

@@ -328,14 +328,16 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         lambda: len(state.scorer.learned) if state.scorer else 0)
 
     def load() -> None:
-        try:
-            state.scorer = loader()
-            state.loaded_at = datetime.now()
-            state.error = None
-            log.info("model %s and snapshot loaded", state.scorer.model.source)
-        except Exception as exc:  # reported by /readyz and the log; the process stays up to say why
-            state.error = f"{type(exc).__name__}: {exc}"
-            log.error("could not load the model or snapshot: %s", state.error)
+        # holds the reload lock: a reload asked for meanwhile is refused, never overwritten by this load
+        with state.reloading:
+            try:
+                state.scorer = loader()
+                state.loaded_at = datetime.now()
+                state.error = None
+                log.info("model %s and snapshot loaded", state.scorer.model.source)
+            except Exception as exc:  # reported by /readyz and the log; the process stays up to say why
+                state.error = f"{type(exc).__name__}: {exc}"
+                log.error("could not load the model or snapshot: %s", state.error)
 
     async def reload_scorer(trigger: str) -> dict:
         """The one reload path (POST /v1/admin/reload, SIGHUP): the loader runs in a thread while the old
@@ -355,7 +357,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         # events learned by the old state while the new one loaded: applied again (idempotent by id)
         new.replay()
         pruned = new.journal.prune(new.snapshot_end) if new.journal is not None else 0
-        state.scorer, state.loaded_at = new, datetime.now()
+        state.scorer, state.loaded_at, state.error = new, datetime.now(), None
         log.info("reload (%s): model %s version %s and its snapshot now answer; %d journal events pruned", trigger,
                  new.model.source, version(), pruned)
         return {"model": new.model.source, "version": version(), "pruned": pruned}
