@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -113,3 +114,33 @@ def test_fcr_serve_help_documents_the_reload_signal():
     out = CliRunner().invoke(app, ["serve", "--help"])
     text = " ".join(out.output.split())  # however the help is wrapped
     assert out.exit_code == 0 and "Hot reload: `kill -HUP <pid>`" in text and "never dropped" in text
+
+
+def _stub(version: int) -> SimpleNamespace:
+    """What the reload path touches of a Scorer (the real ones are exercised above)."""
+    return SimpleNamespace(model=SimpleNamespace(source=f"stub-{version}", card={"version": version}), journal=None,
+                           replay=lambda: 0, snapshot_end=0, learned={}, last_event=None, threshold=0.5)
+
+
+def test_a_reload_during_the_start_up_load_is_refused_and_one_after_a_failed_start_recovers():
+    from models.serving.app import create_app
+    from tests.models.serving.test_app import Server
+
+    gate, calls = threading.Event(), []
+
+    def loader():
+        calls.append(len(calls))
+        if len(calls) == 1:  # the start-up load: slow, then failing (the model was half written)
+            gate.wait(20)
+            raise RuntimeError("model.txt half written")
+        return _stub(len(calls))
+
+    with Server(create_app(loader)) as client:
+        r = client.post("/v1/admin/reload")
+        assert r.status_code == 409 and "already running" in r.json()["detail"] and calls == [0]
+        gate.set()
+        _wait_for(lambda: "half written" in (client.get("/readyz").json().get("error") or ""), "the start-up error")
+        r = client.post("/v1/admin/reload")
+        assert r.status_code == 200 and r.json()["version"] == "2"
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json() == {"ready": True, "model": "stub-2", "version": "2"}
