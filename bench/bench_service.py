@@ -11,6 +11,8 @@ raw fields), so it does less work per request than ours. Prints all figures and 
 Then 200 concurrent clients (closed loop) against each server: requests/s, p99 and 5xx; and the
 live run: scoring contacts with ids (journaled, learned) at 200/s while 200 completed contacts/s are
 posted to /v1/contacts.
+The paced sender and the server start are bench/_service_common.py's, shared with bench_soak.py.
+A quick trial: `--seconds 2 --rate 20 --light-rate 5 --clients 10`.
 Run: `uv run python bench/bench_service.py` (bars: our p99 <= 10 ms at 200/s; our p50 >= 5x lower;
 no 5xx with 200 clients; live p99 <= 10 ms).
 """
@@ -21,36 +23,13 @@ import argparse
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench._service_common import ROOT, bench_env, free_port, paced, split_url, start_fcr_serve, wait_ready
+
 log = logging.getLogger("bench")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, timeout: float = 180) -> None:
-    import httpx
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not become ready in {timeout} s")
 
 
 def payloads(n: int) -> tuple[list[dict], list[dict]]:
@@ -76,20 +55,8 @@ def payloads(n: int) -> tuple[list[dict], list[dict]]:
     return raw, rows
 
 
-def _split(url: str) -> tuple[str, int, str]:
-    from urllib.parse import urlsplit
-
-    u = urlsplit(url)
-    return u.hostname, u.port, u.path
-
-
 def load(url: str, kind: str, rate: float, seconds: float) -> None:
-    """Child process: open-loop load; prints latency percentiles as JSON."""
-    import http.client
-    import threading
-
-    import numpy as np
-
+    """Child process: open-loop load (bench/_service_common.py `paced`); prints its figures as JSON."""
     raw, rows = payloads(2000)
     n = int(rate * seconds)
     if kind == "ours":
@@ -101,37 +68,7 @@ def load(url: str, kind: str, rate: float, seconds: float) -> None:
                                                      "transfers": 0}]} for i in range(n)]
     else:
         bodies = [{"dataframe_records": [r]} for r in rows]
-    lat = np.full(n, np.nan)
-    codes = np.zeros(n, dtype=int)
-    encoded = [json.dumps(b).encode() for b in bodies]
-    host, port, path = _split(url)
-    t0 = time.perf_counter() + 0.5
-    local = threading.local()
-
-    def one(i: int) -> None:
-        # http.client with one kept-alive connection per thread: the lightest client in the standard
-        # library, so that the load process measures the server rather than itself.
-        if not hasattr(local, "c"):
-            local.c = http.client.HTTPConnection(host, port, timeout=10)
-        delay = t0 + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        elif -delay > 10:  # bounded in time: a server 10 s behind schedule gets no more requests
-            return
-        start = time.perf_counter()
-        local.c.request("POST", path, body=encoded[i % len(encoded)], headers={"Content-Type": "application/json"})
-        r = local.c.getresponse()
-        r.read()
-        lat[i] = time.perf_counter() - start
-        codes[i] = r.status
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, range(n)))
-    sent = int((~np.isnan(lat)).sum())
-    achieved = sent / (time.perf_counter() - t0)
-    ok = codes == 200
-    print(json.dumps({"requests": n, "ok": int(ok.sum()), "not_sent": n - sent, "achieved_rps": achieved,
-                      "p50_ms": float(np.nanpercentile(lat, 50) * 1000), "p99_ms": float(np.nanpercentile(lat, 99) * 1000)}))
+    print(json.dumps(paced(url, [json.dumps(b).encode() for b in bodies], n, rate)))
 
 
 def clients(url: str, kind: str, n_clients: int, seconds: float) -> None:
@@ -145,7 +82,7 @@ def clients(url: str, kind: str, n_clients: int, seconds: float) -> None:
     raw, rows = payloads(2000)
     bodies = [json.dumps({"contacts": [r]} if kind == "ours" else {"dataframe_records": [rows[i % len(rows)]]})
               .encode() for i, r in enumerate(raw)]
-    host, port, path = _split(url)
+    host, port, path = split_url(url)
     stop = time.perf_counter() + seconds
     lat: list[list[float]] = [[] for _ in range(n_clients)]
     bad = [0] * n_clients
@@ -203,6 +140,11 @@ def _child(*args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _paced_row(name: str, r: dict) -> None:
+    log.info("%-28s %10.2f %10.2f %12.1f %8d %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
+             r["errors"], r["not_sent"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
@@ -222,23 +164,17 @@ def main() -> None:
             batch(rest[0], int(rest[1]), int(rest[2]))
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not (ROOT / "models_out/model.txt").exists():
-        raise SystemExit("run `make repro` first: the benchmark serves the default pipeline's model")
-    env = os.environ | {"PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"sqlite:///{ROOT / 'mlflow.db'}"}
-    env.pop("FCR_API_TOKEN", None)
-    ours_port, mlflow_port = _port(), _port()
-    journal = Path(tempfile.mkdtemp()) / "journal.sqlite"  # a fresh journal: the bench's events stay out of data/
+    env = bench_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{ROOT / 'mlflow.db'}"}
+    ours_port, mlflow_port = free_port(), free_port()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model", "models_out", "--port",
-                          str(ours_port), "--journal", str(journal)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
+        start_fcr_serve(ours_port, env),
         subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/fcr-classifier@champion",
                           "--env-manager", "local", "-p", str(mlflow_port), "-h", "127.0.0.1"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     try:
-        _wait(f"http://127.0.0.1:{ours_port}/readyz")
-        _wait(f"http://127.0.0.1:{mlflow_port}/ping")
+        wait_ready(f"http://127.0.0.1:{ours_port}/readyz")
+        wait_ready(f"http://127.0.0.1:{mlflow_port}/ping")
         ours = _child("load", f"http://127.0.0.1:{ours_port}/v1/score", "ours", str(a.rate), str(a.seconds))
         theirs = _child("load", f"http://127.0.0.1:{mlflow_port}/invocations", "mlflow", str(a.rate), str(a.seconds))
         ours_light = _child("load", f"http://127.0.0.1:{ours_port}/v1/score", "ours", str(a.light_rate),
@@ -261,16 +197,15 @@ def main() -> None:
         for p in procs:
             p.wait(30)
     log.info("single contact at %.0f requests/s for %.0f s (loopback, separate load process):", a.rate, a.seconds)
-    log.info("%-28s %10s %10s %12s %8s %9s", "server", "p50 ms", "p99 ms", "achieved/s", "ok", "not sent")
+    log.info("%-28s %10s %10s %12s %8s %8s %9s", "server", "p50 ms", "p99 ms", "achieved/s", "ok", "errors",
+             "not sent")
     for name, r in (("fcr serve /v1/score", ours), ("mlflow models serve", theirs)):
-        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
-                 r["not_sent"])
+        _paced_row(name, r)
     log.info("p50 ratio (mlflow / ours): %.1fx  (bar >= 5x); our p99 %.2f ms (bar <= 10 ms)",
              theirs["p50_ms"] / ours["p50_ms"], ours["p99_ms"])
     log.info("light load, %.0f requests/s:", a.light_rate)
     for name, r in (("fcr serve /v1/score", ours_light), ("mlflow models serve", theirs_light)):
-        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
-                 r["not_sent"])
+        _paced_row(name, r)
     log.info("p50 ratio at light load (mlflow / ours): %.1fx", theirs_light["p50_ms"] / ours_light["p50_ms"])
     log.info("batch of 1,000 contacts: %.3f s median -> %.0f contacts/s", big["median_s"], big["contacts_per_s"])
     log.info("%d concurrent clients, closed loop, %.0f s:", a.clients, a.seconds)
@@ -282,8 +217,7 @@ def main() -> None:
     log.info("live: %.0f scoring requests/s (contacts with ids, journaled) while %.0f events/s are posted:", a.rate,
              a.rate)
     for name, r in (("fcr serve /v1/score", live), ("fcr serve /v1/contacts", events)):
-        log.info("%-28s %10.2f %10.2f %12.1f %8d %9d", name, r["p50_ms"], r["p99_ms"], r["achieved_rps"], r["ok"],
-                 r["not_sent"])
+        _paced_row(name, r)
     log.info("live scoring p99 %.2f ms (bar <= 10 ms); p99 ratio live / scoring alone: %.2fx", live["p99_ms"],
              live["p99_ms"] / ours["p99_ms"])
 

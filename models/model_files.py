@@ -1,8 +1,11 @@
 """A model on disk: LightGBM's native model file, its calibration and its feature spec (JSON).
 
-In/out: a folder with model.txt, calibration.json and feature_spec.json. The train stage writes one
-per model it fits (routing model at the top of the model directory, case-mix and after-contact models
-in subfolders); explain, report and the service only load them. Nothing is pickled.
+In/out: a folder with model.txt, calibration.json and feature_spec.json, and for the routing model
+score_distribution.json: its calibrated test-window scores (all of them when few, else 1,001 quantiles),
+from which the service sets a specialist threshold for any capacity. The train stage writes one per
+model it fits (routing model at the top of the model directory, case-mix and after-contact models in
+subfolders) and logs the same files with the MLflow model; explain, report and the service only load
+them. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ import numpy as np
 import pandas as pd
 
 from models.scoring import Calibrator, model_frame
+
+SCORES_FILE = "score_distribution.json"
+# 1,001 quantiles (levels 0, 0.001, ..., 1): a threshold for any capacity within one 0.1% step.
+QUANTILES = 1001
 
 
 @dataclass
@@ -33,11 +40,49 @@ class SavedModel:
         return self.calibrator(self.raw(table))
 
 
-def save_model(model: SavedModel, folder: str | Path) -> dict[str, Path]:
+def score_distribution(scores: np.ndarray) -> dict:
+    """The test window's calibrated scores as a served model needs them to set a specialist threshold:
+    `values` sorted, either every score (`kind: scores`, when at most QUANTILES: thresholds are exact)
+    or QUANTILES quantiles at levels k / (QUANTILES - 1) (`kind: quantiles`), each the score at sorted
+    index ceil(level * (n - 1)) (numpy's "higher" method, as capacity_threshold; integer arithmetic, so
+    no level rounds to a neighbouring score). `capacity_threshold(values, c)` is then within one
+    quantile step of `capacity_threshold(scores, c)`: the stored quantile at or above it, except where
+    (1 - c)(n - 1) rounds across an integer in floating point and numpy's raw index moves one score up.
+    Non-finite scores are left out and counted; none finite: ValueError."""
+    p = np.asarray(scores, dtype=np.float64)
+    finite = np.sort(p[np.isfinite(p)])
+    n = len(finite)
+    if n == 0:
+        raise ValueError(f"no finite test-window score among {len(p)}: no specialist threshold can be derived")
+    if n <= QUANTILES:
+        kind, values = "scores", finite
+    else:
+        k = np.arange(QUANTILES, dtype=np.int64)
+        kind, values = "quantiles", finite[-(-k * (n - 1) // (QUANTILES - 1))]  # ceil without floats
+    return {"kind": kind, "n_scores": n, "non_finite_left_out": int(len(p) - n), "values": values.tolist()}
+
+
+def load_score_distribution(path: str | Path) -> np.ndarray:
+    """The sorted `values` of a score_distribution.json (see `score_distribution`); ValueError when they
+    are not a non-empty, sorted list of probabilities."""
+    doc = json.loads(Path(path).read_text())
+    values = np.asarray(doc.get("values", []), dtype=np.float64) if isinstance(doc, dict) else np.array([])
+    if (values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all() or (np.diff(values) < 0).any()
+            or values[0] < 0 or values[-1] > 1):
+        raise ValueError(f"{path}: `values` must be a non-empty sorted list of probabilities in [0, 1]")
+    return values
+
+
+def save_model(model: SavedModel, folder: str | Path, test_scores: np.ndarray | None = None) -> dict[str, Path]:
+    """The model's files in `folder`; with `test_scores` (the routing model's calibrated test-window
+    scores), their distribution too (SCORES_FILE). Returns the files by role."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = {"booster": folder / "model.txt", "calibration": folder / "calibration.json",
              "feature_spec": folder / "feature_spec.json"}
+    if test_scores is not None:
+        files["score_distribution"] = folder / SCORES_FILE
+        files["score_distribution"].write_text(json.dumps(score_distribution(test_scores), allow_nan=False) + "\n")
     model.booster.save_model(files["booster"], num_iteration=model.booster.best_iteration or None)
     files["calibration"].write_text(json.dumps(model.calibrator.to_dict(), indent=2, allow_nan=False) + "\n")
     files["feature_spec"].write_text(json.dumps(model.spec, indent=2, allow_nan=False) + "\n")

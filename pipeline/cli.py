@@ -192,7 +192,13 @@ def serve(
     """Start the scoring and routing HTTP service (FastAPI + uvicorn): POST /v1/score, /v1/route,
     /v1/contacts, /v1/admin/reload, GET /v1/model, /healthz, /readyz, /metrics; OpenAPI at /docs.
     Live events are journaled (serve.journal) and replayed at start. Set FCR_API_TOKEN to require a
-    bearer token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI."""
+    bearer token. MLflow's tracking URI: train.registry.tracking_uri or MLFLOW_TRACKING_URI.
+    Hot reload: `kill -HUP <pid>` (or POST /v1/admin/reload with the token) loads the model source
+    (a new champion for models:/NAME@ALIAS) and the online snapshot again while the running ones keep
+    answering, then swaps them between requests; in-flight requests are never dropped. The log says
+    which version now answers, or why the reload failed (the running model stays)."""
+    import signal
+
     import uvicorn
 
     from models.serving.journal import Journal
@@ -202,6 +208,9 @@ def serve(
     from models.registry.tracking import tracking_uri
     from pipeline.config import load_params
 
+    # A hang-up while the model loads must not end the process (SIGHUP's default); the app takes the
+    # signal over (reload) once it runs.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     p = load_params(params)
     cfg = p.serve
     source = model or cfg.model
@@ -222,7 +231,7 @@ def serve(
         return build_scorer(model_, paths.online_snapshot, paths.customers, paths.agents, p.featurize, journal=journal)
 
     app_ = create_app(loader, max_batch=cfg.max_batch, max_body=cfg.max_body_bytes, body_timeout=cfg.body_timeout_s,
-                      door_mapping=_door_mapping(p))
+                      door_mapping=_door_mapping(p), reload_on_sighup=True)
     # Slow clients: idle keep-alive connections close after 5 s; the request line and headers have a
     # deadline (serve.header_timeout_s, models/serving/slow_clients.py), the body its own (408).
     uvicorn.run(app_, host=host or cfg.host, port=port or cfg.port, log_level="info", access_log=False,

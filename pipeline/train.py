@@ -35,7 +35,7 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     except NoModelPossible as exc:  # one outcome only, or nothing varies: complete honestly, register nothing
         return write_no_model(cfg, exc, data_version, paths) | {RUN_KEY: {"registry": NO_REGISTRY}}
     model_dir = Path(paths.model_dir)
-    files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir)
+    files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir, result.test["p_repeat"])
     for name, model in auxiliary_models(table, spec, cfg).items():
         save_model(model, model_dir / name)
     write_parquet(result.test, model_dir / "test_predictions.parquet")

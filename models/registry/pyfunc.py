@@ -1,6 +1,7 @@
 """The MLflow model of the classifier ("models from code": nothing of it is pickled).
 
-In (artifacts): LightGBM's native model file, the calibration JSON and the feature spec. In (predict):
+In (artifacts): LightGBM's native model file, the calibration JSON and the feature spec (and the test
+window's score distribution, read by the service for specialist thresholds, not by predict). In (predict):
 a table of the spec's model features, one row per contact (extra columns are ignored; categories not
 seen in training count as missing). Out: the calibrated probability of a repeat, one per row.
 The model ships one module of project code beside this file: models/scoring.py.

@@ -1,7 +1,7 @@
 """MLflow tracking and model registry of a training run.
 
-In: what the train stage produced (config, metrics, plot files, the booster file, calibration and
-feature spec, test-window inputs) and the registry settings. Out: one MLflow run with all of it, the
+In: what the train stage produced (config, metrics, plot files, the booster file, calibration, feature
+spec and test-score distribution, test-window inputs) and the registry settings. Out: one MLflow run with all of it, the
 model logged as an MLflow pyfunc model (calibrated probability of a repeat, signature, input example),
 registered as a new version with alias `challenger`, and promoted to `champion` when it is not worse
 than the current champion on the same test rows. Returns what happened, for metrics/train.json.

@@ -1,7 +1,8 @@
 """The scoring and routing HTTP service (FastAPI), for routing systems.
 
 In: a loader that returns a `Scorer` (models/serving/scorer.py), called once in a background thread at
-start-up (and again on POST /v1/admin/reload), and the service settings. Out: a FastAPI app with
+start-up (and again on POST /v1/admin/reload or, with `reload_on_sighup`, on SIGHUP: one reload path,
+the old scorer answering until the new one is ready), and the service settings. Out: a FastAPI app with
 /v1/score, /v1/route, /v1/contacts (completed contacts), /v1/model, /v1/admin/reload, /healthz,
 /readyz and /metrics (Prometheus). Requests and responses are pydantic models, so the OpenAPI document
 is generated and bad input gets a 422 naming the field; a batch over the limit gets 413.
@@ -19,10 +20,12 @@ import json
 import logging
 import os
 import re
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Literal
 
@@ -289,6 +292,14 @@ class _StrictRoute(APIRoute):
         return strict
 
 
+class ReloadRefused(RuntimeError):
+    """A reload that did not happen (the running model stays): HTTP status and why."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
 class State:
     def __init__(self) -> None:
         self.scorer: Scorer | None = None
@@ -298,7 +309,10 @@ class State:
 
 
 def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: int = 1_000_000,
-               body_timeout: float = 10.0, door_mapping: DoorMapping | None = None) -> FastAPI:
+               body_timeout: float = 10.0, door_mapping: DoorMapping | None = None,
+               reload_on_sighup: bool = False) -> FastAPI:
+    """`reload_on_sighup`: SIGHUP reloads as POST /v1/admin/reload does (only where the server runs in
+    the process's main thread, as `fcr serve` does: signals reach no other thread)."""
     state = State()
     registry = CollectorRegistry()
     requests = Counter("fcr_requests_total", "HTTP requests", ["endpoint", "status"], registry=registry)
@@ -314,18 +328,68 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         lambda: len(state.scorer.learned) if state.scorer else 0)
 
     def load() -> None:
+        # holds the reload lock: a reload asked for meanwhile is refused, never overwritten by this load
+        with state.reloading:
+            try:
+                state.scorer = loader()
+                state.loaded_at = datetime.now()
+                state.error = None
+                log.info("model %s and snapshot loaded", state.scorer.model.source)
+            except Exception as exc:  # reported by /readyz and the log; the process stays up to say why
+                state.error = f"{type(exc).__name__}: {exc}"
+                log.error("could not load the model or snapshot: %s", state.error)
+
+    async def reload_scorer(trigger: str) -> dict:
+        """The one reload path (POST /v1/admin/reload, SIGHUP): the loader runs in a thread while the old
+        scorer answers every request; the journal's events learned meanwhile are applied to the new one,
+        which then takes over between two requests. Logs the outcome; ReloadRefused when it did not happen."""
+        if not state.reloading.acquire(blocking=False):
+            log.warning("reload (%s) refused: a reload is already running", trigger)
+            raise ReloadRefused(409, "a reload is already running")
         try:
-            state.scorer = loader()
-            state.loaded_at = datetime.now()
-            state.error = None
-            log.info("model %s and snapshot loaded", state.scorer.model.source)
-        except Exception as exc:  # reported by /readyz and the log; the process stays up to say why
-            state.error = f"{type(exc).__name__}: {exc}"
-            log.error("could not load the model or snapshot: %s", state.error)
+            new = await asyncio.to_thread(loader)
+        except Exception as exc:
+            detail = f"reload failed, the running model stays: {type(exc).__name__}: {exc}"
+            log.error("reload (%s): %s", trigger, detail)
+            raise ReloadRefused(503, detail) from None
+        finally:
+            state.reloading.release()
+        # events learned by the old state while the new one loaded: applied again (idempotent by id)
+        new.replay()
+        pruned = new.journal.prune(new.snapshot_end) if new.journal is not None else 0
+        state.scorer, state.loaded_at, state.error = new, datetime.now(), None
+        log.info("reload (%s): model %s version %s and its snapshot now answer; %d journal events pruned", trigger,
+                 new.model.source, version(), pruned)
+        return {"model": new.model.source, "version": version(), "pruned": pruned}
+
+    hangups: set[asyncio.Task] = set()  # running SIGHUP reloads (a task without a reference may be collected)
+
+    def on_sighup() -> None:
+        async def run() -> None:
+            try:
+                await reload_scorer("SIGHUP")
+            except ReloadRefused:
+                pass  # logged; the running model stays
+
+        task = asyncio.get_running_loop().create_task(run())
+        hangups.add(task)
+        task.add_done_callback(hangups.discard)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if reload_on_sighup:
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+            log.info("SIGHUP reloads the model and snapshot (pid %d)", os.getpid())
+        try:
+            yield
+        finally:
+            if reload_on_sighup:
+                loop.remove_signal_handler(signal.SIGHUP)
 
     # /docs and /redoc with Swagger UI and ReDoc files from the installed fastapi-offline package, not a
     # CDN: the API docs work on machines without internet.
-    app = FastAPIOffline(title="FCR scoring and routing", version="1",
+    app = FastAPIOffline(title="FCR scoring and routing", version="1", lifespan=lifespan,
                          description="Repeat risk of arriving contacts and agent ranking for routing systems.")
     app.router.route_class = _StrictRoute
     app.state.door_mapping = door_mapping or DoorMapping()
@@ -426,20 +490,12 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
     @app.post("/v1/admin/reload")
     async def reload() -> dict:
         """Load the model and snapshot again (a new champion, a new snapshot) while the old ones keep
-        answering; the journal is replayed on the new snapshot and what it now holds is pruned."""
-        if not state.reloading.acquire(blocking=False):
-            raise HTTPException(409, "a reload is already running")
+        answering; the journal is replayed on the new snapshot and what it now holds is pruned. SIGHUP
+        to `fcr serve` does the same."""
         try:
-            new = await asyncio.to_thread(loader)
-        except Exception as exc:
-            raise HTTPException(503, f"reload failed, the running model stays: {type(exc).__name__}: {exc}") from None
-        finally:
-            state.reloading.release()
-        # events learned by the old state while the new one loaded: applied again (idempotent by id)
-        new.replay()
-        pruned = new.journal.prune(new.snapshot_end) if new.journal is not None else 0
-        state.scorer, state.loaded_at = new, datetime.now()
-        return {"model": new.model.source, "version": version(), "pruned": pruned}
+            return await reload_scorer("POST /v1/admin/reload")
+        except ReloadRefused as exc:
+            raise HTTPException(exc.status, exc.detail) from None
 
     @app.get("/metrics")
     async def metrics() -> Response:

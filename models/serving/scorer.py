@@ -30,7 +30,7 @@ from features.online_state import OnlineState
 from features.rules import DAY
 from pipeline.config import FeaturizeConfig
 from features.spec import EXTRA_PREFIX
-from models.model_files import is_no_model
+from models.model_files import SCORES_FILE, is_no_model, load_score_distribution
 from models.scoring import Calibrator
 from models.training.evaluation import capacity_threshold
 from models.serving.journal import Journal
@@ -54,7 +54,8 @@ class LoadedModel:
     card: dict
     source: str
     descriptions: dict[str, str] = field(default_factory=dict)
-    test_scores: np.ndarray | None = None  # calibrated p_repeat of the test window (thresholds for any capacity)
+    # calibrated p_repeat of the test window, sorted scores or quantiles (thresholds for any capacity)
+    test_scores: np.ndarray | None = None
 
 
 def _find(root: Path, name: str, search: bool = False) -> Path:
@@ -95,6 +96,8 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
             run = client.get_run(version.run_id)
             card = {"model_name": name, "alias": alias, "version": int(version.version), "run_id": version.run_id,
                     "capacity_threshold": run.data.metrics.get("model.capacity_threshold"),
+                    "specialist_capacity": float(run.data.params["train.specialist_capacity"])
+                    if "train.specialist_capacity" in run.data.params else None,
                     "test_metrics": {k.removeprefix("model."): v for k, v in run.data.metrics.items()
                                      if k.startswith("model.")}}
     else:
@@ -115,14 +118,25 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
     calibrator = Calibrator.from_dict(json.loads(_find(root, "calibration.json", search).read_text()))
     spec = json.loads(_find(root, "feature_spec.json", search).read_text())
     descriptions = {f["name"]: f.get("label", f["name"]) for f in spec["features"]}
-    # the train stage's test-window predictions, beside the model (models_out) when there
+    return LoadedModel(booster, calibrator, spec, card, source, descriptions, _test_scores(root, search))
+
+
+def _test_scores(root: Path, search: bool) -> np.ndarray | None:
+    """The test window's score distribution the train stage saves with the model (SCORES_FILE, in the
+    model folder and among the registered MLflow model's artifacts); a folder older than that: the
+    test_predictions.parquet beside it. None when neither is there."""
+    found = sorted(root.rglob(SCORES_FILE)) if search else [f for f in [root / SCORES_FILE] if f.is_file()]
+    if found:
+        try:
+            return load_score_distribution(found[0])
+        except ValueError as exc:
+            raise ModelNotFound(f"{exc}: export the model again (`dvc repro` train stage)") from exc
     tests = sorted(root.rglob("test_predictions.parquet")) if search else \
         [root / "test_predictions.parquet"] if (root / "test_predictions.parquet").is_file() else []
-    scores = None
     if tests:
         p = pd.read_parquet(tests[0], columns=["p_repeat"])["p_repeat"].to_numpy(dtype=float)
-        scores = p[np.isfinite(p)] if np.isfinite(p).any() else None
-    return LoadedModel(booster, calibrator, spec, card, source, descriptions, scores)
+        return p[np.isfinite(p)] if np.isfinite(p).any() else None
+    return None
 
 
 def load_snapshot(directory: str | Path) -> dict[str, pd.DataFrame]:
@@ -244,7 +258,8 @@ class Scorer:
     def threshold_for(self, capacity: float | None) -> float:
         """The specialist threshold for a capacity (share of contacts specialists can take): the score
         above which that share of the model's test-window contacts fall (as the train stage sets the
-        model's own threshold); None: the model's threshold. Raises CapacityUnknown without test scores."""
+        model's own threshold; from the saved quantiles of a large window: within one 0.1% quantile
+        step of it); None: the model's threshold. Raises CapacityUnknown without test scores."""
         if capacity is None:
             return self.threshold
         scores = self.model.test_scores
@@ -252,7 +267,8 @@ class Scorer:
             if capacity == self.model.card.get("specialist_capacity"):
                 return self.threshold
             raise CapacityUnknown(
-                f"{self.model.source} carries no test-window scores (test_predictions.parquet), so no threshold can "
+                f"{self.model.source} carries no test-window scores ({SCORES_FILE}, or test_predictions.parquet "
+                "beside a model folder), so no threshold can "
                 f"be derived for specialist_capacity {capacity}: omit it to use the model's threshold "
                 f"({self.threshold:.4f}, capacity {self.model.card.get('specialist_capacity')}).")
         return capacity_threshold(scores, capacity)

@@ -215,6 +215,27 @@ def test_cli_score_and_monitor_on_the_pipeline_outputs(project, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_train_stage_ships_the_test_score_distribution_with_the_model(project, tmp_path):
+    """models_out and the registered MLflow model both carry score_distribution.json: the distribution of
+    the test window's calibrated scores (test_predictions.parquet), so a registry URI routes any capacity."""
+    import mlflow
+
+    from models.model_files import SCORES_FILE, score_distribution
+
+    if not (project / "models_out/model_card.json").exists():
+        _run([sys.executable, "-m", "dvc", "repro"], project)
+    saved = json.loads((project / "models_out" / SCORES_FILE).read_text())
+    p = pd.read_parquet(project / "models_out/test_predictions.parquet")["p_repeat"].to_numpy()
+    assert saved == score_distribution(p) and saved["n_scores"] == len(p)
+    version = json.loads((project / "metrics/runs/train.json").read_text())["registry"]["version"]
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")  # the scratch project's own store
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/fcr-classifier/{version}",
+                                                     dst_path=str(tmp_path)))
+    found = list(local.rglob(SCORES_FILE))
+    assert len(found) == 1 and json.loads(found[0].read_text()) == saved
+
+
+@pytest.mark.slow
 def test_every_reported_driver_is_a_feature_that_varies_in_the_data(project):
     if not (project / "reports/drivers.csv").exists():
         _run([sys.executable, "-m", "dvc", "repro"], project)
