@@ -39,6 +39,8 @@ class Mapped:
     constants: dict[str, str]
     value_maps: dict[str, dict]
     notes: list[str] = field(default_factory=list)
+    # Columns taken as they are from one source column: already stripped, blanks and tokens missing.
+    clean: frozenset[str] = frozenset()
 
 
 def source_of(entry: object) -> list[str]:
@@ -74,11 +76,30 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
         return values  # timestamps etc.: parsed later as they are
     if values.dtype != "str":
         values = values.astype("str")
-    # One pass in Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
+    # In Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
     arr = pc.utf8_trim_whitespace(pa.array(values.array))
-    arr = pc.if_else(pc.is_in(arr, value_set=pa.array(["", *missing], type=pa.string())),
-                     pa.scalar(None, pa.string()), arr)
+    blank = pc.is_in(arr, value_set=pa.array(["", *missing], type=arr.type))
+    if pc.any(blank).as_py():
+        arr = null_where(arr, blank)
     return pd.Series(pd.array(arr, dtype=values.dtype), index=values.index)
+
+
+def null_where(arr: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`arr` with nulls where `mask` is true (a null mask value leaves the value as it is).
+
+    Only the validity bitmap is new: `pc.if_else` with a null scalar would copy every string."""
+    mask = pc.fill_null(mask, False)
+    if isinstance(arr, pa.ChunkedArray):
+        # Element-wise kernels keep their input's chunking, so the mask's chunks usually line up.
+        masks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
+        if [len(m) for m in masks] == [len(c) for c in arr.chunks]:
+            return pa.chunked_array([null_where(c, m) for c, m in zip(arr.chunks, masks)], type=arr.type)
+    elif (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) and not arr.offset \
+            and isinstance(mask, pa.Array):
+        valid = pc.and_not(pc.is_valid(arr), mask)
+        if not valid.offset:
+            return pa.Array.from_buffers(arr.type, len(arr), [valid.buffers()[1], *arr.buffers()[1:]])
+    return pc.if_else(mask, pa.scalar(None, arr.type), arr)
 
 
 def check_sources(cmap: dict, spec, columns: list[str], duplicated: dict[str, list[int]], where: str) -> list[str]:
@@ -169,6 +190,7 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
     frame = pd.DataFrame(cols, index=raw.index)
 
     filtered = pd.Series("", index=raw.index, dtype="str")
+    cleaned = {c for c in CONTRACT if isinstance(cmap.get(c), str) and frame[c].dtype == "str"}
     report: dict[str, dict] = {}
     maps = dict(spec.value_maps)
     if spec.channel_map:
@@ -181,6 +203,7 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
                                 f"{list(spec.extra_columns)} + ['outcome_signal'].")
         lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
         values = frame[col].astype("str")
+        cleaned.discard(col)
         # In Arrow: look each lower-cased value up among the map's keys, take its target.
         arr = pa.array(values.array)
         idx = pc.index_in(pc.utf8_lower(arr), value_set=pa.array(list(lower), type=arr.type))
@@ -205,4 +228,4 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         hit = values.isin(listed).fillna(False).astype(bool)
         drop = hit if rule.drop_values is not None else ~hit
         filtered[drop & (filtered == "")] = f"filters.{rule.name}"
-    return Mapped(frame, filtered, absent, constants, report, notes)
+    return Mapped(frame, filtered, absent, constants, report, notes, frozenset(cleaned))

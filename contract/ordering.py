@@ -13,7 +13,6 @@ def as_microseconds(s: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(s).as_unit("us").asi8
 
 
-
 def customer_time_order(cust: pa.Array, t: np.ndarray, ids: pa.Array) -> np.ndarray | None:
     """Permutation to (customer_id, missing last; started_at; contact_id) order, or None when the
     rows already are in it (ingest writes them so: every customer's history is contiguous)."""
@@ -33,6 +32,19 @@ def customer_time_order(cust: pa.Array, t: np.ndarray, ids: pa.Array) -> np.ndar
             ok[idx] = pc.less(ids.take(pa.array(idx)), ids.take(pa.array(idx + 1))).to_numpy(zero_copy_only=False)
         if ok.all():
             return None
-    table = pa.table({"c": cust, "t": t, "id": ids})
+    # Customers as the ranks of their ids (missing last): a sort on integers, not strings.
+    table = pa.table({"c": rank_codes(cust), "t": t, "id": ids})
     return pc.sort_indices(table, sort_keys=[("c", "ascending", "at_end"), ("t", "ascending", "at_end"),
                                              ("id", "ascending", "at_end")]).to_numpy()
+
+
+def rank_codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each value's rank among the distinct values (ascending as Arrow sorts them; missing last)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    enc = pc.dictionary_encode(values)
+    ranks = pc.rank(enc.dictionary, sort_keys="ascending").to_numpy()  # distinct values: no ties
+    idx = enc.indices
+    codes = ranks[pc.fill_null(idx, 0).to_numpy()] if len(ranks) else np.zeros(len(idx), np.uint64)
+    codes[idx.is_null().to_numpy(zero_copy_only=False)] = len(ranks) + 1
+    return codes

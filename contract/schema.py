@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -204,45 +203,67 @@ def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
     return out
 
 
-def contact_schema(agents: bool = True) -> pdr.DataFrameSchema:
-    """Value rules of a parsed contact row (parse failures are caught before, with their own reason)."""
-    return pdr.DataFrameSchema(
-        {
-            "contact_id": pdr.Column(None, nullable=False),
-            "started_at": pdr.Column(nullable=False),
-            "channel": pdr.Column(None, pdr.Check.isin(CHANNELS), nullable=False),
-            "reason_code": pdr.Column(None, nullable=False),
-            "wait_s": pdr.Column(None, pdr.Check.ge(0), nullable=True),
-            "handle_s": pdr.Column(None, pdr.Check.ge(0), nullable=True),
-            "transfers": pdr.Column(None, pdr.Check.ge(0), nullable=True),
-        },
-        checks=[
-            pdr.Check(lambda df: df["ended_at"].isna() | (df["ended_at"] >= df["started_at"]),
-                     name="ended_at >= started_at", element_wise=False),
-            pdr.Check(lambda df: df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
-                     | df["disposition"].isin(NO_AGENT_DISPOSITIONS) | (not agents),
-                     name="agent_id present unless abandoned or self-service", element_wise=False),
-        ],
-        coerce=False,
-    )
+def _ended_after_start(df: pd.DataFrame, agents: bool) -> pd.Series:
+    return df["ended_at"].isna() | (df["ended_at"] >= df["started_at"])
 
 
-_CHECK_REASON = {
-    "not_nullable": "missing value",
-    "isin": "unknown value",
-    "greater_than_or_equal_to": "negative value",
-    "ended_at >= started_at": "ended_at before started_at",
-    "agent_id present unless abandoned or self-service": "missing agent_id on a handled contact",
-}
+def _agent_present(df: pd.DataFrame, agents: bool) -> pd.Series:
+    return (df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
+            | df["disposition"].isin(NO_AGENT_DISPOSITIONS) | (not agents))
 
 
-_TABLE_CHECK_COLUMN = {"ended_at >= started_at": "ended_at",
-                      "agent_id present unless abandoned or self-service": "agent_id"}
+# The value rules of a parsed contact row (parse failures are caught before, with their own
+# reason), declared once. `rule_failures` applies them vectorised on the ingest path; `contact_schema`
+# builds the same rules as a pandera schema, the reference the tests hold the fast checks to.
+# A row is reported under its first failing rule: column rules in contract column order, then the
+# row rules in the order below.
+NOT_NULL: tuple[str, ...] = ("contact_id", "started_at", "channel", "reason_code")
+ALLOWED: dict[str, tuple[str, ...]] = {"channel": CHANNELS}    # missing values are the not-null rule's
+NON_NEGATIVE: tuple[str, ...] = ("wait_s", "handle_s", "transfers")  # missing allowed
+ROW_RULES = (  # (name, column reported, reason, test -> True where the row passes)
+    ("ended_at >= started_at", "ended_at", "ended_at before started_at", _ended_after_start),
+    ("agent_id present unless abandoned or self-service", "agent_id", "missing agent_id on a handled contact",
+     _agent_present),
+)
+_CHECK_REASON = {"not_nullable": "missing value", "isin": "unknown value",
+                 "greater_than_or_equal_to": "negative value"} | {name: why for name, _, why, _ in ROW_RULES}
+_TABLE_CHECK_COLUMN = {name: col for name, col, _, _ in ROW_RULES}
 
 
-def _schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
-    """First failing rule of each row, as 'column: reason' (column rules before table rules);
-    empty for valid rows."""
+def rule_failures(df: pd.DataFrame, agents: bool = True) -> list[tuple[np.ndarray, str]]:
+    """(rows failing, 'column: reason') for each rule in the order a row's first failure is taken."""
+    out = []
+    for col in (c for c in CONTRACT if c in NOT_NULL or c in ALLOWED or c in NON_NEGATIVE):
+        values = df[col]
+        missing = values.isna().to_numpy()
+        if col in NOT_NULL:
+            out.append((missing, f"{col}: {_CHECK_REASON['not_nullable']}"))
+        if col in ALLOWED:
+            out.append((~missing & ~values.isin(ALLOWED[col]).to_numpy(), f"{col}: {_CHECK_REASON['isin']}"))
+        if col in NON_NEGATIVE:
+            out.append((~missing & (values.to_numpy(dtype="float64", na_value=np.nan) < 0),
+                        f"{col}: {_CHECK_REASON['greater_than_or_equal_to']}"))
+    for name, col, why, test in ROW_RULES:
+        out.append((~test(df, agents).to_numpy(dtype=bool), f"{col}: {why}"))
+    return out
+
+
+def contact_schema(agents: bool = True):
+    """The rules above as a pandera `DataFrameSchema` (pandera is imported here only: its backends
+    load hypothesis, which costs start-up time the ingest does not need)."""
+    
+    columns = {c: pdr.Column(None, [pdr.Check.isin(ALLOWED[c])] if c in ALLOWED else
+                             [pdr.Check.ge(0)] if c in NON_NEGATIVE else [], nullable=c not in NOT_NULL)
+               for c in CONTRACT if c in NOT_NULL or c in ALLOWED or c in NON_NEGATIVE}
+    checks = [pdr.Check(lambda df, test=test: test(df, agents), name=name, element_wise=False)
+              for name, _, _, test in ROW_RULES]
+    return pdr.DataFrameSchema(columns, checks=checks, coerce=False)
+
+
+def schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
+    """First failing rule of each row by pandera, as 'column: reason' (column rules before table
+    rules); empty for valid rows. The reference for `rule_failures` (tests)."""
+    
     reasons = pd.Series("", index=df.index, dtype="str")
     try:
         contact_schema(agents).validate(df, lazy=True)
@@ -280,6 +301,25 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
         return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
+def repeated(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where a value occurs more than once (nulls count as a value). By sorting: for millions of
+    distinct ids, Arrow's sort is several times faster than hashing them (dictionary_encode)."""
+    n = len(values)
+    out = np.zeros(n, dtype=bool)
+    if n < 2:
+        return out
+    order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
+    ranked = values.take(order)
+    same = pc.fill_null(pc.equal(ranked.slice(0, n - 1), ranked.slice(1)), False).to_numpy(zero_copy_only=False)
+    nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
+    same |= nulls[:-1] & nulls[1:]
+    dup = np.zeros(n, dtype=bool)
+    dup[:-1] |= same
+    dup[1:] |= same
+    out[order] = dup
+    return out
+
+
 def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
                        duplicated: dict[str, list[int]] | None = None) -> IngestResult:
     """Map, parse and validate a raw contact export; see the module docstring."""
@@ -288,13 +328,23 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     df = mapped.frame
     filtered = mapped.filtered
     reason = pd.Series("", index=df.index, dtype="str")
+    # Rows still in play (neither filtered nor given a reason): kept as numpy so that each rule
+    # costs one mask operation, not string comparisons over every row.
+    open_ = (filtered == "").to_numpy(dtype=bool, copy=True)
 
-    def flag(mask: pd.Series, text: str) -> None:
-        reason[mask & (reason == "") & (filtered == "")] = text
+    def flag(mask: pd.Series | np.ndarray, text: str) -> None:
+        """Give the rows of `mask` still in play the reason `text` (a row keeps its first reason)."""
+        hit = np.asarray(mask, dtype=bool) & open_
+        if hit.any():
+            reason[hit] = text
+            open_[hit] = False
 
     absent = set(mapped.absent)
     for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):
-        df[col] = _clean_str(df[col]) if col not in absent else pd.Series(pd.NA, index=df.index, dtype="str")
+        if col in absent:
+            df[col] = pd.Series(pd.NA, index=df.index, dtype="str")
+        elif col not in mapped.clean:
+            df[col] = _clean_str(df[col])
     dst: dict[str, dict] = {}
     for col in ("started_at", "ended_at"):
         if col in absent:
@@ -360,8 +410,10 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     df["customer_id"] = df["customer_id"].where(~anonymous)
 
     if spec.events is not None:
-        merged = collapse_events(df, (reason == "") & (filtered == ""), spec.events, spec.extra_columns)
-        filtered[merged & (filtered == "")] = EVENTS_MERGED
+        merged = collapse_events(df, pd.Series(open_, index=df.index), spec.events, spec.extra_columns)
+        merged = merged.to_numpy(dtype=bool) & open_
+        filtered[merged] = EVENTS_MERGED
+        open_[merged] = False
     if signal is not None:
         v = df["resolution_signal"]
         if signal.kind == "flag":
@@ -370,27 +422,21 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
             res = (v == 0) if signal.resolved_when == "zero" else (v > 0)
         df["resolution_signal"] = res.astype("boolean")
 
-    live = (reason == "") & (filtered == "")
-    failures = _schema_failures(df if live.all() else df.loc[live], agents="agent_id" not in mapped.absent)
-    reason.loc[failures.index] = failures
+    for mask, text in rule_failures(df, agents="agent_id" not in mapped.absent):
+        flag(mask, text)
     # Duplicates: the same row exported twice, or a contact id reused with other content.
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
     # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
-    live = ((reason == "") & (filtered == "")).to_numpy()
-    ids = df["contact_id"].to_numpy()[live]
-    codes = pc.dictionary_encode(pa.array(ids, type=pa.string())).indices.to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(live)
-    counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
-    shared = rows[counts[codes] > 1] if len(codes) else rows
+    rows = np.flatnonzero(open_)
+    shared = rows[repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))]
     exact = df.loc[shared].duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(exact, "contact_id: duplicate row")
     # Of the rest, a second row with an id already seen reuses it with other content.
-    live = ((reason == "") & (filtered == "")).to_numpy()
-    sub = df.loc[shared[live[shared]], "contact_id"]
+    sub = df.loc[shared[open_[shared]], "contact_id"]
     reused = sub.duplicated(keep="first").reindex(df.index, fill_value=False)
     flag(reused, "contact_id: duplicate id with different content")
 
-    keep = (reason == "") & (filtered == "")
+    keep = pd.Series(open_, index=df.index)
     bad = reason != ""
     # Kept rows in (customer, time, id) order, taken from the frame once.
     kept_rows = np.flatnonzero(keep.to_numpy())
