@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from contract.events import collapse_events
 from contract.mapping import ContractError, _text, map_export
-from contract.ordering import as_microseconds, customer_time_order
+from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
 __all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
@@ -122,13 +122,17 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
             out[parsed.index] = parsed
     naive = ~has_offset & text.notna()
     if naive.any():
-        parsed = pd.Series(pd.NaT, index=text[naive].index, dtype="datetime64[us]")
+        local_text = text if naive.all() else text[naive]
+        parsed = pd.Series(pd.NaT, index=local_text.index, dtype="datetime64[us]")
         for f in formats:
             todo = parsed.isna()
             if not todo.any():
                 break
-            got = _strptime(text[naive][todo], f)
-            parsed[got.index] = got
+            if todo.all():  # the first format: every row, in order (no label alignment needed)
+                parsed = _strptime(local_text, f)
+            else:
+                got = _strptime(local_text[todo], f)
+                parsed[got.index] = got
         local, a, g = _localize(parsed, tz, ambiguous, nonexistent)
         out[naive] = local
         amb[naive], gap[naive] = a, g
@@ -301,13 +305,14 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
         return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def repeated(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """True where a value occurs more than once (nulls count as a value). By sorting: for millions of
-    distinct ids, Arrow's sort is several times faster than hashing them (dictionary_encode)."""
+def repeated(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(True where a value occurs more than once (nulls count as a value), each value's position in
+    ascending order). By sorting: for millions of distinct ids, Arrow's sort is several times faster
+    than hashing them (dictionary_encode), and the positions order the rows as the values do."""
     n = len(values)
     out = np.zeros(n, dtype=bool)
     if n < 2:
-        return out
+        return out, np.zeros(n, dtype=np.int64)
     order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
     ranked = values.take(order)
     same = pc.fill_null(pc.equal(ranked.slice(0, n - 1), ranked.slice(1)), False).to_numpy(zero_copy_only=False)
@@ -317,7 +322,9 @@ def repeated(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     dup[:-1] |= same
     dup[1:] |= same
     out[order] = dup
-    return out
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n)
+    return out, ranks
 
 
 def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
@@ -428,22 +435,26 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
     # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
     rows = np.flatnonzero(open_)
-    shared = rows[repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))]
-    exact = df.loc[shared].duplicated(keep="first").reindex(df.index, fill_value=False)
+    again, id_rank = repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))
+    shared = rows[again]
+    exact = np.zeros(len(df), dtype=bool)
+    exact[shared[df.loc[shared].duplicated(keep="first").to_numpy()]] = True
     flag(exact, "contact_id: duplicate row")
     # Of the rest, a second row with an id already seen reuses it with other content.
-    sub = df.loc[shared[open_[shared]], "contact_id"]
-    reused = sub.duplicated(keep="first").reindex(df.index, fill_value=False)
+    sub = shared[open_[shared]]
+    reused = np.zeros(len(df), dtype=bool)
+    reused[sub[df.loc[sub, "contact_id"].duplicated(keep="first").to_numpy()]] = True
     flag(reused, "contact_id: duplicate id with different content")
+    ranks = np.zeros(len(df), dtype=np.int64)
+    ranks[rows] = id_rank  # kept ids are distinct now: their ranks order them as the ids do
 
     keep = pd.Series(open_, index=df.index)
     bad = reason != ""
     # Kept rows in (customer, time, id) order, taken from the frame once.
     kept_rows = np.flatnonzero(keep.to_numpy())
-    order = customer_time_order(pa.array(df["customer_id"].iloc[kept_rows].array),
-                                as_microseconds(df["started_at"].iloc[kept_rows]),
-                                pa.array(df["contact_id"].iloc[kept_rows].array))
-    contacts = df.take(kept_rows if order is None else kept_rows[order])
+    order = coded_order(rank_codes(pa.array(df["customer_id"].array))[kept_rows],
+                        as_microseconds(df["started_at"].iloc[kept_rows]), ranks[kept_rows])
+    contacts = take_rows(df, kept_rows if order is None else kept_rows[order])
     # A code without a family is its own family (never lumped with other unmapped codes).
     family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
     if "reason_family" in contacts:  # from a column of the export; the mapping fills its gaps
