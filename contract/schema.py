@@ -255,7 +255,8 @@ def rule_failures(df: pd.DataFrame, agents: bool = True) -> list[tuple[np.ndarra
 def contact_schema(agents: bool = True):
     """The rules above as a pandera `DataFrameSchema` (pandera is imported here only: its backends
     load hypothesis, which costs start-up time the ingest does not need)."""
-    
+    import pandera.pandas as pdr
+
     columns = {c: pdr.Column(None, [pdr.Check.isin(ALLOWED[c])] if c in ALLOWED else
                              [pdr.Check.ge(0)] if c in NON_NEGATIVE else [], nullable=c not in NOT_NULL)
                for c in CONTRACT if c in NOT_NULL or c in ALLOWED or c in NON_NEGATIVE}
@@ -267,7 +268,8 @@ def contact_schema(agents: bool = True):
 def schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
     """First failing rule of each row by pandera, as 'column: reason' (column rules before table
     rules); empty for valid rows. The reference for `rule_failures` (tests)."""
-    
+    import pandera.pandas as pdr
+
     reasons = pd.Series("", index=df.index, dtype="str")
     try:
         contact_schema(agents).validate(df, lazy=True)
