@@ -80,11 +80,50 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
     if values.dtype != "str":
         values = values.astype("str")
     # In Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
-    arr = pc.utf8_trim_whitespace(pa.array(values.array))
+    arr = trim(pa.array(values.array))
     blank = pc.is_in(arr, value_set=pa.array(["", *missing], type=arr.type))
     if pc.any(blank).as_py():
         arr = null_where(arr, blank)
     return pd.Series(pd.array(arr, dtype=values.dtype), index=values.index)
+
+
+# The ASCII bytes Arrow's utf8_trim_whitespace strips, asked of Arrow itself (not assumed).
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[c for c in range(128)
+              if pc.utf8_trim_whitespace(pa.array([f"{chr(c)}a{chr(c)}"])).to_pylist() == ["a"]]] = True
+
+
+def trim(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`pc.utf8_trim_whitespace(arr)`, or `arr` itself when no value starts or ends with whitespace
+    (the usual case: the check reads two bytes a value and copies no strings)."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if any(_may_need_trim(c) for c in chunks):
+        return pc.utf8_trim_whitespace(arr)
+    return arr
+
+
+def _may_need_trim(chunk: pa.Array) -> bool:
+    """False only when every value of a string array is ASCII and neither starts nor ends with
+    whitespace. Reads the Arrow buffers: each value's first and last byte."""
+    if pa.types.is_large_string(chunk.type):
+        width = np.int64
+    elif pa.types.is_string(chunk.type):
+        width = np.int32
+    else:
+        return True
+    if len(chunk) == 0:
+        return False
+    _, offsets_buf, data_buf = chunk.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+    if data_buf is None or offsets[-1] == offsets[0]:
+        return False  # every value empty
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]: offsets[-1]]
+    if data.max() >= 128:
+        return True  # non-ASCII: Unicode spaces are Arrow's to find
+    # An empty value reads a neighbour's byte (or wraps around): at worst a needless trim.
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    return bool(_ASCII_SPACE[data.take(starts, mode="clip")].any()
+                or _ASCII_SPACE[data.take(ends - 1, mode="wrap")].any())
 
 
 def null_where(arr: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -212,18 +251,26 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
         values = frame[col].astype("str")
         cleaned.discard(col)
-        # In Arrow: look each lower-cased value up among the map's keys, take its target.
+        # In Arrow, once per distinct value (a column holds few): look the lower-cased value up
+        # among the map's keys, take its target; then spread the results to the rows by their codes.
         arr = pa.array(values.array)
-        idx = pc.index_in(pc.utf8_lower(arr), value_set=pa.array(list(lower), type=arr.type))
+        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        distinct, codes = enc.dictionary, enc.indices
+        idx = pc.index_in(pc.utf8_lower(distinct), value_set=pa.array(list(lower), type=arr.type))
         target = pc.take(pa.array(list(lower.values()), type=arr.type), idx)
-        hit = pc.is_valid(idx)
-        is_drop = pc.fill_null(pc.equal(target, DROP), False)
-        kept_target = pc.if_else(is_drop, pa.scalar(None, arr.type), target)
-        mapped = pc.if_else(hit, kept_target, arr)
-        hit_np = hit.to_numpy(zero_copy_only=False)
-        drop = pd.Series(is_drop.to_numpy(zero_copy_only=False), index=frame.index)
+        hit_d = pc.is_valid(idx)
+        drop_d = pc.fill_null(pc.equal(target, DROP), False)
+        mapped_d = pc.if_else(hit_d, pc.if_else(drop_d, pa.scalar(None, arr.type), target), distinct)
+        row_code = pc.fill_null(codes, 0).to_numpy()
+        present_np = codes.is_valid().to_numpy(zero_copy_only=False)
+        hit_np = np.zeros(len(arr), dtype=bool)
+        drop_np = np.zeros(len(arr), dtype=bool)
+        if len(distinct):  # (a missing value is never mapped: it keeps its place, still missing)
+            hit_np = hit_d.to_numpy(zero_copy_only=False)[row_code] & present_np
+            drop_np = drop_d.to_numpy(zero_copy_only=False)[row_code] & present_np
+        drop = pd.Series(drop_np, index=frame.index)
         filtered[drop & (filtered == "")] = f"value_maps.{key}: {DROP}"
-        frame[col] = pd.Series(pd.array(mapped, dtype="str"), index=frame.index)
+        frame[col] = pd.Series(pd.array(pc.take(mapped_d, codes), dtype="str"), index=frame.index)
         hit = pd.Series(hit_np, index=frame.index)
         present = values.notna()
         unmapped = values[present & ~hit].value_counts()

@@ -30,6 +30,7 @@ from pipeline.errors import StageStop
 
 log = logging.getLogger(__name__)
 DELIMITERS = ",;\t|"
+BLOCK_SIZE = 1 << 24  # bytes the CSV reader parses per task (its threads split the file in blocks)
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
@@ -132,8 +133,11 @@ def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFr
         unique.append(h if seen[h] == 1 else f"{h}#{seen[h]}")
     table = pacsv.read_csv(
         io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=unique, skip_rows=1, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote, newlines_in_values=True),
+        read_options=pacsv.ReadOptions(column_names=unique, skip_rows=1, block_size=BLOCK_SIZE),
+        # Only a quoted value can hold a line break: without the quote character in the file, the
+        # reader may split blocks at any newline (the faster, parallel-friendly parse).
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote,
+                                         newlines_in_values=quote.encode("utf-8") in data),
         # large_string: the storage of pandas' Arrow-backed "str" dtype, so to_pandas() copies nothing.
         convert_options=pacsv.ConvertOptions(column_types={c: pa.large_string() for c in unique},
                                              strings_can_be_null=False, quoted_strings_can_be_null=False),

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
-from contract.mapping import ContractError, _text, map_export
+from contract.mapping import ContractError, _text, map_export, trim
 from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
@@ -104,7 +104,8 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
     if pd.api.types.is_datetime64_dtype(values.dtype):
         out, amb, gap = _localize(values, tz, ambiguous, nonexistent)
         return TimeParse(out, none, amb, gap)
-    text = values.astype("str").str.strip().where(values.notna())
+    arrow = trim(pa.array(values.astype("str").array))
+    text = pd.Series(pd.array(arrow, dtype="str"), index=idx).where(values.notna())
     arrow = pa.array(text.array)
     # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row.
     has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
@@ -297,14 +298,15 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
     """Floats from numbers or text (NaN where missing or not a number)."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64")
-    text = values.astype("str").str.strip()
+    # In Arrow (what pandas' str.strip and str.replace call, without the pandas round trips).
+    arr = trim(pa.array(values.astype("str").array))
     if decimal != ".":
-        text = text.str.replace(decimal, ".", regex=False)
-    text = text.where(values.notna())
+        arr = pc.replace_substring(arr, decimal, ".")
     try:  # Arrow's cast: one C++ pass when every value is a number (the usual case)
-        return pd.Series(pc.cast(pa.array(text.array), pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
+        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
+        return pd.to_numeric(pd.Series(pd.array(arr, dtype="str"), index=values.index),
+                             errors="coerce").astype("float64")
 
 
 def repeated(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

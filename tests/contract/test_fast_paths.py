@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from contract.mapping import null_where
+from contract.mapping import null_where, trim
 from contract.ordering import coded_order, customer_time_order, rank_codes, take_rows
 from contract.schema import repeated, rule_failures, schema_failures
 from contract.vocabulary import CONTRACT
@@ -132,3 +132,37 @@ def test_take_rows_matches_take(n, seed):
     expected, got = df.take(rows), take_rows(df, rows)
     pd.testing.assert_frame_equal(got, expected)
     assert got.dtypes.tolist() == expected.dtypes.tolist()
+
+
+def test_line_breaks_in_quoted_values_survive_the_fast_reader(tmp_path, monkeypatch):
+    """A file with the quote character is read allowing line breaks in quoted values (also where
+    the reader's blocks split the file); one without it cannot have any, and the faster parse gives
+    the same table."""
+    from contract import reading
+    from contract.reading import read_export
+
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 32)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text("id;note;n\n" + "".join(f'{i};"line {i}\nand more";{i}\n' for i in range(20)))
+    table = read_export(str(quoted), None).table
+    assert table["note"].tolist() == [f"line {i}\nand more" for i in range(20)]
+    assert table["n"].tolist() == [str(i) for i in range(20)]
+    bare = tmp_path / "bare.tsv"
+    bare.write_text("id\tnote\n1\tx\n2\t\n\n3\tz\n")
+    assert read_export(str(bare), None).table.to_dict("list") == {"id": ["1", "2", "3"], "note": ["x", "", "z"]}
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.text(st.sampled_from(" \t\n\x1c\x0bab\u00a0\u3000é"), max_size=4)),
+                       max_size=25),
+       offset=st.integers(0, 4), cuts=st.lists(st.integers(1, 24), max_size=3), large=st.booleans())
+@example(values=["a "], offset=0, cuts=[], large=False)
+@example(values=["ab", "", "b\t"], offset=1, cuts=[1], large=True)
+@example(values=["a\u00a0", "b"], offset=0, cuts=[], large=False)
+def test_trim_matches_arrow(values, offset, cuts, large):
+    """The shortcut (no value starts or ends with whitespace: the array as it is) is Arrow's trim."""
+    typ = pa.large_string() if large else pa.string()
+    arr = pa.array(values, type=typ).slice(offset)
+    expected = pc.utf8_trim_whitespace(arr).to_pylist()
+    assert trim(arr).to_pylist() == expected
+    assert trim(_chunked(values[offset:], typ, cuts)).to_pylist() == expected
