@@ -218,7 +218,7 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             cols[c] = pd.Series(pd.NA, index=raw.index, dtype="object")
         elif (const := _constant(entry)) is not None:
             constants[c] = const
-            cols[c] = pd.Series(const, index=raw.index, dtype="str")
+            cols[c] = filled(const, raw.index)
         elif isinstance(entry, str):
             cols[c] = src(entry)
         else:  # joined in Arrow; missing when any part is
@@ -236,7 +236,15 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         cols["resolution_signal"] = src(spec.outcome_signal.column)
     frame = pd.DataFrame(cols, index=raw.index)
 
-    filtered = pd.Series("", index=raw.index, dtype="str")
+    # The rule that filtered each row, as codes into `rules` (0: none), set once at the end.
+    rule_code = np.zeros(len(raw), dtype=np.int32)
+    rules = [""]
+
+    def filter_rows(mask: np.ndarray, rule: str) -> None:
+        """The rows of `mask` not filtered yet are filtered by `rule`."""
+        rules.append(rule)
+        rule_code[np.asarray(mask, dtype=bool) & (rule_code == 0)] = len(rules) - 1
+
     cleaned = {c for c in CONTRACT if isinstance(cmap.get(c), str) and frame[c].dtype == "str"}
     report: dict[str, dict] = {}
     maps = dict(spec.value_maps)
@@ -269,7 +277,7 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             hit_np = hit_d.to_numpy(zero_copy_only=False)[row_code] & present_np
             drop_np = drop_d.to_numpy(zero_copy_only=False)[row_code] & present_np
         drop = pd.Series(drop_np, index=frame.index)
-        filtered[drop & (filtered == "")] = f"value_maps.{key}: {DROP}"
+        filter_rows(drop_np, f"value_maps.{key}: {DROP}")
         frame[col] = pd.Series(pd.array(pc.take(mapped_d, codes), dtype="str"), index=frame.index)
         hit = pd.Series(hit_np, index=frame.index)
         present = values.notna()
@@ -282,5 +290,12 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         listed = {v.strip().lower() for v in (rule.drop_values or rule.keep_values or [])}
         hit = values.isin(listed).fillna(False).astype(bool)
         drop = hit if rule.drop_values is not None else ~hit
-        filtered[drop & (filtered == "")] = f"filters.{rule.name}"
+        filter_rows(drop.to_numpy(dtype=bool), f"filters.{rule.name}")
+    filtered = (filled("", raw.index) if not rule_code.any() else pd.Series(
+        pd.array(pc.take(pa.array(rules, type=pa.large_string()), pa.array(rule_code)), dtype="str"), index=raw.index))
     return Mapped(frame, filtered, absent, constants, report, notes, frozenset(cleaned))
+
+
+def filled(value: str, index: pd.Index) -> pd.Series:
+    """`pd.Series(value, index=index, dtype="str")`, repeated by Arrow (pandas takes the scalar n times)."""
+    return pd.Series(pd.array(pa.repeat(pa.scalar(value, pa.large_string()), len(index)), dtype="str"), index=index)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
-from contract.mapping import ContractError, _text, map_export, trim
+from contract.mapping import ContractError, _text, filled, map_export, trim
 from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
@@ -338,7 +338,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     mapped = map_export(raw, spec, duplicated)
     df = mapped.frame
     filtered = mapped.filtered
-    reason = pd.Series("", index=df.index, dtype="str")
+    reason = filled("", df.index)
     # Rows still in play (neither filtered nor given a reason): kept as numpy so that each rule
     # costs one mask operation, not string comparisons over every row.
     open_ = (filtered == "").to_numpy(dtype=bool, copy=True)
@@ -416,7 +416,9 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
 
     channel = df["channel"].str.lower()
     df["channel"] = channel.astype("str")
-    df["disposition"] = df["disposition"].str.lower().fillna("handled").astype("str")
+    # (pandas' fillna on Arrow strings replaces by mask, several times slower than Arrow's fill_null)
+    df["disposition"] = pd.Series(pd.array(pc.fill_null(pc.utf8_lower(pa.array(df["disposition"].array)), "handled"),
+                                           dtype="str"), index=df.index)
     anonymous = df["customer_id"].isna() | df["customer_id"].isin(list(spec.anonymous_customer_ids))
     df["customer_id"] = df["customer_id"].where(~anonymous)
 
