@@ -126,6 +126,22 @@ def _may_need_trim(chunk: pa.Array) -> bool:
                 or _ASCII_SPACE[data.take(ends - 1, mode="wrap")].any())
 
 
+def any_byte_of(arr: pa.Array | pa.ChunkedArray, chars: bytes) -> bool:
+    """True when a string array's data holds any of the ASCII `chars` (False is exact: a UTF-8
+    multi-byte character never contains an ASCII byte). A byte scan, no strings copied."""
+    for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return True
+        if len(chunk) == 0 or chunk.buffers()[2] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = chunk.buffers()[2][int(offsets[0]): int(offsets[-1])].to_pybytes()
+        if any(data.find(bytes([c])) >= 0 for c in chars):
+            return True
+    return False
+
+
 def null_where(arr: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """`arr` with nulls where `mask` is true (a null mask value leaves the value as it is).
 

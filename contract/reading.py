@@ -15,7 +15,6 @@ import csv
 import fnmatch
 import glob
 import gzip
-import io
 import logging
 import zipfile
 from dataclasses import dataclass, field
@@ -132,7 +131,7 @@ def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFr
         seen[h] = seen.get(h, 0) + 1
         unique.append(h if seen[h] == 1 else f"{h}#{seen[h]}")
     table = pacsv.read_csv(
-        io.BytesIO(data),
+        pa.BufferReader(data),  # zero-copy (a Python file object would be read under the GIL)
         read_options=pacsv.ReadOptions(column_names=unique, skip_rows=1, block_size=BLOCK_SIZE),
         # Only a quoted value can hold a line break: without the quote character in the file, the
         # reader may split blocks at any newline (the faster, parallel-friendly parse).

@@ -14,6 +14,7 @@ rules, a pandera schema, report every failing check with its column and rows.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
-from contract.mapping import ContractError, _text, filled, map_export, trim
+from contract.mapping import ContractError, _text, any_byte_of, filled, map_export, trim
 from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
@@ -107,9 +108,13 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
     arrow = trim(pa.array(values.astype("str").array))
     text = pd.Series(pd.array(arrow, dtype="str"), index=idx).where(values.notna())
     arrow = pa.array(text.array)
-    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row.
-    has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
-        zero_copy_only=False), index=idx)
+    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row. An offset needs
+    # one of the characters z Z + -: without any of them in the column, no value has one.
+    if any_byte_of(arrow, b"zZ+-"):
+        has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
+            zero_copy_only=False), index=idx)
+    else:
+        has_offset = pd.Series(False, index=idx)
     out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
     amb, gap = none.copy(), none.copy()
     formats = [fmt] if isinstance(fmt, str) or fmt is None else list(fmt)
@@ -441,7 +446,10 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
     # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
     rows = np.flatnonzero(open_)
-    again, id_rank = repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two Arrow sorts at once (they release the GIL)
+        customer_codes = pool.submit(rank_codes, pa.array(df["customer_id"].array))
+        again, id_rank = repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))
+        customer_codes = customer_codes.result()
     shared = rows[again]
     exact = np.zeros(len(df), dtype=bool)
     exact[shared[df.loc[shared].duplicated(keep="first").to_numpy()]] = True
@@ -458,7 +466,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     bad = reason != ""
     # Kept rows in (customer, time, id) order, taken from the frame once.
     kept_rows = np.flatnonzero(keep.to_numpy())
-    order = coded_order(rank_codes(pa.array(df["customer_id"].array))[kept_rows],
+    order = coded_order(customer_codes[kept_rows],
                         as_microseconds(df["started_at"].iloc[kept_rows]), ranks[kept_rows])
     contacts = take_rows(df, kept_rows if order is None else kept_rows[order])
     # A code without a family is its own family (never lumped with other unmapped codes).

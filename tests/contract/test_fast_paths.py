@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from contract.mapping import null_where, trim
+from contract.mapping import any_byte_of, null_where, trim
 from contract.ordering import coded_order, customer_time_order, rank_codes, take_rows
 from contract.schema import repeated, rule_failures, schema_failures
 from contract.vocabulary import CONTRACT
@@ -166,3 +166,13 @@ def test_trim_matches_arrow(values, offset, cuts, large):
     expected = pc.utf8_trim_whitespace(arr).to_pylist()
     assert trim(arr).to_pylist() == expected
     assert trim(_chunked(values[offset:], typ, cuts)).to_pylist() == expected
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.text(st.sampled_from("0:+zé- Z\u00e9"), max_size=3)), max_size=20),
+       offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 19), max_size=2), large=st.booleans())
+def test_any_byte_of_matches_a_scan(values, offset, cuts, large):
+    typ = pa.large_string() if large else pa.string()
+    expected = any(ch in v for v in values[offset:] if v is not None for ch in "zZ+-")
+    assert any_byte_of(pa.array(values, type=typ).slice(offset), b"zZ+-") == expected
+    assert any_byte_of(_chunked(values[offset:], typ, cuts), b"zZ+-") == expected
