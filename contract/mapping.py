@@ -117,13 +117,17 @@ def _may_need_trim(chunk: pa.Array) -> bool:
     offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
     if data_buf is None or offsets[-1] == offsets[0]:
         return False  # every value empty
-    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]: offsets[-1]]
-    if data.max() >= 128:
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    if data[offsets[0]: offsets[-1]].max() >= 128:
         return True  # non-ASCII: Unicode spaces are Arrow's to find
-    # An empty value reads a neighbour's byte (or wraps around): at worst a needless trim.
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
-    return bool(_ASCII_SPACE[data.take(starts, mode="clip")].any()
-                or _ASCII_SPACE[data.take(ends - 1, mode="wrap")].any())
+    # Each value's first and last byte (an empty value reads a neighbour's, or is clipped to the
+    # buffer: at worst a needless trim). ASCII whitespace is <= 32: compare first, look up rarely.
+    ends = offsets[1:] - 1
+    for edge in (data.take(offsets[:-1], mode="clip"), data.take(ends, mode="clip")):
+        low = edge <= 32
+        if low.any() and _ASCII_SPACE[edge[low]].any():
+            return True
+    return False
 
 
 def any_byte_of(arr: pa.Array | pa.ChunkedArray, chars: bytes) -> bool:

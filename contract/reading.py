@@ -141,7 +141,9 @@ def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFr
         convert_options=pacsv.ConvertOptions(column_types={c: pa.large_string() for c in unique},
                                              strings_can_be_null=False, quoted_strings_can_be_null=False),
     )
-    return table.to_pandas(), header
+    # One chunk per column (the reader gives one per block): every later take on a chunked column
+    # would concatenate its chunks again first.
+    return table.combine_chunks().to_pandas(), header
 
 
 def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.contacts") -> RawExport:

@@ -467,7 +467,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     # Kept rows in (customer, time, id) order, taken from the frame once.
     kept_rows = np.flatnonzero(keep.to_numpy())
     order = coded_order(customer_codes[kept_rows],
-                        as_microseconds(df["started_at"].iloc[kept_rows]), ranks[kept_rows])
+                        as_microseconds(df["started_at"])[kept_rows], ranks[kept_rows])
     contacts = take_rows(df, kept_rows if order is None else kept_rows[order])
     # A code without a family is its own family (never lumped with other unmapped codes).
     family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
@@ -507,7 +507,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
 
 def quarantine_rows(raw: pd.DataFrame, mask: pd.Series, reason: pd.Series, source: str) -> pd.DataFrame:
     """Rejected rows with their reason and the raw values as JSON, so nothing is lost."""
-    rows = raw.loc[mask.to_numpy()]
+    rows = raw.loc[mask.to_numpy()] if mask.any() else raw.iloc[:0]  # (the empty case: no take at all)
     return pd.DataFrame({
         "source": pd.Series(source, index=rows.index, dtype="str"),
         "source_row": rows.index.astype("int64"),
