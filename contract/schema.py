@@ -8,7 +8,9 @@ that add up: rows read = rows kept + rows filtered (by a named rule) + rows quar
 
 Parsing (timestamps with mixed UTC offsets and DST rules, numbers, yes/no answers) is done here by
 hand because it is domain-specific; event logs are collapsed (contract/events.py) before the value
-rules, a pandera schema, report every failing check with its column and rows.
+rules report every failing check with its column and rows. The value rules are declared once
+(NOT_NULL, ALLOWED, NON_NEGATIVE, ROW_RULES): checked vectorised on the ingest path, and built into
+a pandera schema (`contact_schema`) that the tests hold the fast checks to.
 """
 
 from __future__ import annotations

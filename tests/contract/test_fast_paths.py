@@ -6,6 +6,7 @@ the string one, and the threaded row take against `DataFrame.take`."""
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ texts = st.one_of(st.none(), st.sampled_from(["", " ", "a", " a ", "0", "\u00a0b
 
 def _chunked(values: list, typ: pa.DataType, cuts: list[int]) -> pa.ChunkedArray:
     bounds = sorted({0, len(values), *(c for c in cuts if 0 < c < len(values))})
-    return pa.chunked_array([pa.array(values[a:b], type=typ) for a, b in zip(bounds, bounds[1:])] or
+    return pa.chunked_array([pa.array(values[a:b], type=typ) for a, b in pairwise(bounds)] or
                             [pa.array([], type=typ)], type=typ)
 
 
