@@ -12,6 +12,8 @@ one `NAME#2`), a note otherwise. Missing-value tokens become missing in every ma
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +24,7 @@ import pyarrow.compute as pc
 from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, REQUIRED
 from pipeline.errors import StageStop
 
+THREADS = min(4, os.cpu_count() or 1)  # for per-column work
 DROP = "drop"  # a value map target that filters the row
 # The reason family may come from a column too (e.g. a ticket's category above its subcategory).
 MAPPABLE = (*CONTRACT, "reason_family")
@@ -39,6 +42,8 @@ class Mapped:
     constants: dict[str, str]
     value_maps: dict[str, dict]
     notes: list[str] = field(default_factory=list)
+    # Columns taken as they are from one source column: already stripped, blanks and tokens missing.
+    clean: frozenset[str] = frozenset()
 
 
 def source_of(entry: object) -> list[str]:
@@ -74,11 +79,89 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
         return values  # timestamps etc.: parsed later as they are
     if values.dtype != "str":
         values = values.astype("str")
-    # One pass in Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
-    arr = pc.utf8_trim_whitespace(pa.array(values.array))
-    arr = pc.if_else(pc.is_in(arr, value_set=pa.array(["", *missing], type=pa.string())),
-                     pa.scalar(None, pa.string()), arr)
+    # In Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
+    arr = trim(pa.array(values.array))
+    blank = pc.is_in(arr, value_set=pa.array(["", *missing], type=arr.type))
+    if pc.any(blank).as_py():
+        arr = null_where(arr, blank)
     return pd.Series(pd.array(arr, dtype=values.dtype), index=values.index)
+
+
+# The ASCII bytes Arrow's utf8_trim_whitespace strips, asked of Arrow itself (not assumed).
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[c for c in range(128)
+              if pc.utf8_trim_whitespace(pa.array([f"{chr(c)}a{chr(c)}"])).to_pylist() == ["a"]]] = True
+
+
+def trim(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`pc.utf8_trim_whitespace(arr)`, or `arr` itself when no value starts or ends with whitespace
+    (the usual case: the check reads two bytes a value and copies no strings)."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if any(_may_need_trim(c) for c in chunks):
+        return pc.utf8_trim_whitespace(arr)
+    return arr
+
+
+def _may_need_trim(chunk: pa.Array) -> bool:
+    """False only when every value of a string array is ASCII and neither starts nor ends with
+    whitespace. Reads the Arrow buffers: each value's first and last byte."""
+    if pa.types.is_large_string(chunk.type):
+        width = np.int64
+    elif pa.types.is_string(chunk.type):
+        width = np.int32
+    else:
+        return True
+    if len(chunk) == 0:
+        return False
+    _, offsets_buf, data_buf = chunk.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+    if data_buf is None or offsets[-1] == offsets[0]:
+        return False  # every value empty
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    if data[offsets[0]: offsets[-1]].max() >= 128:
+        return True  # non-ASCII: Unicode spaces are Arrow's to find
+    # Each value's first and last byte (an empty value reads a neighbour's, or is clipped to the
+    # buffer: at worst a needless trim). ASCII whitespace is <= 32: compare first, look up rarely.
+    ends = offsets[1:] - 1
+    for edge in (data.take(offsets[:-1], mode="clip"), data.take(ends, mode="clip")):
+        low = edge <= 32
+        if low.any() and _ASCII_SPACE[edge[low]].any():
+            return True
+    return False
+
+
+def any_byte_of(arr: pa.Array | pa.ChunkedArray, chars: bytes) -> bool:
+    """True when a string array's data holds any of the ASCII `chars` (False is exact: a UTF-8
+    multi-byte character never contains an ASCII byte). A byte scan, no strings copied."""
+    for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return True
+        if len(chunk) == 0 or chunk.buffers()[2] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = chunk.buffers()[2][int(offsets[0]): int(offsets[-1])].to_pybytes()
+        if any(data.find(bytes([c])) >= 0 for c in chars):
+            return True
+    return False
+
+
+def null_where(arr: pa.Array | pa.ChunkedArray, mask: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`arr` with nulls where `mask` is true (a null mask value leaves the value as it is).
+
+    Only the validity bitmap is new: `pc.if_else` with a null scalar would copy every string."""
+    mask = pc.fill_null(mask, False)
+    if isinstance(arr, pa.ChunkedArray):
+        # Element-wise kernels keep their input's chunking, so the mask's chunks usually line up.
+        masks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
+        if [len(m) for m in masks] == [len(c) for c in arr.chunks]:
+            return pa.chunked_array([null_where(c, m) for c, m in zip(arr.chunks, masks)], type=arr.type)
+    elif (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) and not arr.offset \
+            and isinstance(mask, pa.Array):
+        valid = pc.and_not(pc.is_valid(arr), mask)
+        if not valid.offset:
+            return pa.Array.from_buffers(arr.type, len(arr), [valid.buffers()[1], *arr.buffers()[1:]])
+    return pc.if_else(mask, pa.scalar(None, arr.type), arr)
 
 
 def check_sources(cmap: dict, spec, columns: list[str], duplicated: dict[str, list[int]], where: str) -> list[str]:
@@ -134,7 +217,12 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             "(a column name, or e.g. channel: {constant: phone}).")
     notes = check_sources(cmap, spec, list(raw.columns), duplicated or {}, f"the {spec.name} file")
     tokens = [t.strip() for t in spec.missing_values]
-    cache: dict[str, pd.Series] = {}
+    # Each source column read is cleaned once, the columns in parallel threads (Arrow releases the GIL).
+    wanted = {c for e in cmap.values() for c in source_of(e)} | {e.column for e in spec.extra_columns.values()}
+    wanted |= {r.column for r in spec.filters} | ({spec.outcome_signal.column} if spec.outcome_signal else set())
+    columns = {c: raw[c] for c in sorted(wanted)}
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        cache: dict[str, pd.Series] = dict(zip(columns, pool.map(lambda v: _text(v, tokens), columns.values())))
 
     def src(name: str) -> pd.Series:
         if name not in cache:
@@ -150,7 +238,7 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             cols[c] = pd.Series(pd.NA, index=raw.index, dtype="object")
         elif (const := _constant(entry)) is not None:
             constants[c] = const
-            cols[c] = pd.Series(const, index=raw.index, dtype="str")
+            cols[c] = filled(const, raw.index)
         elif isinstance(entry, str):
             cols[c] = src(entry)
         else:  # joined in Arrow; missing when any part is
@@ -168,7 +256,16 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         cols["resolution_signal"] = src(spec.outcome_signal.column)
     frame = pd.DataFrame(cols, index=raw.index)
 
-    filtered = pd.Series("", index=raw.index, dtype="str")
+    # The rule that filtered each row, as codes into `rules` (0: none), set once at the end.
+    rule_code = np.zeros(len(raw), dtype=np.int32)
+    rules = [""]
+
+    def filter_rows(mask: np.ndarray, rule: str) -> None:
+        """The rows of `mask` not filtered yet are filtered by `rule`."""
+        rules.append(rule)
+        rule_code[np.asarray(mask, dtype=bool) & (rule_code == 0)] = len(rules) - 1
+
+    cleaned = {c for c in CONTRACT if isinstance(cmap.get(c), str) and frame[c].dtype == "str"}
     report: dict[str, dict] = {}
     maps = dict(spec.value_maps)
     if spec.channel_map:
@@ -181,18 +278,27 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
                                 f"{list(spec.extra_columns)} + ['outcome_signal'].")
         lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
         values = frame[col].astype("str")
-        # In Arrow: look each lower-cased value up among the map's keys, take its target.
+        cleaned.discard(col)
+        # In Arrow, once per distinct value (a column holds few): look the lower-cased value up
+        # among the map's keys, take its target; then spread the results to the rows by their codes.
         arr = pa.array(values.array)
-        idx = pc.index_in(pc.utf8_lower(arr), value_set=pa.array(list(lower), type=arr.type))
+        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        distinct, codes = enc.dictionary, enc.indices
+        idx = pc.index_in(pc.utf8_lower(distinct), value_set=pa.array(list(lower), type=arr.type))
         target = pc.take(pa.array(list(lower.values()), type=arr.type), idx)
-        hit = pc.is_valid(idx)
-        is_drop = pc.fill_null(pc.equal(target, DROP), False)
-        kept_target = pc.if_else(is_drop, pa.scalar(None, arr.type), target)
-        mapped = pc.if_else(hit, kept_target, arr)
-        hit_np = hit.to_numpy(zero_copy_only=False)
-        drop = pd.Series(is_drop.to_numpy(zero_copy_only=False), index=frame.index)
-        filtered[drop & (filtered == "")] = f"value_maps.{key}: {DROP}"
-        frame[col] = pd.Series(pd.array(mapped, dtype="str"), index=frame.index)
+        hit_d = pc.is_valid(idx)
+        drop_d = pc.fill_null(pc.equal(target, DROP), False)
+        mapped_d = pc.if_else(hit_d, pc.if_else(drop_d, pa.scalar(None, arr.type), target), distinct)
+        row_code = pc.fill_null(codes, 0).to_numpy()
+        present_np = codes.is_valid().to_numpy(zero_copy_only=False)
+        hit_np = np.zeros(len(arr), dtype=bool)
+        drop_np = np.zeros(len(arr), dtype=bool)
+        if len(distinct):  # (a missing value is never mapped: it keeps its place, still missing)
+            hit_np = hit_d.to_numpy(zero_copy_only=False)[row_code] & present_np
+            drop_np = drop_d.to_numpy(zero_copy_only=False)[row_code] & present_np
+        drop = pd.Series(drop_np, index=frame.index)
+        filter_rows(drop_np, f"value_maps.{key}: {DROP}")
+        frame[col] = pd.Series(pd.array(pc.take(mapped_d, codes), dtype="str"), index=frame.index)
         hit = pd.Series(hit_np, index=frame.index)
         present = values.notna()
         unmapped = values[present & ~hit].value_counts()
@@ -204,5 +310,12 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         listed = {v.strip().lower() for v in (rule.drop_values or rule.keep_values or [])}
         hit = values.isin(listed).fillna(False).astype(bool)
         drop = hit if rule.drop_values is not None else ~hit
-        filtered[drop & (filtered == "")] = f"filters.{rule.name}"
-    return Mapped(frame, filtered, absent, constants, report, notes)
+        filter_rows(drop.to_numpy(dtype=bool), f"filters.{rule.name}")
+    filtered = (filled("", raw.index) if not rule_code.any() else pd.Series(
+        pd.array(pc.take(pa.array(rules, type=pa.large_string()), pa.array(rule_code)), dtype="str"), index=raw.index))
+    return Mapped(frame, filtered, absent, constants, report, notes, frozenset(cleaned))
+
+
+def filled(value: str, index: pd.Index) -> pd.Series:
+    """`pd.Series(value, index=index, dtype="str")`, repeated by Arrow (pandas takes the scalar n times)."""
+    return pd.Series(pd.array(pa.repeat(pa.scalar(value, pa.large_string()), len(index)), dtype="str"), index=index)

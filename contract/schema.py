@@ -8,23 +8,25 @@ that add up: rows read = rows kept + rows filtered (by a named rule) + rows quar
 
 Parsing (timestamps with mixed UTC offsets and DST rules, numbers, yes/no answers) is done here by
 hand because it is domain-specific; event logs are collapsed (contract/events.py) before the value
-rules, a pandera schema, report every failing check with its column and rows.
+rules report every failing check with its column and rows. The value rules are declared once
+(NOT_NULL, ALLOWED, NON_NEGATIVE, ROW_RULES): checked vectorised on the ingest path, and built into
+a pandera schema (`contact_schema`) that the tests hold the fast checks to.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
-from contract.mapping import ContractError, _text, map_export
-from contract.ordering import as_microseconds, customer_time_order
+from contract.mapping import ContractError, _text, any_byte_of, filled, map_export, trim
+from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
 __all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
@@ -105,11 +107,16 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
     if pd.api.types.is_datetime64_dtype(values.dtype):
         out, amb, gap = _localize(values, tz, ambiguous, nonexistent)
         return TimeParse(out, none, amb, gap)
-    text = values.astype("str").str.strip().where(values.notna())
+    arrow = trim(pa.array(values.astype("str").array))
+    text = pd.Series(pd.array(arrow, dtype="str"), index=idx).where(values.notna())
     arrow = pa.array(text.array)
-    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row.
-    has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
-        zero_copy_only=False), index=idx)
+    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row. An offset needs
+    # one of the characters z Z + -: without any of them in the column, no value has one.
+    if any_byte_of(arrow, b"zZ+-"):
+        has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
+            zero_copy_only=False), index=idx)
+    else:
+        has_offset = pd.Series(False, index=idx)
     out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
     amb, gap = none.copy(), none.copy()
     formats = [fmt] if isinstance(fmt, str) or fmt is None else list(fmt)
@@ -123,13 +130,17 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
             out[parsed.index] = parsed
     naive = ~has_offset & text.notna()
     if naive.any():
-        parsed = pd.Series(pd.NaT, index=text[naive].index, dtype="datetime64[us]")
+        local_text = text if naive.all() else text[naive]
+        parsed = pd.Series(pd.NaT, index=local_text.index, dtype="datetime64[us]")
         for f in formats:
             todo = parsed.isna()
             if not todo.any():
                 break
-            got = _strptime(text[naive][todo], f)
-            parsed[got.index] = got
+            if todo.all():  # the first format: every row, in order (no label alignment needed)
+                parsed = _strptime(local_text, f)
+            else:
+                got = _strptime(local_text[todo], f)
+                parsed[got.index] = got
         local, a, g = _localize(parsed, tz, ambiguous, nonexistent)
         out[naive] = local
         amb[naive], gap[naive] = a, g
@@ -204,45 +215,69 @@ def _blank(values: pd.Series, where: pd.Series) -> pd.Series:
     return out
 
 
-def contact_schema(agents: bool = True) -> pdr.DataFrameSchema:
-    """Value rules of a parsed contact row (parse failures are caught before, with their own reason)."""
-    return pdr.DataFrameSchema(
-        {
-            "contact_id": pdr.Column(None, nullable=False),
-            "started_at": pdr.Column(nullable=False),
-            "channel": pdr.Column(None, pdr.Check.isin(CHANNELS), nullable=False),
-            "reason_code": pdr.Column(None, nullable=False),
-            "wait_s": pdr.Column(None, pdr.Check.ge(0), nullable=True),
-            "handle_s": pdr.Column(None, pdr.Check.ge(0), nullable=True),
-            "transfers": pdr.Column(None, pdr.Check.ge(0), nullable=True),
-        },
-        checks=[
-            pdr.Check(lambda df: df["ended_at"].isna() | (df["ended_at"] >= df["started_at"]),
-                     name="ended_at >= started_at", element_wise=False),
-            pdr.Check(lambda df: df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
-                     | df["disposition"].isin(NO_AGENT_DISPOSITIONS) | (not agents),
-                     name="agent_id present unless abandoned or self-service", element_wise=False),
-        ],
-        coerce=False,
-    )
+def _ended_after_start(df: pd.DataFrame, agents: bool) -> pd.Series:
+    return df["ended_at"].isna() | (df["ended_at"] >= df["started_at"])
 
 
-_CHECK_REASON = {
-    "not_nullable": "missing value",
-    "isin": "unknown value",
-    "greater_than_or_equal_to": "negative value",
-    "ended_at >= started_at": "ended_at before started_at",
-    "agent_id present unless abandoned or self-service": "missing agent_id on a handled contact",
-}
+def _agent_present(df: pd.DataFrame, agents: bool) -> pd.Series:
+    return (df["agent_id"].notna() | df["channel"].isin(NO_AGENT_CHANNELS)
+            | df["disposition"].isin(NO_AGENT_DISPOSITIONS) | (not agents))
 
 
-_TABLE_CHECK_COLUMN = {"ended_at >= started_at": "ended_at",
-                      "agent_id present unless abandoned or self-service": "agent_id"}
+# The value rules of a parsed contact row (parse failures are caught before, with their own
+# reason), declared once. `rule_failures` applies them vectorised on the ingest path; `contact_schema`
+# builds the same rules as a pandera schema, the reference the tests hold the fast checks to.
+# A row is reported under its first failing rule: column rules in contract column order, then the
+# row rules in the order below.
+NOT_NULL: tuple[str, ...] = ("contact_id", "started_at", "channel", "reason_code")
+ALLOWED: dict[str, tuple[str, ...]] = {"channel": CHANNELS}    # missing values are the not-null rule's
+NON_NEGATIVE: tuple[str, ...] = ("wait_s", "handle_s", "transfers")  # missing allowed
+ROW_RULES = (  # (name, column reported, reason, test -> True where the row passes)
+    ("ended_at >= started_at", "ended_at", "ended_at before started_at", _ended_after_start),
+    ("agent_id present unless abandoned or self-service", "agent_id", "missing agent_id on a handled contact",
+     _agent_present),
+)
+_CHECK_REASON = {"not_nullable": "missing value", "isin": "unknown value",
+                 "greater_than_or_equal_to": "negative value"} | {name: why for name, _, why, _ in ROW_RULES}
+_TABLE_CHECK_COLUMN = {name: col for name, col, _, _ in ROW_RULES}
 
 
-def _schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
-    """First failing rule of each row, as 'column: reason' (column rules before table rules);
-    empty for valid rows."""
+def rule_failures(df: pd.DataFrame, agents: bool = True) -> list[tuple[np.ndarray, str]]:
+    """(rows failing, 'column: reason') for each rule in the order a row's first failure is taken."""
+    out = []
+    for col in (c for c in CONTRACT if c in NOT_NULL or c in ALLOWED or c in NON_NEGATIVE):
+        values = df[col]
+        missing = values.isna().to_numpy()
+        if col in NOT_NULL:
+            out.append((missing, f"{col}: {_CHECK_REASON['not_nullable']}"))
+        if col in ALLOWED:
+            out.append((~missing & ~values.isin(ALLOWED[col]).to_numpy(), f"{col}: {_CHECK_REASON['isin']}"))
+        if col in NON_NEGATIVE:
+            out.append((~missing & (values.to_numpy(dtype="float64", na_value=np.nan) < 0),
+                        f"{col}: {_CHECK_REASON['greater_than_or_equal_to']}"))
+    for name, col, why, test in ROW_RULES:
+        out.append((~test(df, agents).to_numpy(dtype=bool), f"{col}: {why}"))
+    return out
+
+
+def contact_schema(agents: bool = True):
+    """The rules above as a pandera `DataFrameSchema` (pandera is imported here only: its backends
+    load hypothesis, which costs start-up time the ingest does not need)."""
+    import pandera.pandas as pdr
+
+    columns = {c: pdr.Column(None, [pdr.Check.isin(ALLOWED[c])] if c in ALLOWED else
+                             [pdr.Check.ge(0)] if c in NON_NEGATIVE else [], nullable=c not in NOT_NULL)
+               for c in CONTRACT if c in NOT_NULL or c in ALLOWED or c in NON_NEGATIVE}
+    checks = [pdr.Check(lambda df, test=test: test(df, agents), name=name, element_wise=False)
+              for name, _, _, test in ROW_RULES]
+    return pdr.DataFrameSchema(columns, checks=checks, coerce=False)
+
+
+def schema_failures(df: pd.DataFrame, agents: bool = True) -> pd.Series:
+    """First failing rule of each row by pandera, as 'column: reason' (column rules before table
+    rules); empty for valid rows. The reference for `rule_failures` (tests)."""
+    import pandera.pandas as pdr
+
     reasons = pd.Series("", index=df.index, dtype="str")
     try:
         contact_schema(agents).validate(df, lazy=True)
@@ -270,14 +305,37 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
     """Floats from numbers or text (NaN where missing or not a number)."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64")
-    text = values.astype("str").str.strip()
+    # In Arrow (what pandas' str.strip and str.replace call, without the pandas round trips).
+    arr = trim(pa.array(values.astype("str").array))
     if decimal != ".":
-        text = text.str.replace(decimal, ".", regex=False)
-    text = text.where(values.notna())
+        arr = pc.replace_substring(arr, decimal, ".")
     try:  # Arrow's cast: one C++ pass when every value is a number (the usual case)
-        return pd.Series(pc.cast(pa.array(text.array), pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
+        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
+        return pd.to_numeric(pd.Series(pd.array(arr, dtype="str"), index=values.index),
+                             errors="coerce").astype("float64")
+
+
+def repeated(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(True where a value occurs more than once (nulls count as a value), each value's position in
+    ascending order). By sorting: for millions of distinct ids, Arrow's sort is several times faster
+    than hashing them (dictionary_encode), and the positions order the rows as the values do."""
+    n = len(values)
+    out = np.zeros(n, dtype=bool)
+    if n < 2:
+        return out, np.zeros(n, dtype=np.int64)
+    order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
+    ranked = values.take(order)
+    same = pc.fill_null(pc.equal(ranked.slice(0, n - 1), ranked.slice(1)), False).to_numpy(zero_copy_only=False)
+    nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
+    same |= nulls[:-1] & nulls[1:]
+    dup = np.zeros(n, dtype=bool)
+    dup[:-1] |= same
+    dup[1:] |= same
+    out[order] = dup
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n)
+    return out, ranks
 
 
 def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
@@ -287,20 +345,37 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
     mapped = map_export(raw, spec, duplicated)
     df = mapped.frame
     filtered = mapped.filtered
-    reason = pd.Series("", index=df.index, dtype="str")
+    reason = filled("", df.index)
+    # Rows still in play (neither filtered nor given a reason): kept as numpy so that each rule
+    # costs one mask operation, not string comparisons over every row.
+    open_ = (filtered == "").to_numpy(dtype=bool, copy=True)
 
-    def flag(mask: pd.Series, text: str) -> None:
-        reason[mask & (reason == "") & (filtered == "")] = text
+    def flag(mask: pd.Series | np.ndarray, text: str) -> None:
+        """Give the rows of `mask` still in play the reason `text` (a row keeps its first reason)."""
+        hit = np.asarray(mask, dtype=bool) & open_
+        if hit.any():
+            reason[hit] = text
+            open_[hit] = False
 
     absent = set(mapped.absent)
-    for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):
-        df[col] = _clean_str(df[col]) if col not in absent else pd.Series(pd.NA, index=df.index, dtype="str")
+    # The timestamps parse in a second thread (Arrow's strptime releases the GIL) while the text and
+    # number columns are cleaned here; the reasons are still given in the order below.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        times = {col: pool.submit(parse_times, df[col], spec.timestamp_format, spec.timezone, spec.dst_ambiguous,
+                                  spec.dst_nonexistent) for col in ("started_at", "ended_at") if col not in absent}
+        for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):
+            if col in absent:
+                df[col] = pd.Series(pd.NA, index=df.index, dtype="str")
+            elif col not in mapped.clean:
+                df[col] = _clean_str(df[col])
+        numbers = {col: _numbers(df[col], spec.decimal) for col in NUMERIC if col not in absent}
+        times = {col: job.result() for col, job in times.items()}
     dst: dict[str, dict] = {}
     for col in ("started_at", "ended_at"):
         if col in absent:
             df[col] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
             continue
-        tp = parse_times(df[col], spec.timestamp_format, spec.timezone, spec.dst_ambiguous, spec.dst_nonexistent)
+        tp = times[col]
         flag(tp.unparseable, f"{col}: unparseable timestamp")
         flag(tp.ambiguous & tp.values.isna(), f"{col}: ambiguous local time (DST); set ingest.files.dst_ambiguous")
         flag(tp.nonexistent & tp.values.isna(),
@@ -316,7 +391,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
         if col in absent:
             df[col] = np.full(len(df), np.nan)
             continue
-        num = _numbers(df[col], spec.decimal)
+        num = numbers[col]
         failed = num.isna() & df[col].notna()
         flag(failed & ~_blank(df[col], failed), f"{col}: not a number")
         flag(np.isinf(num), f"{col}: not a finite number")
@@ -355,13 +430,17 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
 
     channel = df["channel"].str.lower()
     df["channel"] = channel.astype("str")
-    df["disposition"] = df["disposition"].str.lower().fillna("handled").astype("str")
+    # (pandas' fillna on Arrow strings replaces by mask, several times slower than Arrow's fill_null)
+    df["disposition"] = pd.Series(pd.array(pc.fill_null(pc.utf8_lower(pa.array(df["disposition"].array)), "handled"),
+                                           dtype="str"), index=df.index)
     anonymous = df["customer_id"].isna() | df["customer_id"].isin(list(spec.anonymous_customer_ids))
     df["customer_id"] = df["customer_id"].where(~anonymous)
 
     if spec.events is not None:
-        merged = collapse_events(df, (reason == "") & (filtered == ""), spec.events, spec.extra_columns)
-        filtered[merged & (filtered == "")] = EVENTS_MERGED
+        merged = collapse_events(df, pd.Series(open_, index=df.index), spec.events, spec.extra_columns)
+        merged = merged.to_numpy(dtype=bool) & open_
+        filtered[merged] = EVENTS_MERGED
+        open_[merged] = False
     if signal is not None:
         v = df["resolution_signal"]
         if signal.kind == "flag":
@@ -370,34 +449,35 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
             res = (v == 0) if signal.resolved_when == "zero" else (v > 0)
         df["resolution_signal"] = res.astype("boolean")
 
-    live = (reason == "") & (filtered == "")
-    failures = _schema_failures(df if live.all() else df.loc[live], agents="agent_id" not in mapped.absent)
-    reason.loc[failures.index] = failures
+    for mask, text in rule_failures(df, agents="agent_id" not in mapped.absent):
+        flag(mask, text)
     # Duplicates: the same row exported twice, or a contact id reused with other content.
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
     # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
-    live = ((reason == "") & (filtered == "")).to_numpy()
-    ids = df["contact_id"].to_numpy()[live]
-    codes = pc.dictionary_encode(pa.array(ids, type=pa.string())).indices.to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(live)
-    counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
-    shared = rows[counts[codes] > 1] if len(codes) else rows
-    exact = df.loc[shared].duplicated(keep="first").reindex(df.index, fill_value=False)
+    rows = np.flatnonzero(open_)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two Arrow sorts at once (they release the GIL)
+        customer_codes = pool.submit(rank_codes, pa.array(df["customer_id"].array))
+        again, id_rank = repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))
+        customer_codes = customer_codes.result()
+    shared = rows[again]
+    exact = np.zeros(len(df), dtype=bool)
+    exact[shared[df.loc[shared].duplicated(keep="first").to_numpy()]] = True
     flag(exact, "contact_id: duplicate row")
     # Of the rest, a second row with an id already seen reuses it with other content.
-    live = ((reason == "") & (filtered == "")).to_numpy()
-    sub = df.loc[shared[live[shared]], "contact_id"]
-    reused = sub.duplicated(keep="first").reindex(df.index, fill_value=False)
+    sub = shared[open_[shared]]
+    reused = np.zeros(len(df), dtype=bool)
+    reused[sub[df.loc[sub, "contact_id"].duplicated(keep="first").to_numpy()]] = True
     flag(reused, "contact_id: duplicate id with different content")
+    ranks = np.zeros(len(df), dtype=np.int64)
+    ranks[rows] = id_rank  # kept ids are distinct now: their ranks order them as the ids do
 
-    keep = (reason == "") & (filtered == "")
+    keep = pd.Series(open_, index=df.index)
     bad = reason != ""
     # Kept rows in (customer, time, id) order, taken from the frame once.
     kept_rows = np.flatnonzero(keep.to_numpy())
-    order = customer_time_order(pa.array(df["customer_id"].iloc[kept_rows].array),
-                                as_microseconds(df["started_at"].iloc[kept_rows]),
-                                pa.array(df["contact_id"].iloc[kept_rows].array))
-    contacts = df.take(kept_rows if order is None else kept_rows[order])
+    order = coded_order(customer_codes[kept_rows],
+                        as_microseconds(df["started_at"])[kept_rows], ranks[kept_rows])
+    contacts = take_rows(df, kept_rows if order is None else kept_rows[order])
     # A code without a family is its own family (never lumped with other unmapped codes).
     family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
     if "reason_family" in contacts:  # from a column of the export; the mapping fills its gaps
@@ -436,7 +516,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
 
 def quarantine_rows(raw: pd.DataFrame, mask: pd.Series, reason: pd.Series, source: str) -> pd.DataFrame:
     """Rejected rows with their reason and the raw values as JSON, so nothing is lost."""
-    rows = raw.loc[mask.to_numpy()]
+    rows = raw.loc[mask.to_numpy()] if mask.any() else raw.iloc[:0]  # (the empty case: no take at all)
     return pd.DataFrame({
         "source": pd.Series(source, index=rows.index, dtype="str"),
         "source_row": rows.index.astype("int64"),

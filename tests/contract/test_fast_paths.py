@@ -1,0 +1,179 @@
+"""The ingest's fast paths against their plain references, on many generated inputs: nulling by a new
+validity bitmap against `pc.if_else`, the vectorised contact rules against the pandera schema built
+from the same declaration, the duplicate sort against counting, the integer contact order against
+the string one, and the threaded row take against `DataFrame.take`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from contract.mapping import any_byte_of, null_where, trim
+from contract.ordering import coded_order, customer_time_order, rank_codes, take_rows
+from contract.schema import repeated, rule_failures, schema_failures
+from contract.vocabulary import CONTRACT
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+texts = st.one_of(st.none(), st.sampled_from(["", " ", "a", " a ", "0", "\u00a0b", "é", "zz"]))
+
+
+def _chunked(values: list, typ: pa.DataType, cuts: list[int]) -> pa.ChunkedArray:
+    bounds = sorted({0, len(values), *(c for c in cuts if 0 < c < len(values))})
+    return pa.chunked_array([pa.array(values[a:b], type=typ) for a, b in pairwise(bounds)] or
+                            [pa.array([], type=typ)], type=typ)
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(texts, st.one_of(st.none(), st.booleans())), max_size=25),
+       offset=st.integers(0, 4), cuts=st.lists(st.integers(1, 24), max_size=3),
+       large=st.booleans())
+def test_null_where_matches_if_else(rows, offset, cuts, large):
+    typ = pa.large_string() if large else pa.string()
+    values, mask = [r[0] for r in rows], [r[1] for r in rows]
+    arr, m = pa.array(values, type=typ).slice(offset), pa.array(mask, type=pa.bool_()).slice(offset)
+    expected = pc.if_else(pc.fill_null(m, False), pa.scalar(None, typ), arr).to_pylist()
+    got = null_where(arr, m)
+    got.validate(full=True)
+    assert got.to_pylist() == expected
+    # Chunked, with the mask chunked alike (as element-wise kernels leave it) and not.
+    carr = _chunked(values[offset:], typ, cuts)
+    for cm in (_chunked(mask[offset:], pa.bool_(), cuts), pa.array(mask[offset:], type=pa.bool_())):
+        got = null_where(carr, cm)
+        got.validate(full=True)
+        assert got.to_pylist() == expected
+
+
+contact_rows = st.lists(st.fixed_dictionaries({
+    "contact_id": st.sampled_from(["c1", "c2", None]),
+    "started_at": st.sampled_from([0, 60, None]),
+    "channel": st.sampled_from(["phone", "chat", "self_service", "fax", None]),
+    "reason_code": st.sampled_from(["R1", None]),
+    "agent_id": st.sampled_from(["a1", None]),
+    "ended_at": st.sampled_from([30, 90, None]),
+    "wait_s": st.sampled_from([0.0, 5.0, -1.0, None]),
+    "handle_s": st.sampled_from([-0.0, 3.0, -2.5, None]),
+    "transfers": st.sampled_from([0.0, 1.0, -1.0, None]),
+    "disposition": st.sampled_from(["handled", "abandoned", None]),
+}), min_size=1, max_size=12)
+
+
+def _contact_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in ("started_at", "ended_at"):
+        df[col] = pd.Timestamp("2025-03-03", tz="UTC") + pd.to_timedelta(df[col].astype("float64"), unit="s")
+    for col in ("contact_id", "channel", "reason_code", "agent_id", "disposition"):
+        df[col] = df[col].astype("str")
+    for col in ("wait_s", "handle_s", "transfers"):
+        df[col] = df[col].astype("float64")
+    return df[[c for c in CONTRACT if c in df]]
+
+
+@SETTINGS
+@given(rows=contact_rows, agents=st.booleans())
+def test_rule_failures_match_the_pandera_schema(rows, agents):
+    df = _contact_frame(rows)
+    first = pd.Series("", index=df.index, dtype="str")
+    for mask, text in rule_failures(df, agents):
+        first[mask & (first == "").to_numpy()] = text
+    assert first.tolist() == schema_failures(df, agents).tolist()
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "ab", "", "B"])), max_size=30),
+       cuts=st.lists(st.integers(1, 29), max_size=3))
+def test_repeated_matches_counting(values, cuts):
+    dup, ranks = repeated(_chunked(values, pa.large_string(), cuts))
+    counts = Counter(values)
+    assert dup.tolist() == [counts[v] > 1 for v in values]
+    # Positions in ascending order (missing last): a permutation that orders the values.
+    assert sorted(ranks.tolist()) == list(range(len(values)))
+    ordered = [values[i] for i in np.argsort(ranks)]
+    present = [v for v in ordered if v is not None]
+    assert present == sorted(present) and ordered[len(present):] == [None] * (len(values) - len(present))
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["k2", "k10", "k1", "a"])),
+                               st.integers(0, 3)), min_size=0, max_size=25),
+       presorted=st.booleans())
+def test_coded_order_is_the_string_order(rows, presorted):
+    ids = [f"id{i:02d}" for i in np.random.default_rng(len(rows)).permutation(len(rows))]
+    if presorted:  # also the already-ordered case, which must answer None in both
+        key = sorted(range(len(rows)), key=lambda i: (rows[i][0] is None, rows[i][0] or "", rows[i][1], ids[i]))
+        rows, ids = [rows[i] for i in key], [ids[i] for i in key]
+    cust = pa.array([r[0] for r in rows], type=pa.large_string())
+    t = np.array([r[1] for r in rows], dtype=np.int64)
+    id_arr = pa.array(ids, type=pa.large_string())
+    expected = customer_time_order(cust, t, id_arr)
+    got = coded_order(rank_codes(cust), t, repeated(id_arr)[1])
+    if expected is None or got is None:
+        assert expected is None and got is None or len(rows) < 2
+    else:
+        assert got.tolist() == expected.tolist()
+
+
+@SETTINGS
+@given(n=st.integers(0, 30), seed=st.integers(0, 10))
+def test_take_rows_matches_take(n, seed):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "s": pd.array(rng.choice(["x", "yy", None], n), dtype="str"),
+        "t": pd.to_datetime(rng.integers(0, 10**9, n), unit="s", utc=True),
+        "f": rng.normal(size=n), "i": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+        "b": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+    }, index=pd.RangeIndex(n))
+    rows = rng.permutation(n)[: n // 2]
+    expected, got = df.take(rows), take_rows(df, rows)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.dtypes.tolist() == expected.dtypes.tolist()
+
+
+def test_line_breaks_in_quoted_values_survive_the_fast_reader(tmp_path, monkeypatch):
+    """A file with the quote character is read allowing line breaks in quoted values (also where
+    the reader's blocks split the file); one without it cannot have any, and the faster parse gives
+    the same table."""
+    from contract import reading
+    from contract.reading import read_export
+
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 32)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text("id;note;n\n" + "".join(f'{i};"line {i}\nand more";{i}\n' for i in range(20)))
+    table = read_export(str(quoted), None).table
+    assert table["note"].tolist() == [f"line {i}\nand more" for i in range(20)]
+    assert table["n"].tolist() == [str(i) for i in range(20)]
+    bare = tmp_path / "bare.tsv"
+    bare.write_text("id\tnote\n1\tx\n2\t\n\n3\tz\n")
+    assert read_export(str(bare), None).table.to_dict("list") == {"id": ["1", "2", "3"], "note": ["x", "", "z"]}
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.text(st.sampled_from(" \t\n\x1c\x0bab\u00a0\u3000é"), max_size=4)),
+                       max_size=25),
+       offset=st.integers(0, 4), cuts=st.lists(st.integers(1, 24), max_size=3), large=st.booleans())
+@example(values=["a "], offset=0, cuts=[], large=False)
+@example(values=["ab", "", "b\t"], offset=1, cuts=[1], large=True)
+@example(values=["a\u00a0", "b"], offset=0, cuts=[], large=False)
+def test_trim_matches_arrow(values, offset, cuts, large):
+    """The shortcut (no value starts or ends with whitespace: the array as it is) is Arrow's trim."""
+    typ = pa.large_string() if large else pa.string()
+    arr = pa.array(values, type=typ).slice(offset)
+    expected = pc.utf8_trim_whitespace(arr).to_pylist()
+    assert trim(arr).to_pylist() == expected
+    assert trim(_chunked(values[offset:], typ, cuts)).to_pylist() == expected
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.text(st.sampled_from("0:+zé- Z\u00e9"), max_size=3)), max_size=20),
+       offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 19), max_size=2), large=st.booleans())
+def test_any_byte_of_matches_a_scan(values, offset, cuts, large):
+    typ = pa.large_string() if large else pa.string()
+    expected = any(ch in v for v in values[offset:] if v is not None for ch in "zZ+-")
+    assert any_byte_of(pa.array(values, type=typ).slice(offset), b"zZ+-") == expected
+    assert any_byte_of(_chunked(values[offset:], typ, cuts), b"zZ+-") == expected
