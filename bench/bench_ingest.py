@@ -45,6 +45,7 @@ def prepare(n: int) -> None:
 
 
 def stage(n: int) -> None:
+    import pipeline  # noqa: F401  (first, as `python -m pipeline.ingest` imports it: the allocator setting)
     from contract.ingest import ingest
     from pipeline.config import load_params
     from pipeline.io import write_parquet

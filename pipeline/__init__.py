@@ -9,6 +9,18 @@ import; without a `.venv`, it stops with what to do. Nothing happens when the de
 from __future__ import annotations
 
 
+def _tune_the_allocator() -> None:
+    import os
+    import sys
+
+    # Arrow's allocator (mimalloc) on Linux backs its large buffers with 2 MB transparent huge pages
+    # when asked: a stage touches hundreds of MB once, and with 4 KB pages the page faults cost more
+    # than the work (1M-row ingest, fresh process, medians of 5: 1.44 s -> 1.04 s; peak RSS +4%).
+    # Set before pyarrow loads (stages import this package first); a user's own setting wins.
+    if sys.platform == "linux":
+        os.environ.setdefault("MIMALLOC_LARGE_OS_PAGES", "1")
+
+
 def _use_the_project_interpreter() -> None:
     import importlib.util
     import os
@@ -26,3 +38,4 @@ def _use_the_project_interpreter() -> None:
 
 
 _use_the_project_interpreter()
+_tune_the_allocator()
