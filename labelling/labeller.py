@@ -80,6 +80,54 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
 
     Customers are independent, so the rows (sorted by customer) are cut at customer boundaries into
     blocks labelled in parallel threads (NumPy releases the GIL); `workers` defaults to the cores."""
+    r = _label(contacts, cfg, workers, min_block_rows)
+    n, ids, out, unsort, row = r.n, r.ids, r.out, r.unsort, r.row
+    labelled = r.status_code == 0
+    handled_in = unsort(r.handled)
+    repeated_in = unsort(r.repeated)
+    merged_into = pa.array(unsort(row[out.rep]), mask=~unsort(out.merged))  # null where not merged
+    return pd.DataFrame({
+        "contact_id": pd.array(ids, dtype="str"),
+        "status": pd.Categorical.from_codes(r.status_code, categories=list(STATUSES)),
+        "repeated": pd.arrays.BooleanArray(repeated_in & labelled, ~labelled),
+        "tracking_repeated": pd.arrays.BooleanArray(unsort(out.tracking) & handled_in, ~handled_in),
+        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated_in, unsort(r.source), 0),
+                                                   categories=list(REPEAT_SOURCES)),
+        "excluded_reason": pd.Categorical.from_codes(unsort(r.excluded), categories=list(EXCLUDED_REASONS)),
+        "merged_into": pd.array(ids.take(merged_into), dtype="str"),
+        "episode_id": pd.array(ids.take(pa.array(unsort(row[out.episode_row]))), dtype="str"),
+        "contact_seq": unsort(out.seq).astype(np.int32),
+        "is_first_contact": unsort(r.handled & (out.seq == 1)),
+        "next_contact_delay_s": unsort(out.delay).astype(np.float32),
+    })
+
+
+def label_flags(contacts: pd.DataFrame, cfg: LabelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled, repeated) per input row, in input order: `label_contacts`' status == labelled and
+    its repeated flag, without building the table (the live service labels a few contacts at a time
+    on its hot path, features/live_labels.py)."""
+    r = _label(contacts, cfg, 1, 250_000)
+    labelled = r.status_code == 0
+    return labelled, r.unsort(r.repeated) & labelled
+
+
+@dataclass
+class _Labelled:
+    """The rules' results: per-row arrays in (customer, time) order, `unsort` back to input order."""
+
+    n: int
+    ids: pa.Array
+    out: "_Out"
+    unsort: object
+    row: np.ndarray
+    status_code: np.ndarray  # input order: index into STATUSES
+    handled: np.ndarray
+    repeated: np.ndarray
+    source: np.ndarray
+    excluded: np.ndarray
+
+
+def _label(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None, min_block_rows: int) -> _Labelled:
     n = len(contacts)
     # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
     ids = arrow_array(_as_str(contacts["contact_id"]))
@@ -121,8 +169,11 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     out = _Out.for_rows(n, k, rows.abandoned)
     workers = workers or os.cpu_count() or 1
     bounds = _block_bounds(same_prev, max(1, min(workers, k // max(min_block_rows, 1))))
-    with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
-        list(pool.map(lambda b: _label_block(b[0], b[1], rows, cfg, out), bounds))
+    if len(bounds) == 1:  # no thread for one block: a thread start costs more than a few customers
+        _label_block(bounds[0][0], bounds[0][1], rows, cfg, out)
+    else:
+        with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
+            list(pool.map(lambda b: _label_block(b[0], b[1], rows, cfg, out), bounds))
 
     anon = np.zeros(n, bool)
     anon[k:] = True
@@ -157,24 +208,8 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
         unsort = lambda a: a[inverse]  # noqa: E731
         row = order
     status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
-    labelled = status_code == 0
-    handled_in = unsort(handled)
-    repeated_in = unsort(repeated)
-    merged_into = pa.array(unsort(row[out.rep]), mask=~unsort(out.merged))  # null where not merged
-    return pd.DataFrame({
-        "contact_id": pd.array(ids, dtype="str"),
-        "status": pd.Categorical.from_codes(status_code, categories=list(STATUSES)),
-        "repeated": pd.arrays.BooleanArray(repeated_in & labelled, ~labelled),
-        "tracking_repeated": pd.arrays.BooleanArray(unsort(out.tracking) & handled_in, ~handled_in),
-        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated_in, unsort(source), 0),
-                                                   categories=list(REPEAT_SOURCES)),
-        "excluded_reason": pd.Categorical.from_codes(unsort(excluded), categories=list(EXCLUDED_REASONS)),
-        "merged_into": pd.array(ids.take(merged_into), dtype="str"),
-        "episode_id": pd.array(ids.take(pa.array(unsort(row[out.episode_row]))), dtype="str"),
-        "contact_seq": unsort(out.seq).astype(np.int32),
-        "is_first_contact": unsort(handled & (out.seq == 1)),
-        "next_contact_delay_s": unsort(out.delay).astype(np.float32),
-    })
+    return _Labelled(n=n, ids=ids, out=out, unsort=unsort, row=row, status_code=status_code, handled=handled,
+                     repeated=repeated, source=source, excluded=excluded)
 
 
 @dataclass
