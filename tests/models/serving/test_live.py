@@ -19,7 +19,7 @@ import yaml
 
 from models.serving.scorer import ModelNotFound, load_model
 from models.training.fit import train_model
-from pipeline.config import LightGBMConfig, SyntheticConfig, TrainConfig
+from pipeline.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
 from pipeline.io import write_tables
 from features.online import online_snapshot
 from tests.centre import centre, feature_table
@@ -52,7 +52,7 @@ def project(tmp_path_factory):
     threshold = result.metrics["model"]["capacity_threshold"]
     (model / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "registry": {"version": 3},
                                                        "capacity_threshold": threshold}))
-    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, 7, T), d / "snapshot")
+    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, LabelConfig.default(window_days=7), T), d / "snapshot")
     data.customers.to_parquet(d / "customers.parquet")
     data.agents.to_parquet(d / "agents.parquet")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
