@@ -23,7 +23,6 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -262,6 +261,8 @@ def _flag(v: object) -> bool | None:
 def _micros(v: object) -> int | None:
     if v is None:
         return None
-    ts = pd.Timestamp(v) if not isinstance(v, datetime) else pd.Timestamp(v)
+    ts = pd.Timestamp(v)
+    if ts is pd.NaT:
+        return None
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.as_unit("us").value)
+    return int(ts.value) // 1000  # Timestamp.value is in nanoseconds whatever the unit
