@@ -234,15 +234,22 @@ class Scorer:
             out.append([self._reason(j, X[i, j], float(row[j])) for j in top if row[j] > 0])
         return p, out
 
+    def _shown(self, name: str, value: float) -> str | float | None:
+        if math.isnan(value):
+            return None
+        if name in self.state.codes:
+            return self.state.labels[name][int(value)]
+        return float(value)
+
+    def named(self, x: np.ndarray) -> dict[str, str | float | None]:
+        """One contact's model features by name, categories as their values (what `features: true` shows)."""
+        return {name: self._shown(name, float(v)) for name, v in zip(self.model.spec["model_features"], x, strict=True)}
+
     def _reason(self, j: int, value: float, contribution: float) -> dict:
         name = self.model.spec["model_features"][j]
-        shown: object
-        if math.isnan(value):
-            shown = None
-        elif name in self.state.codes:
-            shown = self.state.labels[name][int(value)]
-        else:
-            shown = round(float(value), 3)
+        shown = self._shown(name, value)
+        if isinstance(shown, float):
+            shown = round(shown, 3)
         return {"feature": name, "value": shown, "contribution": round(contribution, 4),
                 "text": _reason_text(self.model.descriptions.get(name, name), shown)}
 
