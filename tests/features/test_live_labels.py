@@ -145,8 +145,8 @@ def test_snapshot_plus_live_state_gives_the_batch_features(log, rules, cut):
                                    err_msg=f"{row['contact_id']}: {list(zip(NAMES, got, want))}")
         matured_any |= bool(state.live.matured)
         ended = pd.Timestamp(int(row["ended_at"]), unit="s", tz="UTC").isoformat()
-        completion = arrival | {"ended_at": ended, "disposition": row["disposition"],
-                                "resolved": None if pd.isna(row["resolution_signal"]) else bool(row["resolution_signal"])}
+        signal = None if pd.isna(row["resolution_signal"]) else bool(row["resolution_signal"])
+        completion = arrival | {"ended_at": ended, "disposition": row["disposition"], "resolved": signal}
         step = [("arrival", arrival), ("completion", completion)]
         _feed(state, step)
         events += step
@@ -199,3 +199,7 @@ def test_a_contact_matures_when_its_window_closes_and_counts_once():
     state.mature(EPOCH + 86_401 + 86_400 * 3)
     # then b matures (repeated by d: same family within a day) and d (nothing after it); d came twice
     assert state.live.counts["customer"]["c1"] == [2, 3]
+    # memory: far later, what no news can change is forgotten; the counts stay
+    counts = copy.deepcopy(state.live.counts)
+    assert state.live.size() == 3 and state.prune(EPOCH + 200 * 86_400) > 0
+    assert state.live.size() == 0 and state.live.counts == counts and not state.live.matured

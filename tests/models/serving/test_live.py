@@ -52,7 +52,8 @@ def project(tmp_path_factory):
     threshold = result.metrics["model"]["capacity_threshold"]
     (model / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "registry": {"version": 3},
                                                        "capacity_threshold": threshold}))
-    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, LabelConfig.default(window_days=7), T), d / "snapshot")
+    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, LabelConfig.default(window_days=7), T),
+                 d / "snapshot")
     data.customers.to_parquet(d / "customers.parquet")
     data.agents.to_parquet(d / "agents.parquet")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
