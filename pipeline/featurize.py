@@ -25,7 +25,7 @@ from pipeline.stage import run_stage
 log = logging.getLogger(__name__)
 CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
 CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
-                   "team", "wait_s", "handle_s", "transfers", "disposition", *LABEL_INPUTS]
+                   "team", "wait_s", "handle_s", "transfers", *LABEL_INPUTS]  # disposition among them
 
 
 def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
