@@ -7,10 +7,10 @@ the time of each contact it scores. Out: per grouping of features/rules.py (glob
 family and code, team, agent, agent x family), the (events, trials) of the labels that matured since
 the snapshot, which the live state adds to the snapshot's counts as `derived`'s `base`.
 Rules, as in batch featurize: a contact counts for a contact at t once started_at + window < t; its
-label is labelling/labeller.py's (`label_flags` on its customer's known contacts: merges, abandoned
-contacts, the resolution signal with `label.source: column`, the survey; one implementation of each
-rule). Maturing happens lazily, before a contact at t is scored or learned: a heap ordered by
-maturity time, so the hot path pays only when a window closes. News about a customer after one of
+label is labelling/labeller.py's (`label_sorted`: the label stage's rules on plain arrays) on its
+customer's known contacts: merges, abandoned contacts, the resolution signal with `label.source:
+column`, the survey; one implementation of each rule. Maturing happens lazily, before a contact at t
+is scored or learned: a heap ordered by maturity time, so the hot path pays only when a window closes. News about a customer after one of
 its contacts matured (a late completion, a contact inside a closed window) labels that customer again
 and corrects the counts by the difference: the counts depend on what is known and on the clock, not
 on the order things came in, so replaying the journal gives the same counts and a contact counts once.
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.rules import DAY, GLOBAL_KEY, GROUPINGS
-from labelling.labeller import label_flags
+from labelling.labeller import label_sorted
 from pipeline.config import LabelConfig
 
 PENDING, LIVE, FROZEN = 0, 1, 2  # window open | matured here, counted here | context only (counted elsewhere)
@@ -51,6 +51,75 @@ class _Contact:
     counted: tuple[tuple[tuple[str, str], ...], int, int] | None = None  # (grouping, key)s, events, trials
 
 
+class _Matured:
+    """The counted contributions of the contacts matured here, in maturity-time order, as arrays: what
+    a contact at t must not see (matured at or after t) is a tail of them, summed per key with NumPy
+    whatever its length (routing systems send contacts slightly out of time order all day)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, str, str]] = []  # (maturity time, customer, contact id), sorted
+        self.codes: dict[str, dict[str, int]] = {g: {} for g in GROUPINGS}
+        self.cap = 1024
+        self.due = np.empty(self.cap, np.int64)
+        self.key = {g: np.empty(self.cap, np.int64) for g in GROUPINGS}
+        self.ev, self.tr = np.empty(self.cap, np.int64), np.empty(self.cap, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _arrays(self) -> list[np.ndarray]:
+        return [self.due, self.ev, self.tr, *self.key.values()]
+
+    def _set(self, i: int, keys: tuple[tuple[str, str], ...], events: int, trials: int) -> None:
+        for g in GROUPINGS:
+            self.key[g][i] = -1
+        for g, k in keys:
+            table = self.codes[g]
+            self.key[g][i] = table.setdefault(k, len(table))
+        self.ev[i], self.tr[i] = events, trials
+
+    def put(self, entry: tuple[int, str, str], keys: tuple[tuple[str, str], ...], events: int, trials: int) -> None:
+        """Add an entry, or set its contribution when it is there already."""
+        i = bisect.bisect_left(self.entries, entry)
+        if i < len(self.entries) and self.entries[i] == entry:
+            self._set(i, keys, events, trials)
+            return
+        n = len(self.entries)
+        if n == self.cap:
+            self.cap *= 2
+            self.due, self.ev, self.tr = (np.resize(a, self.cap) for a in (self.due, self.ev, self.tr))
+            self.key = {g: np.resize(a, self.cap) for g, a in self.key.items()}
+        for a in self._arrays():  # entries come in time order: this moves nothing but for a late one
+            a[i + 1:n + 1] = a[i:n]
+        self.entries.insert(i, entry)
+        self.due[i] = entry[0]
+        self._set(i, keys, events, trials)
+
+    def after(self, t: int, keys: dict[str, str | None]) -> dict[str, tuple[int, int]] | None:
+        """Per grouping, the (events, trials) of the entries matured at or after `t` under the given
+        key; None when there is none."""
+        n = len(self.entries)
+        i = int(np.searchsorted(self.due[:n], t, side="left"))
+        if i == n:
+            return None
+        out = {}
+        ev, tr = self.ev[i:n], self.tr[i:n]
+        for g, k in keys.items():
+            code = self.codes[g].get(k) if k is not None else None
+            if code is not None:
+                m = self.key[g][i:n] == code
+                out[g] = (int(ev[m].sum()), int(tr[m].sum()))
+        return out
+
+    def prune(self, before: int) -> None:
+        n = len(self.entries)
+        i = int(np.searchsorted(self.due[:n], before, side="left"))
+        if i:
+            for a in self._arrays():
+                a[:n - i] = a[i:n]
+            del self.entries[:i]
+
+
 @dataclass
 class LiveLabels:
     cfg: LabelConfig
@@ -61,7 +130,8 @@ class LiveLabels:
     heap: list[tuple[int, str, str]] = field(default_factory=list)  # (maturity time, customer, contact id)
     counts: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {g: {} for g in GROUPINGS})
     latest_live: dict[str, int] = field(default_factory=dict)  # customer -> latest maturity time counted here
-    matured: list[tuple[int, str, str]] = field(default_factory=list)  # LIVE contacts by maturity time
+    matured: _Matured = field(default_factory=_Matured)  # LIVE contacts' counts by maturity time
+    dirty: dict[str, None] = field(default_factory=dict)  # customers to label again before the next read
 
     def __post_init__(self) -> None:
         self.window = int(round(self.cfg.window_days * DAY))
@@ -109,7 +179,7 @@ class LiveLabels:
             return False
         new = _Contact(contact_id=cid, start=int(c["started_at"]), end=_micros(c.get("ended_at")),
                        reason_code=c["reason_code"], reason_family=c["reason_family"], agent=c.get("agent_id"),
-                       team=c.get("team"), disposition=c.get("disposition"), survey=None, signal=c.get("resolved"),
+                       team=c.get("team"), disposition=_text(c.get("disposition")), survey=None, signal=_flag(c.get("resolved")),
                        state=PENDING)
         known = self.customers.get(cust, {}).get(cid)
         if known is None:
@@ -126,7 +196,7 @@ class LiveLabels:
         # news about a customer with a matured contact whose label it can change (inside its window or
         # merge gap): label the customer again
         if self.latest_live.get(cust, -(2**62)) + self.cfg.merge_gap_s >= new.start:
-            self._relabel([cust])
+            self.dirty[cust] = None  # labelled with the next maturing, before any count is read
         return True
 
     def _add(self, cust: str, c: _Contact) -> None:
@@ -150,56 +220,49 @@ class LiveLabels:
             if c is None or c.state != PENDING:  # forgotten by prune
                 continue
             c.state = LIVE
-            bisect.insort(self.matured, (due, cust, cid))
             self.latest_live[cust] = max(self.latest_live.get(cust, due), due)
             touched[cust] = None
             n += 1
+        touched.update(self.dirty)
+        self.dirty.clear()
         if touched:
             self._relabel(list(touched))
         return n
 
-    def not_yet(self, t: int) -> dict[tuple[str, str], list[int]] | None:
-        """What the counts hold that a contact at `t` must not see: the labels matured since (the
-        clock only moves forward; a contact scored out of time order sees what had matured before
-        it, as in batch). None when nothing."""
-        i = bisect.bisect_left(self.matured, (t, "", ""))
-        if i == len(self.matured):
-            return None
-        out: dict[tuple[str, str], list[int]] = {}
-        for _, cust, cid in self.matured[i:]:
-            c = self.customers.get(cust, {}).get(cid)
-            if c is None or c.counted is None:
-                continue
-            keys, events, trials = c.counted
-            for gk in keys:
-                slot = out.setdefault(gk, [0, 0])
-                slot[0] += events
-                slot[1] += trials
-        return out
+    def not_yet(self, t: int, keys: dict[str, str | None]) -> dict[str, tuple[int, int]] | None:
+        """Per grouping, what the counts hold under these keys that a contact at `t` must not see: the
+        labels matured at or after t (the clock only moves forward; a contact scored out of time order
+        sees what had matured before it, as in batch). None when nothing."""
+        return self.matured.after(t, keys)
 
     def _relabel(self, customers: list[str]) -> None:
-        """Label these customers' known contacts (the labeller) and move the counts of their matured
-        ones to what it says now."""
-        rows = [(cust, c) for cust in customers for c in self.customers[cust].values()]
+        """Label these customers' known contacts (the labeller's rules) and move the counts of their
+        matured ones to what it says now."""
+        rows = sorted(((cust, c) for cust in customers for c in self.customers[cust].values()),
+                      key=lambda r: (r[0], r[1].start, r[1].contact_id))  # the labeller's order
         if not any(c.state == LIVE for _, c in rows):
             return
+        n = len(rows)
+        t = np.fromiter((c.start * US for _, c in rows), np.int64, n)
+        end = np.maximum(np.fromiter((-(2**63) if c.end is None else c.end for _, c in rows), np.int64, n), t)
+        same_prev = np.fromiter((i > 0 and rows[i - 1][0] == cust for i, (cust, _) in enumerate(rows)), bool, n)
+        attr = {"same_reason": "reason_code", "reason_family": "reason_family"}.get(self.cfg.match)
+        codes: dict[str, int] = {}
+        key = np.fromiter((codes.setdefault(getattr(c, attr), len(codes)) if attr else 0 for _, c in rows), np.int64, n)
+        abandoned = np.fromiter((c.disposition is not None and c.disposition.lower() == "abandoned" for _, c in rows),
+                                bool, n)
+
+        def flag(name: str) -> tuple[np.ndarray, np.ndarray]:
+            values = [getattr(c, name) for _, c in rows]
+            return (np.fromiter((v is not None for v in values), bool, n),
+                    np.fromiter((v is not False for v in values), bool, n))
+
         # Every LIVE contact's window closed before the clock: as of the clock, none of them is censored.
-        cfg = self.cfg.model_copy(update={"as_of": pd.Timestamp(self.clock, unit="s", tz="UTC").isoformat()})
-        frame = pd.DataFrame({
-            "contact_id": [c.contact_id for _, c in rows],
-            "customer_id": [cust for cust, _ in rows],
-            "started_at": pd.to_datetime(np.array([c.start for _, c in rows], dtype=np.int64), unit="s", utc=True),
-            "ended_at": pd.to_datetime(pd.array([c.end for _, c in rows], dtype="Int64"), unit="us", utc=True),
-            "reason_code": [c.reason_code for _, c in rows],
-            "reason_family": [c.reason_family for _, c in rows],
-            "disposition": pd.array([c.disposition for _, c in rows], dtype="str"),
-            "survey_resolved": pd.array([c.survey for _, c in rows], dtype="boolean"),
-            "resolution_signal": pd.array([c.signal for _, c in rows], dtype="boolean"),
-        })
-        labelled, repeated = label_flags(frame, cfg)
+        labelled, repeated = label_sorted(t, end, same_prev, key, abandoned, flag("survey"), flag("signal"),
+                                          self.cfg, self.clock * US)
         for i, (cust, c) in enumerate(rows):
             if c.state == LIVE:
-                self._count(c, (self._keys(cust, c), int(repeated[i]), int(labelled[i])))
+                self._count(cust, c, (self._keys(cust, c), int(repeated[i]), int(labelled[i])))
 
     def _keys(self, cust: str, c: _Contact) -> tuple[tuple[str, str], ...]:
         team = c.team if c.team is not None else (self.team_of(c.agent) if c.agent is not None else None)
@@ -211,9 +274,10 @@ class LiveLabels:
             keys += [("agent", c.agent), ("agent_family", f"{c.agent}|{c.reason_family}")]
         return tuple(keys)
 
-    def _count(self, c: _Contact, now: tuple[tuple[tuple[str, str], ...], int, int]) -> None:
+    def _count(self, cust: str, c: _Contact, now: tuple[tuple[tuple[str, str], ...], int, int]) -> None:
         if c.counted == now:
             return
+        self.matured.put((c.start + self.window, cust, c.contact_id), *now)
         for (keys, events, trials), sign in ((c.counted, -1), (now, 1)) if c.counted else ((now, 1),):
             for grouping, key in keys:
                 slot = self.counts[grouping].setdefault(key, [0, 0])
@@ -229,7 +293,7 @@ class LiveLabels:
         dropped. How many contacts were forgotten."""
         gap = int(math.ceil(self.cfg.merge_gap_s))
         dropped = 0
-        del self.matured[:bisect.bisect_left(self.matured, (before, "", ""))]
+        self.matured.prune(before)
         for cust in list(self.customers):
             mine = self.customers[cust]
             old = sorted((c for c in mine.values() if c.state != PENDING and c.start < before),

@@ -165,8 +165,8 @@ class OnlineState:
         live = self.live.counts[grouping].get(key)
         if live is not None:
             e, t = e + live[0], t + live[1]
-        if hide is not None and (grouping, key) in hide:
-            h = hide[(grouping, key)]
+        if hide is not None and grouping in hide:
+            h = hide[grouping]
             e, t = e - h[0], t - h[1]
         return e, t
 
@@ -224,7 +224,7 @@ class OnlineState:
             team[i] = 0 if tm is not None else -1  # only whether there is one matters: its counts are in base
             keys = {"global": GLOBAL_KEY, "customer": cid, "reason_family": fa, "reason_code": c["reason_code"],
                     "team": tm, "agent": aid, "agent_family": f"{aid}|{fa}" if aid is not None else None}
-            hide = live.not_yet(int(t[i]))
+            hide = live.not_yet(int(t[i]), keys)
             for g, key in keys.items():
                 base[g][0][i], base[g][1][i] = self._base(g, key, hide)
         x = Inputs(t=t, customer=cust, channel=chan, family=fam, reason=reason, agent=agent, team=team,

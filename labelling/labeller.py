@@ -102,15 +102,6 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     })
 
 
-def label_flags(contacts: pd.DataFrame, cfg: LabelConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(labelled, repeated) per input row, in input order: `label_contacts`' status == labelled and
-    its repeated flag, without building the table (the live service labels a few contacts at a time
-    on its hot path, features/live_labels.py)."""
-    r = _label(contacts, cfg, 1, 250_000)
-    labelled = r.status_code == 0
-    return labelled, r.unsort(r.repeated) & labelled
-
-
 @dataclass
 class _Labelled:
     """The rules' results: per-row arrays in (customer, time) order, `unsort` back to input order."""
@@ -166,6 +157,45 @@ def _label(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None, min_bl
         rows.signal_known = sort(signal.notna().to_numpy())
         rows.signal_val = sort(signal.fillna(True).to_numpy(dtype=bool))
 
+    out, handled, censored, repeated, source, excluded = _rules(rows, n, k, cfg, workers, min_block_rows)
+
+    # Back to input order.
+    if order is None:
+        unsort = sort
+        row = np.arange(n)
+    else:
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
+        unsort = lambda a: a[inverse]  # noqa: E731
+        row = order
+    status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
+    return _Labelled(n=n, ids=ids, out=out, unsort=unsort, row=row, status_code=status_code, handled=handled,
+                     repeated=repeated, source=source, excluded=excluded)
+
+
+def label_sorted(t: np.ndarray, end: np.ndarray, same_prev: np.ndarray, key: np.ndarray, abandoned: np.ndarray,
+                 survey: tuple[np.ndarray, np.ndarray], signal: tuple[np.ndarray, np.ndarray], cfg: LabelConfig,
+                 as_of: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rules on plain arrays, for a few contacts of known customers already in (customer,
+    started_at, contact_id) order: start and end (end >= start) in microseconds, whether each row has
+    the previous row's customer, the issue key's codes (as `cfg.match` says), the abandoned flags, the
+    survey and resolution signal as (known, value), the end of the data in microseconds. Returns
+    (labelled, repeated) per row: what `label_contacts` says (status == labelled, repeated). The live
+    service labels with it on its hot path (features/live_labels.py), where building a table per
+    call would cost more than the rules."""
+    n = len(t)
+    rows = _Rows(t=t, end=end, same_prev=same_prev, key=key, abandoned=abandoned, survey_known=survey[0],
+                 survey_val=survey[1], signal_known=signal[0], signal_val=signal[1],
+                 window=int(round(cfg.window_days * 86_400 * US)), as_of=as_of)
+    _, _, censored, repeated, _, excluded = _rules(rows, n, n, cfg, 1, max(n, 1))
+    labelled = (excluded == 0) & ~censored
+    return labelled, repeated & labelled
+
+
+def _rules(rows: "_Rows", n: int, k: int, cfg: LabelConfig, workers: int | None, min_block_rows: int) -> tuple:
+    """Rules 2 to 6 on rows in (customer, time) order, known customers in [0, k): (out, handled,
+    censored, repeated, source, excluded), per row in that order."""
+    same_prev, t = rows.same_prev, rows.t
     out = _Out.for_rows(n, k, rows.abandoned)
     workers = workers or os.cpu_count() or 1
     bounds = _block_bounds(same_prev, max(1, min(workers, k // max(min_block_rows, 1))))
@@ -197,19 +227,7 @@ def _label(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None, min_bl
     source = np.where(override, 2, np.where(base, base_code, 0))  # codes of REPEAT_SOURCES
     excluded = np.where(anon, 1, np.where(out.merged, 2, np.where(out.is_abandoned, 3,
                                                                   np.where(no_signal, 4, 0))))  # EXCLUDED_REASONS
-
-    # Back to input order.
-    if order is None:
-        unsort = sort
-        row = np.arange(n)
-    else:
-        inverse = np.empty(n, dtype=np.int64)
-        inverse[order] = np.arange(n)
-        unsort = lambda a: a[inverse]  # noqa: E731
-        row = order
-    status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
-    return _Labelled(n=n, ids=ids, out=out, unsort=unsort, row=row, status_code=status_code, handled=handled,
-                     repeated=repeated, source=source, excluded=excluded)
+    return out, handled, censored, repeated, source, excluded
 
 
 @dataclass
