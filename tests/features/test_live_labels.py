@@ -5,8 +5,10 @@ labels of the whole log (what featurize computes). Live: the snapshot built at T
 it (labels as known at T), then the live state fed the later contacts in time order, as the service
 is: each one scored (its features read), then its arrival and its completion (end, disposition, the
 resolution signal) learned. Every later contact must get its batch features, the label-derived rates
-included, while contacts of both parts mature during the live part. A new snapshot on reload is the
-same thing at a later T (the state is rebuilt from it and the journal's events after it replayed).
+included, while contacts of both parts mature during the live part. Hot reload: a second state from a
+new snapshot at a later T2 (built from the export, which holds the contacts the first state learned
+before T2), fed only the events since T2 (the journal's replay), gives the same features: nothing is
+counted twice or lost.
 Also: replaying the same events into a fresh state gives the same counts, applying them twice
 changes nothing (a contact matures once), and completions posted late (after the labels they change
 matured) end in the same counts.
@@ -111,12 +113,15 @@ def _feed(state: OnlineState, events: list[tuple[str, dict]]) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(log=contact_logs(), rules=label_rules, cut=st.floats(0.1, 0.9))
-def test_snapshot_plus_live_state_gives_the_batch_features(log, rules, cut):
+@given(log=contact_logs(), rules=label_rules, cut=st.floats(0.1, 0.9), reload_at=st.floats(0.0, 1.0))
+def test_snapshot_plus_live_state_gives_the_batch_features(log, rules, cut, reload_at):
     window = int(round(rules.window_days * 86_400))
-    T = int(log["started_at"].iloc[0] + cut * (log["started_at"].iloc[-1] - log["started_at"].iloc[0])) + 1
-    # the snapshot's counts are final at T: no contact's merge reach straddles it, nor any look-ahead
-    assume(not ((log["started_at"] < T) & (log["ended_at"] + rules.merge_gap_s >= T)).any())
+    first, last = int(log["started_at"].iloc[0]), int(log["started_at"].iloc[-1])
+    T = int(first + cut * (last - first)) + 1
+    T2 = int(T + reload_at * (last + 1 - T))  # a new snapshot (hot reload) at T2 >= T
+    # the snapshots' counts are final at their end: no contact's merge reach straddles it, nor any look-ahead
+    for end in (T, T2):
+        assume(not ((log["started_at"] < end) & (log["ended_at"] + rules.merge_gap_s >= end)).any())
     assume(not _look_ahead(log, window, rules.merge_gap_s))
     later = log[log["started_at"] >= T].sort_values(["started_at", "contact_id"], kind="stable")
     assume(len(later) > 0)
@@ -129,26 +134,33 @@ def test_snapshot_plus_live_state_gives_the_batch_features(log, rules, cut):
     batch = build_features(whole, label_contacts(whole, rules), customers, agents, rules.window_days, cfg)
     batch = batch.set_index("contact_id")
 
-    before = whole[whole["started_at"] < pd.Timestamp(T, unit="s", tz="UTC")].reset_index(drop=True)
-    as_of = pd.Timestamp(T, unit="s", tz="UTC")
-    snapshot = online_snapshot(before, label_contacts(before, rules.model_copy(update={"as_of": str(as_of)})),
-                               rules, as_of)
-    state = OnlineState(snapshot, customers, agents, SPEC, cfg)
+    def snapshot_state(end: int) -> OnlineState:
+        as_of = pd.Timestamp(end, unit="s", tz="UTC")
+        before = whole[whole["started_at"] < as_of].reset_index(drop=True)
+        labels = label_contacts(before, rules.model_copy(update={"as_of": str(as_of)}))
+        return OnlineState(online_snapshot(before, labels, rules, as_of), customers, agents, SPEC, cfg)
+
+    state = snapshot_state(T)
+    # on reload the service starts from the new snapshot and replays the journal's events since its end
+    reloaded = snapshot_state(T2)
     fresh, late = copy.deepcopy(state), copy.deepcopy(state)
     events: list[tuple[str, dict]] = []
     matured_any = False
     for _, row in later.iterrows():
         arrival = _record(row)
-        got = state.features([dict(arrival)])[0]
         want = batch.loc[row["contact_id"], NAMES].to_numpy(dtype=float)
-        np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True,
-                                   err_msg=f"{row['contact_id']}: {list(zip(NAMES, got, want))}")
+        for live in (state, reloaded) if arrival["started_at"] >= T2 else (state,):
+            got = live.features([dict(arrival)])[0]
+            np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True,
+                                       err_msg=f"{row['contact_id']}: {list(zip(NAMES, got, want))}")
         matured_any |= bool(state.live.matured)
         ended = pd.Timestamp(int(row["ended_at"]), unit="s", tz="UTC").isoformat()
         signal = None if pd.isna(row["resolution_signal"]) else bool(row["resolution_signal"])
         completion = arrival | {"ended_at": ended, "disposition": row["disposition"], "resolved": signal}
         step = [("arrival", arrival), ("completion", completion)]
         _feed(state, step)
+        if arrival["started_at"] >= T2:
+            _feed(reloaded, step)
         events += step
     event(f"labels matured live: {matured_any}")
     # the journal's replay at start-up: the same counts; and applying events again changes nothing
