@@ -10,10 +10,15 @@ Rules, as in batch featurize: a contact counts for a contact at t once started_a
 label is labelling/labeller.py's (`label_sorted`: the label stage's rules on plain arrays) on its
 customer's known contacts: merges, abandoned contacts, the resolution signal with `label.source:
 column`, the survey; one implementation of each rule. Maturing happens lazily, before a contact at t
-is scored or learned: a heap ordered by maturity time, so the hot path pays only when a window closes. News about a customer after one of
-its contacts matured (a late completion, a contact inside a closed window) labels that customer again
-and corrects the counts by the difference: the counts depend on what is known and on the clock, not
+is scored or learned: a heap ordered by maturity time, so the hot path pays only when a window closes.
+A contact sees only the labels matured before its own start, even when scored out of time order.
+News about a customer after one of its contacts matured (a late completion, a contact inside a closed
+window) labels that customer again and corrects the counts by the difference: the counts depend on what is known and on the clock, not
 on the order things came in, so replaying the journal gives the same counts and a contact counts once.
+Limits: start times are whole seconds (the service's); news about a contact older than the look-back
+(`prune`) no longer changes its label; the batch labels' own look-ahead (a contact that merges into a
+group inside a window that closed before it changes that label in batch, for contacts scored before
+it too) cannot be matched by a service that learns in time order.
 """
 
 from __future__ import annotations
@@ -122,6 +127,8 @@ class _Matured:
 
 @dataclass
 class LiveLabels:
+    """The labels the service matures itself (see the module docstring)."""
+
     cfg: LabelConfig
     team_of: Callable[[str], str | None]  # an agent's team (agents table), for contacts that name none
     window: int = 0                      # seconds
@@ -179,8 +186,8 @@ class LiveLabels:
             return False
         new = _Contact(contact_id=cid, start=int(c["started_at"]), end=_micros(c.get("ended_at")),
                        reason_code=c["reason_code"], reason_family=c["reason_family"], agent=c.get("agent_id"),
-                       team=c.get("team"), disposition=_text(c.get("disposition")), survey=None, signal=_flag(c.get("resolved")),
-                       state=PENDING)
+                       team=c.get("team"), disposition=_text(c.get("disposition")), survey=None,
+                       signal=_flag(c.get("resolved")), state=PENDING)
         known = self.customers.get(cust, {}).get(cid)
         if known is None:
             self._add(cust, new)
