@@ -13,8 +13,9 @@ column`, the survey; one implementation of each rule. Maturing happens lazily, b
 is scored or learned: a heap ordered by maturity time, so the hot path pays only when a window closes.
 A contact sees only the labels matured before its own start, even when scored out of time order.
 News about a customer after one of its contacts matured (a late completion, a contact inside a closed
-window) labels that customer again and corrects the counts by the difference: the counts depend on what is known and on the clock, not
-on the order things came in, so replaying the journal gives the same counts and a contact counts once.
+window) labels that customer again and corrects the counts by the difference: the counts depend on
+what is known and on the clock, not on the order things came in, so replaying the journal gives the
+same counts and a contact counts once.
 Limits: start times are whole seconds (the service's); news about a contact older than the look-back
 (`prune`) no longer changes its label; the batch labels' own look-ahead (a contact that merges into a
 group inside a window that closed before it changes that label in batch, for contacts scored before
