@@ -3,11 +3,13 @@
 In (featurize stage): contacts, labels, the label window and the snapshot time T. Out: the online
 snapshot, a dict of tables: `history` (every contact of the last 90 days before T, the rows the
 windowed features count, plus each other customer's latest earlier contact, for days since the last
-one) and, per grouping of features/rules.py (customer, reason code and family, team, agent, agent x
+one; with the columns labelling reads, so that the service labels the contacts whose window was
+still open at T when it closes: features/live_labels.py), `meta` (T, the window and the label rules
+as JSON) and, per grouping of features/rules.py (customer, reason code and family, team, agent, agent x
 family, global), the label counts that had matured before T.
 The service (features/online_state.py) starts from it. For a contact arriving at T its features equal
-the batch features (tests/features/test_builder.py); later, labels that mature after T are not yet
-counted.
+the batch features (tests/features/test_builder.py); later ones too, the live state labelling what
+matures after T (tests/features/test_live_labels.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from features.builder import agent_family_key, aligned_labels, is_labelled
 from features.history import group_codes
 from features.rules import DAY, GLOBAL_KEY, GROUPINGS
 from features.spec import WINDOWS_DAYS
+from pipeline.config import LabelConfig
 
 HISTORY_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family",
                    "agent_id", "team"]
+# What labelling reads besides (labelling/labeller.py), when the export has it.
+LABEL_INPUTS = ["ended_at", "disposition", "survey_resolved", "resolution_signal"]
 
 
 def _keys(frame: pd.DataFrame, grouping: str) -> pd.Series:
@@ -32,9 +37,11 @@ def _keys(frame: pd.DataFrame, grouping: str) -> pd.Series:
     return frame[GROUPINGS[grouping][0]].astype("str")
 
 
-def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: float,
+def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, label: LabelConfig,
                     as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The state the service needs, as of `as_of` (see the module docstring)."""
+    """The state the service needs, as of `as_of` (see the module docstring); `label`: the rules the
+    labels were made with."""
+    window_days = label.window_days
     # Optional columns absent from the export (no agent_id, no team) are simply missing.
     contacts = contacts.reindex(columns=list(dict.fromkeys([*contacts.columns, *HISTORY_COLUMNS])))
     lab = aligned_labels(labels, contacts["contact_id"])
@@ -72,6 +79,7 @@ def online_snapshot(contacts: pd.DataFrame, labels: pd.DataFrame, window_days: f
         rows = rows[np.lexsort((t_s[rows], cust[rows]))]
         last = np.r_[cust[rows][1:] != cust[rows][:-1], True]  # the latest row of each customer
         keep[rows[last]] = True
-    snap["history"] = contacts.loc[keep, HISTORY_COLUMNS].reset_index(drop=True)
-    snap["meta"] = pd.DataFrame({"as_of": [as_of], "window_days": [window_days]})
+    columns = HISTORY_COLUMNS + [c for c in LABEL_INPUTS if c in contacts]
+    snap["history"] = contacts.loc[keep, columns].reset_index(drop=True)
+    snap["meta"] = pd.DataFrame({"as_of": [as_of], "window_days": [window_days], "label": [label.model_dump_json()]})
     return snap

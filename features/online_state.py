@@ -7,8 +7,10 @@ a list of raw contacts (dicts with customer_id, channel, reason_code, reason_fam
 started_at as epoch seconds, wait_s, and `extra_<name>` for the user's extra columns).
 No rule is written here: the arriving contacts and the history rows that can reach them (the
 customer's contacts, the agent's contacts of the same UTC day) go through features/rules.py, the
-batch builder's rules, with the snapshot's matured counts as their base. `observe` adds a contact to
-the history (the live service learns what it scores).
+batch builder's rules, with the matured counts as their base: the snapshot's plus those of the labels
+that matured since (features/live_labels.py: before a contact at t is scored, every known contact whose
+window closed before t is labelled by the labeller). `observe` adds a contact to the history (the live
+service learns what it scores), `observe_outcome` tells labelling what a contact was (a completion).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from features.builder import NO_PREVIOUS
+from features.live_labels import LiveLabels
 from features.rules import DAY, GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs, agent_day_start, derived
 from features.spec import PROFILE, WINDOWS_DAYS
-from pipeline.config import FeaturizeConfig
+from pipeline.config import FeaturizeConfig, LabelConfig
 
 NAN = float("nan")
 
@@ -97,6 +100,22 @@ class OnlineState:
                                    zip(snapshot[g]["events"].tolist(), snapshot[g]["trials"].tolist(), strict=True),
                                    strict=True))
                        for g in GROUPINGS}
+        meta = snapshot["meta"]
+        if "label" not in meta:
+            raise ValueError("the online snapshot carries no label rules (meta.label; made before live labelling): "
+                             "run `dvc repro featurize` to write it again")
+        label = LabelConfig.model_validate_json(meta["label"].iloc[0])
+        self.live = LiveLabels(label, lambda aid: self.agents.get(aid, (None, 0))[0])
+        as_of = int(pd.Timestamp(meta["as_of"].iloc[0]).timestamp())
+        self.live.load_snapshot(hist, as_of)
+
+    def mature(self, now: int) -> int:
+        """Label the contacts whose window closed before `now`; how many (features/live_labels.py)."""
+        return self.live.mature(now)
+
+    def observe_outcome(self, c: dict) -> bool:
+        """A learned contact (arrival or completion) for labelling; whether labelling learned anything."""
+        return self.live.observe(c)
 
     def observe(self, c: dict, customer: bool = True) -> None:
         """A contact the service scored or was told about enters the customer's and agent's history
@@ -118,9 +137,9 @@ class OnlineState:
         contacts older than the look-back, each customer's latest one kept (days since the last
         contact, previous channel) when none is recent, and agents' contacts before the previous day.
         Keeps a long-running service's memory bounded by the look-back instead of growing with every
-        contact. How many went."""
+        contact; labelling forgets the same way (features/live_labels.py). How many went."""
         cust_before, agent_before = self.horizon(now)
-        dropped = 0
+        dropped = self.live.prune(cust_before)
         for h in self.customer_history.values():
             k = min(bisect.bisect_left(h.times, cust_before), len(h.times) - 1)
             if k > 0:
@@ -139,12 +158,30 @@ class OnlineState:
     def _code(self, name: str, value: object) -> float:
         return self.codes[name].get(value, NAN) if value is not None else NAN
 
-    def _base(self, grouping: str, key: str | None) -> tuple[float, float]:
-        return self.counts[grouping].get(key, (0, 0)) if key is not None else (0, 0)
+    def _base(self, grouping: str, key: str | None, hide: dict | None) -> tuple[float, float]:
+        if key is None:
+            return 0, 0
+        e, t = self.counts[grouping].get(key, (0, 0))
+        live = self.live.counts[grouping].get(key)
+        if live is not None:
+            e, t = e + live[0], t + live[1]
+        if hide is not None and grouping in hide:
+            h = hide[grouping]
+            e, t = e - h[0], t - h[1]
+        return e, t
 
-    def features(self, contacts: list[dict]) -> np.ndarray:
-        """One row per contact, the spec's model features in order (see the module docstring)."""
+    def features(self, contacts: list[dict], clock_limit: int | None = None) -> np.ndarray:
+        """One row per contact, the spec's model features in order (see the module docstring). Labels
+        mature first, up to the latest contact's start (no later than `clock_limit`: a start time far
+        ahead of the clock must not mature everything); each contact sees only those that had matured
+        before its own start."""
+        latest = max((int(c["started_at"]) for c in contacts), default=0)
+        self.live.mature(latest if clock_limit is None else min(latest, clock_limit))
+        return self._features(contacts)
+
+    def _features(self, contacts: list[dict]) -> np.ndarray:
         k = len(contacts)
+        live = self.live
         cust_c, chan_c, fam_c, code_c, agent_c = _Codes(), _Codes(), _Codes(), _Codes(), _Codes()
         rows: list[tuple[int, int, int, int, int]] = []  # history rows: t, customer, channel, family, agent
         for cid in {c["customer_id"] for c in contacts if c.get("customer_id") is not None}:
@@ -187,8 +224,9 @@ class OnlineState:
             team[i] = 0 if tm is not None else -1  # only whether there is one matters: its counts are in base
             keys = {"global": GLOBAL_KEY, "customer": cid, "reason_family": fa, "reason_code": c["reason_code"],
                     "team": tm, "agent": aid, "agent_family": f"{aid}|{fa}" if aid is not None else None}
+            hide = live.not_yet(int(t[i]), keys)
             for g, key in keys.items():
-                base[g][0][i], base[g][1][i] = self._base(g, key)
+                base[g][0][i], base[g][1][i] = self._base(g, key, hide)
         x = Inputs(t=t, customer=cust, channel=chan, family=fam, reason=reason, agent=agent, team=team,
                    signup=signup, hired=hired, labelled=np.zeros(m, dtype=bool), repeated=np.zeros(m, dtype=bool),
                    base=base)

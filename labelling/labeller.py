@@ -80,6 +80,45 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
 
     Customers are independent, so the rows (sorted by customer) are cut at customer boundaries into
     blocks labelled in parallel threads (NumPy releases the GIL); `workers` defaults to the cores."""
+    r = _label(contacts, cfg, workers, min_block_rows)
+    n, ids, out, unsort, row = r.n, r.ids, r.out, r.unsort, r.row
+    labelled = r.status_code == 0
+    handled_in = unsort(r.handled)
+    repeated_in = unsort(r.repeated)
+    merged_into = pa.array(unsort(row[out.rep]), mask=~unsort(out.merged))  # null where not merged
+    return pd.DataFrame({
+        "contact_id": pd.array(ids, dtype="str"),
+        "status": pd.Categorical.from_codes(r.status_code, categories=list(STATUSES)),
+        "repeated": pd.arrays.BooleanArray(repeated_in & labelled, ~labelled),
+        "tracking_repeated": pd.arrays.BooleanArray(unsort(out.tracking) & handled_in, ~handled_in),
+        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated_in, unsort(r.source), 0),
+                                                   categories=list(REPEAT_SOURCES)),
+        "excluded_reason": pd.Categorical.from_codes(unsort(r.excluded), categories=list(EXCLUDED_REASONS)),
+        "merged_into": pd.array(ids.take(merged_into), dtype="str"),
+        "episode_id": pd.array(ids.take(pa.array(unsort(row[out.episode_row]))), dtype="str"),
+        "contact_seq": unsort(out.seq).astype(np.int32),
+        "is_first_contact": unsort(r.handled & (out.seq == 1)),
+        "next_contact_delay_s": unsort(out.delay).astype(np.float32),
+    })
+
+
+@dataclass
+class _Labelled:
+    """The rules' results: per-row arrays in (customer, time) order, `unsort` back to input order."""
+
+    n: int
+    ids: pa.Array
+    out: "_Out"
+    unsort: object
+    row: np.ndarray
+    status_code: np.ndarray  # input order: index into STATUSES
+    handled: np.ndarray
+    repeated: np.ndarray
+    source: np.ndarray
+    excluded: np.ndarray
+
+
+def _label(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None, min_block_rows: int) -> _Labelled:
     n = len(contacts)
     # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
     ids = arrow_array(_as_str(contacts["contact_id"]))
@@ -118,11 +157,53 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
         rows.signal_known = sort(signal.notna().to_numpy())
         rows.signal_val = sort(signal.fillna(True).to_numpy(dtype=bool))
 
+    out, handled, censored, repeated, source, excluded = _rules(rows, n, k, cfg, workers, min_block_rows)
+
+    # Back to input order.
+    if order is None:
+        unsort = sort
+        row = np.arange(n)
+    else:
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
+        unsort = lambda a: a[inverse]  # noqa: E731
+        row = order
+    status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
+    return _Labelled(n=n, ids=ids, out=out, unsort=unsort, row=row, status_code=status_code, handled=handled,
+                     repeated=repeated, source=source, excluded=excluded)
+
+
+def label_sorted(t: np.ndarray, end: np.ndarray, same_prev: np.ndarray, key: np.ndarray, abandoned: np.ndarray,
+                 survey: tuple[np.ndarray, np.ndarray], signal: tuple[np.ndarray, np.ndarray], cfg: LabelConfig,
+                 as_of: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rules on plain arrays, for a few contacts of known customers already in (customer,
+    started_at, contact_id) order: start and end (end >= start) in microseconds, whether each row has
+    the previous row's customer, the issue key's codes (as `cfg.match` says), the abandoned flags, the
+    survey and resolution signal as (known, value), the end of the data in microseconds. Returns
+    (labelled, repeated) per row: what `label_contacts` says (status == labelled, repeated). The live
+    service labels with it on its hot path (features/live_labels.py), where building a table per
+    call would cost more than the rules."""
+    n = len(t)
+    rows = _Rows(t=t, end=end, same_prev=same_prev, key=key, abandoned=abandoned, survey_known=survey[0],
+                 survey_val=survey[1], signal_known=signal[0], signal_val=signal[1],
+                 window=int(round(cfg.window_days * 86_400 * US)), as_of=as_of)
+    _, _, censored, repeated, _, excluded = _rules(rows, n, n, cfg, 1, max(n, 1))
+    labelled = (excluded == 0) & ~censored
+    return labelled, repeated & labelled
+
+
+def _rules(rows: "_Rows", n: int, k: int, cfg: LabelConfig, workers: int | None, min_block_rows: int) -> tuple:
+    """Rules 2 to 6 on rows in (customer, time) order, known customers in [0, k): (out, handled,
+    censored, repeated, source, excluded), per row in that order."""
+    same_prev, t = rows.same_prev, rows.t
     out = _Out.for_rows(n, k, rows.abandoned)
     workers = workers or os.cpu_count() or 1
     bounds = _block_bounds(same_prev, max(1, min(workers, k // max(min_block_rows, 1))))
-    with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
-        list(pool.map(lambda b: _label_block(b[0], b[1], rows, cfg, out), bounds))
+    if len(bounds) == 1:  # no thread for one block: a thread start costs more than a few customers
+        _label_block(bounds[0][0], bounds[0][1], rows, cfg, out)
+    else:
+        with ThreadPoolExecutor(max_workers=len(bounds)) as pool:
+            list(pool.map(lambda b: _label_block(b[0], b[1], rows, cfg, out), bounds))
 
     anon = np.zeros(n, bool)
     anon[k:] = True
@@ -146,35 +227,7 @@ def label_contacts(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None
     source = np.where(override, 2, np.where(base, base_code, 0))  # codes of REPEAT_SOURCES
     excluded = np.where(anon, 1, np.where(out.merged, 2, np.where(out.is_abandoned, 3,
                                                                   np.where(no_signal, 4, 0))))  # EXCLUDED_REASONS
-
-    # Back to input order.
-    if order is None:
-        unsort = sort
-        row = np.arange(n)
-    else:
-        inverse = np.empty(n, dtype=np.int64)
-        inverse[order] = np.arange(n)
-        unsort = lambda a: a[inverse]  # noqa: E731
-        row = order
-    status_code = unsort(np.where(excluded > 0, 2, np.where(censored, 1, 0)))
-    labelled = status_code == 0
-    handled_in = unsort(handled)
-    repeated_in = unsort(repeated)
-    merged_into = pa.array(unsort(row[out.rep]), mask=~unsort(out.merged))  # null where not merged
-    return pd.DataFrame({
-        "contact_id": pd.array(ids, dtype="str"),
-        "status": pd.Categorical.from_codes(status_code, categories=list(STATUSES)),
-        "repeated": pd.arrays.BooleanArray(repeated_in & labelled, ~labelled),
-        "tracking_repeated": pd.arrays.BooleanArray(unsort(out.tracking) & handled_in, ~handled_in),
-        "repeat_source": pd.Categorical.from_codes(np.where(labelled & repeated_in, unsort(source), 0),
-                                                   categories=list(REPEAT_SOURCES)),
-        "excluded_reason": pd.Categorical.from_codes(unsort(excluded), categories=list(EXCLUDED_REASONS)),
-        "merged_into": pd.array(ids.take(merged_into), dtype="str"),
-        "episode_id": pd.array(ids.take(pa.array(unsort(row[out.episode_row]))), dtype="str"),
-        "contact_seq": unsort(out.seq).astype(np.int32),
-        "is_first_contact": unsort(handled & (out.seq == 1)),
-        "next_contact_delay_s": unsort(out.delay).astype(np.float32),
-    })
+    return out, handled, censored, repeated, source, excluded
 
 
 @dataclass

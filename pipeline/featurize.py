@@ -16,19 +16,20 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.builder import LABELS_FOR_TRAINING, training_table
-from features.online import online_snapshot
+from features.online import LABEL_INPUTS, online_snapshot
 from features.spec import EXTRA_PREFIX, extra_columns
-from pipeline.config import FeaturizeConfig, Paths
+from pipeline.config import FeaturizeConfig, LabelConfig, Paths
 from pipeline.io import write_checksums, write_parquet, write_tables
 from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
 CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
 CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
-                   "team", "wait_s", "handle_s", "transfers", "disposition"]
+                   "team", "wait_s", "handle_s", "transfers", *LABEL_INPUTS]  # disposition among them
 
 
-def run(cfg: FeaturizeConfig, window_days: float, as_of: str | None, paths: Paths) -> pd.DataFrame:
+def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
+    window_days, as_of = label.window_days, label.as_of
     # The user's extra columns, as ingest declared them (no contract.json: none).
     contract = Path(paths.contract)
     extras = extra_columns(json.loads(contract.read_text())) if contract.is_file() else {}
@@ -45,14 +46,14 @@ def run(cfg: FeaturizeConfig, window_days: float, as_of: str | None, paths: Path
     Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     # The service's starting state: the labeller's end of data (label.as_of or the latest contact).
     snapshot_time = pd.Timestamp(as_of, tz="UTC") if as_of else contacts["started_at"].max()
-    write_tables(online_snapshot(contacts, labels, window_days, snapshot_time), paths.online_snapshot)
+    write_tables(online_snapshot(contacts, labels, label, snapshot_time), paths.online_snapshot)
     log.info("%d features (%d for the routing model) written to %s", len(spec.features),
              len(spec.model_features), paths.features)
     return table
 
 
 def main(params_path: str = "params.yaml") -> None:
-    run_stage("featurize", run, "featurize", "label.window_days", "label.as_of", params_path=params_path)
+    run_stage("featurize", run, "featurize", "label", params_path=params_path)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ class ContactsResponse(BaseModel):
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     contacts: list[Contact] = Field(min_length=1, description="one or many contacts (413 above the batch limit)")
+    features: bool = Field(False, description="also return each contact's model features, as the model saw them")
 
 
 class Reason(BaseModel):
@@ -120,6 +121,8 @@ class ScoreResult(BaseModel):
     risk_band: Literal["low", "medium", "high"]
     route: Literal["specialist", "standard"]
     reasons: list[Reason]
+    features: dict[str, str | float | None] | None = Field(None, description="with `features: true`: the model's "
+                                                            "inputs by name (null: missing)")
 
 
 class ScoreResponse(BaseModel):
@@ -444,6 +447,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         if len(body.contacts) > max_batch:
             raise HTTPException(413, f"{len(body.contacts)} contacts in one request; the limit is {max_batch}")
         rows = frame(body.contacts)
+        shown = [s.named(x) for x in s.matrix(rows)] if body.features else [None] * len(rows)
         p, reasons = s.score(rows)
         learned = s.learn("arrival", rows)  # after scoring: a contact never counts itself
         routes, bands = s.route(p)
@@ -452,8 +456,8 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         log.debug("request %s: %d contacts scored", request.scope["state"].get("request_id"), len(rows))
         return ScoreResponse(model_version=version(), threshold=s.threshold, results=[
             ScoreResult(contact_id=c["contact_id"], learned=new, p_repeat=float(pi), risk_band=b, route=r,
-                        reasons=[Reason(**x) for x in why])
-            for c, new, pi, b, r, why in zip(rows, learned, p, bands, routes, reasons, strict=True)])
+                        reasons=[Reason(**x) for x in why], features=f)
+            for c, new, pi, b, r, why, f in zip(rows, learned, p, bands, routes, reasons, shown, strict=True)])
 
     @app.post("/v1/contacts", response_model=ContactsResponse,
               responses={413: {"description": "batch over the limit"}})

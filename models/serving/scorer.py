@@ -8,7 +8,8 @@ under the training capacity threshold, and the top reasons (per-contact SHAP, Li
 No pandas per request: features from features/online_state.py, booster on a NumPy matrix, one thread.
 Unknown customers, agents and reason codes are scored (their features fall back to the priors).
 Live state: `learn` journals events (models/serving/journal.py) and then adds them to the state, so a
-customer's next contact sees this one; contacts that started before the snapshot's end are in it
+customer's next contact sees this one, and its label once its window has closed (with the
+completion's disposition and resolution signal); contacts that started before the snapshot's end are in it
 already and are not added again; the same contact id is learned once (idempotent re-scoring).
 """
 
@@ -176,7 +177,7 @@ class Scorer:
         return rows
 
     def matrix(self, contacts: list[dict]) -> np.ndarray:
-        return self.state.features(self.prepare(contacts))
+        return self.state.features(self.prepare(contacts), clock_limit=_clock_limit())
 
     def learn(self, kind: str, contacts: list[dict]) -> list[bool]:
         """Journal, then add to the live state, the contacts with an id (`arrival`: scored;
@@ -195,17 +196,21 @@ class Scorer:
         cid, t = r["contact_id"], int(r["started_at"])
         if t < self.snapshot_end:
             return False
+        # labels whose window closed before this contact, as scoring it matured them (so a replay
+        # matures at the same points); then what it tells labelling (disposition, resolution signal)
+        self.state.mature(min(t, _clock_limit()))
+        self.state.observe_outcome(r)
         has_agent = self.learned.get(cid, (None, t))[0]
         if has_agent is None:
             self.state.observe(r)
         elif not has_agent and r.get("agent_id") is not None:  # the completion names the agent
             self.state.observe(r, customer=False)
-        else:
+        else:  # nothing new for the history (labelling may have learned the outcome): not counted as learned
             return False
         self.learned[cid] = (bool(has_agent) or r.get("agent_id") is not None, t)
         self.last_event = time.time()
         # a start time far ahead of the clock (a wrong or hostile client) must not prune live history
-        self.latest = max(self.latest, min(t, int(time.time()) + int(DAY)))
+        self.latest = max(self.latest, min(t, _clock_limit()))
         if self.latest - self.pruned_at >= DAY:
             self.prune(self.latest)
         return True
@@ -243,15 +248,22 @@ class Scorer:
             out.append([self._reason(j, X[i, j], float(row[j])) for j in top if row[j] > 0])
         return p, out
 
+    def _shown(self, name: str, value: float) -> str | float | None:
+        if math.isnan(value):
+            return None
+        if name in self.state.codes:
+            return self.state.labels[name][int(value)]
+        return float(value)
+
+    def named(self, x: np.ndarray) -> dict[str, str | float | None]:
+        """One contact's model features by name, categories as their values (what `features: true` shows)."""
+        return {name: self._shown(name, float(v)) for name, v in zip(self.model.spec["model_features"], x, strict=True)}
+
     def _reason(self, j: int, value: float, contribution: float) -> dict:
         name = self.model.spec["model_features"][j]
-        shown: object
-        if math.isnan(value):
-            shown = None
-        elif name in self.state.codes:
-            shown = self.state.labels[name][int(value)]
-        else:
-            shown = round(float(value), 3)
+        shown = self._shown(name, value)
+        if isinstance(shown, float):
+            shown = round(shown, 3)
         return {"feature": name, "value": shown, "contribution": round(contribution, 4),
                 "text": _reason_text(self.model.descriptions.get(name, name), shown)}
 
@@ -295,6 +307,12 @@ def build_scorer(model: str | LoadedModel, snapshot_dir: str | Path, customers: 
     scorer = Scorer(model, state, float(threshold), snapshot_end=end, journal=journal)
     log.info("journal: %d events replayed since the snapshot's end", scorer.replay())
     return scorer
+
+
+def _clock_limit() -> int:
+    """The latest contact time the live state moves to: a day past the wall clock (a start time far
+    ahead, from a wrong or hostile client, neither matures every label nor prunes live history)."""
+    return int(time.time()) + int(DAY)
 
 
 def _jsonable(r: dict) -> dict:

@@ -179,7 +179,8 @@ def test_online_features_equal_batch_features(small_centre):
         before = contacts[contacts["started_at"] < T]
         # the snapshot is taken at T: labels whose window closed by then are final, not censored
         labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
-        state = OnlineState(online_snapshot(before, labels, 7, T), customers, agents, spec, FeaturizeConfig.default())
+        state = OnlineState(online_snapshot(before, labels, LabelConfig.default(window_days=7), T), customers, agents,
+                            spec, FeaturizeConfig.default())
         request = {"customer_id": str(k["customer_id"]), "channel": str(k["channel"]),
                    "reason_code": str(k["reason_code"]), "reason_family": str(k["reason_family"]),
                    "agent_id": str(k["agent_id"]), "team": None, "started_at": int(T.timestamp()),

@@ -6,6 +6,7 @@ service hands them, and its category coding."""
 
 from __future__ import annotations
 
+import copy
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,21 +28,29 @@ REQUEST_COLUMNS = ["customer_id", "channel", "reason_code", "reason_family", "ag
 
 def online_features(requests: pd.DataFrame, snapshot: dict[str, pd.DataFrame], customers: pd.DataFrame,
                     agents: pd.DataFrame, cfg: FeaturizeConfig) -> pd.DataFrame:
-    """Reference: the batch builder on the snapshot's history rows of the requests' customers and
-    agents plus the requests, with the snapshot's matured counts as base."""
+    """Reference: the batch builder on the snapshot's history rows plus the requests, with the
+    snapshot's matured counts as base. History rows whose window had closed at the snapshot's end
+    carry no label (they are in the counts); the others carry the labeller's label on the history,
+    which the builder counts for a request once their window has closed before it (the live state
+    matures them as the requests come)."""
     window_days = float(snapshot["meta"]["window_days"].iloc[0])
     req = requests.reset_index(drop=True).copy()
     req["contact_id"] = [f"__request_{i}" for i in range(len(req))]
     hist = snapshot["history"]
-    mine = hist[hist["customer_id"].isin(req["customer_id"].dropna()) | hist["agent_id"].isin(req["agent_id"].dropna())]
-    frame = pd.concat([mine, req], ignore_index=True)
+    frame = pd.concat([hist, req], ignore_index=True)
     frame["team"] = frame["team"] if "team" in frame else np.nan
-    # History rows carry no labels here: what had matured is in the snapshot's counts.
+    as_of = pd.Timestamp(snapshot["meta"]["as_of"].iloc[0])
+    rules = LabelConfig.model_validate_json(snapshot["meta"]["label"].iloc[0])
+    hist_labels = label_contacts(hist, rules.model_copy(update={"as_of": str(req["started_at"].max())}))
+    in_snapshot = (hist["started_at"] + pd.Timedelta(days=window_days) < as_of).to_numpy()
     labels = pd.DataFrame({"contact_id": frame["contact_id"], "status": "excluded",
                            "repeated": pd.array([pd.NA] * len(frame), dtype="boolean")})
+    live = np.r_[~in_snapshot, np.zeros(len(req), bool)]
+    labels.loc[live, "status"] = hist_labels["status"].astype("str").to_numpy()[~in_snapshot]
+    labels.loc[live, "repeated"] = hist_labels["repeated"].to_numpy()[~in_snapshot]
     base = {g: snapshot[g] for g in GROUPINGS}
     feats = build_features(frame, labels, customers, agents, window_days, cfg, base=base)
-    return feats.iloc[len(mine):].reset_index(drop=True).drop(columns=["contact_id"])
+    return feats.iloc[len(hist):].reset_index(drop=True).drop(columns=["contact_id"])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +61,7 @@ def setup():
     before = contacts[contacts["started_at"] < T]
     labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
     spec = feature_spec(build_features(before, labels, data.customers, data.agents, 7, FeaturizeConfig.default()), 7).to_dict()
-    snapshot = online_snapshot(before, labels, 7, T)
+    snapshot = online_snapshot(before, labels, LabelConfig.default(window_days=7), T)
     state = OnlineState(snapshot, data.customers, data.agents, spec, FeaturizeConfig.default())
     return contacts, T, data, snapshot, state, spec
 
@@ -93,7 +102,8 @@ def test_fast_features_equal_the_pandas_online_path(setup, seed):
                for r in req.to_dict("records")]
     for r in records:
         r["started_at"] = int(r["started_at"].timestamp())
-    got = state.features(records)
+    # labels mature as the requests come (a clock that only moves forward): each seed starts afresh
+    got = copy.deepcopy(state).features(records)
     for j, name in enumerate(spec["model_features"]):
         col = want[name]
         expected = col.cat.codes.to_numpy().astype(float) if isinstance(col.dtype, pd.CategoricalDtype) else \

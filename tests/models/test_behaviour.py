@@ -85,8 +85,8 @@ def test_permuting_unrelated_requests_changes_no_score(trained):
     T = contacts["started_at"].quantile(0.8)
     before = contacts[contacts["started_at"] < T]
     labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
-    state = OnlineState(online_snapshot(before, labels, 7, T), data.customers, data.agents, spec,
-                        FeaturizeConfig.default())
+    state = OnlineState(online_snapshot(before, labels, LabelConfig.default(window_days=7), T), data.customers,
+                        data.agents, spec, FeaturizeConfig.default())
     after = contacts[(contacts["started_at"] >= T) & contacts["customer_id"].notna() & contacts["agent_id"].notna()]
     after = after.drop_duplicates("customer_id").drop_duplicates("agent_id").head(20)
     requests = [{"customer_id": str(r.customer_id), "channel": str(r.channel), "reason_code": str(r.reason_code),

@@ -45,18 +45,20 @@ def world(tmp_path_factory):
     (model_dir / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "capacity_threshold":
                                                            threshold, "registry": {"version": 7}}))
     result.test.to_parquet(model_dir / "test_predictions.parquet")  # as the train stage writes it
-    snapshot = online_snapshot(before, labels, 7, T)
+    snapshot = online_snapshot(before, labels, LabelConfig.default(window_days=7), T)
     after = contacts[(contacts["started_at"] >= T) & contacts["customer_id"].notna() & contacts["agent_id"].notna()]
     requests = after.drop_duplicates("customer_id").head(25)
     # The batch pipeline's answer: the batch feature builder over the history plus these contacts
-    # (labels as known at T), the model frame, the booster and the calibration.
+    # (the history's labels as known when the requests come: the service matures the labels of the
+    # snapshot's contacts whose window closes after T; the requests carry no id, so they are not
+    # learned and label nothing), the model frame, the booster and the calibration.
     both = pd.concat([before, requests], ignore_index=True)
-    labels_both = label_contacts(both, LabelConfig.default(window_days=7, as_of=str(T)))
+    labels_both = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(requests["started_at"].max())))
     batch = build_features(both, labels_both, data.customers, data.agents, 7, FeaturizeConfig.default()).tail(len(requests))
     expected = result.calibrator(raw_scores(result.booster, model_frame(batch, spec)))
     scorer = Scorer(load_model(str(model_dir)), OnlineState(snapshot, data.customers, data.agents, spec, FeaturizeConfig.default()), threshold)
     return {"scorer": scorer, "requests": requests, "expected": expected, "model_dir": model_dir, "before": before,
-            "labels": labels, "data": data, "threshold": threshold}
+            "labels": labels, "labels_at_requests": labels_both, "data": data, "threshold": threshold}
 
 
 class Server:
@@ -276,7 +278,7 @@ def test_batch_scoring_equals_the_batch_pipeline_and_the_service(world):
 
     requests, data = world["requests"], world["data"]
     shuffled = requests.sample(frac=1, random_state=1)  # any input order comes back as given
-    features = batch_features(shuffled, world["before"], world["labels"], data.customers, data.agents, 7,
+    features = batch_features(shuffled, world["before"], world["labels_at_requests"], data.customers, data.agents, 7,
                               FeaturizeConfig.default())
     out = score_batch(features, load_model(str(world["model_dir"])), world["threshold"], reasons=3, chunk=7)
     assert list(out["contact_id"]) == list(shuffled["contact_id"])

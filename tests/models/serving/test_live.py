@@ -19,7 +19,7 @@ import yaml
 
 from models.serving.scorer import ModelNotFound, load_model
 from models.training.fit import train_model
-from pipeline.config import LightGBMConfig, SyntheticConfig, TrainConfig
+from pipeline.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
 from pipeline.io import write_tables
 from features.online import online_snapshot
 from tests.centre import centre, feature_table
@@ -52,7 +52,8 @@ def project(tmp_path_factory):
     threshold = result.metrics["model"]["capacity_threshold"]
     (model / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "registry": {"version": 3},
                                                        "capacity_threshold": threshold}))
-    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, 7, T), d / "snapshot")
+    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, LabelConfig.default(window_days=7), T),
+                 d / "snapshot")
     data.customers.to_parquet(d / "customers.parquet")
     data.agents.to_parquet(d / "agents.parquet")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -128,6 +129,48 @@ def test_learns_a_contact_then_survives_sigkill(project):
         restarted = served.client.post("/v1/score", json={"contacts": [probe]}).json()["results"][0]
         assert restarted["p_repeat"] == after["p_repeat"]
         assert served.client.get("/v1/model").json()["live_contacts"] == 2
+    finally:
+        served.kill()
+
+
+@pytest.mark.slow
+def test_a_label_matures_live_and_survives_sigkill(project):
+    """A customer's contact, its completion, and the customer's contact after the label window (7 days)
+    has closed: that one sees one more labelled past contact (the service labelled it live, with the
+    labeller); one just before the window closes does not. After a SIGKILL and a restart (the journal
+    replayed) the same contacts get the same features and probabilities."""
+    import pandas as pd
+
+    day = 24 * 60
+    first, edge, after = 3 * 60, 3 * 60 + 7 * day - 1, 3 * 60 + 7 * day + 1  # minutes after the snapshot
+    who = {"customer": "CUST-MATURE-1"}
+
+    def score(client, cid, minutes):
+        body = {"contacts": [_contact(project, cid, minutes, **who)], "features": True}
+        r = client.post("/v1/score", json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["results"][0]
+
+    served = Served(project)
+    try:
+        c = served.client
+        one = score(c, "mature-1", first)
+        assert one["features"]["customer_past_labelled"] == 0 and one["learned"] is True
+        done = _contact(project, "mature-1", first, **who) | {
+            "ended_at": (project["T"] + pd.Timedelta(minutes=first + 6)).isoformat(), "disposition": "handled"}
+        assert c.post("/v1/contacts", json={"contacts": [done]}).status_code == 200
+        later = score(c, "mature-2", after)  # mature-1's window closed 1 minute before
+        assert later["features"]["customer_past_labelled"] == 1
+        assert later["features"]["customer_past_repeats"] == 0  # mature-1 was not repeated within 7 days
+        assert later["features"]["customer_contacts_7d"] == 0  # and it left the 7-day count
+        probes = [score(c, None, edge), score(c, None, after)]
+        assert probes[0]["features"]["customer_past_labelled"] == 0  # scored after, but before the edge
+        assert probes[1]["features"]["customer_past_labelled"] == 1
+        served.kill()
+        served = Served(project)
+        again = [score(served.client, None, edge), score(served.client, None, after)]
+        for a, b in zip(probes, again, strict=True):
+            assert a["features"] == b["features"] and a["p_repeat"] == b["p_repeat"]
     finally:
         served.kill()
 
