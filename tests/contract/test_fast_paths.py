@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from contract.mapping import any_byte_of, null_where, trim
-from contract.ordering import coded_order, customer_time_order, rank_codes, take_rows
+from contract.ordering import coded_order, customer_time_order, radix_argsort, rank_codes, take_rows
 from contract.schema import repeated, rule_failures, schema_failures
 from contract.vocabulary import CONTRACT
 
@@ -102,8 +102,11 @@ def test_repeated_matches_counting(values, cuts):
 @SETTINGS
 @given(rows=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["k2", "k10", "k1", "a"])),
                                st.integers(0, 3)), min_size=0, max_size=25),
-       presorted=st.booleans())
-def test_coded_order_is_the_string_order(rows, presorted):
+       presorted=st.booleans(), unit=st.sampled_from([1, 1_000, 1_000_000, 7, 2**61]),
+       origin=st.sampled_from([0, 1_736_701_929_000_000, -2**40]))
+def test_coded_order_is_the_string_order(rows, presorted, unit, origin):
+    # times in whole seconds, ms or us (the one-key path), and spans too wide for it (lexsort)
+    rows = [(c, origin + k * unit) for c, k in rows]
     ids = [f"id{i:02d}" for i in np.random.default_rng(len(rows)).permutation(len(rows))]
     if presorted:  # also the already-ordered case, which must answer None in both
         key = sorted(range(len(rows)), key=lambda i: (rows[i][0] is None, rows[i][0] or "", rows[i][1], ids[i]))
@@ -117,6 +120,13 @@ def test_coded_order_is_the_string_order(rows, presorted):
         assert expected is None and got is None or len(rows) < 2
     else:
         assert got.tolist() == expected.tolist()
+
+
+@SETTINGS
+@given(keys=st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 3) | st.integers(2**16 - 2, 2**16 + 2), max_size=40))
+def test_radix_argsort_is_a_stable_argsort(keys):
+    a = np.array(keys, dtype=np.uint64)
+    assert radix_argsort(a).tolist() == np.argsort(a, kind="stable").tolist()
 
 
 @SETTINGS
