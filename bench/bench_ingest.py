@@ -48,13 +48,13 @@ def stage(n: int) -> None:
     import pipeline  # noqa: F401  (first, as `python -m pipeline.ingest` imports it: the allocator setting)
     from contract.ingest import ingest
     from pipeline.config import load_params
-    from pipeline.io import write_parquet
+    from pipeline.io import ParquetPieces
 
     _, params = _paths(n)
     files = load_params(params).ingest.files
     t0 = time.perf_counter()
-    out = ingest(files, 1.0)
-    write_parquet(out.contacts, OUT / f"ingested_{n}.parquet")
+    with ParquetPieces(OUT / f"ingested_{n}.parquet") as contacts:  # as pipeline/ingest.py writes them
+        out = ingest(files, 1.0, sink=contacts)
     emit({"seconds": time.perf_counter() - t0, "rows_kept": out.counts["contacts"]["rows_kept"]})
 
 

@@ -7,6 +7,7 @@ tables, every rejected row with its reason, and counts that add up (read = kept 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,28 +88,32 @@ def contract_description(files: FilesConfig, result: IngestResult, contacts: pd.
     }
 
 
-def ingest(files: FilesConfig, max_reject_share: float) -> IngestOutput:
-    """Read, map, parse and validate the export; fail when more than `max_reject_share` is rejected."""
+def ingest(files: FilesConfig, max_reject_share: float,
+           sink: Callable[[pd.DataFrame], None] | None = None) -> IngestOutput:
+    """Read, map, parse and validate the export; fail when more than `max_reject_share` is rejected.
+    `sink` receives the kept contacts piece by piece as they are put in order (the stage writes them
+    as they come); it is handed them even when the share rejected then stops the stage."""
     spec = source_spec(files)
-    export = read_export(files.contacts, files.read)
-    raw = export.table
-    result = normalise_contacts(raw, spec, export.duplicated)
-    contacts, quarantines = result.contacts, [result.quarantine]
-    counts: dict = {"contacts": result.counts, "files": export.files}
-    sides = {}
+    sides, side_counts, side_quarantines = {}, {}, []
     for name, path, key in (("customers", files.customers, "customer_id"), ("agents", files.agents, "agent_id")):
         table = (read_export(path, files.read, f"ingest.files.{name}").table if path
                  else pd.DataFrame({key: pd.Series(dtype="str")}))
         side = validate_side_table(table, key, name)
-        quarantines.append(side.quarantine)
-        counts[name] = side.counts
+        side_quarantines.append(side.quarantine)
+        side_counts[name] = side.counts
         sides[name] = side.contacts
-        if name == "agents" and "team" in side.contacts.columns and len(side.contacts):
-            # The contact export may lack the team; the agents table knows it.
-            teams = side.contacts.set_index(key)["team"]
-            contacts["team"] = contacts["team"].fillna(contacts["agent_id"].map(teams)).astype("str")
-        if len(side.contacts):
-            known = contacts[key].isin(side.contacts[key]) | contacts[key].isna()
+    agents = sides["agents"]
+    # The contact export may lack the team; the agents table knows it.
+    teams = agents.set_index("agent_id")["team"] if "team" in agents.columns and len(agents) else None
+    export = read_export(files.contacts, files.read)
+    raw = export.table
+    result = normalise_contacts(raw, spec, export.duplicated, agent_teams=teams, sink=sink)
+    contacts = result.contacts
+    counts: dict = {"contacts": result.counts, "files": export.files, **side_counts}
+    quarantines = [result.quarantine, *side_quarantines]
+    for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
+        if len(sides[name]):
+            known = contacts[key].isin(sides[name][key]) | contacts[key].isna()
             counts["contacts"][f"unknown_{name}"] = int((~known).sum())
     c = counts["contacts"]
     if c["rows_read"] != c["rows_kept"] + c["rows_filtered"] + c["rows_quarantined"]:

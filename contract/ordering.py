@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -104,8 +105,30 @@ def radix_argsort(keys: np.ndarray) -> np.ndarray:
             return order
 
 
-def take_rows(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """`df.take(rows)`, its columns taken in parallel threads (Arrow and numpy release the GIL)."""
+def take_rows(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame], None] | None = None,
+              chunk_rows: int = 250_000) -> pd.DataFrame:
+    """`df.take(rows)`, its columns taken in parallel threads (Arrow and numpy release the GIL).
+    With a `sink`, the rows are taken `chunk_rows` at a time and each piece is handed to the sink
+    (e.g. written as a Parquet row group) while the next piece is taken in the background: the
+    write overlaps the take instead of following it. The sink always gets at least one piece."""
+    if sink is None:
+        return _take_columns(df, rows)
+    if (df.dtypes == object).any():  # a piece of all-missing objects would type differently: one piece
+        chunk_rows = max(len(rows), 1)
+    pieces: list[pd.DataFrame] = []
+    starts = range(0, max(len(rows), 1), chunk_rows)
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        job = ahead.submit(_take_columns, df, rows[:chunk_rows])
+        for start in starts:
+            piece = job.result()
+            if start + chunk_rows < len(rows):
+                job = ahead.submit(_take_columns, df, rows[start + chunk_rows: start + 2 * chunk_rows])
+            sink(piece)
+            pieces.append(piece)
+    return pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+
+
+def _take_columns(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     if len(df.columns) < 2 or THREADS < 2 or not df.columns.is_unique:
         return df.take(rows)
     series = [df.iloc[:, i] for i in range(len(df.columns))]

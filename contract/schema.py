@@ -16,6 +16,7 @@ a pandera schema (`contact_schema`) that the tests hold the fast checks to.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -338,9 +339,12 @@ def repeated(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray
     return out, ranks
 
 
-def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
-                       duplicated: dict[str, list[int]] | None = None) -> IngestResult:
-    """Map, parse and validate a raw contact export; see the module docstring."""
+def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str, list[int]] | None = None,
+                       agent_teams: pd.Series | None = None,
+                       sink: Callable[[pd.DataFrame], None] | None = None) -> IngestResult:
+    """Map, parse and validate a raw contact export; see the module docstring. `agent_teams` (team by
+    agent id, from the agents table) fills a missing team; `sink` receives the kept contacts in their
+    stored order, piece by piece, as they are taken (contract/ordering.py `take_rows`)."""
     raw = raw.reset_index(drop=True)
     mapped = map_export(raw, spec, duplicated)
     df = mapped.frame
@@ -473,23 +477,24 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
 
     keep = pd.Series(open_, index=df.index)
     bad = reason != ""
-    # Kept rows in (customer, time, id) order, taken from the frame once.
+    # The last columns, row by row on the whole frame (so that nothing changes after the take).
+    # A code without a family is its own family (never lumped with other unmapped codes).
+    family = df["reason_code"].map(spec.reason_families) if spec.reason_families else None
+    if "reason_family" in df:  # from a column of the export; the mapping fills its gaps
+        family = _clean_str(df["reason_family"]).fillna(family if family is not None else pd.NA)
+    unmapped = int((family.isna() & keep).sum()) if family is not None else None
+    df["reason_family"] = (family.fillna(df["reason_code"]) if family is not None else df["reason_code"]).astype("str")
+    df["transfers"] = df["transfers"].where(keep).astype("Int64")  # (a rejected row may hold 1.5 or inf)
+    df["source_row"] = df.index.astype("int64")
+    if agent_teams is not None and len(agent_teams):  # the export may lack the team; the agents table knows it
+        df["team"] = df["team"].fillna(df["agent_id"].map(agent_teams)).astype("str")
+    # Kept rows in (customer, time, id) order, taken from the frame once: each customer's history
+    # contiguous and in time order (anonymous last), the order the labeller and the feature builder
+    # work in, so they need not sort 10 million rows again.
     kept_rows = np.flatnonzero(keep.to_numpy())
     order = coded_order(customer_codes[kept_rows],
                         as_microseconds(df["started_at"])[kept_rows], ranks[kept_rows])
-    contacts = take_rows(df, kept_rows if order is None else kept_rows[order])
-    # A code without a family is its own family (never lumped with other unmapped codes).
-    family = contacts["reason_code"].map(spec.reason_families) if spec.reason_families else None
-    if "reason_family" in contacts:  # from a column of the export; the mapping fills its gaps
-        family = _clean_str(contacts["reason_family"]).fillna(family if family is not None else pd.NA)
-    unmapped = family.isna() if family is not None else pd.Series(False, index=contacts.index)
-    contacts["reason_family"] = (family.fillna(contacts["reason_code"]) if family is not None
-                                 else contacts["reason_code"]).astype("str")
-    contacts["transfers"] = contacts["transfers"].astype("Int64")
-    contacts["source_row"] = contacts.index.astype("int64")
-    # Each customer's history contiguous and in time order (anonymous last): the order the labeller
-    # and the feature builder work in, so they need not sort 10 million rows again.
-    contacts = contacts.reset_index(drop=True)
+    contacts = take_rows(df, kept_rows if order is None else kept_rows[order], sink=sink).reset_index(drop=True)
 
     quarantine = quarantine_rows(raw, bad, reason, spec.name)
     by_reason = quarantine["reason"].value_counts().sort_index()
@@ -502,7 +507,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec,
         "filtered_by_rule": {k: int(v) for k, v in by_rule.items()},
         "quarantined_by_reason": {k: int(v) for k, v in by_reason.items()},
         "anonymous_contacts": int(contacts["customer_id"].isna().sum()),
-        "unmapped_reason_codes": int(unmapped.sum()) if family is not None else None,
+        "unmapped_reason_codes": unmapped,
         "absent_columns": list(mapped.absent),
         "dst": dst,
         "value_maps": mapped.value_maps,

@@ -143,6 +143,14 @@ def test_take_rows_matches_take(n, seed):
     expected, got = df.take(rows), take_rows(df, rows)
     pd.testing.assert_frame_equal(got, expected)
     assert got.dtypes.tolist() == expected.dtypes.tolist()
+    # Taken piece by piece for a sink (the stage writes each as a Parquet row group): the pieces are
+    # the rows in order, at least one piece even when no row is kept, and the whole comes back too.
+    pieces = []
+    chunk = int(rng.integers(1, 6))
+    whole = take_rows(df, rows, sink=pieces.append, chunk_rows=chunk)
+    pd.testing.assert_frame_equal(whole, expected)
+    assert len(pieces) == max(1, -(-len(rows) // chunk)) and all(len(p) <= chunk for p in pieces)
+    pd.testing.assert_frame_equal(pd.concat(pieces), expected)
 
 
 def test_line_breaks_in_quoted_values_survive_the_fast_reader(tmp_path, monkeypatch):

@@ -49,3 +49,27 @@ def _leaves(x):
             yield from _leaves(v)
     else:
         yield x
+
+
+def test_parquet_pieces_write_what_write_parquet_writes_and_nothing_on_error(tmp_path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+    import pytest
+
+    from pipeline.io import ParquetPieces, write_parquet
+
+    df = pd.DataFrame({"contact_id": pd.array(["a", "b", None, "d", "e"], dtype="str"),
+                       "started_at": pd.to_datetime([1, 2, 3, 4, 5], unit="s", utc=True),
+                       "channel": pd.array(["phone"] * 5, dtype="str"), "wait_s": [1.0, None, 3.0, 4.0, 5.0],
+                       "transfers": pd.array([0, 1, None, 2, 0], dtype="Int64")})
+    write_parquet(df, tmp_path / "whole.parquet")
+    with ParquetPieces(tmp_path / "pieces.parquet") as sink:
+        for start in (0, 2, 4):
+            sink(df.iloc[start:start + 2])
+    assert pq.ParquetFile(tmp_path / "pieces.parquet").metadata.num_row_groups == 3
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pieces.parquet"), pd.read_parquet(tmp_path / "whole.parquet"))
+    assert pq.read_schema(tmp_path / "pieces.parquet").equals(pq.read_schema(tmp_path / "whole.parquet"), check_metadata=True)
+    with pytest.raises(RuntimeError), ParquetPieces(tmp_path / "failed.parquet") as sink:
+        sink(df)
+        raise RuntimeError("the stage stopped after the first piece")
+    assert list(tmp_path.glob("failed.parquet*")) == []  # fail closed: no file, no partial file
