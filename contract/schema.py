@@ -484,7 +484,13 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         family = _clean_str(df["reason_family"]).fillna(family if family is not None else pd.NA)
     unmapped = int((family.isna() & keep).sum()) if family is not None else None
     df["reason_family"] = (family.fillna(df["reason_code"]) if family is not None else df["reason_code"]).astype("str")
-    df["transfers"] = df["transfers"].where(keep).astype("Int64")  # (a rejected row may hold 1.5 or inf)
+    # Whole numbers on the kept rows (a rejected row may hold 1.5 or inf), built directly: pandas'
+    # astype("Int64") checks every value again.
+    transfers = df["transfers"].to_numpy(dtype=np.float64, na_value=np.nan)
+    unknown = ~open_ | np.isnan(transfers)
+    whole = np.where(unknown, 0, transfers)
+    df["transfers"] = (pd.arrays.IntegerArray(whole.astype(np.int64), unknown) if np.abs(whole).max(initial=0) < 2**62
+                       else df["transfers"].where(keep).astype("Int64"))  # (beyond int64: pandas' error)
     df["source_row"] = df.index.astype("int64")
     if agent_teams is not None and len(agent_teams):  # the export may lack the team; the agents table knows it
         df["team"] = df["team"].fillna(df["agent_id"].map(agent_teams)).astype("str")

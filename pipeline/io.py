@@ -73,7 +73,7 @@ class ParquetPieces:
         self.rows = 0
 
     def __call__(self, piece: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(piece, preserve_index=False)
+        table = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)  # (zero-copy: no pool to start)
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(self.partial, table.schema, use_dictionary=_dictionary_columns(piece) or False,
