@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -299,11 +299,17 @@ class LiveLabels:
         final (their counts stay); of those only each customer's latest is kept (the contact a later
         one may merge into), and a customer whose latest contact ended a merge gap before `before` is
         dropped. How many contacts were forgotten."""
+        return sum(self.prune_steps(before))
+
+    def prune_steps(self, before: int) -> Iterator[int]:
+        """`prune`, one customer a step (each yields how many contacts went; see OnlineState.prune_steps)."""
         gap = int(math.ceil(self.cfg.merge_gap_s))
-        dropped = 0
         self.matured.prune(before)
         for cust in list(self.customers):
-            mine = self.customers[cust]
+            mine = self.customers.get(cust)
+            if mine is None:
+                continue
+            dropped = 0
             old = sorted((c for c in mine.values() if c.state != PENDING and c.start < before),
                          key=lambda c: (c.start, c.contact_id))
             for c in old:
@@ -316,7 +322,7 @@ class LiveLabels:
                 del self.customers[cust]
                 self.latest_live.pop(cust, None)
                 dropped += 1
-        return dropped
+            yield dropped
 
     def size(self) -> int:
         return sum(len(m) for m in self.customers.values())

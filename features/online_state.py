@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -138,22 +139,29 @@ class OnlineState:
         contact, previous channel) when none is recent, and agents' contacts before the previous day.
         Keeps a long-running service's memory bounded by the look-back instead of growing with every
         contact; labelling forgets the same way (features/live_labels.py). How many went."""
+        return sum(self.prune_steps(now))
+
+    def prune_steps(self, now: int) -> Iterator[int]:
+        """`prune`, one customer or agent a step (each step yields how many entries went), so that the
+        service spreads a sweep over requests instead of stalling one (tens of ms per 100,000
+        customers). Keys learned or changed between steps are handled as they are then: the horizon
+        only moves forward, so what a step drops stays invisible to every later contact."""
         cust_before, agent_before = self.horizon(now)
-        dropped = self.live.prune(cust_before)
-        for h in self.customer_history.values():
-            k = min(bisect.bisect_left(h.times, cust_before), len(h.times) - 1)
+        yield from self.live.prune_steps(cust_before)
+        for cid in list(self.customer_history):
+            h = self.customer_history.get(cid)
+            k = min(bisect.bisect_left(h.times, cust_before), len(h.times) - 1) if h is not None else 0
             if k > 0:
                 del h.times[:k], h.channels[:k], h.families[:k]
-                dropped += k
+            yield max(k, 0)
         for aid in list(self.agent_times):
-            times = self.agent_times[aid]
-            k = bisect.bisect_left(times, agent_before)
-            if k == len(times):
+            times = self.agent_times.get(aid)
+            k = bisect.bisect_left(times, agent_before) if times is not None else 0
+            if times is not None and k == len(times):
                 del self.agent_times[aid]
             elif k:
                 del times[:k]
-            dropped += k
-        return dropped
+            yield k
 
     def _code(self, name: str, value: object) -> float:
         return self.codes[name].get(value, NAN) if value is not None else NAN

@@ -54,7 +54,7 @@ def test_a_registry_model_routes_with_any_specialist_capacity(tmp_path, monkeypa
     assert sorted(p.name for p in (tmp_path / "dl").rglob(SCORES_FILE)) == [SCORES_FILE], logged
     assert not list((tmp_path / "dl").rglob("test_predictions.parquet"))
 
-    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, 7, T), tmp_path / "snapshot")
+    write_tables(online_snapshot(contacts[contacts["started_at"] < T], labels, LabelConfig.default(window_days=7), T), tmp_path / "snapshot")
     data.customers.to_parquet(tmp_path / "customers.parquet")
     data.agents.to_parquet(tmp_path / "agents.parquet")
     stored = load_score_distribution(files["score_distribution"])
