@@ -44,10 +44,13 @@ def read_columns(path: str | Path, columns: list[str], categorical: list[str] = 
 ID_LIKE = ("merged_into", "row", "source_row")
 
 
-def _dictionary_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
-            or not (c.endswith("_id") or c in ID_LIKE or pd.api.types.is_float_dtype(df[c])
-                    or pd.api.types.is_datetime64_any_dtype(df[c]))]  # (times: nearly all distinct)
+def _writer_options(df: pd.DataFrame) -> dict:
+    """Dictionary encoding for all but id, time and float columns (see `write_parquet`), and a CRC32 per
+    page: corrupted pages fail on a verified read."""
+    dictionary = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
+                  or not (c.endswith("_id") or c in ID_LIKE or pd.api.types.is_float_dtype(df[c])
+                          or pd.api.types.is_datetime64_any_dtype(df[c]))]  # (times: nearly all distinct)
+    return {"use_dictionary": dictionary or False, "write_page_checksum": True}
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
@@ -56,9 +59,7 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     feature table: 5.8 s instead of 8.2 s)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path,
-                   use_dictionary=_dictionary_columns(df) or False,
-                   write_page_checksum=True)  # CRC32 per page: corrupted pages fail on a verified read
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, **_writer_options(df))
 
 
 class ParquetPieces:
@@ -70,16 +71,13 @@ class ParquetPieces:
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.writer: pq.ParquetWriter | None = None
-        self.rows = 0
 
     def __call__(self, piece: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)  # (zero-copy: no pool to start)
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.partial, table.schema, use_dictionary=_dictionary_columns(piece) or False,
-                                           write_page_checksum=True)
+            self.writer = pq.ParquetWriter(self.partial, table.schema, **_writer_options(piece))
         self.writer.write_table(table)
-        self.rows += len(piece)
 
     def __enter__(self) -> "ParquetPieces":
         return self
