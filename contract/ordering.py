@@ -108,30 +108,59 @@ def radix_argsort(keys: np.ndarray) -> np.ndarray:
 def take_rows(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame], None] | None = None,
               chunk_rows: int = 250_000) -> pd.DataFrame:
     """`df.take(rows)`, its columns taken in parallel threads (Arrow and numpy release the GIL).
-    With a `sink`, the rows are taken `chunk_rows` at a time and each piece is handed to the sink
-    (e.g. written as a Parquet row group) while the next piece is taken in the background: the
-    write overlaps the take instead of following it. The sink always gets at least one piece."""
+    With a `sink`, the rows are taken `chunk_rows` at a time and each piece is handed to the sink as
+    soon as it is taken (e.g. `pipeline.io.ParquetPieces`, which writes it as a Parquet row group in
+    its own thread while the next piece is taken). The sink always gets at least one piece."""
+    if len(df.columns) < 2 or THREADS < 2 or not df.columns.is_unique:
+        return _pieces(df, rows, sink, chunk_rows, lambda part: df.take(part))
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        sources = list(pool.map(_source, [df.iloc[:, i] for i in range(len(df.columns))]))
+
+        def take(part: np.ndarray) -> pd.DataFrame:
+            taken = pool.map(lambda s: s.take(part), sources)
+            return pd.DataFrame(dict(zip(df.columns, taken)), index=df.index.take(part), copy=False)
+
+        return _pieces(df, rows, sink, chunk_rows, take)
+
+
+def _pieces(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame], None] | None, chunk_rows: int,
+            take: Callable[[np.ndarray], pd.DataFrame]) -> pd.DataFrame:
     if sink is None:
-        return _take_columns(df, rows)
+        return take(rows)
     if (df.dtypes == object).any():  # a piece of all-missing objects would type differently: one piece
         chunk_rows = max(len(rows), 1)
     pieces: list[pd.DataFrame] = []
-    starts = range(0, max(len(rows), 1), chunk_rows)
-    with ThreadPoolExecutor(max_workers=1) as ahead:
-        job = ahead.submit(_take_columns, df, rows[:chunk_rows])
-        for start in starts:
-            piece = job.result()
-            if start + chunk_rows < len(rows):
-                job = ahead.submit(_take_columns, df, rows[start + chunk_rows: start + 2 * chunk_rows])
-            sink(piece)
-            pieces.append(piece)
+    for start in range(0, max(len(rows), 1), chunk_rows):
+        pieces.append(take(rows[start:start + chunk_rows]))
+        sink(pieces[-1])
     return pieces[0] if len(pieces) == 1 else pd.concat(pieces)
 
 
-def _take_columns(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    if len(df.columns) < 2 or THREADS < 2 or not df.columns.is_unique:
-        return df.take(rows)
-    series = [df.iloc[:, i] for i in range(len(df.columns))]
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        taken = list(pool.map(lambda s: s.array.take(rows), series))
-    return pd.DataFrame(dict(zip(df.columns, taken)), index=df.index.take(rows), copy=False)
+DICTIONARY_MIN_ROWS = 1 << 16  # shorter text columns are taken directly (the encoding would not pay)
+
+
+class _Coded:
+    """A text column with few distinct values, taken as its Arrow dictionary encoding: small integer
+    codes and a dictionary that stays in cache. Taking the strings themselves in a new order reads
+    them scattered over memory, 2-3x slower per column at a million rows, encoding included."""
+
+    def __init__(self, values: pd.Series, encoded: pa.ChunkedArray) -> None:
+        self.dtype, self.type, self.encoded = values.dtype, encoded.type.value_type, encoded
+
+    def take(self, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        return pd.array(pc.take(self.encoded, rows).cast(self.type), dtype=self.dtype)
+
+
+def _source(values: pd.Series) -> pd.api.extensions.ExtensionArray | _Coded:
+    """What a column's rows are taken from: the column, or `_Coded` when it is Arrow text whose
+    evenly spaced sample of 4,096 values holds at most 512 distinct ones."""
+    arr = values.array
+    if not len(arr) or len(arr) < DICTIONARY_MIN_ROWS or not isinstance(arr, pd.arrays.ArrowStringArray):
+        return arr
+    text = pa.chunked_array(pa.array(arr))
+    sample = pc.take(text, pa.array(np.linspace(0, len(arr) - 1, 4096).astype(np.int64)))
+    if pc.count_distinct(sample, mode="all").as_py() > 512:
+        return arr
+    return _Coded(values, pc.dictionary_encode(text))
+
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import pairwise
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pyarrow.compute as pc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from contract import ordering
 from contract.mapping import any_byte_of, null_where, trim
 from contract.ordering import coded_order, customer_time_order, radix_argsort, rank_codes, take_rows
 from contract.schema import repeated, rule_failures, schema_failures
@@ -139,10 +141,16 @@ def test_take_rows_matches_take(n, seed):
         "f": rng.normal(size=n), "i": pd.array(rng.integers(0, 5, n), dtype="Int64"),
         "b": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
     }, index=pd.RangeIndex(n))
+    df["u"] = pd.array([f"id{i}" for i in range(n)], dtype="str")  # all distinct: never dictionary-coded
     rows = rng.permutation(n)[: n // 2]
-    expected, got = df.take(rows), take_rows(df, rows)
-    pd.testing.assert_frame_equal(got, expected)
-    assert got.dtypes.tolist() == expected.dtypes.tolist()
+    expected = df.take(rows)
+    # Text with few distinct values is taken through its dictionary encoding above a size; at every
+    # size here too (the threshold lowered), and the result is the same.
+    for threshold in (ordering.DICTIONARY_MIN_ROWS, 0):
+        with mock.patch.object(ordering, "DICTIONARY_MIN_ROWS", threshold):
+            got = take_rows(df, rows)
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.dtypes.tolist() == expected.dtypes.tolist()
     # Taken piece by piece for a sink (the stage writes each as a Parquet row group): the pieces are
     # the rows in order, at least one piece even when no row is kept, and the whole comes back too.
     pieces = []

@@ -73,3 +73,12 @@ def test_parquet_pieces_write_what_write_parquet_writes_and_nothing_on_error(tmp
         sink(df)
         raise RuntimeError("the stage stopped after the first piece")
     assert list(tmp_path.glob("failed.parquet*")) == []  # fail closed: no file, no partial file
+    # The pieces are written in a background thread: a write that fails (a piece whose types differ
+    # from the first's) stops the block, at the next piece or at its end, and leaves no file either.
+    for more in (1, 0):
+        with pytest.raises(Exception, match="schema|type"), ParquetPieces(tmp_path / "bad.parquet") as sink:
+            sink(df)
+            sink(df.astype({"wait_s": "str"}))
+            for _ in range(more * 50):
+                sink(df)
+        assert list(tmp_path.glob("bad.parquet*")) == []
