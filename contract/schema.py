@@ -317,25 +317,37 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
                              errors="coerce").astype("float64")
 
 
-def repeated(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(True where a value occurs more than once (nulls count as a value), each value's position in
-    ascending order). By sorting: for millions of distinct ids, Arrow's sort is several times faster
-    than hashing them (dictionary_encode), and the positions order the rows as the values do."""
+def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(the positions in ascending value order, missing last; per sorted position, a number that
+    equal values share, all missing values one). By sorting: for millions of distinct ids, Arrow's
+    sort is several times faster than hashing them (dictionary_encode)."""
     n = len(values)
-    out = np.zeros(n, dtype=bool)
-    if n < 2:
-        return out, np.zeros(n, dtype=np.int64)
     order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
+    if n < 2:
+        return order, np.zeros(n, dtype=np.int64)
     ranked = values.take(order)
     same = pc.fill_null(pc.equal(ranked.slice(0, n - 1), ranked.slice(1)), False).to_numpy(zero_copy_only=False)
     nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
     same |= nulls[:-1] & nulls[1:]
-    dup = np.zeros(n, dtype=bool)
+    return order, np.concatenate([[0], np.cumsum(~same)])
+
+
+def repeated(by_value: tuple[np.ndarray, np.ndarray], among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the rows where `among` is true, in row order: (True where the value occurs more than once
+    among them, each one's position in ascending value order among them). `by_value` is
+    `sorted_values` of all the rows: the rows in play are only known later, the sort starts early."""
+    order, group = by_value
+    pick = among[order]
+    order, group = order[pick], group[pick]
+    m = len(order)
+    same = group[1:] == group[:-1]
+    dup = np.zeros(m, dtype=bool)
     dup[:-1] |= same
     dup[1:] |= same
-    out[order] = dup
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[order] = np.arange(n)
+    slot = np.cumsum(among) - 1  # row -> its place among the rows in play
+    out, ranks = np.empty(m, dtype=bool), np.empty(m, dtype=np.int64)
+    out[slot[order]] = dup
+    ranks[slot[order]] = np.arange(m)
     return out, ranks
 
 
@@ -362,9 +374,11 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
             open_[hit] = False
 
     absent = set(mapped.absent)
-    # The timestamps parse in a second thread (Arrow's strptime releases the GIL) while the text and
-    # number columns are cleaned here; the reasons are still given in the order below.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # Work that need not wait runs in two more threads (Arrow releases the GIL): the timestamps
+    # parse, and once the ids are clean, the sorts of the contact and customer ids (for duplicates
+    # and the stored order), while the text and number columns are cleaned here. The reasons are
+    # still given in the order below.
+    with ThreadPoolExecutor(max_workers=2) as pool:
         times = {col: pool.submit(parse_times, df[col], spec.timestamp_format, spec.timezone, spec.dst_ambiguous,
                                   spec.dst_nonexistent) for col in ("started_at", "ended_at") if col not in absent}
         for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):
@@ -372,6 +386,10 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
                 df[col] = pd.Series(pd.NA, index=df.index, dtype="str")
             elif col not in mapped.clean:
                 df[col] = _clean_str(df[col])
+        anonymous = df["customer_id"].isna() | df["customer_id"].isin(list(spec.anonymous_customer_ids))
+        df["customer_id"] = df["customer_id"].where(~anonymous)
+        sorts = pool.submit(lambda ids, customers: (sorted_values(ids), rank_codes(customers)),
+                            pa.array(df["contact_id"].array), pa.array(df["customer_id"].array))
         numbers = {col: _numbers(df[col], spec.decimal) for col in NUMERIC if col not in absent}
         times = {col: job.result() for col, job in times.items()}
     dst: dict[str, dict] = {}
@@ -437,9 +455,6 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     # (pandas' fillna on Arrow strings replaces by mask, several times slower than Arrow's fill_null)
     df["disposition"] = pd.Series(pd.array(pc.fill_null(pc.utf8_lower(pa.array(df["disposition"].array)), "handled"),
                                            dtype="str"), index=df.index)
-    anonymous = df["customer_id"].isna() | df["customer_id"].isin(list(spec.anonymous_customer_ids))
-    df["customer_id"] = df["customer_id"].where(~anonymous)
-
     if spec.events is not None:
         merged = collapse_events(df, pd.Series(open_, index=df.index), spec.events, spec.extra_columns)
         merged = merged.to_numpy(dtype=bool) & open_
@@ -459,10 +474,10 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     # (among the rows still in play: a filtered event or a dropped row is no original to copy).
     # An exact copy shares its contact id, so whole rows are compared only where ids repeat.
     rows = np.flatnonzero(open_)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two Arrow sorts at once (they release the GIL)
-        customer_codes = pool.submit(rank_codes, pa.array(df["customer_id"].array))
-        again, id_rank = repeated(pa.array(df["contact_id"].array).filter(pa.array(open_)))
-        customer_codes = customer_codes.result()
+    by_id, customer_codes = sorts.result()
+    if spec.events is not None and "customer_id" in spec.events.aggregate:  # the collapse rewrote them
+        customer_codes = rank_codes(pa.array(df["customer_id"].array))
+    again, id_rank = repeated(by_id, open_)
     shared = rows[again]
     exact = np.zeros(len(df), dtype=bool)
     exact[shared[df.loc[shared].duplicated(keep="first").to_numpy()]] = True
