@@ -4,7 +4,7 @@ The export is the telephony shape of examples/telephony (tab-separated, the star
 a date column with two-digit years and a time column in Chicago local time, outcome codes through a
 value map with a `drop` value, `0` for unknown callers, a named filter), rendered from the synthetic
 centre once (not timed). Then, alternating, each in a fresh process: our ingest (`contract.ingest`:
-read, map, parse, validate, order, and write contacts.parquet as the stage does) and the reference,
+read, map, parse, validate, order, and write the contacts dataset as the stage does) and the reference,
 DuckDB reading the same file with `read_csv` (typed: dates, numbers) and writing it to Parquet.
 Medians of --repeat runs.
 Last, `fcr ingest --check` on the same file, timed end to end as a user runs it (bar: 30 s).
@@ -48,12 +48,12 @@ def stage(n: int) -> None:
     import pipeline  # noqa: F401  (first, as `python -m pipeline.ingest` imports it: the allocator setting)
     from contract.ingest import ingest
     from pipeline.config import load_params
-    from pipeline.io import ParquetPieces
+    from pipeline.io import ParquetParts
 
     _, params = _paths(n)
     files = load_params(params).ingest.files
     t0 = time.perf_counter()
-    with ParquetPieces(OUT / f"ingested_{n}.parquet") as contacts:  # as pipeline/ingest.py writes them
+    with ParquetParts(OUT / f"ingested_{n}") as contacts:  # as pipeline/ingest.py writes them
         out = ingest(files, 1.0, sink=contacts)
     emit({"seconds": time.perf_counter() - t0, "rows_kept": out.counts["contacts"]["rows_kept"]})
 

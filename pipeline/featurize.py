@@ -13,13 +13,12 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from features.builder import LABELS_FOR_TRAINING, training_table
 from features.online import LABEL_INPUTS, online_snapshot
 from features.spec import EXTRA_PREFIX, extra_columns
 from pipeline.config import FeaturizeConfig, LabelConfig, Paths
-from pipeline.io import write_checksums, write_parquet, write_tables
+from pipeline.io import read_columns, write_checksums, write_parquet, write_tables
 from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
@@ -33,9 +32,7 @@ def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
     # The user's extra columns, as ingest declared them (no contract.json: none).
     contract = Path(paths.contract)
     extras = extra_columns(json.loads(contract.read_text())) if contract.is_file() else {}
-    present = set(pq.read_schema(paths.contacts).names)
-    contacts = pq.read_table(paths.contacts, columns=[c for c in CONTACT_COLUMNS + [EXTRA_PREFIX + n for n in extras]
-                                                      if c in present], read_dictionary=CATEGORICAL).to_pandas()
+    contacts = read_columns(paths.contacts, CONTACT_COLUMNS + [EXTRA_PREFIX + n for n in extras], CATEGORICAL)
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)

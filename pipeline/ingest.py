@@ -11,7 +11,7 @@ import logging
 
 from contract.ingest import IngestRejected, ingest, synthetic_files
 from pipeline.config import IngestConfig, Paths
-from pipeline.io import ParquetPieces, write_json, write_parquet
+from pipeline.io import ParquetParts, write_json, write_parquet
 from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def run(cfg: IngestConfig, paths: Paths) -> dict:
     files = synthetic_files(paths.raw_dir) if cfg.source == "synthetic" else cfg.files
     if files is None:
         raise SystemExit("ingest.source is 'files' but params.yaml has no ingest.files block.")
-    with ParquetPieces(paths.contacts) as contacts:  # written as they are put in order
+    with ParquetParts(paths.contacts) as contacts:  # written part by part as they are put in order
         out = ingest(files, cfg.max_reject_share, sink=contacts)
     write_parquet(out.customers, paths.customers)
     write_parquet(out.agents, paths.agents)

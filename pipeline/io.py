@@ -34,9 +34,21 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     raise ValueError(f"{path}: unsupported file type; use CSV (.csv, .csv.gz, .tsv) or Parquet (.parquet).")
 
 
+def parquet_columns(path: str | Path) -> list[str]:
+    """The column names of a Parquet file or dataset folder (its parts share them: `ParquetParts`)."""
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(path.glob("*.parquet"))
+        if not parts:
+            raise FileNotFoundError(f"{path} holds no Parquet parts; run the stage that writes it again.")
+        path = parts[0]
+    return pq.read_schema(path).names
+
+
 def read_columns(path: str | Path, columns: list[str], categorical: list[str] = ()) -> pd.DataFrame:
-    """The named columns of a Parquet file that it has; `categorical` ones as pandas categoricals."""
-    present = set(pq.read_schema(path).names)
+    """The named columns of a Parquet file or dataset that it has; `categorical` ones as pandas
+    categoricals."""
+    present = set(parquet_columns(path))
     cols = [c for c in columns if c in present]
     return pq.read_table(path, columns=cols, read_dictionary=[c for c in categorical if c in cols]).to_pandas()
 
@@ -68,49 +80,58 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, **_writer_options(df))
 
 
-class ParquetPieces:
-    """A Parquet file written a row group per piece as the pieces come (same settings as
-    `write_parquet`; every piece has the first one's columns and types), in a background thread:
-    calling it hands the piece over and returns, so the caller goes on (e.g. takes the next piece)
-    while the piece is encoded. Used as a context manager: leaving the block waits for the writes,
-    and the file appears at `path` only when the block and every write succeeded, never half written."""
+class ParquetParts:
+    """A Parquet dataset (a folder of part files that `pd.read_parquet(folder)` or `pq.read_table`
+    read back whole, in order) written one part per piece as the pieces come, with the settings of
+    `write_parquet`, in `workers` background threads: calling it hands the piece over and returns,
+    so the caller goes on (e.g. takes the next piece) while pieces are encoded side by side (Parquet
+    encoding releases the GIL; one file is written by one thread only, so parts, not row groups).
+    Used as a context manager: leaving the block waits for the writes, and the folder replaces
+    `path` only when the block and every write succeeded, never half written."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, workers: int = 2) -> None:
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
-        self.writer: pq.ParquetWriter | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-pieces")
+        self._threads = ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="parquet-parts")
         self._writes: list = []
+        self._dtypes: pd.Series | None = None
 
     def __call__(self, piece: pd.DataFrame) -> None:
         if (failed := self._failure()) is not None:
             raise failed  # a failed write stops the caller at its next piece
-        self._writes.append(self._thread.submit(self._write, piece))
+        if not self._writes:
+            _remove(self.partial)
+            self.partial.mkdir(parents=True)
+            self._dtypes = piece.dtypes
+        elif not piece.dtypes.equals(self._dtypes):  # every part must read back as one table
+            raise ValueError(f"{self.path}: a piece with columns {piece.dtypes.to_dict()} after pieces with "
+                             f"{self._dtypes.to_dict()}")
+        part = self.partial / f"part-{len(self._writes):05d}.parquet"  # (names sort in piece order)
+        self._writes.append(self._threads.submit(write_parquet, piece, part))
 
     def _failure(self) -> BaseException | None:
         return next((w.exception() for w in self._writes if w.done() and w.exception() is not None), None)
 
-    def _write(self, piece: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)  # (zero-copy: no pool to start)
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.partial, table.schema, **_writer_options(piece))
-        self.writer.write_table(table)
-
-    def __enter__(self) -> "ParquetPieces":
+    def __enter__(self) -> "ParquetParts":
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        self._thread.shutdown(wait=True)
+        self._threads.shutdown(wait=True)
         failed = self._failure()
-        if self.writer is not None:
-            self.writer.close()
-        if kind is None and failed is None and self.writer is not None:
+        if kind is None and failed is None and self._writes:
+            _remove(self.path)
             self.partial.replace(self.path)
         else:
-            self.partial.unlink(missing_ok=True)
+            _remove(self.partial)
         if kind is None and failed is not None:
             raise failed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -214,20 +235,11 @@ def write_json(obj: object, path: str | Path) -> None:
 
 
 def write_parquet_parts(df: pd.DataFrame, directory: str | Path, parts: int = 2) -> None:
-    """A Parquet dataset of `parts` files written in parallel threads (encoding releases the GIL);
-    `pd.read_parquet(directory)` reads it back whole, in order."""
-    directory = Path(directory)
-    if directory.is_dir():
-        shutil.rmtree(directory)
-    elif directory.exists():
-        directory.unlink()
-    directory.mkdir(parents=True)
+    """A Parquet dataset of `parts` files written in parallel threads (see `ParquetParts`)."""
     bounds = np.linspace(0, len(df), max(parts, 1) + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        jobs = [pool.submit(write_parquet, df.iloc[lo:hi], directory / f"part-{i:03d}.parquet")
-                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        for job in jobs:
-            job.result()
+    with ParquetParts(directory, workers=parts) as sink:
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            sink(df.iloc[lo:hi])
 
 
 def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -164,14 +165,17 @@ def test_take_rows_matches_take(n, seed):
     pd.testing.assert_frame_equal(pd.concat(pieces), expected)
 
 
-def test_line_breaks_in_quoted_values_survive_the_fast_reader(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mapped", [False, True])
+def test_line_breaks_in_quoted_values_survive_the_fast_reader(tmp_path, monkeypatch, mapped):
     """A file with the quote character is read allowing line breaks in quoted values (also where
     the reader's blocks split the file); one without it cannot have any, and the faster parse gives
-    the same table."""
+    the same table. The same for memory-mapped files (large ones are)."""
     from contract import reading
     from contract.reading import read_export
 
     monkeypatch.setattr(reading, "BLOCK_SIZE", 32)
+    if mapped:
+        monkeypatch.setattr(reading, "MAP_FROM_BYTES", 0)
     quoted = tmp_path / "quoted.csv"
     quoted.write_text("id;note;n\n" + "".join(f'{i};"line {i}\nand more";{i}\n' for i in range(20)))
     table = read_export(str(quoted), None).table

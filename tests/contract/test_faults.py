@@ -32,16 +32,28 @@ def write(tmp_path, text: str, name: str = "c.csv", encoding: str = "utf-8"):
     return path
 
 
-def test_empty_file_and_header_only_fail_naming_the_file(tmp_path):
+@pytest.fixture(params=["read", "mapped"])
+def reading_as(request, monkeypatch):
+    """Each reading test twice: files read into memory, and memory-mapped (large files are)."""
+    from contract import reading
+
+    if request.param == "mapped":
+        monkeypatch.setattr(reading, "MAP_FROM_BYTES", 0)
+    return request.param
+
+
+def test_empty_file_and_header_only_fail_naming_the_file(tmp_path, reading_as):
     with pytest.raises(ReadError, match=r"c.csv is empty"):
         ingest(files(write(tmp_path, "")), 0.05)
+    with pytest.raises(ReadError, match=r"c.csv is empty"):
+        ingest(files(write(tmp_path, " \n" * 40_000)), 0.05)
     with pytest.raises(ReadError, match=r"a header \(8 columns\) but no rows"):
         ingest(files(write(tmp_path, HEADER)), 0.05)
     with pytest.raises(ReadError, match=r"ingest.files.contacts: no file matches"):
         ingest(files(tmp_path / "nope*.csv"), 0.05)
 
 
-def test_latin1_without_encoding_names_the_key_and_utf16_with_bom_reads(tmp_path):
+def test_latin1_without_encoding_names_the_key_and_utf16_with_bom_reads(tmp_path, reading_as):
     text = HEADER + ROWS[0].replace("u1", "Müller")
     latin = write(tmp_path, text, encoding="latin-1")
     with pytest.raises(ReadError, match=r"not UTF-8: .*line 2.*ingest.files.read.encoding"):

@@ -165,7 +165,7 @@ def test_report_top_reasons_equal_a_groupby_of_the_labels(project):
     if not (project / "reports/top_reasons.csv").exists():
         _run([sys.executable, "-m", "dvc", "repro"], project)
     labels = pd.read_parquet(project / "data/labelled/labels")
-    contacts = pd.read_parquet(project / "data/ingested/contacts.parquet", columns=["contact_id", "started_at",
+    contacts = pd.read_parquet(project / "data/ingested/contacts", columns=["contact_id", "started_at",
                                                                                      "reason_code"])
     df = contacts.merge(labels, on="contact_id")
     summary = json.loads((project / "metrics/report.json").read_text())

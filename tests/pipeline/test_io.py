@@ -51,34 +51,56 @@ def _leaves(x):
         yield x
 
 
-def test_parquet_pieces_write_what_write_parquet_writes_and_nothing_on_error(tmp_path):
+def test_parquet_parts_write_what_write_parquet_writes_and_nothing_on_error(tmp_path):
+    import time
+
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
     import pytest
 
-    from pipeline.io import ParquetPieces, write_parquet
+    from pipeline.io import ParquetParts, parquet_columns, read_columns, write_parquet
 
     df = pd.DataFrame({"contact_id": pd.array(["a", "b", None, "d", "e"], dtype="str"),
                        "started_at": pd.to_datetime([1, 2, 3, 4, 5], unit="s", utc=True),
                        "channel": pd.array(["phone"] * 5, dtype="str"), "wait_s": [1.0, None, 3.0, 4.0, 5.0],
                        "transfers": pd.array([0, 1, None, 2, 0], dtype="Int64")})
     write_parquet(df, tmp_path / "whole.parquet")
-    with ParquetPieces(tmp_path / "pieces.parquet") as sink:
-        for start in (0, 2, 4):
-            sink(df.iloc[start:start + 2])
-    assert pq.ParquetFile(tmp_path / "pieces.parquet").metadata.num_row_groups == 3
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pieces.parquet"), pd.read_parquet(tmp_path / "whole.parquet"))
-    assert pq.read_schema(tmp_path / "pieces.parquet").equals(pq.read_schema(tmp_path / "whole.parquet"), check_metadata=True)
-    with pytest.raises(RuntimeError), ParquetPieces(tmp_path / "failed.parquet") as sink:
+    # More pieces than ten (part names must sort in piece order), written by several threads.
+    many = pd.concat([df] * 12, ignore_index=True)
+    many["contact_id"] = pd.array([f"c{i}" for i in range(len(many))], dtype="str")
+    write_parquet(many, tmp_path / "many.parquet")
+    with ParquetParts(tmp_path / "contacts", workers=3) as sink:
+        for start in range(0, len(many), 5):
+            sink(many.iloc[start:start + 5])
+    assert len(list((tmp_path / "contacts").glob("part-*.parquet"))) == 12
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "contacts"), pd.read_parquet(tmp_path / "many.parquet"))
+    assert pq.read_table(tmp_path / "contacts").column("contact_id").to_pylist() == many["contact_id"].tolist()
+    assert parquet_columns(tmp_path / "contacts") == parquet_columns(tmp_path / "whole.parquet") == list(df.columns)
+    pd.testing.assert_frame_equal(read_columns(tmp_path / "contacts", ["wait_s", "channel", "nope"], ["channel"]),
+                                  read_columns(tmp_path / "many.parquet", ["wait_s", "channel", "nope"], ["channel"]))
+    assert pq.read_schema(tmp_path / "contacts/part-00000.parquet").equals(pq.read_schema(tmp_path / "whole.parquet"),
+                                                                           check_metadata=True)
+    # Written again: the new dataset replaces the old one whole (no part left over from a longer run).
+    with ParquetParts(tmp_path / "contacts") as sink:
+        sink(df)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "contacts"), pd.read_parquet(tmp_path / "whole.parquet"))
+    with pytest.raises(RuntimeError), ParquetParts(tmp_path / "failed") as sink:
         sink(df)
         raise RuntimeError("the stage stopped after the first piece")
-    assert list(tmp_path.glob("failed.parquet*")) == []  # fail closed: no file, no partial file
-    # The pieces are written in a background thread: a write that fails (a piece whose types differ
-    # from the first's) stops the block, at the next piece or at its end, and leaves no file either.
-    for more in (1, 0):
-        with pytest.raises(Exception, match="schema|type"), ParquetPieces(tmp_path / "bad.parquet") as sink:
-            sink(df)
-            sink(df.astype({"wait_s": "str"}))
-            for _ in range(more * 50):
-                sink(df)
-        assert list(tmp_path.glob("bad.parquet*")) == []
+    assert list(tmp_path.glob("failed*")) == []  # fail closed: no dataset, no partial folder
+    # A piece whose types differ from the first's stops the block and leaves nothing either.
+    with pytest.raises(ValueError, match="a piece with columns"), ParquetParts(tmp_path / "bad") as sink:
+        sink(df)
+        sink(df.astype({"wait_s": "str"}))
+    assert list(tmp_path.glob("bad*")) == []
+    # A write that fails in its thread stops the block, at the next piece or at its end.
+    good, broken = (df.assign(x=pd.Series(v, dtype=object)) for v in ([1, 2, 3, 4, 5], [1, "a", 3, 4, 5]))
+    for more in (50, 0):
+        with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)), ParquetParts(tmp_path / "broken") as sink:
+            sink(good)
+            sink(broken)  # (Arrow cannot write ints and text in one column)
+            for _ in range(more):
+                sink(good)
+                time.sleep(0.001)
+        assert list(tmp_path.glob("broken*")) == []
