@@ -344,7 +344,7 @@ def repeated(by_value: tuple[np.ndarray, np.ndarray], among: np.ndarray) -> tupl
     dup = np.zeros(m, dtype=bool)
     dup[:-1] |= same
     dup[1:] |= same
-    slot = np.cumsum(among) - 1  # row -> its place among the rows in play
+    slot = np.cumsum(among, dtype=np.int32 if len(among) < 2**31 else np.int64) - 1  # row -> its place in play
     out, ranks = np.empty(m, dtype=bool), np.empty(m, dtype=np.int64)
     out[slot[order]] = dup
     ranks[slot[order]] = np.arange(m)

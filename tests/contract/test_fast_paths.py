@@ -210,3 +210,21 @@ def test_any_byte_of_matches_a_scan(values, offset, cuts, large):
     expected = any(ch in v for v in values[offset:] if v is not None for ch in "zZ+-")
     assert any_byte_of(pa.array(values, type=typ).slice(offset), b"zZ+-") == expected
     assert any_byte_of(_chunked(values[offset:], typ, cuts), b"zZ+-") == expected
+
+
+def test_ascii_check_of_a_mapped_file_finds_a_high_byte_anywhere(tmp_path):
+    """The 8-bytes-at-a-time check of a memory-mapped export (large files are mapped) against
+    bytes.isascii, with one non-ASCII byte at every position, words and the tail."""
+    import mmap
+
+    from contract.reading import _ascii
+
+    for size in (1, 7, 8, 9, 23):
+        for pos in (None, *range(size)):
+            data = bytearray(b"a" * size)
+            if pos is not None:
+                data[pos] = 0xE9
+            path = tmp_path / "f.csv"
+            path.write_bytes(bytes(data))
+            with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                assert _ascii(mapped) == bytes(data).isascii()
