@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
-from contract.mapping import ContractError, _text, any_byte_of, filled, map_export, trim
+from contract.mapping import ContractError, _text, any_byte_of, filled, map_export, null_where, trim
 from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
 
@@ -386,8 +386,10 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
                 df[col] = pd.Series(pd.NA, index=df.index, dtype="str")
             elif col not in mapped.clean:
                 df[col] = _clean_str(df[col])
-        anonymous = df["customer_id"].isna() | df["customer_id"].isin(list(spec.anonymous_customer_ids))
-        df["customer_id"] = df["customer_id"].where(~anonymous)
+        # Anonymous ids made missing in Arrow (a new validity bitmap; pandas' where copies every id).
+        ids = pa.array(df["customer_id"].array)
+        anonymous = pc.is_in(ids, value_set=pa.array(list(spec.anonymous_customer_ids), type=ids.type))
+        df["customer_id"] = pd.Series(pd.array(null_where(ids, anonymous), dtype="str"), index=df.index)
         sorts = pool.submit(lambda ids, customers: (sorted_values(ids), rank_codes(customers)),
                             pa.array(df["contact_id"].array), pa.array(df["customer_id"].array))
         numbers = {col: _numbers(df[col], spec.decimal) for col in NUMERIC if col not in absent}
