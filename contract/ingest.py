@@ -106,8 +106,7 @@ def ingest(files: FilesConfig, max_reject_share: float,
     # The contact export may lack the team; the agents table knows it.
     teams = agents.set_index("agent_id")["team"] if "team" in agents.columns and len(agents) else None
     export = read_export(files.contacts, files.read)
-    raw = export.table
-    result = normalise_contacts(raw, spec, export.duplicated, agent_teams=teams, sink=sink)
+    result = normalise_contacts(export.hand_over(), spec, export.duplicated, agent_teams=teams, sink=sink)
     contacts = result.contacts
     counts: dict = {"contacts": result.counts, "files": export.files, **side_counts}
     quarantines = [result.quarantine, *side_quarantines]
@@ -129,6 +128,6 @@ def ingest(files: FilesConfig, max_reject_share: float,
         raise IngestRejected(
             f"{counts['reject_share']:.1%} of contact rows were rejected, above "
             f"ingest.max_reject_share={max_reject_share:.1%}:\n"
-            + reject_summary(result.quarantine, raw, spec.column_map)
+            + reject_summary(result.quarantine, spec.column_map)
             + "\nCheck ingest.files (column_map, timestamp_format, timezone, channel_map) in params.yaml.")
     return out

@@ -42,11 +42,19 @@ class ReadError(StageStop, ValueError):
 
 @dataclass
 class RawExport:
-    table: pd.DataFrame
+    table: pd.DataFrame | None
     files: list[str]
     # source column name -> its 1-based positions in the header, for names that occur more than once
     duplicated: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def hand_over(self) -> pd.DataFrame:
+        """The table, which the export then no longer holds: once its new holder lets it go, its
+        memory can be reused (the ingest does so before its peak)."""
+        table, self.table = self.table, None
+        if table is None:
+            raise RuntimeError("the export's table was already handed over")
+        return table
 
 
 def expand(pattern: str, key: str = "ingest.files.contacts") -> list[str]:
