@@ -87,9 +87,12 @@ def _members(path: str, read: ReadConfig) -> list[tuple[str, bytes | mmap.mmap]]
     if size < max(MAP_FROM_BYTES, 1):  # (an empty file cannot be mapped)
         return [(path, Path(path).read_bytes())]
     # Mapped, not read: the reader's threads fault the pages in side by side, where read() copies the
-    # whole file in one thread first (a tenth of the 1M-row ingest).
-    with open(path, "rb") as fh:
-        return [(path, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))]
+    # whole file in one thread first (a tenth of the 1M-row ingest). Read where it cannot be mapped.
+    try:
+        with open(path, "rb") as fh:
+            return [(path, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))]
+    except (OSError, ValueError):
+        return [(path, Path(path).read_bytes())]
 
 
 def _encoding(name: str, data: bytes, read: ReadConfig) -> tuple[str, bytes]:

@@ -374,11 +374,11 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
             open_[hit] = False
 
     absent = set(mapped.absent)
-    # Work that need not wait runs in two more threads (Arrow releases the GIL): the timestamps
+    # Work that need not wait runs in more threads (Arrow releases the GIL): the timestamps
     # parse, and once the ids are clean, the sorts of the contact and customer ids (for duplicates
     # and the stored order), while the text and number columns are cleaned here. The reasons are
     # still given in the order below.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:  # (the two timestamps and the sorts, all at once)
         times = {col: pool.submit(parse_times, df[col], spec.timestamp_format, spec.timezone, spec.dst_ambiguous,
                                   spec.dst_nonexistent) for col in ("started_at", "ended_at") if col not in absent}
         for col in ("contact_id", "customer_id", "channel", "reason_code", "agent_id", "team", "disposition"):

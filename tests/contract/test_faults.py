@@ -158,3 +158,16 @@ def test_params_errors_name_the_key_and_the_allowed_values(tmp_path):
     bad.write_text((load_params.__globals__["PARAMS_FILE"]).read_text().replace("encoding: null", "encoding: ascii"))
     with pytest.raises(SystemExit, match=r"ingest.files.read.encoding: Input should be 'utf-8', 'utf-8-sig'"):
         load_params(bad)
+
+
+def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
+    """Large files are memory-mapped; on a file system that refuses it, the file is read instead."""
+    from contract import reading
+
+    def refuse(*args, **kwargs):
+        raise OSError("mmap: operation not supported")
+
+    monkeypatch.setattr(reading, "MAP_FROM_BYTES", 0)
+    monkeypatch.setattr(reading.mmap, "mmap", refuse)
+    out = ingest(files(write(tmp_path, HEADER + "".join(ROWS))), 0.05)
+    assert out.contacts["contact_id"].tolist() == ["k1", "k3", "k2"]
