@@ -49,6 +49,9 @@ def stage(n: int) -> None:
     from contract.ingest import ingest
     from pipeline.config import load_params
     from pipeline.io import ParquetParts
+    from pipeline.stage import warm_malloc
+
+    warm_malloc()  # as run_stage does
 
     _, params = _paths(n)
     files = load_params(params).ingest.files

