@@ -26,7 +26,7 @@ class IngestRejected(StageStop, RuntimeError):
 
 @dataclass(frozen=True)
 class IngestOutput:
-    contacts: pd.DataFrame
+    contacts: pd.DataFrame | None  # None when they went to the sink piece by piece
     customers: pd.DataFrame
     agents: pd.DataFrame
     quarantine: pd.DataFrame
@@ -70,21 +70,53 @@ def source_spec(files: FilesConfig, name: str = "contacts") -> SourceSpec:
         future_tolerance_hours=files.future_tolerance_hours)
 
 
-def contract_description(files: FilesConfig, result: IngestResult, contacts: pd.DataFrame) -> dict:
+class KeptSummary:
+    """What the stages after ingest need to know of the kept contacts, gathered piece by piece as
+    they are written (call it with each piece), so that they are never held whole: which contract
+    columns hold a value, the channels, the contacts whose customer or agent the side tables do not
+    know, and how many carry the export's own resolution signal."""
+
+    def __init__(self, known: dict[str, pd.Series]) -> None:
+        self.known = {key: pd.Index(ids.dropna().unique()) for key, ids in known.items() if len(ids)}
+        self.rows = 0
+        self.columns: set[str] = set()
+        self.with_values: set[str] = set()
+        self.channels: set[str] = set()
+        self.unknown = dict.fromkeys(self.known, 0)
+        self.known_signal = 0
+
+    def __call__(self, piece: pd.DataFrame) -> None:
+        self.rows += len(piece)
+        self.columns |= {c for c in CONTRACT if c in piece}
+        self.with_values |= {c for c in self.columns - self.with_values if piece[c].notna().any()}
+        self.channels |= set(map(str, piece["channel"].dropna().unique()))
+        for key, ids in self.known.items():
+            self.unknown[key] += int((piece[key].notna() & ~piece[key].isin(ids)).sum())
+        if "resolution_signal" in piece:
+            self.known_signal += int(piece["resolution_signal"].notna().sum())
+
+    def through(self, sink: Callable[[pd.DataFrame], None]) -> Callable[[pd.DataFrame], None]:
+        """`sink`, each piece summarised first."""
+        def both(piece: pd.DataFrame) -> None:
+            self(piece)
+            sink(piece)
+        return both
+
+
+def contract_description(files: FilesConfig, result: IngestResult, kept: KeptSummary) -> dict:
     """data/ingested/contract.json: what this export holds, for the stages after ingest."""
     signal = files.outcome_signal
     return {
         "absent_columns": list(result.absent),
         "constant_columns": dict(result.constants),
-        "all_missing_columns": [c for c in CONTRACT if c in contacts and len(contacts) and contacts[c].isna().all()],
-        "channels": sorted(map(str, contacts["channel"].dropna().unique())),
-        "has_agents": "agent_id" not in result.absent and bool(contacts["agent_id"].notna().any()),
+        "all_missing_columns": [c for c in CONTRACT if kept.rows and c in kept.columns - kept.with_values],
+        "channels": sorted(kept.channels),
+        "has_agents": "agent_id" not in result.absent and "agent_id" in kept.with_values,
         "extra_columns": {name: {"column": f"extra_{name}", "source_column": e.column, "kind": e.kind,
                                  "availability": e.availability} for name, e in files.extra_columns.items()},
         "outcome_signal": None if signal is None else {
             "column": "resolution_signal", "source_column": signal.column, "kind": signal.kind,
-            "resolved_when": signal.resolved_when,
-            "known_contacts": int(contacts["resolution_signal"].notna().sum())},
+            "resolved_when": signal.resolved_when, "known_contacts": kept.known_signal},
     }
 
 
@@ -106,14 +138,16 @@ def ingest(files: FilesConfig, max_reject_share: float,
     # The contact export may lack the team; the agents table knows it.
     teams = agents.set_index("agent_id")["team"] if "team" in agents.columns and len(agents) else None
     export = read_export(files.contacts, files.read)
-    result = normalise_contacts(export.hand_over(), spec, export.duplicated, agent_teams=teams, sink=sink)
-    contacts = result.contacts
+    kept = KeptSummary({"customer_id": sides["customers"]["customer_id"], "agent_id": agents["agent_id"]})
+    result = normalise_contacts(export.hand_over(), spec, export.duplicated, agent_teams=teams,
+                                sink=None if sink is None else kept.through(sink))
+    if result.contacts is not None:
+        kept(result.contacts)
     counts: dict = {"contacts": result.counts, "files": export.files, **side_counts}
     quarantines = [result.quarantine, *side_quarantines]
     for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
-        if len(sides[name]):
-            known = contacts[key].isin(sides[name][key]) | contacts[key].isna()
-            counts["contacts"][f"unknown_{name}"] = int((~known).sum())
+        if key in kept.unknown:
+            counts["contacts"][f"unknown_{name}"] = kept.unknown[key]
     c = counts["contacts"]
     if c["rows_read"] != c["rows_kept"] + c["rows_filtered"] + c["rows_quarantined"]:
         raise AssertionError(f"ingest lost rows: {c}")
@@ -122,8 +156,8 @@ def ingest(files: FilesConfig, max_reject_share: float,
     if "agent_id" in result.absent:
         counts["notes"] = ["no agent column: agent_id is missing on every contact (no agent features, "
                            "scorecards or routing)"]
-    out = IngestOutput(contacts, sides["customers"], sides["agents"], pd.concat(quarantines, ignore_index=True),
-                       counts, contract_description(files, result, contacts))
+    out = IngestOutput(result.contacts, sides["customers"], sides["agents"],
+                       pd.concat(quarantines, ignore_index=True), counts, contract_description(files, result, kept))
     if counts["reject_share"] > max_reject_share:
         raise IngestRejected(
             f"{counts['reject_share']:.1%} of contact rows were rejected, above "

@@ -37,10 +37,10 @@ def customer_time_order(cust: pa.Array, t: np.ndarray, ids: pa.Array) -> np.ndar
             ok[idx] = pc.less(ids.take(pa.array(idx)), ids.take(pa.array(idx + 1))).to_numpy(zero_copy_only=False)
         if ok.all():
             return None
-    # Customers as the ranks of their ids (missing last): a sort on integers, not strings.
-    table = pa.table({"c": rank_codes(cust), "t": t, "id": ids})
-    return pc.sort_indices(table, sort_keys=[("c", "ascending", "at_end"), ("t", "ascending", "at_end"),
-                                             ("id", "ascending", "at_end")]).to_numpy()
+    # Customers and ids as their ranks (missing last): sorted as integers, as ingest sorts them.
+    id_codes = rank_codes(ids)
+    id_codes[id_codes == MISSING] = n
+    return coded_order(rank_codes(cust), t, id_codes.astype(np.int64))
 
 
 MISSING = np.iinfo(np.uint64).max  # the rank code of a missing value: after every other
@@ -60,8 +60,9 @@ def rank_codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def coded_order(cust: np.ndarray, t: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
-    """`customer_time_order` on rank codes (`rank_codes` of the customers; ids ranked, all distinct):
-    the same permutation, or None when the rows already are in that order, at integer speed."""
+    """Permutation to (customer, missing last; time; id) order on rank codes (`rank_codes` of the
+    customers; ids as non-negative ranks), or None when the rows already are in it: the order of
+    `customer_time_order`, at integer speed."""
     n = len(t)
     if n < 2:
         return None
@@ -108,12 +109,17 @@ def radix_argsort(keys: np.ndarray) -> np.ndarray:
             return order
 
 
+PIECE_ROWS = 250_000  # rows a piece handed to a sink (1M rows: four parts, written two at a time)
+
+
 def take_rows(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame], None] | None = None,
-              chunk_rows: int = 250_000) -> pd.DataFrame:
+              chunk_rows: int | None = None) -> pd.DataFrame | None:
     """`df.take(rows)`, its columns taken in parallel threads (Arrow and numpy release the GIL).
-    With a `sink`, the rows are taken `chunk_rows` at a time and each piece is handed to the sink as
+    With a `sink`, the rows are taken `chunk_rows` (default `PIECE_ROWS`) at a time, each piece is handed to the sink as
     soon as it is taken (e.g. `pipeline.io.ParquetParts`, which writes it as a Parquet part file in
-    a background thread while the next piece is taken). The sink always gets at least one piece."""
+    a background thread while the next piece is taken) and nothing is returned: no piece is held
+    once the sink lets it go, so the taken rows never sit in memory whole. The sink always gets at
+    least one piece."""
     if len(df.columns) < 2 or THREADS < 2 or not df.columns.is_unique:
         return _pieces(df, rows, sink, chunk_rows, lambda part: df.take(part))
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
@@ -127,16 +133,15 @@ def take_rows(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame],
 
 
 def _pieces(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame], None] | None, chunk_rows: int,
-            take: Callable[[np.ndarray], pd.DataFrame]) -> pd.DataFrame:
+            take: Callable[[np.ndarray], pd.DataFrame]) -> pd.DataFrame | None:
     if sink is None:
         return take(rows)
+    chunk_rows = chunk_rows or PIECE_ROWS
     if (df.dtypes == object).any():  # a piece of all-missing objects would type differently: one piece
         chunk_rows = max(len(rows), 1)
-    pieces: list[pd.DataFrame] = []
     for start in range(0, max(len(rows), 1), chunk_rows):
-        pieces.append(take(rows[start:start + chunk_rows]))
-        sink(pieces[-1])
-    return pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+        sink(take(rows[start:start + chunk_rows]))
+    return None
 
 
 DICTIONARY_MIN_ROWS = 1 << 16  # shorter text columns are taken directly (the encoding would not pay)

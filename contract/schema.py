@@ -73,7 +73,7 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class IngestResult:
-    contacts: pd.DataFrame
+    contacts: pd.DataFrame | None  # None when they went to a sink piece by piece
     quarantine: pd.DataFrame
     counts: dict
     absent: tuple[str, ...] = ()
@@ -356,7 +356,8 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
                        sink: Callable[[pd.DataFrame], None] | None = None) -> IngestResult:
     """Map, parse and validate a raw contact export; see the module docstring. `agent_teams` (team by
     agent id, from the agents table) fills a missing team; `sink` receives the kept contacts in their
-    stored order, piece by piece, as they are taken (contract/ordering.py `take_rows`)."""
+    stored order, piece by piece, as they are taken (contract/ordering.py `take_rows`), and the
+    result's `contacts` is then None: the caller keeps what it needs of each piece."""
     raw = raw.reset_index(drop=True)
     mapped = map_export(raw, spec, duplicated)
     df = mapped.frame
@@ -523,7 +524,10 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     quarantine = quarantine_rows(raw, bad, reason, spec.name)
     rows_read = len(raw)
     del raw
-    contacts = take_rows(df, kept_rows if order is None else kept_rows[order], sink=sink).reset_index(drop=True)
+    n_anonymous = int(df["customer_id"].isna().to_numpy()[kept_rows].sum())
+    contacts = take_rows(df, kept_rows if order is None else kept_rows[order], sink=sink)
+    if contacts is not None:
+        contacts = contacts.reset_index(drop=True)
 
     by_reason = quarantine["reason"].value_counts().sort_index()
     by_rule = filtered[filtered != ""].value_counts().sort_index()
@@ -534,7 +538,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         "rows_quarantined": int(bad.sum()),
         "filtered_by_rule": {k: int(v) for k, v in by_rule.items()},
         "quarantined_by_reason": {k: int(v) for k, v in by_reason.items()},
-        "anonymous_contacts": int(contacts["customer_id"].isna().sum()),
+        "anonymous_contacts": n_anonymous,
         "unmapped_reason_codes": unmapped,
         "absent_columns": list(mapped.absent),
         "dst": dst,

@@ -129,6 +129,7 @@ class ParquetParts:
 
 
 def _remove(path: Path) -> None:
+    """Delete a previous output, a folder or a file, if there is one."""
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
@@ -246,8 +247,7 @@ def write_parquet_parts(df: pd.DataFrame, directory: str | Path, parts: int = 2)
 def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path) -> None:
     """A folder with one Parquet file per named table (index kept), e.g. the online snapshot."""
     directory = Path(directory)
-    if directory.is_dir():
-        shutil.rmtree(directory)
+    _remove(directory)
     directory.mkdir(parents=True)
     for name, table in tables.items():
         table.to_parquet(directory / f"{name}.parquet")
@@ -275,8 +275,7 @@ def save_figures(figures: dict, folder: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
-    if folder.is_dir():
-        shutil.rmtree(folder)
+    _remove(folder)
     folder.mkdir(parents=True)
     for name, fig in figures.items():
         fig.savefig(folder / f"{name}.png", dpi=100)

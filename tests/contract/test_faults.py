@@ -171,3 +171,31 @@ def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
     monkeypatch.setattr(reading.mmap, "mmap", refuse)
     out = ingest(files(write(tmp_path, HEADER + "".join(ROWS))), 0.05)
     assert out.contacts["contact_id"].tolist() == ["k1", "k3", "k2"]
+
+
+def test_contacts_the_side_tables_do_not_know_are_counted_the_same_piece_by_piece(tmp_path, monkeypatch):
+    """A customer or agent missing from the customers/agents tables is counted (an anonymous contact
+    is not); the stage's way, the contacts handed to a sink in pieces and never held whole, gives
+    the same counts and contract description as the whole table, and the pieces are that table."""
+    from contract import ordering
+
+    rows = ROWS + ["k4,u9,2025-03-05T10:00:00Z,email,TEC,a7,,0\n", "k5,0,2025-03-06T10:00:00Z,phone,BIL,a1,,0\n",
+                   "k6,u2,2025-03-07T10:00:00Z,phone,BIL,a7,3,0\n"]
+    contacts = write(tmp_path, HEADER + "".join(rows))
+    write(tmp_path, "customer_id,segment\nu1,gold\nu2,silver\n", "customers.csv")
+    write(tmp_path, "agent_id,team\na1,north\na2,south\n", "agents.csv")
+    cfg = files(contacts, customers=str(tmp_path / "customers.csv"), agents=str(tmp_path / "agents.csv"),
+                anonymous_customer_ids=["0"])
+    whole = ingest(cfg, 0.05)
+    c = whole.counts["contacts"]
+    assert (c["unknown_customers"], c["unknown_agents"], c["anonymous_contacts"]) == (1, 2, 1)
+    assert whole.contract["channels"] == ["chat", "email", "phone"] and whole.contract["has_agents"]
+    assert "wait_s" not in whole.contract["all_missing_columns"]
+    for threads, chunk in ((1, 1), (2, 1), (2, 2), (2, 250_000)):  # (also the single-thread take)
+        pieces: list[pd.DataFrame] = []
+        monkeypatch.setattr(ordering, "THREADS", threads)
+        monkeypatch.setattr(ordering, "PIECE_ROWS", chunk)
+        streamed = ingest(cfg, 0.05, sink=pieces.append)
+        assert streamed.contacts is None and len(pieces) == -(-6 // chunk)
+        assert streamed.counts == whole.counts and streamed.contract == whole.contract
+        pd.testing.assert_frame_equal(pd.concat(pieces).reset_index(drop=True), whole.contacts)
