@@ -1,7 +1,7 @@
 """The ingest's fast paths against their plain references, on many generated inputs: nulling by a new
 validity bitmap against `pc.if_else`, the vectorised contact rules against the pandera schema built
-from the same declaration, the duplicate sort against counting, the integer contact order against
-the string one, and the threaded row take against `DataFrame.take`."""
+from the same declaration, the duplicate sort against counting, both contact orders (on codes, on strings) against a
+brute-force sort, and the threaded row take against `DataFrame.take`."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_both_orders_are_the_brute_force_order(rows, presorted, unit, origin):
     # Rows already in order are left as they are (None); anonymous contacts, which have no history,
     # need only come last. A sort puts them in (time, id) order too.
     grouped = [(False, rows[i][0], rows[i][1], ids[i]) if rows[i][0] is not None else (True,) for i in range(len(rows))]
-    in_order = all(a <= b for a, b in zip(grouped, grouped[1:]))
+    in_order = all(a <= b for a, b in pairwise(grouped))
     for got in (on_strings, on_codes):
         if got is None:
             assert in_order
