@@ -1,7 +1,9 @@
 """The journal: events stored once per (kind, contact id), replayed in the order accepted from a
-given start time, pruned before a snapshot's end, and readable by a second process' connection."""
+given start time, pruned before a snapshot's end, counted without reading the table, and readable by a second process' connection."""
 
 from __future__ import annotations
+
+import pytest
 
 from models.serving.journal import Journal
 
@@ -18,6 +20,11 @@ def test_append_is_idempotent_and_replay_keeps_order(tmp_path):
     assert next(j.replay(since=0))[1] == {"contact_id": "a"}  # the first body stays
     assert j.seen("arrival", "b") and not j.seen("completion", "b")
     assert j.prune(before=100) == 1 and len(j) == 3
+    # A batch that fails half way is rolled back whole, and the kept count stays the table's
+    with pytest.raises(TypeError):
+        j.append("arrival", [("d", 300, {"contact_id": "d"}), ("e", 300, {"bad": object()})])
+    assert not j.seen("arrival", "d") and len(j) == 3
     j.close()
     again = Journal(tmp_path / "j.sqlite")  # what was committed is there for the next process
-    assert len(again) == 3 and again.path.with_name("j.sqlite-wal").exists()
+    assert len(again) == 3 == again._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert again.path.with_name("j.sqlite-wal").exists()
