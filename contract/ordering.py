@@ -115,11 +115,11 @@ PIECE_ROWS = 250_000  # rows a piece handed to a sink (1M rows: four parts, writ
 def take_rows(df: pd.DataFrame, rows: np.ndarray, sink: Callable[[pd.DataFrame], None] | None = None,
               chunk_rows: int | None = None) -> pd.DataFrame | None:
     """`df.take(rows)`, its columns taken in parallel threads (Arrow and numpy release the GIL).
-    With a `sink`, the rows are taken `chunk_rows` (default `PIECE_ROWS`) at a time, each piece is handed to the sink as
-    soon as it is taken (e.g. `pipeline.io.ParquetParts`, which writes it as a Parquet part file in
-    a background thread while the next piece is taken) and nothing is returned: no piece is held
-    once the sink lets it go, so the taken rows never sit in memory whole. The sink always gets at
-    least one piece."""
+    With a `sink`, the rows are taken `chunk_rows` (default `PIECE_ROWS`) at a time, each piece is
+    handed to the sink as soon as it is taken (e.g. `pipeline.io.ParquetParts`, which writes it as a
+    Parquet part file in a background thread while the next piece is taken) and nothing is returned:
+    no piece is held once the sink lets it go, so the taken rows never sit in memory whole. The sink
+    always gets at least one piece."""
     if len(df.columns) < 2 or THREADS < 2 or not df.columns.is_unique:
         return _pieces(df, rows, sink, chunk_rows, lambda part: df.take(part))
     with ThreadPoolExecutor(max_workers=THREADS) as pool:

@@ -317,6 +317,12 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
                              errors="coerce").astype("float64")
 
 
+def _id_sorts(ids: pa.Array, customers: pa.Array) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The contact ids sorted (`sorted_values`: duplicates, the id order) and the customers' rank
+    codes (the stored order): one worker's job, started as soon as both are clean."""
+    return sorted_values(ids), rank_codes(customers)
+
+
 def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(the positions in ascending value order, missing last; per sorted position, a number that
     equal values share, all missing values one). By sorting: for millions of distinct ids, Arrow's
@@ -391,8 +397,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         ids = pa.array(df["customer_id"].array)
         anonymous = pc.is_in(ids, value_set=pa.array(list(spec.anonymous_customer_ids), type=ids.type))
         df["customer_id"] = pd.Series(pd.array(null_where(ids, anonymous), dtype="str"), index=df.index)
-        sorts = pool.submit(lambda ids, customers: (sorted_values(ids), rank_codes(customers)),
-                            pa.array(df["contact_id"].array), pa.array(df["customer_id"].array))
+        sorts = pool.submit(_id_sorts, pa.array(df["contact_id"].array), pa.array(df["customer_id"].array))
         numbers = {col: _numbers(df[col], spec.decimal) for col in NUMERIC if col not in absent}
         times = {col: job.result() for col, job in times.items()}
     dst: dict[str, dict] = {}

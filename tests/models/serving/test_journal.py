@@ -1,5 +1,6 @@
 """The journal: events stored once per (kind, contact id), replayed in the order accepted from a
-given start time, pruned before a snapshot's end, counted without reading the table, and readable by a second process' connection."""
+given start time, pruned before a snapshot's end, counted without reading the table, and readable by a
+second process' connection."""
 
 from __future__ import annotations
 
