@@ -15,6 +15,7 @@ Infinity, numbers out of range and invalid unicode give 422.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import logging
@@ -311,6 +312,20 @@ class State:
         self.reloading = threading.Lock()
 
 
+def settle_heap() -> None:
+    """Take what the service holds for good (the model, the snapshot's state) out of the garbage
+    collector's sight, after each load. A full collection walks every object it tracks: ~170 ms for
+    the default snapshot's 336k, and the live load set one off about once a minute, stalling every
+    request meanwhile (the p99 tail). The previous load's objects are let go first; objects made
+    later (what the service learns) are still collected. Objects let go are still freed at once
+    by their reference counts, frozen or not."""
+    started = time.perf_counter()
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    log.info("heap settled: %d objects frozen in %.0f ms", gc.get_freeze_count(), (time.perf_counter() - started) * 1e3)
+
+
 def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: int = 1_000_000,
                body_timeout: float = 10.0, door_mapping: DoorMapping | None = None,
                reload_on_sighup: bool = False) -> FastAPI:
@@ -335,6 +350,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         with state.reloading:
             try:
                 state.scorer = loader()
+                settle_heap()
                 state.loaded_at = datetime.now()
                 state.error = None
                 log.info("model %s and snapshot loaded", state.scorer.model.source)
@@ -361,6 +377,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         new.replay()
         pruned = new.journal.prune(new.snapshot_end) if new.journal is not None else 0
         state.scorer, state.loaded_at, state.error = new, datetime.now(), None
+        settle_heap()
         log.info("reload (%s): model %s version %s and its snapshot now answer; %d journal events pruned", trigger,
                  new.model.source, version(), pruned)
         return {"model": new.model.source, "version": version(), "pruned": pruned}
