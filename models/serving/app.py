@@ -314,9 +314,9 @@ class State:
 
 def settle_heap() -> None:
     """Take what the service holds for good (the model, the snapshot's state) out of the garbage
-    collector's sight, after each load. A full collection walks every object it tracks: ~170 ms for
-    the default snapshot's 336k, and the live load set one off about once a minute, stalling every
-    request meanwhile (the p99 tail). The previous load's objects are let go first; objects made
+    collector's sight, after each load. A full collection walks every object it tracks: 160-250 ms
+    for the default snapshot's 336k, and the live load set one off every two minutes or so, stalling
+    every request meanwhile (the p99 tail). The previous load's objects are let go first; objects made
     later (what the service learns) are still collected. Objects let go are still freed at once
     by their reference counts, frozen or not."""
     started = time.perf_counter()
