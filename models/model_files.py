@@ -18,6 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from contract.precision import MODEL_DIGITS, round_significant
 from models.scoring import Calibrator, model_frame
 
 SCORES_FILE = "score_distribution.json"
@@ -59,7 +60,8 @@ def score_distribution(scores: np.ndarray) -> dict:
     else:
         k = np.arange(QUANTILES, dtype=np.int64)
         kind, values = "quantiles", finite[-(-k * (n - 1) // (QUANTILES - 1))]  # ceil without floats
-    return {"kind": kind, "n_scores": n, "non_finite_left_out": int(len(p) - n), "values": values.tolist()}
+    return {"kind": kind, "n_scores": n, "non_finite_left_out": int(len(p) - n),
+            "values": round_significant(values, MODEL_DIGITS).tolist()}  # (the same bytes on every CPU)
 
 
 def load_score_distribution(path: str | Path) -> np.ndarray:

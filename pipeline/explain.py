@@ -17,7 +17,7 @@ from models.diagnostics.shap_plots import explain_test_sample
 from models.model_files import is_no_model
 from models.registry.tracking import log_artifacts_to_run
 from pipeline.config import ExplainConfig, Paths, RegistryConfig
-from pipeline.io import read_json, save_figures, write_json, write_parquet
+from pipeline.io import read_json, save_figures, write_csvs, write_json, write_parquet
 from pipeline.stage import run_file, run_stage
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,7 @@ def run(cfg: ExplainConfig, registry: RegistryConfig, paths: Paths) -> None:
     reports.mkdir(parents=True, exist_ok=True)
     tables = {"drivers": out.drivers, "drivers_by_family": out.by_family, "drivers_by_segment": out.by_segment,
               "drivers_after_contact": out.after_contact if out.after_contact is not None else out.drivers.iloc[:0]}
-    for name, table in tables.items():  # an empty after-contact table when train fitted no such model
-        table.to_csv(reports / f"{name}.csv", index=False)
+    write_csvs(tables, reports)  # an empty after-contact table when train fitted no such model
     write_parquet(out.per_contact, reports / "shap_sample.parquet")
     save_figures(figures, reports / "shap")  # SHAP's own plots for analysts
     write_json(out.summary, reports / "drivers.json")

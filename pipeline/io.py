@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.precision import METRIC_DIGITS, round_number, round_significant
+
 
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -208,8 +210,9 @@ NULL_REASONS = "null_reasons"
 
 
 def finite_json(obj: object, where: str = "", nulls: dict[str, str] | None = None) -> object:
-    """`obj` with NumPy scalars as Python ones and every NaN / Infinity replaced by None; `nulls` collects
-    the dotted path of each replaced number with why it is null."""
+    """`obj` with NumPy scalars as Python ones, every float rounded to METRIC_DIGITS significant digits
+    (the same bytes on every CPU: contract/precision.py) and every NaN / Infinity replaced by None;
+    `nulls` collects the dotted path of each replaced number with why it is null."""
     nulls = {} if nulls is None else nulls
     if isinstance(obj, np.generic):
         obj = obj.item()
@@ -217,6 +220,8 @@ def finite_json(obj: object, where: str = "", nulls: dict[str, str] | None = Non
         nulls[where or "."] = ("not computable on this data (NaN: e.g. an empty window or a single class)"
                                if math.isnan(obj) else f"not finite ({obj}): not computable on this data")
         return None
+    if isinstance(obj, float):
+        return round_number(obj, METRIC_DIGITS)
     if isinstance(obj, dict):
         return {k: finite_json(v, f"{where}.{k}" if where else str(k), nulls) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -260,14 +265,26 @@ def read_tables(directory: str | Path) -> dict[str, pd.DataFrame]:
     return {p.stem: pd.read_parquet(p) for p in sorted(directory.glob("*.parquet"))}
 
 
+def round_floats(df: pd.DataFrame, digits: int = METRIC_DIGITS) -> pd.DataFrame:
+    """A copy of `df` with every float column rounded to `digits` significant digits (a tracked table:
+    the same bytes on every CPU, contract/precision.py)."""
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    if not floats:
+        return df
+    return df.assign(**{c: round_significant(df[c].to_numpy(dtype=np.float64), digits) for c in floats})
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """A table as CSV (no index), floats at METRIC_DIGITS significant digits (`round_floats`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    round_floats(df).to_csv(path, index=False)
+    return path
+
+
 def write_csvs(tables: dict[str, pd.DataFrame], directory: str | Path, prefix: str = "") -> dict[str, Path]:
-    """One CSV per named table, `<directory>/<prefix><name>.csv` (no index); returns the files by name."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    files = {name: directory / f"{prefix}{name}.csv" for name in tables}
-    for name, table in tables.items():
-        table.to_csv(files[name], index=False)
-    return files
+    """One CSV per named table, `<directory>/<prefix><name>.csv` (`write_csv`); returns the files by name."""
+    return {name: write_csv(table, Path(directory) / f"{prefix}{name}.csv") for name, table in tables.items()}
 
 
 def save_figures(figures: dict, folder: str | Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from labelling.labeller import LABEL_COLUMNS, label_table
 from labelling.measure import label_metrics, repeat_delay_histogram, segment_tables
 from pipeline.config import LabelConfig, Paths
-from pipeline.io import read_columns, write_parquet_parts
+from pipeline.io import read_columns, write_csv, write_csvs, write_parquet_parts
 from pipeline.stage import run_stage
 from synthetic.truth import truth_agreement_if_synthetic
 
@@ -37,12 +37,8 @@ def run(cfg: LabelConfig, paths: Paths) -> dict:
         truth = truth_agreement_if_synthetic(labelled, paths.truth_dir, cfg.window_days)
         if truth is not None:
             metrics["agreement_with_generator_truth"] = truth
-        plots = Path(paths.plots_dir)
-        plots.mkdir(parents=True, exist_ok=True)
-        for name, table in tables.items():
-            if name != "all":
-                table.to_csv(plots / f"fcr_by_{name}.csv", index=False)
-        repeat_delay_histogram(labelled).to_csv(plots / "repeat_delay.csv", index=False)
+        write_csvs({name: table for name, table in tables.items() if name != "all"}, paths.plots_dir, "fcr_by_")
+        write_csv(repeat_delay_histogram(labelled), Path(paths.plots_dir) / "repeat_delay.csv")
         written.result()
     for warning in metrics["warnings"]:
         log.warning("sanity: %s", warning)

@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 
 from pipeline.config import Paths, ReportConfig
+from pipeline.io import write_csvs
 from pipeline.stage import RUN_KEY, run_stage
 from report.build import build_report
 from report.inputs import load_report_inputs
@@ -24,9 +25,7 @@ log = logging.getLogger(__name__)
 def run(cfg: ReportConfig, paths: Paths) -> dict:
     report = build_report(load_report_inputs(paths, cfg), cfg)
     reports = Path(paths.reports_dir)
-    reports.mkdir(parents=True, exist_ok=True)
-    for name, table in report.tables.items():
-        table.to_csv(reports / f"{name}.csv", index=False)
+    write_csvs(report.tables, reports)
     out = reports / "drivers.html"
     out.write_text(report.html)
     log.info("report written to %s (%.0f kB)", out, out.stat().st_size / 1024)

@@ -18,7 +18,7 @@ from models.training.fit import train_model
 from models.training.no_model import NO_REGISTRY, NoModelPossible, write_no_model
 from models.training.tuning import tune
 from pipeline.config import LabelConfig, Paths, TrainConfig
-from pipeline.io import file_md5, read_json, read_verified, write_csvs, write_json, write_parquet
+from pipeline.io import file_md5, read_json, read_verified, round_floats, write_csvs, write_json, write_parquet
 from pipeline.stage import RUN_KEY, run_stage
 from synthetic.truth import true_probabilities_if_synthetic
 
@@ -38,7 +38,7 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir, result.test["p_repeat"])
     for name, model in auxiliary_models(table, spec, cfg).items():
         save_model(model, model_dir / name)
-    write_parquet(result.test, model_dir / "test_predictions.parquet")
+    write_parquet(round_floats(result.test), model_dir / "test_predictions.parquet")
     plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},
                             paths.plots_dir, "train_")
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version,
