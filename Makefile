@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: setup repro test test-fast plots bench clean
+.PHONY: setup repro test test-slow test-all plots bench clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
@@ -13,12 +13,15 @@ setup:
 repro: setup  ## run the whole DVC pipeline on the built-in synthetic contact centre
 	$(UV) run dvc repro
 
-test: setup  ## the whole test suite (what CI runs); finds or installs a headless Chromium first
+test: setup  ## the test suite without the slow tier (minutes); finds or installs a headless Chromium first
 	@bash .ci/ensure-browser
-	$(UV) run pytest
+	$(UV) run pytest -m "not slow" --durations=15
 
-test-fast: setup  ## skip the slow tests
-	$(UV) run pytest -m "not slow"
+test-slow: setup  ## the slow tier: whole `dvc repro` runs (a fresh clone at the default size, every export shape), live servers
+	@bash .ci/ensure-browser
+	$(UV) run pytest -m slow --durations=15
+
+test-all: test test-slow  ## both tiers (what CI runs)
 
 plots: setup  ## dvc plots show, offline (Vega inline from the installed package): dvc_plots/index.html
 	$(UV) run fcr plots

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from contract.lineage import source_identity
 from contract.reading import read_export
 from contract.schema import CONTRACT, IngestResult, SourceSpec, normalise_contacts, reject_summary, validate_side_table
 from pipeline.config import FilesConfig
@@ -103,10 +104,15 @@ class KeptSummary:
         return both
 
 
-def contract_description(files: FilesConfig, result: IngestResult, kept: KeptSummary) -> dict:
-    """data/ingested/contract.json: what this export holds, for the stages after ingest."""
+def contract_description(files: FilesConfig, result: IngestResult, kept: KeptSummary, kind: str = "files") -> dict:
+    """data/ingested/contract.json: what this export holds, for the stages after ingest, and which source it
+    is (`source`: contract/lineage.py)."""
     signal = files.outcome_signal
     return {
+        "source": source_identity(kind, {k: v if isinstance(v, str) or v is None else v.model_dump()
+                                         for k, v in files.column_map.items()},
+                                  {k: v.model_dump() for k, v in files.extra_columns.items()},
+                                  signal.model_dump() if signal else None),
         "absent_columns": list(result.absent),
         "constant_columns": dict(result.constants),
         "all_missing_columns": [c for c in CONTRACT if kept.rows and c in kept.columns - kept.with_values],
@@ -121,8 +127,9 @@ def contract_description(files: FilesConfig, result: IngestResult, kept: KeptSum
 
 
 def ingest(files: FilesConfig, max_reject_share: float,
-           sink: Callable[[pd.DataFrame], None] | None = None) -> IngestOutput:
-    """Read, map, parse and validate the export; fail when more than `max_reject_share` is rejected.
+           sink: Callable[[pd.DataFrame], None] | None = None, kind: str = "files") -> IngestOutput:
+    """Read, map, parse and validate the export (`kind`: synthetic or files, for contract.json's source);
+    fail when more than `max_reject_share` is rejected.
     `sink` receives the kept contacts piece by piece as they are put in order (the stage writes them
     as they come); it is handed them even when the share rejected then stops the stage."""
     spec = source_spec(files)
@@ -157,7 +164,8 @@ def ingest(files: FilesConfig, max_reject_share: float,
         counts["notes"] = ["no agent column: agent_id is missing on every contact (no agent features, "
                            "scorecards or routing)"]
     out = IngestOutput(result.contacts, sides["customers"], sides["agents"],
-                       pd.concat(quarantines, ignore_index=True), counts, contract_description(files, result, kept))
+                       pd.concat(quarantines, ignore_index=True), counts,
+                       contract_description(files, result, kept, kind))
     if counts["reject_share"] > max_reject_share:
         raise IngestRejected(
             f"{counts['reject_share']:.1%} of contact rows were rejected, above "

@@ -18,7 +18,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from contract.precision import MODEL_DIGITS, round_significant
 from models.scoring import Calibrator, model_frame
 
 SCORES_FILE = "score_distribution.json"
@@ -60,8 +59,7 @@ def score_distribution(scores: np.ndarray) -> dict:
     else:
         k = np.arange(QUANTILES, dtype=np.int64)
         kind, values = "quantiles", finite[-(-k * (n - 1) // (QUANTILES - 1))]  # ceil without floats
-    return {"kind": kind, "n_scores": n, "non_finite_left_out": int(len(p) - n),
-            "values": round_significant(values, MODEL_DIGITS).tolist()}  # (the same bytes on every CPU)
+    return {"kind": kind, "n_scores": n, "non_finite_left_out": int(len(p) - n), "values": values.tolist()}
 
 
 def load_score_distribution(path: str | Path) -> np.ndarray:
@@ -89,6 +87,20 @@ def save_model(model: SavedModel, folder: str | Path, test_scores: np.ndarray | 
     files["calibration"].write_text(json.dumps(model.calibrator.to_dict(), indent=2, allow_nan=False) + "\n")
     files["feature_spec"].write_text(json.dumps(model.spec, indent=2, allow_nan=False) + "\n")
     return files
+
+
+NATIVE_FILES = ("model.txt", "calibration.json", "feature_spec.json")
+
+
+def files_md5(folder: str | Path) -> str:
+    """The content hash of a model's native files (NATIVE_FILES, in that order): the same files, the same
+    hash, wherever they were restored from (DVC's run cache, `dvc exp apply`, a registry download)."""
+    import hashlib
+
+    digest = hashlib.md5()
+    for name in NATIVE_FILES:
+        digest.update(name.encode() + b"\0" + (Path(folder) / name).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def load_model(folder: str | Path) -> SavedModel:

@@ -18,6 +18,9 @@ import typer
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = logging.getLogger("fcr")
 PARAMS = typer.Option("params.yaml", "--params", help="params.yaml to read (the single source of configuration).")
+ANY_SOURCE = typer.Option(False, "--any-source", help="Use the model even when it was trained on another data "
+                                                       "source or label rules than params.yaml's (refused by default); "
+                                                       "the output says so.")
 
 
 class Match(str, Enum):
@@ -185,8 +188,10 @@ def serve(
     host: str = typer.Option(None, help="Interface to bind (default serve.host in params.yaml: 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default serve.port)."),
     model: str = typer.Option(None, help="models:/NAME@ALIAS from the MLflow registry, or a model directory "
-                                           "(e.g. models_out); default serve.model (the champion)."),
+                                           "(e.g. models_out); default serve.model (the champion of the current "
+                                           "data source)."),
     journal: Path = typer.Option(None, help="SQLite journal of live events (default serve.journal)."),
+    any_source: bool = ANY_SOURCE,
     params: Path = PARAMS,
 ) -> None:
     """Start the scoring and routing HTTP service (FastAPI + uvicorn): POST /v1/score, /v1/route,
@@ -196,13 +201,14 @@ def serve(
     Hot reload: `kill -HUP <pid>` (or POST /v1/admin/reload with the token) loads the model source
     (a new champion for models:/NAME@ALIAS) and the online snapshot again while the running ones keep
     answering, then swaps them between requests; in-flight requests are never dropped. The log says
-    which version now answers, or why the reload failed (the running model stays)."""
+    which version now answers, or why the reload failed (the running model stays). A model trained on another
+    data source than params.yaml's (contract/lineage.py) is refused: /readyz answers 503 with the reason."""
     import signal
 
     import uvicorn
 
     from models.serving.journal import Journal
-    from models.serving.scorer import ModelNotFound, build_scorer, load_model
+    from models.serving.scorer import ModelNotFound, build_scorer, check_lineage, current_lineage, load_model
     from models.serving.app import create_app
     from models.serving.slow_clients import header_deadline_protocol
     from models.registry.tracking import tracking_uri
@@ -215,19 +221,23 @@ def serve(
     cfg = p.serve
     source = model or cfg.model
     uri = tracking_uri(p.train.registry)
+    paths = p.paths
+    source_id = (current_lineage(paths.feature_spec) or {}).get("id")
     try:  # fail at start-up, with what to do, rather than serve 503s forever
-        loaded = load_model(source, uri)
+        loaded = load_model(source, uri, source_id)
         if loaded.card.get("capacity_threshold") is None:
             raise ModelNotFound(f"{source} carries no capacity threshold (model_card.json / run metrics).")
     except ModelNotFound as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from None
-    paths = p.paths
     journal = Journal(journal or cfg.journal)
     first = [loaded]
 
     def loader():  # the model loaded above first; on reload, the source again (a new champion)
-        model_ = first.pop() if first else load_model(source, uri)
+        model_ = first.pop() if first else load_model(source, uri, source_id)
+        # Another data source's model: not ready (/readyz 503 says why), unless --any-source.
+        if warning := check_lineage(model_, current_lineage(paths.feature_spec), any_source):
+            model_.card["lineage_warning"] = warning
         return build_scorer(model_, paths.online_snapshot, paths.customers, paths.agents, p.featurize, journal=journal)
 
     app_ = create_app(loader, max_batch=cfg.max_batch, max_body=cfg.max_body_bytes, body_timeout=cfg.body_timeout_s,
@@ -275,6 +285,7 @@ def score(
     output: Path = typer.Argument(..., help="Where to write contact_id, started_at, p_repeat, route (.csv/.parquet)."),
     model: str = typer.Option(None, help="models:/NAME@ALIAS or a model directory; default serve.model (champion)."),
     reasons: int = typer.Option(0, min=0, help="Also write the top N reasons toward a repeat per contact."),
+    any_source: bool = ANY_SOURCE,
     params: Path = PARAMS,
 ) -> None:
     """Batch-score a file of new contacts with the champion: ingest's mappings (contract/ingest.py), the
@@ -286,7 +297,7 @@ def score(
     from contract.schema import normalise_contacts
     from models.registry.tracking import tracking_uri
     from models.serving.batch import batch_features, score_batch
-    from models.serving.scorer import ModelNotFound, load_model
+    from models.serving.scorer import ModelMismatch, ModelNotFound, check_lineage, current_lineage, load_model
     from pipeline.config import load_params
     from pipeline.io import read_table, write_parquet
 
@@ -299,9 +310,11 @@ def score(
         write_parquet(result.quarantine, qpath)
         log.warning("%d rows rejected (%s); written to %s", result.counts["rows_quarantined"],
                     result.counts["quarantined_by_reason"], qpath)
+    current = current_lineage(paths.feature_spec)
     try:
-        loaded = load_model(model or p.serve.model, tracking_uri(p.train.registry))
-    except ModelNotFound as exc:
+        loaded = load_model(model or p.serve.model, tracking_uri(p.train.registry), (current or {}).get("id"))
+        warning = check_lineage(loaded, current, any_source)
+    except (ModelNotFound, ModelMismatch) as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from None
     threshold = loaded.card.get("capacity_threshold")
@@ -314,6 +327,8 @@ def score(
                               pd.read_parquet(paths.customers), pd.read_parquet(paths.agents),
                               loaded.spec["label_window_days"], p.featurize)
     scored = score_batch(features, loaded, float(threshold), reasons)
+    if warning:  # --any-source: every row says which model scored it and why it may not fit
+        scored["model_warning"] = f"scored with {loaded.source} although {warning} (--any-source)"
     output.parent.mkdir(parents=True, exist_ok=True)
     scored.to_csv(output, index=False) if output.suffix == ".csv" else write_parquet(scored, output)
     log.info("%s: %d contacts, %d sent to specialists (threshold %.3f)", output, len(scored),
@@ -341,6 +356,7 @@ def monitor_command(
     since: str = typer.Option(None, help="First day monitored (YYYY-MM-DD); default monitor.since, else the "
                                          "model's test window."),
     out: Path = typer.Option(Path("reports/monitor"), help="Folder for monitor.json, the CSV tables and the plot."),
+    any_source: bool = ANY_SOURCE,
     params: Path = PARAMS,
 ) -> None:
     """Does the model (paths.model_dir) still hold on contacts after the data it was fitted on? Feature drift
@@ -352,8 +368,10 @@ def monitor_command(
     import pandas as pd
 
     matplotlib.use("Agg")  # non-interactive: the figure is only saved
+    from contract.lineage import mismatch
     from models.diagnostics.monitoring import monitor
     from models.model_files import is_no_model, load_model
+    from models.serving.scorer import current_lineage
     from pipeline.config import load_params
     from pipeline.io import write_csvs, write_json
     from report.charts import monitor_figure
@@ -365,13 +383,19 @@ def monitor_command(
     if is_no_model(card):  # train completed without a model: nothing to monitor
         log.error("%s holds no model to monitor: %s", model_dir, card.get("reason"))
         raise typer.Exit(2)
+    model = load_model(model_dir)
+    why = mismatch(model.spec.get("lineage"), current_lineage(p.paths.feature_spec))
+    if why and not any_source:
+        log.error("%s does not belong to this project's data: %s. Run `dvc repro` (train on the current data), or "
+                  "pass --any-source to monitor it anyway.", model_dir, why)
+        raise typer.Exit(2)
     split = card["split"]
     table = pd.read_parquet(p.paths.features)
     started = table["started_at"]
     reference = table[(started >= pd.Timestamp(split["valid"]["from"])) & (started <= pd.Timestamp(split["valid"]["to"]))]
     start = pd.Timestamp(str(cfg.since), tz="UTC") if cfg.since else pd.Timestamp(split["test"]["from"])
-    result = monitor(reference, table[started >= start].reset_index(drop=True), load_model(model_dir), cfg)
-    write_json(result.summary, out / "monitor.json")
+    result = monitor(reference, table[started >= start].reset_index(drop=True), model, cfg)
+    write_json(result.summary | ({"model_warning": f"{why} (--any-source)"} if why else {}), out / "monitor.json")
     write_csvs({"drift": result.drift, "calibration": result.calibration, "weekly": result.weekly}, out, "monitor_")
     monitor_figure(result.weekly).savefig(out / "monitor.png")
     s = result.summary

@@ -2,9 +2,8 @@
 
 Writes the feature table (one row per contact: contact_id, started_at, the label columns training
 needs, and every feature of features/spec.py, the user's extra columns of contract.json included) and
-feature_spec.json, which travels with the model.
-Also writes the online snapshot (features/online.py) the scoring service starts from.
-"""
+feature_spec.json, which travels with the model (with the data's lineage), and the online snapshot
+(features/online.py) the scoring service starts from."""
 
 from __future__ import annotations
 
@@ -14,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from contract.lineage import lineage
 from features.builder import LABELS_FOR_TRAINING, training_table
 from features.online import LABEL_INPUTS, online_snapshot
 from features.spec import EXTRA_PREFIX, extra_columns
+from labelling.target import label_target
 from pipeline.config import FeaturizeConfig, LabelConfig, Paths
 from pipeline.io import read_columns, write_checksums, write_parquet, write_tables
 from pipeline.stage import run_stage
@@ -30,8 +31,8 @@ CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason
 def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
     window_days, as_of = label.window_days, label.as_of
     # The user's extra columns, as ingest declared them (no contract.json: none).
-    contract = Path(paths.contract)
-    extras = extra_columns(json.loads(contract.read_text())) if contract.is_file() else {}
+    contract = json.loads(Path(paths.contract).read_text()) if Path(paths.contract).is_file() else {}
+    extras = extra_columns(contract)
     contacts = read_columns(paths.contacts, CONTACT_COLUMNS + [EXTRA_PREFIX + n for n in extras], CATEGORICAL)
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
@@ -40,7 +41,9 @@ def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
     table, spec = training_table(contacts, labels, customers, agents, window_days, cfg, extras)
     write_parquet(table, paths.features)
     write_checksums(table, paths.features, paths.features_checksums)
-    Path(paths.feature_spec).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    # The data these features belong to travels with every model trained on them (contract/lineage.py).
+    described = spec.to_dict() | {"lineage": lineage(contract.get("source"), label_target(label))}
+    Path(paths.feature_spec).write_text(json.dumps(described, indent=2) + "\n")
     # The service's starting state: the labeller's end of data (label.as_of or the latest contact).
     snapshot_time = pd.Timestamp(as_of, tz="UTC") if as_of else contacts["started_at"].max()
     write_tables(online_snapshot(contacts, labels, label, snapshot_time), paths.online_snapshot)

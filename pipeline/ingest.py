@@ -23,7 +23,7 @@ def run(cfg: IngestConfig, paths: Paths) -> dict:
     if files is None:
         raise SystemExit("ingest.source is 'files' but params.yaml has no ingest.files block.")
     with ParquetParts(paths.contacts) as contacts:  # written part by part as they are put in order
-        out = ingest(files, cfg.max_reject_share, sink=contacts)
+        out = ingest(files, cfg.max_reject_share, sink=contacts, kind=cfg.source)
     write_parquet(out.customers, paths.customers)
     write_parquet(out.agents, paths.agents)
     write_parquet(out.quarantine, paths.quarantine)

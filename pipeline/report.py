@@ -13,7 +13,8 @@ from pathlib import Path
 
 import matplotlib
 
-from pipeline.config import Paths, ReportConfig
+from models.registry.tracking import tracking_uri
+from pipeline.config import Paths, RegistryConfig, ReportConfig
 from pipeline.io import write_csvs
 from pipeline.stage import RUN_KEY, run_stage
 from report.build import build_report
@@ -22,8 +23,8 @@ from report.inputs import load_report_inputs
 log = logging.getLogger(__name__)
 
 
-def run(cfg: ReportConfig, paths: Paths) -> dict:
-    report = build_report(load_report_inputs(paths, cfg), cfg)
+def run(cfg: ReportConfig, registry: RegistryConfig, paths: Paths) -> dict:
+    report = build_report(load_report_inputs(paths, cfg, registry.model_name, tracking_uri(registry)), cfg)
     reports = Path(paths.reports_dir)
     write_csvs(report.tables, reports)
     out = reports / "drivers.html"
@@ -35,7 +36,7 @@ def run(cfg: ReportConfig, paths: Paths) -> dict:
 
 def main(params_path: str = "params.yaml") -> None:
     matplotlib.use("Agg")  # a non-interactive stage: figures are only saved into the HTML
-    run_stage("report", run, "report", params_path=params_path)
+    run_stage("report", run, "report", "train.registry", params_path=params_path)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from pathlib import Path
 from models.model_files import SavedModel, save_model
 from models.registry.gate import gate_on_test
 from models.registry.lifeline import Lifeline
-from models.registry.tracking import label_target, log_train_run, model_card
+from labelling.target import label_target
+from models.registry.tracking import log_train_run, model_card
 from models.training.auxiliary import auxiliary_models
 from models.training.evaluation import baseline_table, headline_metrics
 from models.training.fit import train_model
@@ -34,18 +35,17 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
         result = train_model(table, spec, cfg := tuning.config, true_p)
     except NoModelPossible as exc:  # one outcome only, or nothing varies: complete honestly, register nothing
         return write_no_model(cfg, exc, data_version, paths) | {RUN_KEY: {"registry": NO_REGISTRY}}
-    model_dir = Path(paths.model_dir)
-    files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir, result.test["p_repeat"])
+    model_dir, test = Path(paths.model_dir), round_floats(result.test)  # (as tracked: scores and gate see these)
+    files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir, test["p_repeat"])
     for name, model in auxiliary_models(table, spec, cfg).items():
         save_model(model, model_dir / name)
-    write_parquet(round_floats(result.test), model_dir / "test_predictions.parquet")
+    write_parquet(test, model_dir / "test_predictions.parquet")
     plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},
                             paths.plots_dir, "train_")
     metrics = {**result.metrics, "split": result.split.describe(table["started_at"]), "data_version": data_version,
-               "gate": gate_on_test(result.test, cfg.registry.gate, result.metrics["model"]["trees"]).to_dict()}
+               "gate": gate_on_test(test, cfg.registry.gate, result.metrics["model"]["trees"]).to_dict()}
     registry = log_train_run(cfg, label_target(label), result, table.iloc[result.split.test], files, plot_files,
                              metrics, data_version, lifeline, tuning.trials, table, paths.features)
-    # The card is a DVC output: no registry ids in it (they differ per run), so repro leaves dvc.lock as is.
     write_json(model_card(cfg, metrics, result.spec), model_dir / "model_card.json")
     lifeline.stop()
     return {**headline_metrics(result.metrics), "gate": metrics["gate"], "tuning": tuning.summary,

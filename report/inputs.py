@@ -42,7 +42,7 @@ class ModelOutputs:
     """What train and explain wrote; absent as a whole when no model was trained."""
 
     card: dict  # the routing model's card (metrics, data version)
-    registry: dict  # this training's registry decision (metrics/runs/train.json; {} when not recorded)
+    registry: dict  # the registry version of the model files, by content hash, and its promotion reason
     spec: dict
     curves: dict[str, pd.DataFrame]  # train_roc, train_pr, train_calibration, train_capture
     drivers: pd.DataFrame
@@ -93,11 +93,16 @@ def _synthetic_names(paths: Paths) -> str | None:
     return str(path) if path.exists() else None
 
 
-def _run_registry(paths: Paths) -> dict:
-    """The registry decision of the training that wrote the model files (run-specific, so kept out of the
-    DVC-tracked card: metrics/runs/train.json)."""
+def _files_registry(paths: Paths, model_name: str, tracking_uri: str) -> dict:
+    """Which registry version the model files are (by content hash: right after DVC restores older files
+    from its run cache too) and whether it is still its source's champion; the promotion reason of the
+    train run that registered them when that run was this clone's last (metrics/runs/train.json)."""
+    from models.registry.status import files_registry_status
+
     path = Path(paths.metrics_dir) / "runs" / "train.json"
-    return json.loads(path.read_text()).get("registry", {}) if path.exists() else {}
+    last_run = json.loads(path.read_text()).get("registry", {}) if path.exists() else {}
+    found = files_registry_status(Path(paths.model_dir), model_name, tracking_uri, Path("."), last_run)
+    return found | {"reason": found.get("decision") or found.get("reason")}
 
 
 def _capture_at_10pct(baselines: Path, predictions: Path) -> dict[str, float]:
@@ -114,7 +119,7 @@ def _capture_at_10pct(baselines: Path, predictions: Path) -> dict[str, float]:
     return out
 
 
-def load_model_outputs(paths: Paths) -> ModelOutputs | None:
+def load_model_outputs(paths: Paths, model_name: str, tracking_uri: str) -> ModelOutputs | None:
     reports, plots, model_dir = Path(paths.reports_dir), Path(paths.plots_dir), Path(paths.model_dir)
     if not (model_dir / "model_card.json").exists() or not (reports / "drivers.csv").exists():
         return None
@@ -124,7 +129,7 @@ def load_model_outputs(paths: Paths) -> ModelOutputs | None:
     after = pd.read_csv(after_path) if after_path.exists() else None
     return ModelOutputs(
         card=json.loads((model_dir / "model_card.json").read_text()),
-        registry=_run_registry(paths),
+        registry=_files_registry(paths, model_name, tracking_uri),
         spec=json.loads((model_dir / "feature_spec.json").read_text()),
         curves={k: pd.read_csv(plots / f"train_{k}.csv") for k in ("roc", "pr", "calibration", "capture")},
         drivers=pd.read_csv(reports / "drivers.csv"),
@@ -144,12 +149,12 @@ def no_model_reason(paths: Paths) -> str | None:
     return str(card.get("reason")) if is_no_model(card) else None
 
 
-def load_report_inputs(paths: Paths, cfg: ReportConfig) -> ReportInputs:
+def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, tracking_uri: str) -> ReportInputs:
     return ReportInputs(
         label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
         contacts=load_contacts(paths),
         table=pd.read_parquet(paths.features),
-        model=load_model_outputs(paths),
+        model=load_model_outputs(paths, model_name, tracking_uri),
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),
         no_model=no_model_reason(paths),

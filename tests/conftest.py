@@ -4,6 +4,10 @@ log whose labels and features are worked out by hand (see `tiny_contacts`)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +29,42 @@ def _tracking_uri_stays_in_its_test():
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@dataclass
+class Clone:
+    path: Path
+    env: dict                # for `sys.executable -m dvc ...` in the clone (project interpreter first on PATH)
+    status_after_repro: str  # `git status --porcelain` right after `make repro`, before any test ran in it
+
+
+def run_in(args: list[str], cwd: Path, env: dict, timeout: int = 1800) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def default_clone(tmp_path_factory) -> Clone:
+    """A fresh clone of the committed HEAD (not the working tree) after `make repro`, the README's first
+    command on the default synthetic centre: one whole pipeline run shared by every end-to-end test that
+    needs the default size (the fresh-clone promise, the quality bars, experiments, `mlflow models serve`).
+    Tests that change it (experiments) come after its git status was recorded."""
+    if shutil.which("make") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs make and a git checkout")
+    clone = tmp_path_factory.mktemp("default") / "clone"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.org"}
+    run_in(["git", "clone", "-q", str(ROOT), str(clone)], clone.parent, env)
+    run_in(["make", "repro"], clone, env)
+    status = run_in(["git", "status", "--porcelain"], clone, env)
+    if status:
+        status += run_in(["git", "diff"], clone, env)[:6000]
+    # Stages started by `sys.executable -m dvc` call `python`: the project's interpreter first on PATH.
+    env = env | {"PYTHONPATH": str(clone),
+                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    return Clone(clone, env, status)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,12 @@ the baseline gate's result and the challenger's test-window rows, outcomes and p
 decision dict (promoted, reason, rule, the champion compared with, every interval), for
 metrics/train.json and the run's registry_decision.json.
 
-Promotion needs, in order: the baseline gate passed; a readable registry; then either no champion at
-all (the decision says there was none to compare with) or a champion trained for the same label
+Each data source has its own champion (alias `champion-<source id>`, contract/lineage.py): a champion
+trained on another source is never compared with, never blocks, and is never replaced by the challenger;
+alias `champion` follows the latest promotion of any source (for MLflow's own tools).
+
+Promotion needs, in order: the baseline gate passed; a readable registry; then either no champion for
+this source (the decision says there was none to compare with) or a champion trained for the same label
 target, that never saw the challenger's test rows in training, loaded from its native model files
 (LightGBM model.txt + calibration.json + feature_spec.json: no code is executed), able to score the
 challenger's test rows, and not better than the challenger beyond `promote_tolerance`.
@@ -24,6 +28,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from contract.lineage import champion_alias
 from models.model_files import load_model
 from models.registry.gate import row_log_loss
 from pipeline.config import RegistryConfig
@@ -32,18 +37,23 @@ log = logging.getLogger(__name__)
 NATIVE_DIR = "native_model"  # run artifact folder with the native model files
 TARGET_TAGS = ("label.window_days", "label.match", "label.source")  # what "the same label target" means
 TEST_START_TAG = "split.test_start"
+SOURCE_TAG = "lineage.id"          # the data source (contract/lineage.py): one champion per source
+FILES_TAG = "model_files.md5"      # the content hash of the native model files: which version a folder is
 
 
 def lineage_tags(label: dict, test_start: pd.Timestamp, test_ids: pd.Series, params_hash: str, spec_hash: str,
-                 data_version: str) -> dict[str, str]:
-    """The registered version's lineage: label target, first test contact, hashes (all strings)."""
+                 data_version: str, source: dict | None = None, files_md5: str | None = None) -> dict[str, str]:
+    """The registered version's lineage: data source, label target, first test contact, hashes (all strings)."""
     import hashlib
 
     ids = hashlib.md5("\n".join(sorted(test_ids.astype("str"))).encode()).hexdigest()
     return {"label.window_days": f"{float(label['window_days']):g}", "label.match": str(label["match"]),
             "label.source": str(label["source"]), TEST_START_TAG: pd.Timestamp(test_start).isoformat(),
             "test_rows.md5": ids, "test_rows.count": str(len(test_ids)), "params.train_md5": params_hash,
-            "feature_spec.md5": spec_hash, "data_version.features_md5": data_version}
+            "feature_spec.md5": spec_hash, "data_version.features_md5": data_version,
+            **({SOURCE_TAG: source["id"], "lineage.source": str(source.get("source")),
+                "lineage.fingerprint": source["fingerprint"]} if source and source.get("fingerprint") else {}),
+            **({FILES_TAG: files_md5} if files_md5 else {})}
 
 
 def comparable(ours: dict[str, str], theirs: dict[str, str]) -> str | None:
@@ -87,8 +97,10 @@ def decide(client: MlflowClient, cfg: RegistryConfig, version: str, lineage: dic
 def _against_champion(client: MlflowClient, cfg: RegistryConfig, lineage: dict[str, str], test_rows: pd.DataFrame,
                       y: np.ndarray, ours: float, decision: dict) -> tuple[bool, str]:
     """(would the challenger take the champion's place, why); fills the champion fields of `decision`."""
+    alias = champion_alias(lineage.get(SOURCE_TAG))
+    decision["champion_alias"] = alias
     try:
-        champion = client.get_model_version_by_alias(cfg.model_name, "champion")
+        champion = client.get_model_version_by_alias(cfg.model_name, alias)
     except MlflowException as exc:
         if not _missing(exc):
             return False, f"the registry could not be read ({exc}); not promoted"
@@ -96,8 +108,9 @@ def _against_champion(client: MlflowClient, cfg: RegistryConfig, lineage: dict[s
     except Exception as exc:  # noqa: BLE001 - an unreadable registry blocks promotion, whatever the error
         return False, f"the registry could not be read ({type(exc).__name__}: {exc}); not promoted"
     if champion is None:
-        decision["note"] = "there was no champion to compare with: promotion rests on the baseline gate alone"
-        return True, "no champion yet"
+        decision["note"] = ("there was no champion for this data source to compare with: promotion rests on the "
+                            "baseline gate alone")
+        return True, "no champion for this data source yet"
     decision["champion_version"] = int(champion.version)
     why_not = comparable(lineage, dict(champion.tags or {}))
     decision["comparable"] = why_not is None
@@ -122,8 +135,9 @@ def _missing(exc: MlflowException) -> bool:
 
 
 def champion_status(model_name: str, version: int | None, tracking_uri: str) -> dict:
-    """Whether registry `version` (e.g. from model_card.json, possibly restored by DVC's run cache) is
-    still the champion. `is_champion` is None when it cannot be told, with the reason."""
+    """Whether registry `version` (e.g. found by the content hash of the model files, possibly restored by
+    DVC's run cache) is still the champion of its data source. `is_champion` is None when it cannot be
+    told, with the reason."""
     import mlflow
 
     out = {"model_name": model_name, "version": version, "champion_version": None, "is_champion": None}
@@ -132,10 +146,30 @@ def champion_status(model_name: str, version: int | None, tracking_uri: str) -> 
                                 "registration failed): no registry version to check"}
     try:
         mlflow.set_tracking_uri(tracking_uri)
-        champion = MlflowClient().get_model_version_by_alias(model_name, "champion")
+        client = MlflowClient()
+        alias = champion_alias(dict(client.get_model_version(model_name, str(version)).tags or {}).get(SOURCE_TAG))
+        champion = client.get_model_version_by_alias(model_name, alias)
     except Exception as exc:  # noqa: BLE001 - unknown, said plainly
-        return out | {"reason": f"the registry has no readable champion ({type(exc).__name__}: {exc})"}
+        return out | {"reason": f"the registry has no readable champion for their data source "
+                                f"({type(exc).__name__}: {str(exc)[:200]})"}
     same = int(champion.version) == int(version)
-    return out | {"champion_version": int(champion.version), "is_champion": same,
-                  "reason": "these files are the champion" if same else
-                  f"these files are version {version}; the champion is version {champion.version}"}
+    return out | {"champion_version": int(champion.version), "champion_alias": alias, "is_champion": same,
+                  "reason": f"these files are the champion ({alias})" if same else
+                  f"these files are version {version}; the champion of their data source ({alias}) is version "
+                  f"{champion.version}"}
+
+
+def version_of_files(model_name: str, files_md5: str, tracking_uri: str) -> tuple[object | None, str | None]:
+    """(the registered ModelVersion whose native model files have content hash `files_md5`, None) or
+    (None, why not): how outputs name the version their model files are, whichever run wrote them."""
+    import mlflow
+
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        found = MlflowClient().search_model_versions(f"name='{model_name}' and tags.`{FILES_TAG}` = '{files_md5}'")
+    except Exception as exc:  # noqa: BLE001 - unknown, said plainly
+        return None, f"the registry could not be searched ({type(exc).__name__}: {str(exc)[:200]})"
+    if not found:
+        return None, (f"no version of {model_name} in the registry has these model files (content hash "
+                      f"{files_md5[:12]}): trained elsewhere, not registered, or the registry was reset")
+    return min(found, key=lambda v: int(v.version)), None  # (the same files registered twice: the first)

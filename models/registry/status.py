@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from models.registry.promotion import champion_status
+from contract.lineage import champion_alias
+from models.model_files import files_md5
+from models.registry.promotion import champion_status, version_of_files
 from models.registry.tracking import _md5, flat_numbers, redact_uri, tracking_uri
 from pipeline.config import Params
 from pipeline.io import file_md5
@@ -49,6 +51,29 @@ def registry_missing(uri: str, root: Path) -> str | None:
     return None
 
 
+def files_registry_status(model_dir: Path, model_name: str, uri: str, root: Path, last_run: dict | None = None) -> dict:
+    """Which registered version the model files in `model_dir` are, found by their content hash (whatever
+    restored them: a train run, DVC's run cache, `dvc exp apply`, `dvc checkout`), and whether that version
+    is still its data source's champion. `last_run` (metrics/runs/train.json's registry decision) adds its
+    run id and promotion reason when it registered these same files. Never creates a registry."""
+    out = {"version": None, "is_champion": None, "promoted": None, "run_id": None}
+    if (missing := registry_missing(uri, root)) is not None:
+        return out | {"reason": missing}
+    try:
+        found, why = version_of_files(model_name, files_md5(model_dir), project_uri(uri, root))
+    except OSError as exc:  # model files gone or unreadable
+        return out | {"reason": f"the model files cannot be read ({exc})"}
+    if found is None:
+        return out | {"reason": why}
+    version = int(found.version)
+    check = champion_status(model_name, version, project_uri(uri, root))
+    out |= {"version": version, "run_id": found.run_id, "is_champion": check["is_champion"], "promoted": check["is_champion"],
+            "champion_version": check["champion_version"], "reason": check["reason"]}
+    if last_run and last_run.get("version") == version:  # the run that registered these very files
+        out["decision"] = last_run.get("reason")
+    return out
+
+
 def _version_info(client, name: str, version) -> dict:
     """Run id, data version and params hash of one registered version, from its lineage tags."""
     tags = dict(version.tags or {})
@@ -56,6 +81,12 @@ def _version_info(client, name: str, version) -> dict:
             "data_version": tags.get("data_version.features_md5"), "params_md5": tags.get("params.train_md5"),
             "label_target": {k: tags.get(k) for k in ("label.window_days", "label.match", "label.source")},
             "promoted": tags.get("promoted")}
+
+
+def _current_source_id(p: Params, root: Path) -> str | None:
+    """The lineage id of the data the project is set up for (featurize's feature_spec.json), if built."""
+    spec = root / p.paths.feature_spec
+    return (json.loads(spec.read_text()).get("lineage") or {}).get("id") if spec.is_file() else None
 
 
 def registry_status(p: Params, root: Path) -> dict:
@@ -72,9 +103,12 @@ def registry_status(p: Params, root: Path) -> dict:
 
         mlflow.set_tracking_uri(uri)
         client = MlflowClient()
-        champion = client.get_model_version_by_alias(name, "champion")
+        alias = champion_alias(_current_source_id(p, root))
+        out["alias"] = alias
+        champion = client.get_model_version_by_alias(name, alias)
     except Exception as exc:  # noqa: BLE001 - no champion or an unreadable registry: said plainly
-        return out | {"reason": f"no readable champion ({type(exc).__name__}: {str(exc)[:200]})"}
+        return out | {"reason": f"no readable champion for the current data source ({type(exc).__name__}: "
+                                f"{str(exc)[:200]})"}
     info = _version_info(client, name, champion)
     features = root / p.paths.features
     current = file_md5(features) if features.exists() else None
@@ -102,19 +136,13 @@ def report_status(p: Params, root: Path, uri: str) -> dict:
     card = json.loads(card_path.read_text())
     if card.get("model", "") is None:  # train completed without a useful model (its card says why)
         return out | {"reason": f"no model: {card.get('reason', 'no reason recorded')}", "data_version": card.get("data_version")}
-    registry = json.loads(runs_path.read_text()).get("registry", {}) if runs_path.exists() else {}
-    version = registry.get("version")
+    last_run = json.loads(runs_path.read_text()).get("registry", {}) if runs_path.exists() else {}
+    files = files_registry_status(root / p.paths.model_dir, card.get("model_name", p.train.registry.model_name), uri,
+                                  root, last_run)
     out["model"] = {"data_version": card.get("data_version"), "gate_passed": card.get("gate_passed"),
-                    "roc_auc": (card.get("test_metrics") or {}).get("roc_auc"), "run_id": registry.get("run_id"),
-                    "version": version, "promoted": registry.get("promoted")}
-    if not runs_path.exists():
-        out["reason"] = (f"no {runs_path.relative_to(root)}: the model files were restored by DVC (run cache) "
-                         "or trained elsewhere; their registry version is unknown")
-    elif registry_missing(uri, root):
-        out["reason"] = registry_missing(uri, root)
-    else:
-        check = champion_status(card.get("model_name", p.train.registry.model_name), version, uri)
-        out["is_champion"], out["reason"] = check["is_champion"], check["reason"]
+                    "roc_auc": (card.get("test_metrics") or {}).get("roc_auc"), "run_id": files.get("run_id"),
+                    "version": files["version"], "promoted": files["is_champion"]}
+    out["is_champion"], out["reason"] = files["is_champion"], files["reason"]
     return out
 
 
@@ -134,12 +162,19 @@ def serve_status(p: Params, root: Path, registry: dict) -> dict:
 
         mlflow.set_tracking_uri(project_uri(tracking_uri(p.train.registry), root))
         client = MlflowClient()
+        if alias == "champion" and registry.get("champion"):  # as serve resolves it: this source's champion
+            alias = registry.get("alias", alias)
         version = (client.get_model_version_by_alias(name, alias) if alias
                    else client.get_model_version(*name.split("/", 1)))
     except Exception as exc:  # noqa: BLE001 - unresolvable: serve would not start either
         return {"source": source, "resolved": None,
                 "reason": f"cannot be resolved ({type(exc).__name__}): `fcr serve` would refuse to start"}
-    return {"source": source, "resolved": f"{version.name} version {version.version} (run {version.run_id})",
+    source_id = _current_source_id(p, root)
+    tags = dict(version.tags or {})
+    fits = tags.get("lineage.id") == source_id if source_id else None
+    return {"source": source, "resolved": f"{version.name} version {version.version} (run {version.run_id})"
+            + {True: "", None: "", False: " - trained on another data source: `fcr serve` would not be ready "
+                                          "(/readyz 503) until a model of this source is promoted"}[fits],
             "reason": None}
 
 

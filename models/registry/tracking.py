@@ -26,8 +26,10 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from models.registry.lifeline import Lifeline, close_stale_runs, process_tags
+from labelling.target import label_target  # noqa: F401 - (re-exported: the registry names its target)
+from models.model_files import files_md5
 from models.registry.promotion import NATIVE_DIR, decide, lineage_tags
-from pipeline.config import LabelConfig, RegistryConfig, TrainConfig
+from pipeline.config import RegistryConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")
@@ -125,7 +127,8 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
         if decision["promoted"]:
             if lifeline:
                 lifeline.check()
-            client.set_registered_model_alias(cfg.model_name, "champion", version)
+            for alias in {decision["champion_alias"], "champion"}:  # its source's champion, and the latest of any
+                client.set_registered_model_alias(cfg.model_name, alias, version)
         client.set_model_version_tag(cfg.model_name, version, "promoted", str(decision["promoted"]))
         log.info("registered %s version %s as challenger; %s (%s)", cfg.model_name, version,
                  "promoted to champion" if decision["promoted"] else "champion kept", decision["reason"])
@@ -154,16 +157,6 @@ def flat_numbers(d: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def label_target(label: LabelConfig) -> dict:
-    """What the labels mean: a model is only ever compared with one trained for the same target."""
-    source = (f"repeat tracking; survey override {'on' if label.survey_override else 'off'}; abandoned "
-              f"{'counts' if label.abandoned_counts_as_repeat else 'does not count'} as a repeat; merge gap "
-              f"{label.merge_gap_s:g} s")
-    if label.source == "column":
-        source = "the export's own resolution signal (label.source: column)"
-    return {"window_days": label.window_days, "match": label.match, "source": source}
-
-
 def _md5(obj: object) -> str:
     return hashlib.md5(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -179,7 +172,8 @@ def log_train_run(cfg: TrainConfig, target: dict, result, test_rows: pd.DataFram
     tags = {"dvc.experiment": exp or "", "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
             "calibration": cfg.calibration}
     lineage = lineage_tags(target, result.split.test_start, result.test["contact_id"], _md5(cfg.model_dump()),
-                           _md5(result.spec), data_version)
+                           _md5(result.spec), data_version, result.spec.get("lineage"),
+                           files_md5(Path(model_files["booster"]).parent))
     params = flat_numbers(cfg.model_dump(), "train") | {"train.calibration": cfg.calibration,
                                                         "label.window_days": target["window_days"],
                                                         "features": len(result.spec["model_features"])}

@@ -444,7 +444,9 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         if state.scorer is None:
             response.status_code = 503
             return {"ready": False, "error": state.error}
-        return {"ready": True, "model": state.scorer.model.source, "version": version()}
+        warning = state.scorer.model.card.get("lineage_warning")  # (served with --any-source)
+        return {"ready": True, "model": state.scorer.model.source, "version": version(),
+                **({"warning": warning} if warning else {})}
 
     @app.get("/v1/model")
     async def model_info(s: Scorer = Depends(scorer)) -> dict:

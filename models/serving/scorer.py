@@ -33,6 +33,7 @@ from features.online_state import OnlineState
 from features.rules import DAY
 from pipeline.config import FeaturizeConfig
 from features.spec import EXTRA_PREFIX
+from contract.lineage import champion_alias, mismatch
 from models.model_files import SCORES_FILE, is_no_model, load_score_distribution
 from models.scoring import Calibrator
 from models.training.evaluation import capacity_threshold
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 class ModelNotFound(RuntimeError):
     """The model to serve could not be found or read."""
+
+
+class ModelMismatch(RuntimeError):
+    """The model was trained on another data source (or label rules) than the project is set up for."""
 
 
 class CapacityUnknown(ValueError):
@@ -71,8 +76,30 @@ def _find(root: Path, name: str, search: bool = False) -> Path:
     return hits[0]
 
 
-def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
-    """From a directory (the train stage's model_dir) or a `models:/name@alias` URI of the registry."""
+def current_lineage(feature_spec: str | Path) -> dict | None:
+    """The lineage of the data the project is set up for now (featurize's feature_spec.json), or None."""
+    path = Path(feature_spec)
+    return json.loads(path.read_text()).get("lineage") if path.is_file() else None
+
+
+def check_lineage(model: LoadedModel, current: dict | None, any_source: bool = False) -> str | None:
+    """None when `model` belongs to the data of lineage `current`. Otherwise ModelMismatch saying what to
+    run, or, with `any_source` (the user's explicit choice), the mismatch, for the output to say."""
+    why = mismatch(model.spec.get("lineage"), current)
+    if why is None:
+        return None
+    if any_source:
+        log.warning("scoring with %s although %s (--any-source)", model.source, why)
+        return why
+    raise ModelMismatch(f"{model.source} does not belong to this project's data: {why}. Run `dvc repro` to train a "
+                        "model on the data params.yaml's ingest section names (it becomes this source's champion "
+                        "when it passes the gate), or pass --any-source to score with this model anyway.")
+
+
+def load_model(source: str, tracking_uri: str | None = None, source_id: str | None = None) -> LoadedModel:
+    """From a directory (the train stage's model_dir) or a `models:/name@alias` URI of the registry. With
+    `source_id` (the current data's lineage id), `@champion` means that data source's champion
+    (`@champion-<id>`, models/registry/promotion.py) when the registry has one."""
     card: dict = {}
     if source.startswith("models:/"):
         import mlflow
@@ -84,6 +111,13 @@ def load_model(source: str, tracking_uri: str | None = None) -> LoadedModel:
         name, _, number = name.partition("/")
         if not name or (alias and number) or not (alias or number.isdigit()):
             raise ModelNotFound(f"{source!r} is not a registry URI: write models:/NAME@ALIAS or models:/NAME/VERSION.")
+        if alias == "champion" and source_id:
+            try:
+                MlflowClient().get_model_version_by_alias(name, champion_alias(source_id))
+                alias = champion_alias(source_id)
+                source = f"models:/{name}@{alias}"
+            except Exception:  # noqa: BLE001 - no champion for this source: `champion` as it is (checked later)
+                pass
         try:
             root = Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
             client = MlflowClient()

@@ -51,7 +51,7 @@ def test_marker_outputs_are_strict_and_read_as_no_model(tmp_path):
         assert list(pd.read_csv(tmp_path / "plots" / f"train_{name}.csv").columns) == columns
     (tmp_path / "reports").mkdir()
     pd.DataFrame(columns=DRIVER_COLUMNS).to_csv(tmp_path / "reports" / "drivers.csv", index=False)
-    assert load_model_outputs(paths) is None and no_model_reason(paths) == str(exc)
+    assert load_model_outputs(paths, "fcr-classifier", f"sqlite:///{tmp_path / 'mlflow.db'}") is None and no_model_reason(paths) == str(exc)
     with pytest.raises(ModelNotFound, match="holds no model: no usable feature"):
         load_model(str(tmp_path / "models_out"))
 

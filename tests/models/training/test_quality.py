@@ -6,13 +6,10 @@ raw FCR), then `dvc exp run -S ...`, and `mlflow models serve` answering with th
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import httpx
@@ -20,9 +17,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.pipeline.scratch import scratch_project
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 
@@ -33,20 +28,9 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    dst = scratch_project(tmp_path_factory.mktemp("quality"), lambda params: None)  # the default size
-    shutil.copy(ROOT / ".gitignore", dst / ".gitignore")
-
-    # Stages call `python`: the project's interpreter first on PATH, however pytest was started.
-    env = os.environ | {"PYTHONPATH": str(dst), "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                                                          os.environ.get("PATH", "")]),
-                        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "baseline"]):
-        _run(cmd, dst, env)
-    _run([sys.executable, "-m", "dvc", "repro", "report"], dst, env)
-    return dst, env
+def trained(default_clone):
+    """The shared fresh clone after `make repro` (tests/conftest.py): the default size."""
+    return default_clone.path, default_clone.env
 
 
 def test_quality_bars_on_the_default_centre(trained):
@@ -104,6 +88,15 @@ def test_dvc_experiment_shows_in_dvc_and_mlflow(trained):
     shown = json.loads(_run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project, env))
     text = json.dumps(shown)
     assert '"num_leaves": 15' in text and "roc_auc" in text
+    aucs = []  # the baseline row and the experiment's both carry numbers
+    for rev in shown:
+        for row in [rev] + [e["revs"][0] for e in rev.get("experiments") or []]:
+            train = (((row.get("data") or {}).get("metrics") or {}).get("metrics/train.json") or {}).get("data") or {}
+            if train:
+                aucs.append((row["data"]["params"]["params.yaml"]["data"]["train"]["lightgbm"]["num_leaves"],
+                             train["model"]["roc_auc"]))
+    assert {leaves for leaves, _ in aucs} >= {7, 15}, aucs
+    assert all(0.5 < auc < 1 for _, auc in aucs)
     names = [e.get("name") for rev in shown for e in (rev.get("experiments") or [])
              for e in [(e.get("revs") or [{}])[0]]]
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
