@@ -63,8 +63,8 @@ def synthetic_export(
 
 @app.command()
 def label(
-    input: Path | None = typer.Argument(None, help="Contact file (CSV/Parquet, contract columns). "
-                                              "Default: the ingested contacts, as the DVC stage."),
+    input: Path | None = typer.Argument(None, help="Contact file, read and mapped as the ingest stage reads "
+                                              "ingest.files. Default: the ingested contacts, as the DVC stage."),
     output: Path | None = typer.Argument(None, help="Where to write contacts + labels (.parquet or .csv)."),
     window_days: float | None = typer.Option(None, help="Repeat window in days (default: params.yaml label)."),
     match: Match | None = typer.Option(None, help="Issue matching rule."),
@@ -271,7 +271,8 @@ def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc 
 
 @app.command()
 def score(
-    input: Path = typer.Argument(..., help="Contacts to score (CSV/Parquet, the export's columns as in ingest.files)."),
+    input: Path = typer.Argument(..., help="Contacts to score, in the export's format: read and mapped as the "
+                                           "ingest stage reads ingest.files (.csv/.tsv/.txt, .gz, .zip, Parquet)."),
     output: Path = typer.Argument(..., help="Where to write contact_id, started_at, p_repeat, route (.csv/.parquet)."),
     model: str = typer.Option(None, help="models:/NAME@ALIAS or a model directory; default serve.model (champion)."),
     reasons: int = typer.Option(0, min=0, help="Also write the top N reasons toward a repeat per contact."),
@@ -283,17 +284,20 @@ def score(
     import pandas as pd
 
     from contract.ingest import source_spec, synthetic_files
+    from contract.reading import read_export
     from contract.schema import normalise_contacts
     from models.registry.tracking import tracking_uri
     from models.serving.batch import batch_features, score_batch
     from models.serving.scorer import ModelNotFound, load_model
     from pipeline.config import load_params
-    from pipeline.io import read_table, write_parquet
+    from pipeline.io import write_parquet
 
     p = load_params(params)
     paths = p.paths
     files = synthetic_files(paths.raw_dir) if p.ingest.source == "synthetic" else p.ingest.files
-    result = normalise_contacts(read_table(input), replace(source_spec(files), name=str(input)))
+    # Read as the ingest stage reads the export (ingest.files.read: delimiter, encoding, .gz, .zip members).
+    export = read_export(str(input), files.read, "INPUT")
+    result = normalise_contacts(export.table, replace(source_spec(files), name=str(input)), export.duplicated)
     if result.counts["rows_quarantined"]:
         qpath = output.with_name(output.stem + ".quarantine.parquet")
         write_parquet(result.quarantine, qpath)
