@@ -7,16 +7,64 @@ one file, generating a synthetic export to practise the `files` source, or runni
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = logging.getLogger("fcr")
+
+
+class _Commands(TyperGroup):
+    """fcr's commands, each with the project's expected errors (pipeline/errors.py: a mapping, params.yaml,
+    a missing input file, a bad model source) printed as one message and exit status 2; `--debug` (or
+    FCR_DEBUG=1) lets them raise with their traceback. Any other exception is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from pydantic import ValidationError
+
+        from pipeline.errors import DEBUG_ENV, ExpectedError, debugging
+
+        before = os.environ.get(DEBUG_ENV)
+        if ctx.params.get("debug"):
+            os.environ[DEBUG_ENV] = "1"  # for run_stage too, which the stage commands go through
+        try:
+            return super().invoke(ctx)
+        except (ExpectedError, FileNotFoundError, ValidationError) as exc:
+            if debugging():
+                raise
+            typer.echo(f"Error: {_message(exc)}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            if before is None:
+                os.environ.pop(DEBUG_ENV, None)
+            else:
+                os.environ[DEBUG_ENV] = before
+
+
+def _message(exc: Exception) -> str:
+    """An expected error in words, naming what to change."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # a params section with a command-line option applied
+        import pipeline.config
+
+        section = getattr(getattr(pipeline.config, exc.title, None), "_section", "") or exc.title
+        return "invalid setting(s): " + "; ".join(
+            f"{'.'.join([section, *map(str, e['loc'])])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return (f"{exc.filename}: no such file. Check the path given on the command line or in params.yaml "
+                "(paths.*); a pipeline output is written by `dvc repro`.")
+    return str(exc)
+
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, cls=_Commands)
 PARAMS = typer.Option("params.yaml", "--params", help="params.yaml to read (the single source of configuration).")
 
 
@@ -27,7 +75,9 @@ class Match(str, Enum):
 
 
 @app.callback()
-def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+           debug: bool = typer.Option(False, "--debug", help="Show the traceback of an expected error (a mapping, "
+                                      "params.yaml, a missing file) instead of its one-line message.")) -> None:
     from pipeline.io import setup_logging
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
@@ -88,7 +138,7 @@ def label(
     p = load_params(params)
     overrides = {k: v for k, v in {"window_days": window_days, "match": match.value if match else None,
                                    "merge_gap_s": merge_gap_s}.items() if v is not None}
-    cfg = p.label.model_copy(update=overrides)
+    cfg = type(p.label).model_validate(p.label.model_dump() | overrides)  # (model_copy would not validate them)
     if input is None:
         from pipeline.stage import run_stage
 
@@ -150,11 +200,12 @@ def ingest(
     from labelling.labeller import label_table
     from labelling.measure import sanity_warnings
     from pipeline.config import load_params
+    from pipeline.errors import ParamsError
 
     started = time.perf_counter()
     p = load_params(params)
     if p.ingest.files is None:
-        raise typer.BadParameter("params.yaml has no ingest.files block to check")
+        raise ParamsError(f"{params} has no ingest.files block to check: add one (examples/ holds three).")
     lines, result = check_export(p.ingest.files)
     label_cfg = p.label if "resolution_signal" in result.contacts or p.label.source == "repeats" else \
         p.label.model_copy(update={"source": "repeats"})
@@ -363,7 +414,7 @@ def monitor_command(
     from report.charts import monitor_figure
 
     p = load_params(params)
-    cfg = p.monitor.model_copy(update={"since": since} if since else {})
+    cfg = type(p.monitor).model_validate(p.monitor.model_dump() | ({"since": since} if since else {}))
     model_dir = Path(p.paths.model_dir)
     card = json.loads((model_dir / "model_card.json").read_text())
     if is_no_model(card):  # train completed without a model: nothing to monitor
