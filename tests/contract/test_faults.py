@@ -231,3 +231,12 @@ def test_contacts_the_side_tables_do_not_know_are_counted_the_same_piece_by_piec
         assert streamed.contacts is None and len(pieces) == -(-6 // chunk)
         assert streamed.counts == whole.counts and streamed.contract == whole.contract
         pd.testing.assert_frame_equal(pd.concat(pieces).reset_index(drop=True), whole.contacts)
+
+
+def test_an_impossible_day_is_unparseable_not_rolled_into_the_next_month():
+    """Arrow's strptime reads 31/02 as 3 March; the parse must refuse it, as pandas does."""
+    text = pd.Series(["31/02/2025 12:00", "29/02/2025 08:00", "29/02/2024 08:00", "03/03/2025 09:00", "3/3/2025 9:05",
+                      "31/03/2025 10:00"])
+    parsed = parse_times(text, "%d/%m/%Y %H:%M", "UTC").values
+    assert parsed.isna().tolist() == [True, True, False, False, False, False]
+    assert parsed[2] == pd.Timestamp("2024-02-29 08:00", tz="UTC") and parsed[4] == pd.Timestamp("2025-03-03 09:05", tz="UTC")
