@@ -14,10 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from contract.lineage import source_identity
-from contract.reading import read_export
+from contract.reading import read_export, read_side_table
 from contract.schema import CONTRACT, IngestResult, SourceSpec, normalise_contacts, reject_summary, validate_side_table
 from pipeline.config import FilesConfig
-from pipeline.io import read_table
 from pipeline.errors import StageStop
 
 
@@ -53,7 +52,9 @@ def source_spec(files: FilesConfig, name: str = "contacts") -> SourceSpec:
     """The mapping of params.yaml's ingest.files block, with the reason family file read in."""
     families = dict(files.reason_families)
     if files.reason_family_file:
-        table = read_table(files.reason_family_file)
+        # A table the user writes, not the contact system: read with the defaults (sniffed delimiter,
+        # BOM or UTF-8), not the export's `read` options.
+        table = read_side_table(files.reason_family_file, None, "ingest.files.reason_family_file")
         missing = [c for c in ("reason_code", "reason_family") if c not in table.columns]
         if missing:
             raise ValueError(f"ingest.files.reason_family_file {files.reason_family_file} lacks column(s) {missing}; "

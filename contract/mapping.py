@@ -6,8 +6,10 @@ outcome signal (`resolution_signal`), the rule that filtered each row ("" for ke
 report: absent and constant columns, each value map's coverage (with the unmapped values), notes.
 
 Column sources: a source column name, `{constant: v}`, `{parts: [a, b], sep: " "}` or null
-(absent). A column name that occurs twice in the header is an error when mapped (name the second
-one `NAME#2`), a note otherwise. Missing-value tokens become missing in every mapped column.
+(absent). A name the header repeats is read as `NAME#1`, `NAME#2`, ... (contract/reading.py), and
+only so: the bare `NAME` is ambiguous, an error that lists those spellings with their positions
+(taking the first silently would read the wrong column of an export whose order changed). An unused
+repeated name is a note. Missing-value tokens become missing in every mapped column.
 """
 
 from __future__ import annotations
@@ -179,10 +181,7 @@ def check_sources(cmap: dict, spec, columns: list[str], duplicated: dict[str, li
     errors = []
     for src, key in used.items():
         if src in duplicated:
-            pos = duplicated[src]
-            errors.append(f"{key} names '{src}', which occurs {len(pos)} times in the header (positions "
-                          f"{', '.join(map(str, pos))}); name one of them: '{src}' (position {pos[0]}) or "
-                          + " or ".join(f"'{src}#{i + 1}' (position {p})" for i, p in enumerate(pos[1:], 1)))
+            errors.append(f"{key} names '{src}', {ambiguous(src, duplicated[src])}")
         elif src not in columns:
             what = (f"column '{key.removeprefix('column_map.')}' is mapped to '{src}'" if key.startswith("column_map.")
                     else f"{key} names '{src}'")
@@ -190,8 +189,19 @@ def check_sources(cmap: dict, spec, columns: list[str], duplicated: dict[str, li
     if errors:
         raise ContractError("; ".join(errors) + f". The file has columns {columns}. "
                             "Fix ingest.files in params.yaml.")
-    return [f"column '{name}' occurs at positions {pos} of the header; unused, so ignored"
-            for name, pos in duplicated.items() if name not in used]
+    notes = []
+    for name, pos in duplicated.items():
+        unused = [p for i, p in enumerate(pos, 1) if f"{name}#{i}" not in used]
+        if unused:
+            notes.append(f"column '{name}' occurs at positions {pos} of the header; "
+                         + ("unused, so ignored" if len(unused) == len(pos) else f"positions {unused} unused, so ignored"))
+    return notes
+
+
+def ambiguous(name: str, positions: list[int]) -> str:
+    """Why a repeated header name cannot be read bare, with exactly the spellings that can."""
+    return (f"which occurs {len(positions)} times in the header (positions {', '.join(map(str, positions))}); "
+            "name one of them: " + " or ".join(f"'{name}#{i}' (position {p})" for i, p in enumerate(positions, 1)))
 
 
 def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None = None) -> Mapped:
@@ -204,7 +214,9 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
     # An optional column mapped to its own name is taken when the file has it (the shipped map
     # names them all); one renamed must exist.
     for c in CONTRACT:
-        if c not in REQUIRED and isinstance(cmap.get(c), str) and cmap[c] == c and c not in raw.columns:
+        # (A repeated name is not absent: `check_sources` asks which occurrence.)
+        if c not in REQUIRED and isinstance(cmap.get(c), str) and cmap[c] == c and c not in raw.columns \
+                and c not in (duplicated or {}):
             cmap[c] = None
     # A required column must be named; agent_id may be named null on purpose (no agents named).
     missing_req = [c for c in REQUIRED if c not in cmap or (cmap[c] is None and c not in ABSENT_ALLOWED)]

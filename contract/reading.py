@@ -2,7 +2,9 @@
 
 In: the `contacts` path/glob and the `ingest.files.read` options. Out: `RawExport` with the rows of
 every file (Parquet keeps its types; delimited text stays text, so all parsing is ours), the source
-column names as the files spell them, and notes (e.g. an unused duplicated column name).
+column names as the files spell them (a name the header repeats: `NAME#1`, `NAME#2`, ... by
+position, and its positions in `duplicated`), and notes. Every command that reads a file (the ingest
+stage, `fcr ingest --check`, `fcr label`, `fcr score`) reads it here.
 
 Delimited text goes through pyarrow's multi-threaded CSV reader; the encoding is taken from the
 BOM, else from params, else must be UTF-8 (a file that is not fails with the byte offset and what to
@@ -15,6 +17,7 @@ import csv
 import fnmatch
 import glob
 import gzip
+import io
 import logging
 import mmap
 import zipfile
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from pipeline.config import ReadConfig
 from pipeline.errors import StageStop
@@ -64,7 +68,9 @@ def expand(pattern: str, key: str = "ingest.files.contacts") -> list[str]:
     else:
         files = [pattern] if Path(pattern).is_file() else []
     if not files:
-        raise ReadError(f"{key}: no file matches {pattern!r}; put your export under inputs/ and name it there.")
+        hint = ("put your export under inputs/ and name it there in params.yaml" if key.startswith(("ingest.", "report."))
+                else "check the path")
+        raise ReadError(f"{key}: no file matches {pattern!r}; {hint}.")
     return files
 
 
@@ -144,6 +150,23 @@ def _sniff(name: str, sample: str) -> str:
         return best
 
 
+def occurrence_names(name: str, header: list[str]) -> list[str]:
+    """The table's column names: the header's, except that each occurrence of a name the header holds
+    more than once is `NAME#1`, `NAME#2`, ... in header order. No occurrence keeps the bare name, so a
+    mapping cannot take the first one by accident (contract/mapping.py `check_sources`)."""
+    counts = {h: header.count(h) for h in header}
+    seen: dict[str, int] = {}
+    unique = []
+    for h in header:
+        seen[h] = seen.get(h, 0) + 1
+        unique.append(h if counts[h] == 1 else f"{h}#{seen[h]}")
+    clash = sorted({u for u in unique if unique.count(u) > 1})
+    if clash:  # e.g. a header with `note`, `note` and `note#2`
+        raise ReadError(f"{name}: the header's repeated names and its own column(s) {clash} cannot be told apart "
+                        "(repeated names are read as NAME#1, NAME#2, ...); rename those columns in the export.")
+    return unique
+
+
 def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFrame, list[str]]:
     if not len(data) or (data[:1 << 16].isspace() and bytes(data).isspace()):  # (no .strip(): it copies)
         raise ReadError(f"{name} is empty: no header and no rows. Check ingest.files.contacts in params.yaml.")
@@ -154,12 +177,7 @@ def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFr
     quote = read.quote or '"'
     delimiter = read.delimiter or _sniff(name, head)
     header = [h.strip() for h in _header(head, delimiter, quote)]
-    # Unique names for the reader; the duplicates are reported by position (see RawExport).
-    seen: dict[str, int] = {}
-    unique = []
-    for h in header:
-        seen[h] = seen.get(h, 0) + 1
-        unique.append(h if seen[h] == 1 else f"{h}#{seen[h]}")
+    unique = occurrence_names(name, header)
     table = pacsv.read_csv(
         pa.BufferReader(data),  # zero-copy (a Python file object would be read under the GIL)
         read_options=pacsv.ReadOptions(column_names=unique, skip_rows=1, block_size=BLOCK_SIZE),
@@ -182,9 +200,16 @@ def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.
     frames, headers, names = [], [], []
     for path in expand(pattern, key):
         if path.lower().endswith((".parquet", ".pq")):
-            df = pd.read_parquet(path)
+            header = pq.read_schema(path).names
+            unique = occurrence_names(path, header)
+            if unique == header:
+                df = pd.read_parquet(path)
+            else:  # pandas refuses repeated names: renamed in Arrow, then converted by pandas' own reader
+                buffer = io.BytesIO()
+                pq.write_table(pq.ParquetFile(path).read().rename_columns(unique), buffer)
+                df = pd.read_parquet(buffer)
             frames.append(df)
-            headers.append(list(df.columns))
+            headers.append(header)
             names.append(path)
             continue
         for name, data in _members(path, read):

@@ -158,6 +158,9 @@ def _strptime(text: pd.Series, fmt: str | None) -> pd.Series:
     parsed = pc.strptime(pa.array(text.array), format=fmt, unit="us", error_is_null=True)
     out = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype("datetime64[us]")
     retry = out.isna() & text.notna()
+    # Arrow rolls an impossible day over into the next month (31/02 -> 3 March, 29/02/2025 -> 1 March):
+    # a rolled-over date falls on day 1-3, so those are checked again by pandas, which refuses them.
+    retry |= (out.dt.day <= 3).fillna(False).astype(bool)
     if retry.any():
         out[retry] = pd.to_datetime(text[retry], format=fmt, errors="coerce").astype("datetime64[us]")
     return out

@@ -7,16 +7,64 @@ one file, generating a synthetic export to practise the `files` source, or runni
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 
+import click
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = logging.getLogger("fcr")
+
+
+class _Commands(TyperGroup):
+    """fcr's commands, each with the project's expected errors (pipeline/errors.py: a mapping, params.yaml,
+    a missing input file, a bad model source) printed as one message and exit status 2; `--debug` (or
+    FCR_DEBUG=1) lets them raise with their traceback. Any other exception is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from pydantic import ValidationError
+
+        from pipeline.errors import DEBUG_ENV, ExpectedError, debugging
+
+        before = os.environ.get(DEBUG_ENV)
+        if ctx.params.get("debug"):
+            os.environ[DEBUG_ENV] = "1"  # for run_stage too, which the stage commands go through
+        try:
+            return super().invoke(ctx)
+        except (ExpectedError, FileNotFoundError, ValidationError) as exc:
+            if debugging():
+                raise
+            typer.echo(f"Error: {_message(exc)}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            if before is None:
+                os.environ.pop(DEBUG_ENV, None)
+            else:
+                os.environ[DEBUG_ENV] = before
+
+
+def _message(exc: Exception) -> str:
+    """An expected error in words, naming what to change."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # a params section with a command-line option applied
+        import pipeline.config
+
+        section = getattr(getattr(pipeline.config, exc.title, None), "_section", "") or exc.title
+        return "invalid setting(s): " + "; ".join(
+            f"{'.'.join([section, *map(str, e['loc'])])}: {e['msg']}" for e in exc.errors())
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return (f"{exc.filename}: no such file. Check the path given on the command line or in params.yaml "
+                "(paths.*); a pipeline output is written by `dvc repro`.")
+    return str(exc)
+
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, cls=_Commands)
 PARAMS = typer.Option("params.yaml", "--params", help="params.yaml to read (the single source of configuration).")
 ANY_SOURCE = typer.Option(False, "--any-source", help="Use the model even when it was trained on another data "
                                                        "source or label rules than params.yaml's (refused by default); "
@@ -30,7 +78,9 @@ class Match(str, Enum):
 
 
 @app.callback()
-def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+           debug: bool = typer.Option(False, "--debug", help="Show the traceback of an expected error (a mapping, "
+                                      "params.yaml, a missing file) instead of its one-line message.")) -> None:
     from pipeline.io import setup_logging
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
@@ -66,8 +116,8 @@ def synthetic_export(
 
 @app.command()
 def label(
-    input: Path | None = typer.Argument(None, help="Contact file (CSV/Parquet, contract columns). "
-                                              "Default: the ingested contacts, as the DVC stage."),
+    input: Path | None = typer.Argument(None, help="Contact file, read and mapped as the ingest stage reads "
+                                              "ingest.files. Default: the ingested contacts, as the DVC stage."),
     output: Path | None = typer.Argument(None, help="Where to write contacts + labels (.parquet or .csv)."),
     window_days: float | None = typer.Option(None, help="Repeat window in days (default: params.yaml label)."),
     match: Match | None = typer.Option(None, help="Issue matching rule."),
@@ -91,7 +141,7 @@ def label(
     p = load_params(params)
     overrides = {k: v for k, v in {"window_days": window_days, "match": match.value if match else None,
                                    "merge_gap_s": merge_gap_s}.items() if v is not None}
-    cfg = p.label.model_copy(update=overrides)
+    cfg = type(p.label).model_validate(p.label.model_dump() | overrides)  # (model_copy would not validate them)
     if input is None:
         from pipeline.stage import run_stage
 
@@ -153,11 +203,12 @@ def ingest(
     from labelling.labeller import label_table
     from labelling.measure import sanity_warnings
     from pipeline.config import load_params
+    from pipeline.errors import ParamsError
 
     started = time.perf_counter()
     p = load_params(params)
     if p.ingest.files is None:
-        raise typer.BadParameter("params.yaml has no ingest.files block to check")
+        raise ParamsError(f"{params} has no ingest.files block to check: add one (examples/ holds three).")
     lines, result = check_export(p.ingest.files)
     label_cfg = p.label if "resolution_signal" in result.contacts or p.label.source == "repeats" else \
         p.label.model_copy(update={"source": "repeats"})
@@ -281,7 +332,8 @@ def repro(args: list[str] = typer.Argument(None, help="Extra arguments for `dvc 
 
 @app.command()
 def score(
-    input: Path = typer.Argument(..., help="Contacts to score (CSV/Parquet, the export's columns as in ingest.files)."),
+    input: Path = typer.Argument(..., help="Contacts to score, in the export's format: read and mapped as the "
+                                           "ingest stage reads ingest.files (.csv/.tsv/.txt, .gz, .zip, Parquet)."),
     output: Path = typer.Argument(..., help="Where to write contact_id, started_at, p_repeat, route (.csv/.parquet)."),
     model: str = typer.Option(None, help="models:/NAME@ALIAS or a model directory; default serve.model (champion)."),
     reasons: int = typer.Option(0, min=0, help="Also write the top N reasons toward a repeat per contact."),
@@ -294,17 +346,20 @@ def score(
     import pandas as pd
 
     from contract.ingest import source_spec, synthetic_files
+    from contract.reading import read_export
     from contract.schema import normalise_contacts
     from models.registry.tracking import tracking_uri
     from models.serving.batch import batch_features, score_batch
     from models.serving.scorer import ModelMismatch, ModelNotFound, check_lineage, current_lineage, load_model
     from pipeline.config import load_params
-    from pipeline.io import read_table, write_parquet
+    from pipeline.io import write_parquet
 
     p = load_params(params)
     paths = p.paths
     files = synthetic_files(paths.raw_dir) if p.ingest.source == "synthetic" else p.ingest.files
-    result = normalise_contacts(read_table(input), replace(source_spec(files), name=str(input)))
+    # Read as the ingest stage reads the export (ingest.files.read: delimiter, encoding, .gz, .zip members).
+    export = read_export(str(input), files.read, "INPUT")
+    result = normalise_contacts(export.table, replace(source_spec(files), name=str(input)), export.duplicated)
     if result.counts["rows_quarantined"]:
         qpath = output.with_name(output.stem + ".quarantine.parquet")
         write_parquet(result.quarantine, qpath)
@@ -377,7 +432,7 @@ def monitor_command(
     from report.charts import monitor_figure
 
     p = load_params(params)
-    cfg = p.monitor.model_copy(update={"since": since} if since else {})
+    cfg = type(p.monitor).model_validate(p.monitor.model_dump() | ({"since": since} if since else {}))
     model_dir = Path(p.paths.model_dir)
     card = json.loads((model_dir / "model_card.json").read_text())
     if is_no_model(card):  # train completed without a model: nothing to monitor

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.errors import ParamsError
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -401,10 +403,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Parse params.yaml; a wrong key or value fails with the path of the offending field."""
     path = Path(path)
     if not path.exists():
-        raise SystemExit(f"{path} not found: run from the project root or pass --params.")
-    raw = yaml.safe_load(path.read_text()) or {}
+        raise ParamsError(f"{path} not found: run from the project root or pass --params.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise SystemExit(f"{path} is invalid:\n" + "\n".join(lines)) from None
+        raise ParamsError(f"{path} is invalid:\n" + "\n".join(lines)) from None

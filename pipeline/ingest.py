@@ -11,6 +11,7 @@ import logging
 
 from contract.ingest import IngestRejected, ingest, synthetic_files
 from pipeline.config import IngestConfig, Paths
+from pipeline.errors import ParamsError
 from pipeline.io import ParquetParts, write_json, write_parquet
 from pipeline.stage import run_stage
 
@@ -21,7 +22,8 @@ __all__ = ["IngestRejected", "run"]
 def run(cfg: IngestConfig, paths: Paths) -> dict:
     files = synthetic_files(paths.raw_dir) if cfg.source == "synthetic" else cfg.files
     if files is None:
-        raise SystemExit("ingest.source is 'files' but params.yaml has no ingest.files block.")
+        raise ParamsError("ingest.source is 'files' but params.yaml has no ingest.files block: add one "
+                          "(examples/ holds three) or set ingest.source: synthetic.")
     with ParquetParts(paths.contacts) as contacts:  # written part by part as they are put in order
         out = ingest(files, cfg.max_reject_share, sink=contacts, kind=cfg.source)
     write_parquet(out.customers, paths.customers)

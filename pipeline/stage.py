@@ -19,7 +19,7 @@ from functools import reduce
 from pathlib import Path
 
 from pipeline.config import Params, Paths, load_params
-from pipeline.errors import StageStop
+from pipeline.errors import ExpectedError, debugging
 from pipeline.io import setup_logging, write_json
 
 log = logging.getLogger("fcr.stage")
@@ -64,11 +64,13 @@ def run_stage(name: str, run: Callable, *sections: str, params_path: str | Path 
     """Run one stage: `run(*[params.<section> ...], params.paths)`; a returned dict becomes its metrics."""
     warm_malloc()
     setup_logging()
-    params = load_params(params_path)
     started = time.perf_counter()
     try:
+        params = load_params(params_path)
         out = run(*(section(params, s) for s in sections), params.paths)
-    except StageStop as stop:  # the data, not the code: say why and what to change, no traceback
+    except ExpectedError as stop:  # the data or params, not the code: say why and what to change, no traceback
+        if debugging():
+            raise
         log.error("stage %s stopped: %s", name, stop)
         raise SystemExit(2) from None
     seconds = round(time.perf_counter() - started, 2)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from contract.reading import read_side_table
 from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, is_no_model, load_model
 from models.training.evaluation import capture_at
 from pipeline.config import Paths, ReportConfig
-from pipeline.io import read_columns, read_table
+from pipeline.io import read_columns
 
 SEGMENTS = ("channel", "reason_family", "team")
 # Contact columns the report uses, when the export has them (contract/schema.py names them).
@@ -77,7 +78,7 @@ def load_contacts(paths: Paths) -> pd.DataFrame:
 def load_reason_names(path: str | None) -> dict[str, str]:
     if path is None:
         return {}
-    table = read_table(path)
+    table = read_side_table(path, None, "report.reason_names")  # read as ingest reads (sniffed, BOM or UTF-8)
     missing = [c for c in ("reason_code", "reason_name") if c not in table.columns]
     if missing:
         raise ValueError(

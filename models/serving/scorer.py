@@ -32,6 +32,7 @@ import pandas as pd
 from features.online_state import OnlineState
 from features.rules import DAY
 from pipeline.config import FeaturizeConfig
+from pipeline.errors import ExpectedError
 from features.spec import EXTRA_PREFIX
 from contract.lineage import champion_alias, mismatch
 from models.model_files import SCORES_FILE, is_no_model, load_score_distribution
@@ -42,11 +43,11 @@ from models.serving.journal import Journal
 log = logging.getLogger(__name__)
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(ExpectedError, RuntimeError):
     """The model to serve could not be found or read."""
 
 
-class ModelMismatch(RuntimeError):
+class ModelMismatch(ExpectedError):
     """The model was trained on another data source (or label rules) than the project is set up for."""
 
 

@@ -16,6 +16,7 @@ from contract.mapping import ContractError
 from contract.reading import ReadError, read_export
 from contract.schema import SourceSpec, normalise_contacts, parse_times
 from pipeline.config import FilesConfig, OutcomeSignal, ReadConfig, load_params
+from pipeline.errors import ParamsError
 
 HEADER = "contact_id,customer_id,started_at,channel,reason_code,agent_id,wait_s,transfers\n"
 ROWS = ["k1,u1,2025-03-01T10:00:00Z,phone,BIL,a1,30,0\n", "k2,u2,2025-03-02T10:00:00Z,chat,TEC,a2,12,1\n",
@@ -84,19 +85,50 @@ def test_short_offsets_are_read():
 
 
 def test_duplicated_column_names(tmp_path):
+    """Each occurrence of a repeated name is NAME#1, NAME#2, ...; the bare NAME is ambiguous, and the
+    error lists exactly the accepted spellings."""
     dup = HEADER.replace("wait_s", "agent_id")
     path = write(tmp_path, dup + "".join(r.replace(",30,", ",a9,") for r in ROWS[:1]))
-    with pytest.raises(ContractError, match=r"'agent_id', which occurs 2 times in the header \(positions 6, 7\).*"
-                                            r"'agent_id#2' \(position 7\)"):
+    with pytest.raises(ContractError) as refused:
         ingest(files(path), 0.05)
-    # the second one named explicitly: fine
-    cmap = FilesConfig.default(contacts="x").column_map | {"agent_id": "agent_id#2", "wait_s": None}
-    assert ingest(files(path, column_map=cmap), 0.05).contacts["agent_id"].tolist() == ["a9"]
-    # a duplicated column nobody maps is only a note
+    assert ("column_map.agent_id names 'agent_id', which occurs 2 times in the header (positions 6, 7); name one "
+            "of them: 'agent_id#1' (position 6) or 'agent_id#2' (position 7).") in str(refused.value)
+    base = FilesConfig.default(contacts="x").column_map | {"wait_s": None}
+    for spelling, agent in (("agent_id#1", "a1"), ("agent_id#2", "a9")):
+        out = ingest(files(path, column_map=base | {"agent_id": spelling}), 0.05)
+        assert out.contacts["agent_id"].tolist() == [agent]
+        # the other occurrence is unused: a note naming its position
+        other = 7 if spelling == "agent_id#1" else 6
+        assert out.counts["contacts"]["notes"] == [
+            f"column 'agent_id' occurs at positions [6, 7] of the header; positions [{other}] unused, so ignored"]
+    for spelling in ("agent_id#0", "agent_id#3"):
+        with pytest.raises(ContractError, match=rf"'{spelling}', which is not in the contacts file"):
+            ingest(files(path, column_map=base | {"agent_id": spelling}), 0.05)
+    # a repeated optional column keeps the shipped own-name map from dropping it silently
+    team = write(tmp_path, HEADER.strip() + ",team,team\n" + ROWS[0].strip() + ",t1,t2\n", name="t.csv")
+    with pytest.raises(ContractError, match=r"column_map.team names 'team', which occurs 2 times.*'team#2' \(position 10\)"):
+        ingest(files(team), 0.05)
+    # a repeated column nobody maps is only a note
     unused = write(tmp_path, HEADER.strip() + ",note,note\n" + ROWS[0].strip() + ",x,y\n", name="n.csv")
     out = ingest(files(unused), 0.05)
     assert out.counts["contacts"]["notes"] == [
         "column 'note' occurs at positions [9, 10] of the header; unused, so ignored"]
+    # a repeated name whose NAME#k spelling the header already uses cannot be told apart
+    clash = write(tmp_path, HEADER.strip() + ",note,note,note#2\n" + ROWS[0].strip() + ",x,y,z\n", name="c2.csv")
+    with pytest.raises(ReadError, match=r"\['note#2'\] cannot be told apart"):
+        ingest(files(clash), 0.05)
+
+
+def test_duplicated_names_in_parquet_are_spelled_as_in_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {"contact_id": ["k1"], "customer_id": ["u1"], "started_at": ["2025-03-01T10:00:00Z"],
+            "channel": ["phone"], "reason_code": ["BIL"]}
+    arrays = [pa.array(v) for v in cols.values()] + [pa.array(["a1"]), pa.array(["a9"])]
+    pq.write_table(pa.Table.from_arrays(arrays, names=[*cols, "agent_id", "agent_id"]), tmp_path / "c.parquet")
+    export = read_export(str(tmp_path / "c.parquet"), None)
+    assert list(export.table.columns)[-2:] == ["agent_id#1", "agent_id#2"] and export.duplicated == {"agent_id": [6, 7]}
 
 
 def test_integer_ids_with_a_gap_stay_integers(tmp_path):
@@ -156,7 +188,7 @@ def test_params_errors_name_the_key_and_the_allowed_values(tmp_path):
         ReadConfig(delimiter=";;")
     bad = tmp_path / "params.yaml"
     bad.write_text((load_params.__globals__["PARAMS_FILE"]).read_text().replace("encoding: null", "encoding: ascii"))
-    with pytest.raises(SystemExit, match=r"ingest.files.read.encoding: Input should be 'utf-8', 'utf-8-sig'"):
+    with pytest.raises(ParamsError, match=r"ingest.files.read.encoding: Input should be 'utf-8', 'utf-8-sig'"):
         load_params(bad)
 
 
@@ -199,3 +231,12 @@ def test_contacts_the_side_tables_do_not_know_are_counted_the_same_piece_by_piec
         assert streamed.contacts is None and len(pieces) == -(-6 // chunk)
         assert streamed.counts == whole.counts and streamed.contract == whole.contract
         pd.testing.assert_frame_equal(pd.concat(pieces).reset_index(drop=True), whole.contacts)
+
+
+def test_an_impossible_day_is_unparseable_not_rolled_into_the_next_month():
+    """Arrow's strptime reads 31/02 as 3 March; the parse must refuse it, as pandas does."""
+    text = pd.Series(["31/02/2025 12:00", "29/02/2025 08:00", "29/02/2024 08:00", "03/03/2025 09:00", "3/3/2025 9:05",
+                      "31/03/2025 10:00"])
+    parsed = parse_times(text, "%d/%m/%Y %H:%M", "UTC").values
+    assert parsed.isna().tolist() == [True, True, False, False, False, False]
+    assert parsed[2] == pd.Timestamp("2024-02-29 08:00", tz="UTC") and parsed[4] == pd.Timestamp("2025-03-03 09:05", tz="UTC")
