@@ -285,6 +285,7 @@ def score(
     from contract.ingest import source_spec, synthetic_files
     from contract.schema import normalise_contacts
     from models.registry.tracking import tracking_uri
+    from features.spec import spec_extras
     from models.serving.batch import batch_features, score_batch
     from models.serving.scorer import ModelNotFound, load_model
     from pipeline.config import load_params
@@ -312,7 +313,7 @@ def score(
              paths.contacts)
     features = batch_features(result.contacts, pd.read_parquet(paths.contacts), pd.read_parquet(paths.labels),
                               pd.read_parquet(paths.customers), pd.read_parquet(paths.agents),
-                              loaded.spec["label_window_days"], p.featurize)
+                              loaded.spec["label_window_days"], p.featurize, spec_extras(loaded.spec))
     scored = score_batch(features, loaded, float(threshold), reasons)
     output.parent.mkdir(parents=True, exist_ok=True)
     scored.to_csv(output, index=False) if output.suffix == ".csv" else write_parquet(scored, output)

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.builder import LABELS_FOR_TRAINING, training_table
+from features.builder import LABELS_FOR_TRAINING, input_columns, training_table
 from features.online import LABEL_INPUTS, online_snapshot
-from features.spec import EXTRA_PREFIX, extra_columns
+from features.spec import extra_columns
 from pipeline.config import FeaturizeConfig, LabelConfig, Paths
 from pipeline.io import read_columns, write_checksums, write_parquet, write_tables
 from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
 CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
-CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
-                   "team", "wait_s", "handle_s", "transfers", *LABEL_INPUTS]  # disposition among them
 
 
 def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
@@ -32,7 +30,8 @@ def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
     # The user's extra columns, as ingest declared them (no contract.json: none).
     contract = Path(paths.contract)
     extras = extra_columns(json.loads(contract.read_text())) if contract.is_file() else {}
-    contacts = read_columns(paths.contacts, CONTACT_COLUMNS + [EXTRA_PREFIX + n for n in extras], CATEGORICAL)
+    columns = list(dict.fromkeys([*input_columns(extras), *LABEL_INPUTS]))  # what features and the snapshot read
+    contacts = read_columns(paths.contacts, columns, CATEGORICAL)
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)
