@@ -401,8 +401,9 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         # holds the reload lock: a reload asked for meanwhile is refused, never overwritten by this load
         with state.reloading:
             try:
-                state.scorer = loader()
-                settle_heap()
+                scorer = loader()
+                settle_heap()  # before it answers: ready means settled, and no reload is refused meanwhile
+                state.scorer = scorer
                 state.loaded_at = datetime.now()
                 state.error = None
                 log.info("model %s and snapshot loaded", state.scorer.model.source)

@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from features.builder import build_features, input_columns
-from features.spec import ExtraColumn
+from features.spec import EXTRA_PREFIX, ExtraColumn
 from models.scoring import model_frame
 from models.serving.scorer import LoadedModel
 from pipeline.config import FeaturizeConfig
@@ -35,6 +35,10 @@ def batch_features(new: pd.DataFrame, history: pd.DataFrame, labels: pd.DataFram
     it missing, as an export without it would."""
     history = history[~history["contact_id"].isin(new["contact_id"])]
     cols = [c for c in input_columns(extras) if c in new.columns or c in history.columns]
+    absent = [c for c in input_columns(extras) if c.startswith(EXTRA_PREFIX) and c not in cols]
+    if absent:
+        log.warning("the model uses extra column(s) %s that neither the new contacts nor the history have: "
+                    "scored as unknown (ingest.files.extra_columns no longer declares them?)", absent)
     both = pd.concat([history.reindex(columns=cols), new.reindex(columns=cols)], ignore_index=True)
     for c in both.columns:  # categories of the two parts differ: plain values, the builder re-encodes
         if isinstance(both[c].dtype, pd.CategoricalDtype):
