@@ -24,6 +24,14 @@ from pipeline.config import FeaturizeConfig
 NO_PREVIOUS = "none"
 # Optional export columns: when absent their features are all missing and dropped from the model.
 OPTIONAL_COLUMNS = ("agent_id", "team", "wait_s", "handle_s", "transfers", "disposition")
+CONTACT_INPUTS = ("contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family",
+                  *OPTIONAL_COLUMNS)
+
+
+def input_columns(extras: dict[str, ExtraColumn] | None = None) -> list[str]:
+    """The contact columns `build_features` reads: the contract's and the user's extra columns. Whatever
+    builds features (featurize, batch scoring) selects these, so that no extra column is left behind."""
+    return [*CONTACT_INPUTS, *(EXTRA_PREFIX + name for name in extras or {})]
 
 
 def agent_family_key(agent_id: pd.Series, family: pd.Series) -> pd.Series:

@@ -1,12 +1,15 @@
 """The feature specification, declared once: what each feature is, to whom, and when it is known.
 
 In: nothing (the built-in features) plus, for a user's export, its extra columns as declared by
-ingest in contract.json (`{"<name>": {"kind": "number|category|flag", "availability": ...}}`).
+ingest in contract.json (`{"<name>": {"kind": "number|category|flag", "availability": ...,
+"source_column": <the export's column>}}`).
 Out: `Feature` records (name, family, kind, availability, controllable, a plain-words label for a
 contact-centre manager, a precise description for data scientists), and `feature_spec`, the
 feature_spec.json that travels with the model: every feature's dtype and categories as built, the
-routing model's features (arrival only), the features dropped from it and why, and notes on optional
-export columns that were absent. The rules that compute the features live in features/rules.py.
+routing model's features (arrival only), the features dropped from it and why, notes on optional
+export columns that were absent, and the extra columns as declared (`spec_extras` reads them back, so
+that whatever applies the model builds them as featurize did). The rules that compute the features
+live in features/rules.py.
 """
 
 from __future__ import annotations
@@ -107,18 +110,31 @@ class ExtraColumn:
     """A user's extra column, as ingest declares it in contract.json."""
     kind: Literal["number", "category", "flag"]
     availability: Availability
+    source_column: str | None = None  # the export's column (the service takes the value under this name)
 
 
 def extra_columns(contract: dict) -> dict[str, ExtraColumn]:
-    """The `extra_columns` of a contract.json mapping, checked; a clear error names the bad entry."""
+    """The `extra_columns` of a contract.json mapping (or of a feature spec), checked; a clear error
+    names the bad entry."""
     out = {}
     for name, entry in (contract.get("extra_columns") or {}).items():
         kind, avail = entry.get("kind"), entry.get("availability")
         if kind not in ("number", "category", "flag") or avail not in ("arrival", "after_contact"):
             raise ValueError(f"contract.json extra_columns[{name!r}] = {entry}: kind must be number|category|flag "
                              "and availability arrival|after_contact (declare it in params.yaml ingest)")
-        out[name] = ExtraColumn(kind, avail)
+        out[name] = ExtraColumn(kind, avail, entry.get("source_column"))
     return out
+
+
+def spec_extras(spec: dict) -> dict[str, ExtraColumn]:
+    """The extra columns a model was built with, from its feature spec. A spec written before the spec
+    recorded them: read back from its `custom` features (category or number; a flag column ingest
+    parsed is already 1/0, which a number reads the same)."""
+    if "extra_columns" in spec:
+        return extra_columns(spec)
+    return {f["name"].removeprefix(EXTRA_PREFIX): ExtraColumn("category" if f["kind"] == "categorical" else "number",
+                                                               f["availability"])
+            for f in spec["features"] if f["family"] == "custom"}
 
 
 def custom_features(extras: dict[str, ExtraColumn]) -> tuple[Feature, ...]:
@@ -145,6 +161,7 @@ class FeatureSpec:
     dropped_features: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label_window_days: float = 7.0
+    extra_columns: dict[str, dict] = field(default_factory=dict)  # name -> kind, availability, source_column
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,7 +174,8 @@ def feature_spec(features: pd.DataFrame, window_days: float, extras: dict[str, E
     the training rows (`training_rows`, a boolean mask; all rows by default) carries no information:
     it is dropped from `model_features` and listed with the reason. `absent`: optional export columns
     that were not there (their features are all missing, and a note says so)."""
-    spec = FeatureSpec(label_window_days=window_days)
+    spec = FeatureSpec(label_window_days=window_days,
+                       extra_columns={name: asdict(x) for name, x in (extras or {}).items()})
     rows = features if training_rows is None else features.loc[training_rows.to_numpy(dtype=bool)]
     for f in all_features(extras):
         entry = {**asdict(f), "dtype": str(features[f.name].dtype)}

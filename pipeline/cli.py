@@ -349,6 +349,7 @@ def score(
     from contract.reading import read_export
     from contract.schema import normalise_contacts
     from models.registry.tracking import tracking_uri
+    from features.spec import spec_extras
     from models.serving.batch import batch_features, score_batch
     from models.serving.scorer import ModelMismatch, ModelNotFound, check_lineage, current_lineage, load_model
     from pipeline.config import load_params
@@ -380,7 +381,7 @@ def score(
              paths.contacts)
     features = batch_features(result.contacts, pd.read_parquet(paths.contacts), pd.read_parquet(paths.labels),
                               pd.read_parquet(paths.customers), pd.read_parquet(paths.agents),
-                              loaded.spec["label_window_days"], p.featurize)
+                              loaded.spec["label_window_days"], p.featurize, spec_extras(loaded.spec))
     scored = score_batch(features, loaded, float(threshold), reasons)
     if warning:  # --any-source: every row says which model scored it and why it may not fit
         scored["model_warning"] = f"scored with {loaded.source} although {warning} (--any-source)"

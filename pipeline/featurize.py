@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from contract.lineage import lineage
-from features.builder import LABELS_FOR_TRAINING, training_table
+from features.builder import LABELS_FOR_TRAINING, input_columns, training_table
 from features.online import LABEL_INPUTS, online_snapshot
-from features.spec import EXTRA_PREFIX, extra_columns
+from features.spec import extra_columns
 from labelling.target import label_target
 from pipeline.config import FeaturizeConfig, LabelConfig, Paths
 from pipeline.io import read_columns, write_checksums, write_parquet, write_tables
@@ -24,8 +24,6 @@ from pipeline.stage import run_stage
 
 log = logging.getLogger(__name__)
 CATEGORICAL = ["channel", "reason_code", "reason_family", "agent_id", "team", "disposition"]
-CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
-                   "team", "wait_s", "handle_s", "transfers", *LABEL_INPUTS]  # disposition among them
 
 
 def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
@@ -33,7 +31,8 @@ def run(cfg: FeaturizeConfig, label: LabelConfig, paths: Paths) -> pd.DataFrame:
     # The user's extra columns, as ingest declared them (no contract.json: none).
     contract = json.loads(Path(paths.contract).read_text()) if Path(paths.contract).is_file() else {}
     extras = extra_columns(contract)
-    contacts = read_columns(paths.contacts, CONTACT_COLUMNS + [EXTRA_PREFIX + n for n in extras], CATEGORICAL)
+    columns = list(dict.fromkeys([*input_columns(extras), *LABEL_INPUTS]))  # what features and the snapshot read
+    contacts = read_columns(paths.contacts, columns, CATEGORICAL)
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABELS_FOR_TRAINING])
     customers = pd.read_parquet(paths.customers)
     agents = pd.read_parquet(paths.agents)

@@ -14,7 +14,9 @@ this source (the decision says there was none to compare with) or a champion tra
 target, that never saw the challenger's test rows in training, loaded from its native model files
 (LightGBM model.txt + calibration.json + feature_spec.json: no code is executed), able to score the
 challenger's test rows, and not better than the challenger beyond `promote_tolerance`.
-Anything that cannot be established blocks promotion, with the reason.
+Anything that cannot be established blocks promotion, with the reason, with one exception: a champion
+built on extra columns of the export that the challenger's data does not have (ingest's extra
+columns changed since) cannot score these contacts at all, so it does not stand in the way.
 """
 
 from __future__ import annotations
@@ -119,6 +121,12 @@ def _against_champion(client: MlflowClient, cfg: RegistryConfig, lineage: dict[s
     try:
         with tempfile.TemporaryDirectory() as tmp:
             model = load_native(client, champion.run_id, Path(tmp))
+        custom = {f["name"] for f in model.spec["features"] if f["family"] == "custom"}  # the extra columns
+        lacking = [c for c in model.spec["model_features"] if c in custom and c not in test_rows]
+        if lacking:
+            decision["comparable"] = False
+            return True, (f"champion v{champion.version} was built on extra column(s) {lacking} that this data "
+                          "does not have (ingest.files.extra_columns changed): it cannot score these contacts")
         theirs_p = model.predict(test_rows)
     except Exception as exc:  # noqa: BLE001 - a champion that cannot be checked blocks promotion (fail closed)
         return False, (f"champion v{champion.version} could not be loaded or score the test rows from its native "

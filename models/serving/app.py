@@ -10,9 +10,10 @@ At the door, before any body is parsed (`_Door`): the request id (X-Request-ID, 
 echoed and logged), the bearer token (constant-time compare), the body size (413 as soon as it is
 over) and a deadline for the body (408 for a client that trickles it). JSON is strict: NaN,
 Infinity, numbers out of range and invalid unicode give 422.
+The user's extra columns (ingest.files.extra_columns) are fields of the contacts under the export's
+column names, typed by their kind (`request_models`): the request models are built per app, so the
+handlers' annotations are evaluated where they are defined (no `from __future__ import annotations`).
 """
-
-from __future__ import annotations
 
 import asyncio
 import gc
@@ -27,8 +28,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic_core
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -37,9 +39,11 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator
+from pydantic import model_validator
 
 from contract.vocabulary import CHANNELS
+from features.spec import EXTRA_PREFIX
 from models.serving import mapping
 from models.serving.mapping import DoorMapping
 from models.serving.scorer import CapacityUnknown, Scorer
@@ -62,8 +66,6 @@ class Contact(BaseModel):
     started_at: AwareDatetime = Field(description="arrival time with its UTC offset")
     wait_s: float | None = Field(None, ge=0, le=86_400)
     team: str | None = Field(None, max_length=128, description="defaults to the agent's team")
-    extra: dict[str, str | float | bool | None] | None = Field(
-        None, max_length=64, description="the export's extra columns (contract.json), by name")
 
     # Ingest's mappings at the door (models/serving/mapping.py): the same raw values as the exports.
     @field_validator("channel")
@@ -77,7 +79,7 @@ class Contact(BaseModel):
         return mapping.CURRENT.get().customer(v)
 
     @model_validator(mode="after")
-    def _family(self) -> Contact:
+    def _family(self) -> "Contact":
         if self.reason_family is None:
             self.reason_family = mapping.CURRENT.get().reason_families.get(self.reason_code)
         return self
@@ -162,6 +164,56 @@ class RouteResponse(BaseModel):
     route: Literal["specialist", "standard"]
     reasons: list[Reason] = Field(
         description="the strongest pushes toward a repeat, in plain words, with the best agent")
+
+
+# What an extra column's value is once read (DoorMapping.extra), as the OpenAPI schema shows it.
+EXTRA_TYPES = {"number": float, "flag": bool, "category": str}
+
+
+def _extra_fields(door: DoorMapping, availability: tuple[str, ...]) -> dict:
+    """The extra columns known by `availability`, as request fields: named `extra_<name>` (what the
+    features call them), taken under the export's column name (the alias), read as ingest reads them."""
+    fields = {}
+    for name, x in door.extra_columns.items():
+        if x.availability not in availability:
+            continue
+        column = x.source_column or name
+        taken = {f.alias or n for n, f in CompletedContact.model_fields.items()}
+        if column in taken:
+            raise ValueError(f"extra column {name!r} is the export's column {column!r}, a field of the service's "
+                             f"contacts already: rename it in the export or leave it out of ingest.files.extra_columns")
+        read = BeforeValidator(lambda v, kind=x.kind: mapping.CURRENT.get().extra(kind, v))
+        fields[EXTRA_PREFIX + name] = (
+            Annotated[EXTRA_TYPES[x.kind] | None, read],
+            Field(None, alias=column, max_length=256 if x.kind == "category" else None,
+                  description=f"your column {column} (extra column {name!r}: {x.kind}, known {x.availability}); "
+                              "blank or missing: unknown", json_schema_extra={"x-fcr-kind": x.kind}))
+    return fields
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The request bodies of one app: the contacts carry the export's extra columns."""
+    contact: type[Contact]
+    completed: type[CompletedContact]
+    score: type[ScoreRequest]
+    contacts: type[ContactsRequest]
+    route: type[RouteRequest]
+
+
+def request_models(door: DoorMapping) -> RequestModels:
+    """Contact (the extra columns known at arrival) and CompletedContact (all of them), and the
+    requests that hold them; the field descriptions of the base models are kept."""
+    contact = create_model("Contact", __base__=Contact, **_extra_fields(door, ("arrival",)))
+    completed = create_model("CompletedContact", __base__=CompletedContact,
+                             **_extra_fields(door, ("arrival", "after_contact")))
+
+    def holding(base: type[BaseModel], field_name: str, annotation: object) -> type[BaseModel]:
+        return create_model(base.__name__, __base__=base, **{field_name: (annotation, base.model_fields[field_name])})
+
+    return RequestModels(contact, completed, holding(ScoreRequest, "contacts", list[contact]),
+                         holding(ContactsRequest, "contacts", list[completed]),
+                         holding(RouteRequest, "contact", contact))
 
 
 class _Measure:
@@ -349,8 +401,9 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
         # holds the reload lock: a reload asked for meanwhile is refused, never overwritten by this load
         with state.reloading:
             try:
-                state.scorer = loader()
-                settle_heap()
+                scorer = loader()
+                settle_heap()  # before it answers: ready means settled, and no reload is refused meanwhile
+                state.scorer = scorer
                 state.loaded_at = datetime.now()
                 state.error = None
                 log.info("model %s and snapshot loaded", state.scorer.model.source)
@@ -412,7 +465,8 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
     app = FastAPIOffline(title="FCR scoring and routing", version="1", lifespan=lifespan,
                          description="Repeat risk of arriving contacts and agent ranking for routing systems.")
     app.router.route_class = _StrictRoute
-    app.state.door_mapping = door_mapping or DoorMapping()
+    app.state.door_mapping = door = door_mapping or DoorMapping()
+    bodies = request_models(door)
     threading.Thread(target=load, daemon=True, name="fcr-loader").start()
 
     async def scorer() -> Scorer:
@@ -457,12 +511,12 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
                 "state_age_s": None if s.last_event is None else round(time.time() - s.last_event, 3),
                 "loaded_at": state.loaded_at.isoformat() if state.loaded_at else None}
 
-    def frame(contacts: list[Contact]) -> list[dict]:
+    def frame(contacts: list[BaseModel]) -> list[dict]:
         return [c.model_dump() for c in contacts]
 
     @app.post("/v1/score", response_model=ScoreResponse,
               responses={413: {"description": "batch over the limit"}})
-    async def score(body: ScoreRequest, request: Request, s: Scorer = Depends(scorer)) -> ScoreResponse:
+    async def score(body: bodies.score, request: Request, s: Scorer = Depends(scorer)) -> ScoreResponse:
         if len(body.contacts) > max_batch:
             raise HTTPException(413, f"{len(body.contacts)} contacts in one request; the limit is {max_batch}")
         rows = frame(body.contacts)
@@ -480,7 +534,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
 
     @app.post("/v1/contacts", response_model=ContactsResponse,
               responses={413: {"description": "batch over the limit"}})
-    async def contacts(body: ContactsRequest, s: Scorer = Depends(scorer)) -> ContactsResponse:
+    async def contacts(body: bodies.contacts, s: Scorer = Depends(scorer)) -> ContactsResponse:
         if len(body.contacts) > max_batch:
             raise HTTPException(413, f"{len(body.contacts)} contacts in one request; the limit is {max_batch}")
         learned = s.learn("completion", frame(body.contacts))
@@ -488,7 +542,7 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
                                 journal_length=len(s.journal) if s.journal is not None else 0)
 
     @app.post("/v1/route", response_model=RouteResponse)
-    async def route(body: RouteRequest, s: Scorer = Depends(scorer)) -> RouteResponse:
+    async def route(body: bodies.route, s: Scorer = Depends(scorer)) -> RouteResponse:
         try:
             threshold = s.threshold_for(body.specialist_capacity)
         except CapacityUnknown as exc:

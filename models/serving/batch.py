@@ -3,7 +3,8 @@
 In: the new contacts in contract form (mapped by contract/ingest.py as ingest maps the export), the
 history the point-in-time features need (ingested contacts, their labels, customers, agents), a loaded
 model (the champion by default) and its routing threshold. Out: one row per new contact, in input
-order. Features come from the batch builder (features/builder.py) over history + new contacts, so a
+order. Features come from the batch builder (features/builder.py) over history + new contacts, the
+user's extra columns the model was built with included (its feature spec names them), so a
 contact's features are what training would have computed for it; label-derived history uses only
 windows closed before the contact (the builder's point-in-time rule).
 """
@@ -16,28 +17,34 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.builder import build_features
+from features.builder import build_features, input_columns
+from features.spec import EXTRA_PREFIX, ExtraColumn
 from models.scoring import model_frame
 from models.serving.scorer import LoadedModel
 from pipeline.config import FeaturizeConfig
 
 log = logging.getLogger(__name__)
-CONTACT_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family", "agent_id",
-                   "team", "wait_s", "handle_s", "transfers", "disposition"]
 
 
 def batch_features(new: pd.DataFrame, history: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame,
-                   agents: pd.DataFrame, window_days: float, cfg: FeaturizeConfig) -> pd.DataFrame:
+                   agents: pd.DataFrame, window_days: float, cfg: FeaturizeConfig,
+                   extras: dict[str, ExtraColumn] | None = None) -> pd.DataFrame:
     """Features of the new contacts (input order), computed with the history before them. A new contact
-    already in the history replaces it (re-scoring an old contact sees no label of its own)."""
+    already in the history replaces it (re-scoring an old contact sees no label of its own). `extras`:
+    the user's extra columns the model uses (`spec_extras` of its spec); a new contact without one has
+    it missing, as an export without it would."""
     history = history[~history["contact_id"].isin(new["contact_id"])]
-    cols = [c for c in CONTACT_COLUMNS if c in new.columns or c in history.columns]
+    cols = [c for c in input_columns(extras) if c in new.columns or c in history.columns]
+    absent = [c for c in input_columns(extras) if c.startswith(EXTRA_PREFIX) and c not in cols]
+    if absent:
+        log.warning("the model uses extra column(s) %s that neither the new contacts nor the history have: "
+                    "scored as unknown (ingest.files.extra_columns no longer declares them?)", absent)
     both = pd.concat([history.reindex(columns=cols), new.reindex(columns=cols)], ignore_index=True)
     for c in both.columns:  # categories of the two parts differ: plain values, the builder re-encodes
         if isinstance(both[c].dtype, pd.CategoricalDtype):
             both[c] = both[c].astype(object)
     labels = labels[labels["contact_id"].isin(history["contact_id"])]
-    features = build_features(both, labels, customers, agents, window_days, cfg)
+    features = build_features(both, labels, customers, agents, window_days, cfg, extras=extras)
     return features.iloc[len(history):].reset_index(drop=True)
 
 

@@ -33,7 +33,6 @@ from features.online_state import OnlineState
 from features.rules import DAY
 from pipeline.config import FeaturizeConfig
 from pipeline.errors import ExpectedError
-from features.spec import EXTRA_PREFIX
 from contract.lineage import champion_alias, mismatch
 from models.model_files import SCORES_FILE, is_no_model, load_score_distribution
 from models.scoring import Calibrator
@@ -201,8 +200,8 @@ class Scorer:
     sweep: Iterator[int] | None = None    # the prune in progress, a few keys per event
 
     def prepare(self, contacts: list[dict]) -> list[dict]:
-        """Raw fields -> the state's input: family filled in, start time in epoch seconds, the user's
-        extra columns as `extra_<name>`."""
+        """Raw fields -> the state's input: family filled in, start time in epoch seconds (the user's
+        extra columns come as `extra_<name>`, read at the door: models/serving/mapping.py)."""
         rows = []
         for c in contacts:
             r = dict(c)
@@ -211,8 +210,6 @@ class Scorer:
                 r["reason_family"] = self.state.family_of.get(r["reason_code"], r["reason_code"])
             when = r["started_at"]
             r["started_at"] = math.floor(when.timestamp()) if isinstance(when, datetime) else int(when)
-            for k, v in (r.pop("extra", None) or {}).items():
-                r[EXTRA_PREFIX + k] = v
             rows.append(r)
         return rows
 

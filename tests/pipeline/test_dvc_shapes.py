@@ -56,6 +56,13 @@ def test_dvc_repro_on_each_export_shape(shape, tmp_path):
         assert got["contract"]["channels"] == ["phone"]
     if shape != "telephony":
         assert got["label"]["signal_vs_tracking"]["contacts_with_signal"] > 0
+    if shape == "tickets":  # the model trained with the export's extra column scores the export's rows
+        spec = json.loads((project / "models_out/feature_spec.json").read_text())
+        assert "extra_priority" in spec["model_features"]
+        out = tmp_path / "scored.csv"
+        _run([sys.executable, "-m", "pipeline.cli", "score", f"inputs/{NAMES[shape]}", str(out), "--model",
+              "models_out"], project)
+        assert pd.read_csv(out)["p_repeat"].between(0, 1, inclusive="neither").all()
     labels = pd.read_parquet(project / "data/labelled/labels")
     assert len(labels) == got["ingest"]["rows_kept"]
 
