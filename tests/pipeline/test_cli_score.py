@@ -109,8 +109,9 @@ def test_fcr_score_reads_an_export_as_ingest_does(shape, tmp_path, monkeypatch):
         seen["contacts"] = new
         raise _Captured
 
-    monkeypatch.setattr(scorer, "load_model", lambda source, uri: SimpleNamespace(
-        card={"capacity_threshold": 0.5}, source=source, spec={"label_window_days": 7}))
+    monkeypatch.setattr(scorer, "load_model", lambda source, uri, source_id=None: SimpleNamespace(
+        card={"capacity_threshold": 0.5}, source=source, spec={"label_window_days": 7, "features": []}))
+    monkeypatch.setattr(scorer, "check_lineage", lambda model, current, any_source=False: None)  # (reading is tested)
     monkeypatch.setattr(batch, "batch_features", capture)
     res = runner.invoke(app, ["score", str(contacts), str(tmp_path / "scored.csv"), "--params", str(params)])
     assert isinstance(res.exception, _Captured), (res.output, res.exception)
