@@ -114,6 +114,9 @@ def _against_champion(client: MlflowClient, cfg: RegistryConfig, lineage: dict[s
                             "baseline gate alone")
         return True, "no champion for this data source yet"
     decision["champion_version"] = int(champion.version)
+    if str(champion.version) == str(decision["version"]):  # the same files again (DVC re-ran train)
+        decision["comparable"] = True
+        return True, f"these model files are the champion already (version {champion.version})"
     why_not = comparable(lineage, dict(champion.tags or {}))
     decision["comparable"] = why_not is None
     if why_not:

@@ -28,7 +28,7 @@ from mlflow.models import infer_signature
 from models.registry.lifeline import Lifeline, close_stale_runs, process_tags
 from labelling.target import label_target  # noqa: F401 - (re-exported: the registry names its target)
 from models.model_files import files_md5
-from models.registry.promotion import NATIVE_DIR, decide, lineage_tags
+from models.registry.promotion import FILES_TAG, NATIVE_DIR, decide, lineage_tags, version_of_files
 from pipeline.config import RegistryConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,14 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
             return result
         if lifeline:
             lifeline.check()
-        registered = mlflow.register_model(info.model_uri, cfg.model_name, tags=lineage)
-        version = str(registered.version)  # the registry hands back int or str depending on the call
+        # The same native files registered before (DVC re-ran train on data and params it had seen): that
+        # version is this model; a second version of identical files would make "which version" ambiguous.
+        same, _ = version_of_files(cfg.model_name, lineage.get(FILES_TAG, ""), mlflow.get_tracking_uri())
+        if same is not None and lineage.get(FILES_TAG):
+            version = str(same.version)
+            log.info("these model files are registered already: version %s (not registered again)", version)
+        else:
+            version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=lineage).version)
         client.set_registered_model_alias(cfg.model_name, "challenger", version)
         decision = decide(client, cfg, version, lineage, gate, test_rows, y_test, predict(X_test))
         if decision["promoted"]:
