@@ -171,6 +171,7 @@ def ingest(files: FilesConfig, max_reject_share: float,
         raise IngestRejected(
             f"{counts['reject_share']:.1%} of contact rows were rejected, above "
             f"ingest.max_reject_share={max_reject_share:.1%}:\n"
-            + reject_summary(result.quarantine, spec.column_map)
+            + reject_summary(result.quarantine, spec.column_map, extra_columns=spec.extra_columns,
+                             outcome_column=spec.outcome_signal.column if spec.outcome_signal else None)
             + "\nCheck ingest.files (column_map, timestamp_format, timezone, channel_map) in params.yaml.")
     return out

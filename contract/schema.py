@@ -570,18 +570,26 @@ def quarantine_rows(raw: pd.DataFrame, mask: pd.Series, reason: pd.Series, sourc
     }).reset_index(drop=True)
 
 
-def reject_summary(quarantine: pd.DataFrame, column_map: dict[str, str | None], max_examples: int = 5) -> str:
+def reject_summary(quarantine: pd.DataFrame, column_map: dict[str, str | None], max_examples: int = 5,
+                   extra_columns: dict | None = None, outcome_column: str | None = None) -> str:
     """Human-readable lines: each reason with its count, first rows and offending values (read from
-    the raw rows the quarantine keeps)."""
+    the raw rows the quarantine keeps), named by the export's column; for values that are not yes/no,
+    the value_maps entry that teaches ingest the export's own words."""
+    sources = {**{f"extra_{n}": (e.column, n) for n, e in (extra_columns or {}).items()},
+               **({"resolution_signal": (outcome_column, "outcome_signal")} if outcome_column else {})}
     lines = []
     for text, grp in quarantine.groupby("reason", sort=False):
         col = text.split(":")[0]
         entry = column_map.get(col)
-        src = entry if isinstance(entry, str) else col
+        src, key = sources.get(col, (entry if isinstance(entry, str) else col, col))
         rows = grp["source_row"].head(max_examples).tolist()
         raw_rows = [json.loads(r) for r in grp["row"].head(max_examples)]
         vals = [r[src] for r in raw_rows if src in r]
         lines.append(f"  {text}: {len(grp)} rows (column '{src}'); first rows {rows}, values {vals}")
+        if text.endswith("not a yes/no value"):
+            words = ", ".join(f"{v}: yes|no" for v in dict.fromkeys(map(str, vals)))
+            lines.append(f"    if these are your system's yes/no words, write in params.yaml: ingest.files.value_maps: "
+                         f"{{{key}: {{{words}}}}}")
     return "\n".join(lines)
 
 

@@ -138,6 +138,12 @@ def test_your_own_export_trains_the_model_that_scores_it(default_clone, tmp_path
     (project / "inputs").mkdir(exist_ok=True)
     history.to_csv(project / "inputs/llamadas.txt", sep="\t", index=False, lineterminator="\r\n")
     _write_params(project, lambda p: _files_params(p, "inputs/llamadas.txt"))
+    # VIP is written S / N: ingest stops, names the column and the values, and says what to write.
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode != 0 and "(column 'VIP')" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    assert "value_maps: {vip: {" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    _write_params(project, lambda p: p["ingest"]["files"].update(value_maps={"vip": {"S": "yes", "N": "no"}}))
     run_in([sys.executable, "-m", "dvc", "repro"], project, env)
 
     # The user's model became its source's champion; the synthetic one stays findable.
