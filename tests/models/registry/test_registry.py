@@ -67,8 +67,8 @@ def registry(tmp_path, monkeypatch):
 def test_mlflow_pyfunc_registry_and_promotion(centre, registry):
     reg = RegistryConfig.default(experiment="test")
     first, result = register(centre, registry, _cfg())
-    assert first["gate_passed"] and first["promoted"] and first["reason"] == "no champion yet"
-    assert "no champion to compare with" in first["note"]
+    assert first["gate_passed"] and first["promoted"] and first["reason"] == "no champion for this data source yet"
+    assert "no champion for this data source to compare with" in first["note"]
     assert mlflow.get_tracking_uri().startswith("sqlite:///")
     model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}@champion")
     p = np.asarray(model.predict(plain_input(result.X_test.head(200))), dtype=float)
@@ -123,6 +123,37 @@ def test_another_label_target_is_not_comparable(centre, registry):
 
 
 @pytest.mark.slow  # trains and registers real models (10-40 s)
+def test_each_data_source_has_its_own_champion_and_identical_files_are_one_version(centre, registry):
+    from contract.lineage import lineage, source_identity
+    from models.model_files import files_md5
+    from models.registry.promotion import version_of_files
+
+    table, spec, true_p = centre
+    mine = lineage(source_identity("files", {"contact_id": "CallID"}, {}, None), TARGET)
+    synthetic = lineage(source_identity("synthetic", {}, {}, None), TARGET)
+    first, _ = register((table, spec | {"lineage": synthetic}, true_p), registry, _cfg())
+    # A much weaker model of another source: never compared with the synthetic champion, promoted by its gate.
+    weak, _ = register((table, spec | {"lineage": mine}, true_p), registry, _cfg(n_estimators=30, learning_rate=0.02))
+    assert first["promoted"] and weak["gate_passed"] and weak["promoted"], weak
+    assert weak["champion_alias"] == f"champion-{mine['id']}" and weak["champion_version"] is None
+    client = MlflowClient()
+    alias = client.get_model_version_by_alias
+    assert int(alias("fcr-classifier", f"champion-{synthetic['id']}").version) == first["version"]
+    assert int(alias("fcr-classifier", f"champion-{mine['id']}").version) == weak["version"]
+    assert int(alias("fcr-classifier", "champion").version) == weak["version"]  # the latest promotion, any source
+    assert client.get_model_version("fcr-classifier", str(weak["version"])).tags["lineage.id"] == mine["id"]
+    uri = f"sqlite:///{registry / 'mlflow.db'}"
+    assert champion_status("fcr-classifier", first["version"], uri)["is_champion"] is True  # of its own source
+    # The same data and params again (DVC re-running train): the same files, the same version, still champion.
+    again, _ = register((table, spec | {"lineage": synthetic}, true_p), registry, _cfg())
+    assert again["version"] == first["version"] and again["promoted"] and "already" in again["reason"]
+    assert len(client.search_model_versions("name='fcr-classifier'")) == 2
+    folders = sorted((f for f in registry.glob("m[0-9]*") if f.is_dir()), key=lambda f: int(f.name[1:]))
+    found, _ = version_of_files("fcr-classifier", files_md5(folders[-1]), uri)
+    assert int(found.version) == first["version"]
+
+
+@pytest.mark.slow  # trains and registers real models (10-40 s)
 def test_deleted_registry_promotes_only_through_the_gate(centre, registry, tmp_path_factory, monkeypatch):
     register(centre, registry, _cfg())
     # mlflow.db deleted: a new database (a new path, as MLflow caches its connection per URI in-process).
@@ -136,7 +167,7 @@ def test_deleted_registry_promotes_only_through_the_gate(centre, registry, tmp_p
     noise["repeated"] = np.random.default_rng(0).permutation(noise["repeated"].to_numpy())
     bad, _ = register((noise, spec, None), registry, _cfg(), table=noise)
     assert bad["version"] == 1 and not bad["gate_passed"] and not bad["promoted"]
-    assert "failed the baseline gate" in bad["reason"] and "no champion yet" in bad["reason"]
+    assert "failed the baseline gate" in bad["reason"] and "no champion for this data source yet" in bad["reason"]
     with pytest.raises(Exception):
         MlflowClient().get_model_version_by_alias("fcr-classifier", "champion")
     good, _ = register(centre, registry, _cfg())
