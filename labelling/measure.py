@@ -70,10 +70,13 @@ def fcr_by_count(labelled: pd.DataFrame, column: str, cap: int = 3) -> pd.DataFr
     return fcr_table(labelled, column, first=fc.assign(**{column: capped}))
 
 
-def weekly_fcr(labelled: pd.DataFrame, *, first: pd.DataFrame | None = None) -> pd.DataFrame:
-    """FCR by ISO week (weeks start on Monday, UTC)."""
+def weekly_fcr(labelled: pd.DataFrame, *, first: pd.DataFrame | None = None, tz: str = "UTC") -> pd.DataFrame:
+    """FCR by ISO week (weeks start on Monday at midnight in `tz`)."""
     fc = first if first is not None else first_contacts(labelled, ["started_at"])
-    us = pd.DatetimeIndex(fc["started_at"]).as_unit("us").asi8
+    started = pd.DatetimeIndex(fc["started_at"])
+    if started.tz is not None and tz != "UTC":
+        started = started.tz_convert(tz).tz_localize(None)  # wall-clock time: weeks cut at local midnight
+    us = started.as_unit("us").asi8
     monday = pd.Timestamp("1970-01-05").value // 1000  # the first Monday of the epoch, in microseconds
     week_us = 7 * 86_400 * 1_000_000
     week_no = (us - monday) // week_us
