@@ -14,10 +14,15 @@ contact, in input order, with
 The rules, precisely (the brute-force reference in tests/reference_labeller.py spells them out too):
 1. Contacts are ordered by (started_at, contact_id) within each customer. Anonymous customers
    are never linked.
-2. Merge: a contact that starts at most `merge_gap_s` after the end (ended_at, else started_at) of
-   the same customer's previous contact is merged into that contact's group. The group is one
-   contact: it keeps its first row's id, time, channel and reason; it is abandoned only if all its
-   rows are; its survey answer is the last one given.
+2. Merge: only pieces of one contact are joined. A contact joins the group of the same customer's
+   previous contact when both start at most `merge_gap_s` apart (a transfer, a duplicate); else it
+   joins the group of the customer's contact that ended last (ended_at, else started_at; the latest
+   such row on a tie) when every earlier contact of the customer has ended by its start and it starts
+   at most `merge_gap_s` after that end (a dropped call and the call back). A contact opened while an
+   earlier one is still open, later than `merge_gap_s` after the previous start (a second ticket while
+   the first is open), is never merged: it is a contact of its own and a repeat candidate. The group
+   is one contact: it keeps its first row's id, time, channel and reason; it is abandoned only if all
+   its rows are; its survey answer is the last one given.
 3. Candidates for a repeat are the handled contacts, plus the abandoned ones when
    `abandoned_counts_as_repeat`. Handled contact i is repeated when the next candidate of the same
    customer and the same issue key (reason code, reason family or any) starts within
@@ -294,19 +299,17 @@ def _block_bounds(same_prev: np.ndarray, blocks: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo] or [(0, 0)]
 
 
-def _last_known(known: np.ndarray, val: np.ndarray, group_no: np.ndarray,
+def _last_known(known: np.ndarray, val: np.ndarray, rep: np.ndarray,
                 first_of_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A merge group's answer (survey, outcome signal) is the last one given in it, held by its first row."""
-    n_groups = len(first_of_group)
-    answered = np.flatnonzero(known)  # group numbers are non-decreasing along the rows
-    g_ans = group_no[answered]
-    last_of_group = np.r_[g_ans[1:] != g_ans[:-1], True] if len(answered) else np.zeros(0, bool)
-    last_ans = np.full(n_groups, -1)
-    last_ans[g_ans[last_of_group]] = answered[last_of_group]
-    has = last_ans >= 0
+    """A merge group's answer (survey, outcome signal) is the last one given in it (by row order), held by
+    its representative row (`rep`: each row's representative)."""
+    answered = np.flatnonzero(known)
+    last_ans = np.full(len(known), -1)
+    np.maximum.at(last_ans, rep[answered], answered)
+    has = last_ans[first_of_group] >= 0
     k, v = known.copy(), val.copy()
     k[first_of_group] = has
-    v[first_of_group[has]] = val[last_ans[has]]
+    v[first_of_group[has]] = val[last_ans[first_of_group[has]]]
     return k, v
 
 
@@ -321,20 +324,36 @@ def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> Non
     cust = np.cumsum(~same_prev) - 1  # local customer numbers
     abandoned_row, survey_known, survey_val = r.abandoned[lo:hi], r.survey_known[lo:hi], r.survey_val[lo:hi]
 
-    # 2. Merge groups: start within merge_gap of the end of the customer's previous contact.
-    join = same_prev
-    join[1:] &= t[1:] - end[:-1] <= int(round(cfg.merge_gap_s * US))
-    merged = join
-    group_no = np.cumsum(~join) - 1
-    first_of_group = np.flatnonzero(~join)
-    rep = first_of_group[group_no]  # local representative row of each row
-    n_groups = len(first_of_group)
+    # 2. Merge groups (rule 2): each row links to the previous row (both start within the gap) or to
+    # the row that ended last (all earlier contacts ended, within the gap after that end); rows link to
+    # earlier rows only, so following the links to their root gives each row's group representative.
+    gap = int(round(cfg.merge_gap_s * US))
+    pos = np.arange(m)
+    latest_end = pd.Series(end).groupby(cust).cummax().to_numpy()  # including the row itself
+    new_max = np.ones(m, bool)
+    new_max[1:] = ~same_prev[1:] | (end[1:] >= latest_end[:-1])
+    latest_row = np.maximum.accumulate(np.where(new_max, pos, -1))  # first rows of customers reset it
+    link = pos.copy()
+    if m > 1:
+        close_start = same_prev[1:] & (t[1:] - t[:-1] <= gap)
+        after_end = t[1:] - latest_end[:-1]
+        after_all = same_prev[1:] & ~close_start & (after_end >= 0) & (after_end <= gap)
+        link[1:][close_start] = pos[:-1][close_start]
+        link[1:][after_all] = latest_row[:-1][after_all]
+    merged = link != pos
+    rep = link
+    while True:
+        nxt = rep[rep]
+        if np.array_equal(nxt, rep):
+            break
+        rep = nxt
+    first_of_group = np.flatnonzero(~merged)
     # Group attributes: abandoned only if all rows are; the last survey answer.
-    all_abandoned = np.bincount(group_no, weights=~abandoned_row, minlength=n_groups) == 0
+    handled_rows = np.bincount(rep, weights=~abandoned_row, minlength=m)
     is_abandoned = abandoned_row.copy()
-    is_abandoned[first_of_group] = all_abandoned
-    s_known, s_val = _last_known(survey_known, survey_val, group_no, first_of_group)
-    g_known, g_val = _last_known(r.signal_known[lo:hi], r.signal_val[lo:hi], group_no, first_of_group)
+    is_abandoned[first_of_group] = handled_rows[first_of_group] == 0
+    s_known, s_val = _last_known(survey_known, survey_val, rep, first_of_group)
+    g_known, g_val = _last_known(r.signal_known[lo:hi], r.signal_val[lo:hi], rep, first_of_group)
 
     # 3. Candidates, partitioned by customer and issue key, in time order. In customer order the
     # partition keys are nearly sorted already, so the stable sort runs fast.

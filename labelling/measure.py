@@ -70,10 +70,13 @@ def fcr_by_count(labelled: pd.DataFrame, column: str, cap: int = 3) -> pd.DataFr
     return fcr_table(labelled, column, first=fc.assign(**{column: capped}))
 
 
-def weekly_fcr(labelled: pd.DataFrame, *, first: pd.DataFrame | None = None) -> pd.DataFrame:
-    """FCR by ISO week (weeks start on Monday, UTC)."""
+def weekly_fcr(labelled: pd.DataFrame, *, first: pd.DataFrame | None = None, tz: str = "UTC") -> pd.DataFrame:
+    """FCR by ISO week (weeks start on Monday at midnight in `tz`)."""
     fc = first if first is not None else first_contacts(labelled, ["started_at"])
-    us = pd.DatetimeIndex(fc["started_at"]).as_unit("us").asi8
+    started = pd.DatetimeIndex(fc["started_at"])
+    if started.tz is not None and tz != "UTC":
+        started = started.tz_convert(tz).tz_localize(None)  # wall-clock time: weeks cut at local midnight
+    us = started.as_unit("us").asi8
     monday = pd.Timestamp("1970-01-05").value // 1000  # the first Monday of the epoch, in microseconds
     week_us = 7 * 86_400 * 1_000_000
     week_no = (us - monday) // week_us
@@ -158,10 +161,30 @@ MIN_SPAN_WINDOWS = 3         # the data should span several windows
 PLAUSIBLE_REPEAT_RATE = (0.01, 0.6)
 
 
-def sanity_warnings(labelled: pd.DataFrame, window_days: float) -> tuple[dict, list[str]]:
+def merged_share(labelled: pd.DataFrame) -> float | None:
+    """Share of the contacts merged into an earlier contact of the same customer (None: no contacts)."""
+    n = len(labelled)
+    return int((labelled["excluded_reason"].astype("str") == "merged").sum()) / n if n else None
+
+
+def merge_warning(share: float | None, max_share: float) -> str | None:
+    """Words for a merged share above label.max_merged_share, with its likely cause."""
+    if share is None or share <= max_share:
+        return None
+    return (f"{share:.1%} of contacts were merged into an earlier contact, above label.max_merged_share="
+            f"{max_share:.0%}: merges should only join pieces of one contact (a dropped call and the call back, a "
+            "transfer); this many usually means ended_at is mapped to a ticket's close or last event time (then "
+            "a new ticket soon after the previous one closed looks like its continuation) or label.merge_gap_s "
+            "is too long for this export; map ended_at to the end of the interaction, or set "
+            "label.merge_gap_s: 0")
+
+
+def sanity_warnings(labelled: pd.DataFrame, window_days: float,
+                    max_merged_share: float) -> tuple[dict, list[str]]:
     """Figures that tell whether repeat tracking can work on this export, and warnings in words."""
     n = len(labelled)
     status = labelled["status"].astype("str")
+    merged = merged_share(labelled)
     anonymous = int((labelled["excluded_reason"].astype("str") == "anonymous_customer").sum())
     censored, lab = int((status == "censored").sum()), int((status == "labelled").sum())
     known = labelled["customer_id"].dropna() if "customer_id" in labelled else pd.Series(dtype="str")
@@ -174,8 +197,11 @@ def sanity_warnings(labelled: pd.DataFrame, window_days: float) -> tuple[dict, l
     figures = {"anonymous_share": anonymous / n if n else None,
                "censored_share": censored / (censored + lab) if censored + lab else None,
                "returning_customer_share": returning, "data_span_days": round(span_days, 2),
-               "window_days": window_days, "tracking_repeat_rate": rate}
+               "window_days": window_days, "tracking_repeat_rate": rate, "merged_share": merged}
     warnings = []
+    too_many_merged = merge_warning(merged, max_merged_share)
+    if too_many_merged:
+        warnings.append(too_many_merged)
     if n and anonymous / n > MAX_ANONYMOUS_SHARE:
         warnings.append(f"{anonymous / n:.0%} of contacts are anonymous (no customer id): they cannot be linked; "
                         "check ingest.files.anonymous_customer_ids and the customer_id mapping")
@@ -190,8 +216,9 @@ def sanity_warnings(labelled: pd.DataFrame, window_days: float) -> tuple[dict, l
                         f"{window_days:g} days: few contacts can be labelled")
     if rate is not None and not PLAUSIBLE_REPEAT_RATE[0] <= rate <= PLAUSIBLE_REPEAT_RATE[1]:
         warnings.append(f"repeat tracking finds {rate:.1%} of handled contacts repeated, outside the plausible "
-                        f"{PLAUSIBLE_REPEAT_RATE[0]:.0%}-{PLAUSIBLE_REPEAT_RATE[1]:.0%}: check label.match and "
-                        "the reason codes")
+                        f"{PLAUSIBLE_REPEAT_RATE[0]:.0%}-{PLAUSIBLE_REPEAT_RATE[1]:.0%}: "
+                        + ("the merges above most likely swallowed the repeats" if too_many_merged else
+                           "check label.match and the reason codes"))
     return figures, warnings
 
 
@@ -231,7 +258,13 @@ def label_metrics(labelled: pd.DataFrame, rules: dict, tables: dict[str, pd.Data
             metrics[f"fcr_by_{seg}"] = records(tables[seg])
     metrics["survey_vs_tracking"] = survey_agreement(labelled)
     metrics["signal_vs_tracking"] = signal_agreement(labelled, rules["window_days"], rules.get("as_of"))
-    metrics["sanity"], metrics["warnings"] = sanity_warnings(labelled, rules["window_days"])
+    metrics["sanity"], metrics["warnings"] = sanity_warnings(labelled, rules["window_days"],
+                                                             rules["max_merged_share"])
+    metrics["merges"] = {"merged": metrics["counts"]["excluded_by_reason"].get("merged", 0),
+                         "merged_share": metrics["sanity"]["merged_share"],
+                         "max_merged_share": rules["max_merged_share"],
+                         "above_max": bool(metrics["sanity"]["merged_share"] is not None
+                                           and metrics["sanity"]["merged_share"] > rules["max_merged_share"])}
     c = metrics["counts"]
     if c["labelled"] + c["censored"] + c["excluded"] != c["rows_in"]:
         raise AssertionError(f"label counts do not add up: {c}")

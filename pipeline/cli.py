@@ -167,7 +167,7 @@ def label(
         labelled.to_csv(output, index=False)
     else:
         write_parquet(labelled, output)
-    for warning in sanity_warnings(labelled, cfg.window_days)[1]:
+    for warning in sanity_warnings(labelled, cfg.window_days, cfg.max_merged_share)[1]:
         log.warning("sanity: %s", warning)
     fcr = fcr_table(labelled).iloc[0]
     log.info("%s: FCR %.1f%% [%.1f, %.1f] over %d first contacts; statuses %s", output, 100 * fcr.fcr,
@@ -212,7 +212,12 @@ def ingest(
     lines, result = check_export(p.ingest.files)
     label_cfg = p.label if "resolution_signal" in result.contacts or p.label.source == "repeats" else \
         p.label.model_copy(update={"source": "repeats"})
-    figures, warnings = sanity_warnings(label_table(result.contacts, label_cfg), p.label.window_days)
+    figures, warnings = sanity_warnings(label_table(result.contacts, label_cfg), p.label.window_days,
+                                        p.label.max_merged_share)
+    merged = figures["merged_share"]
+    lines.append(f"merges: {merged:.1%} of contacts merged into an earlier one (label.merge_gap_s="
+                 f"{p.label.merge_gap_s:g} s; warned above label.max_merged_share={p.label.max_merged_share:.0%})"
+                 if merged is not None else "merges: no contacts")
     lines.append("label sanity: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                                for k, v in figures.items()))
     lines += [f"  warning: {w}" for w in warnings] or ["  no warnings"]

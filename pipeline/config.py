@@ -230,6 +230,8 @@ class LabelConfig(_Strict):
     window_days: float = Field(gt=0)
     match: Literal["same_reason", "reason_family", "any"]
     merge_gap_s: float = Field(ge=0)
+    # warn (label.json, fcr ingest --check) when more than this share of the contacts are merged away
+    max_merged_share: float = Field(ge=0, le=1)
     abandoned_counts_as_repeat: bool
     survey_override: bool
     # repeats: repeat tracking labels the contacts; column: the export's outcome signal does
@@ -373,6 +375,30 @@ class ReportConfig(_Strict):
     # Synthetic centre only: planted drivers whose part of the logit has at least this standard
     # deviation must rank among the top drivers (checked into metrics/report.json).
     truth_check_min_spread: float = Field(ge=0)
+    # IANA zone in which months and weeks are cut; None = the export's ingest.files.timezone (UTC for
+    # the synthetic centre), resolved by the report stage (report_timezone)
+    timezone: str | None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"report.timezone {v!r} is not an IANA time zone (e.g. UTC, Europe/Berlin), "
+                                 "or null for the export's own (ingest.files.timezone)") from None
+        return v
+
+
+def report_timezone(report: ReportConfig, ingest: IngestConfig) -> str:
+    """The zone the report cuts months and weeks in: report.timezone, else the export's own
+    (ingest.files.timezone), else UTC (the synthetic centre)."""
+    if report.timezone is not None:
+        return report.timezone
+    if ingest.source == "files" and ingest.files is not None:
+        return ingest.files.timezone
+    return "UTC"
 
 
 class MonitorConfig(_Strict):

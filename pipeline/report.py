@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib
 
 from models.registry.tracking import tracking_uri
-from pipeline.config import Paths, RegistryConfig, ReportConfig
+from pipeline.config import IngestConfig, Paths, RegistryConfig, ReportConfig, report_timezone
 from pipeline.io import write_csvs
 from pipeline.stage import RUN_KEY, run_stage
 from report.build import build_report
@@ -23,7 +23,8 @@ from report.inputs import load_report_inputs
 log = logging.getLogger(__name__)
 
 
-def run(cfg: ReportConfig, registry: RegistryConfig, paths: Paths) -> dict:
+def run(cfg: ReportConfig, registry: RegistryConfig, ingest: IngestConfig, paths: Paths) -> dict:
+    cfg = cfg.model_copy(update={"timezone": report_timezone(cfg, ingest)})  # months and weeks in this zone
     report = build_report(load_report_inputs(paths, cfg, registry.model_name, tracking_uri(registry)), cfg)
     reports = Path(paths.reports_dir)
     write_csvs(report.tables, reports)
@@ -36,7 +37,7 @@ def run(cfg: ReportConfig, registry: RegistryConfig, paths: Paths) -> dict:
 
 def main(params_path: str = "params.yaml") -> None:
     matplotlib.use("Agg")  # a non-interactive stage: figures are only saved into the HTML
-    run_stage("report", run, "report", "train.registry", params_path=params_path)
+    run_stage("report", run, "report", "train.registry", "ingest", params_path=params_path)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from models.scoring import model_frame
 from pipeline.config import ReportConfig
 from report import measures as ms
 from report.charts import Bars, Lines, Scatter, Strips, img
+from report.coverage import coming_back_sentence, coverage_sentence, coverage_table
 from report.html import render, table
 from report.inputs import ReportInputs
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
@@ -109,14 +110,14 @@ def _segment_bars(t: pd.DataFrame, seg: str, target: float) -> str:
 
 def summary_section(cmp: dict, mv: pd.DataFrame, actions: list[str]) -> tuple[dict, list[str]]:
     if not cmp["available"]:
-        return _section("summary", "This month at a glance", [f"FCR cannot be given yet: {cmp['why']}."]), []
+        return _section("summary", "This month at a glance", [f"No month can be headlined: {cmp['why']}."]), []
     now, target = cmp["now"], cmp["target"]
     lines = [
         f"{cmp['current']}: {_pct(now['fcr'])} of {now['first_contacts']:,} first contacts were resolved "
         f"without the customer coming back; the target is {target:.0%} ({cmp.get('vs_target', 'not known')})."
     ]
     if cmp["before"] is None:
-        lines.append("There is no earlier month in the data to compare with.")
+        lines.append(cmp.get("previous_why") or "There is no earlier month in the data to compare with.")
     elif cmp["change"] is None:
         lines.append(f"{cmp['previous']} had no first contacts with a known outcome: no comparison.")
     else:
@@ -145,6 +146,18 @@ def summary_section(cmp: dict, mv: pd.DataFrame, actions: list[str]) -> tuple[di
         + "</ol>"
     )
     return _section("summary", "This month at a glance", lines, blocks), movers
+
+
+def coverage_section(inp: ReportInputs, coverage: str) -> dict:
+    """Which share of the export the FCR figure covers, why the rest is not in it, and what counted as the
+    customer coming back (report/coverage.py)."""
+    t, _ = coverage_table(inp.ingest, inp.label)
+    return _section(
+        "coverage",
+        "What the FCR figure covers",
+        [coverage, coming_back_sentence(inp.label)],
+        [table(t.rename(columns={"what": "contacts of the export", "rows": "rows"}), ("share",))],
+    )
 
 
 def team_week_block(tw: pd.DataFrame) -> str:
@@ -533,15 +546,18 @@ def in_words(reason: object) -> str:
 
 def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     c, sig, floor = inp.contacts, cfg.significance, cfg.min_segment_contacts
+    tz = cfg.timezone or "UTC"
+    rules = inp.label.get("rules", {})
+    cal = ms.Calendar.of(c, tz, float(rules.get("window_days", 0)), rules.get("as_of"), floor)
     segs = [s for s in SEGMENT_WORDS if s in c.columns and c[s].notna().any()]
     first = first_contacts(c, [*segs, "started_at"])
     overall = _with_interval(fcr_table(c, first=first), sig, 1)
     seg_tables = {s: _with_interval(fcr_table(c, s, first=first), sig, floor) for s in segs}
-    weekly = _with_interval(weekly_fcr(c, first=first), sig, floor) if len(first) else None
-    cmp = ms.period_comparison(c, cfg.fcr_target, sig)
-    mv = ms.movers(c, segs, floor, sig, cfg.movers)
-    reasons, period = ms.monthly_reasons(c, inp.reason_names, cfg.top_reasons)
-    tw = ms.team_weeks(c, cfg.team_targets, cfg.fcr_target, cfg.weeks_shown, floor, sig)
+    weekly = _with_interval(weekly_fcr(c, first=first, tz=tz), sig, floor) if len(first) else None
+    cmp = ms.period_comparison(c, cfg.fcr_target, sig, cal)
+    mv = ms.movers(c, segs, floor, sig, cfg.movers, cal)
+    reasons, period = ms.monthly_reasons(c, inp.reason_names, cfg.top_reasons, cal)
+    tw = ms.team_weeks(c, cfg.team_targets, cfg.fcr_target, cfg.weeks_shown, floor, sig, tz)
     switching = (
         ms.channel_switching(c) if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
     )
@@ -560,8 +576,10 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
 
     # Actions this week: the few things the numbers point at, most specific first.
     actions = []
-    if len(reasons) and reasons["repeats"].iloc[0] > 0:
-        r0 = reasons.iloc[0]
+    # never on a reason with fewer first contacts in the period than a segment needs
+    solid = reasons[(reasons["repeats"] > 0) & (reasons["first_contacts"] >= floor)] if len(reasons) else reasons
+    if len(solid):
+        r0 = solid.iloc[0]
         actions.append(
             f"Review how \u201c{r0['reason']}\u201d contacts are handled: {int(r0['repeats']):,} repeats in "
             f"{period.name}, {r0['share_of_repeats']:.0%} of all."
@@ -593,8 +611,16 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         actions.append("Nothing in this data stands out beyond noise: keep watching the weekly figures.")
 
     summary_sec, movers_text = summary_section(cmp, mv, actions)
-    sections = [summary_sec]
+    coverage = coverage_sentence(inp.ingest, inp.label)
+    sections = [summary_sec, coverage_section(inp, coverage)]
     fcr_blocks = []
+    shown_weeks = weekly[weekly["first_contacts"] >= floor] if weekly is not None else None
+    if weekly is not None and len(shown_weeks) < len(weekly):
+        fcr_blocks.append(
+            f"<p class='note'>{len(weekly) - len(shown_weeks):,} of {len(weekly):,} weeks have fewer than "
+            f"{floor:,} first contacts with a known outcome and are left out of the weekly chart.</p>"
+        )
+    weekly_all, weekly = weekly, shown_weeks
     if weekly is not None and len(weekly):
         fcr_blocks.append(
             img(
@@ -669,7 +695,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             _section(
                 "teams",
                 "Teams week by week against their targets",
-                "FCR of each team's first contacts per week (Monday to Sunday, UTC) against the team's "
+                f"FCR of each team's first contacts per week (Monday to Sunday, {tz} time) against the team's "
                 "target. A week still waiting for outcomes is marked partial and not judged.",
                 [team_week_block(tw)],
             )
@@ -912,10 +938,15 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         **({"channel_switching": switching.reset_index()} if len(switching) else {}),
         **({"fcr_by_transfers": transfers} if transfers is not None else {}),
         **{f"fcr_by_{s}": t for s, t in seg_tables.items()},
-        **({"fcr_by_week": weekly} if weekly is not None else {}),
+        **({"fcr_by_week": weekly_all} if weekly_all is not None else {}),
+        "coverage": coverage_table(inp.ingest, inp.label)[0],
     }
     summary = {
         "period": cmp.get("current"),
+        "period_why": cmp.get("why"),
+        "timezone": tz,
+        "coverage": coverage,
+        "merged_share": inp.label.get("merges", {}).get("merged_share"),
         "fcr": now.get("fcr"),
         "change": cmp.get("change"),
         "p_value": cmp.get("p_value"),

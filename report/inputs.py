@@ -66,6 +66,7 @@ class ReportInputs:
     reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
     no_model: str | None = None  # why train fitted no model (its marker model_card.json), else None
+    ingest: dict | None = None  # metrics/ingest.json (row accounting of the export), when present
 
 
 def load_contacts(paths: Paths) -> pd.DataFrame:
@@ -159,4 +160,10 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, trackin
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),
         no_model=no_model_reason(paths),
+        ingest=_ingest_metrics(paths),
     )
+
+
+def _ingest_metrics(paths: Paths) -> dict | None:
+    path = Path(paths.metrics_dir) / "ingest.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -4,7 +4,8 @@ switching, survey (or the user's resolution signal) against repeat tracking.
 
 In: the contacts joined with their labels (report/inputs.py) and plain arguments. Out: DataFrames and
 dicts. Pure. Every rate comes with its counts; a figure that cannot be computed is None with the reason,
-never NaN. A period is a calendar month (UTC); a week starts on Monday (UTC).
+never NaN. Months and weeks (from Monday) are cut in the report's time zone (`Calendar.tz`). The headline
+period is the latest month whose outcomes are all known and that holds enough first contacts (`periods`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def utc_naive(ts: pd.Series) -> pd.Series:
     return ts.dt.tz_convert("UTC").dt.tz_localize(None) if ts.dt.tz is not None else ts
 
 
+def local_naive(ts: pd.Series, tz: str) -> pd.Series:
+    """Wall-clock times in `tz` (naive): what a manager there calls the day, week and month."""
+    ts = pd.to_datetime(ts)
+    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts
+    return ts.dt.tz_convert(tz).dt.tz_localize(None)
+
+
 def level_z(significance: float) -> float:
     return float(norm.ppf(1 - significance / 2))
 
@@ -55,6 +63,37 @@ def two_proportion_p(resolved_a: int, n_a: int, resolved_b: int, n_b: int) -> fl
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """How the report cuts time: the zone of its months and weeks, the label window, the end of the data
+    (label.as_of, else the latest start) and the fewest first contacts a period or segment needs."""
+
+    tz: str
+    window_days: float
+    data_end: pd.Timestamp  # UTC
+    min_contacts: int
+
+    @classmethod
+    def of(cls, contacts: pd.DataFrame, tz: str, window_days: float, as_of: str | None, min_contacts: int) -> "Calendar":
+        if as_of:
+            end = pd.Timestamp(as_of)
+            end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+        else:
+            t = pd.to_datetime(contacts["started_at"])
+            end = (t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")).max()
+        return cls(tz, window_days, end, min_contacts)
+
+    def month_end(self, month: pd.Period) -> pd.Timestamp:
+        """The first instant after `month` in the report's zone, in UTC."""
+        start = (month + 1).start_time.tz_localize(self.tz, ambiguous=False, nonexistent="shift_forward")
+        return start.tz_convert("UTC")
+
+    def matured(self, month: pd.Period) -> bool:
+        """Every contact of the month has a known outcome: month end + label window <= end of the data."""
+        return self.data_end is not pd.NaT and self.month_end(month) + pd.Timedelta(days=self.window_days) \
+            <= self.data_end
+
+
+@dataclass(frozen=True)
 class Period:
     month: pd.Period
     complete: bool  # every contact of the month has a known outcome
@@ -70,22 +109,41 @@ def outcome_horizon(contacts: pd.DataFrame) -> pd.Timestamp | None:
     return utc_naive(lab).max() if len(lab) else None
 
 
-def periods(contacts: pd.DataFrame) -> tuple[Period | None, Period | None]:
-    """(current, previous): the latest calendar month whose contacts all have a known outcome, else the
-    latest month with any (marked not complete); and the month before it if the data has it."""
-    horizon = outcome_horizon(contacts)
-    if horizon is None:
-        return None, None
-    first = utc_naive(contacts["started_at"]).min().to_period("M")
-    last = horizon.to_period("M")  # its last contacts' outcomes are not known yet
-    current = Period(last - 1, True) if last - 1 >= first else Period(last, False)
-    previous = Period(current.month - 1, True) if current.month - 1 >= first else None
-    return current, previous
+def month_counts(contacts: pd.DataFrame, cal: Calendar) -> pd.Series:
+    """First contacts with a known outcome per calendar month in the report's zone."""
+    fc = first_contacts(contacts, ["started_at"])
+    return local_naive(fc["started_at"], cal.tz).dt.to_period("M").value_counts().sort_index()
 
 
-def first_in_month(contacts: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def periods(contacts: pd.DataFrame, cal: Calendar) -> tuple[Period | None, Period | None, str | None]:
+    """(current, previous, why): the headline month is the latest calendar month (in `cal.tz`) whose
+    outcomes are all known (month end + window <= end of the data) and that holds at least
+    `cal.min_contacts` first contacts; the previous month when it qualifies too. Without a headline
+    month, `why` says so in words."""
+    counts = month_counts(contacts, cal)
+    matured = [m for m in counts.index if cal.matured(m)]
+    enough = [m for m in matured if counts[m] >= cal.min_contacts]
+    if not enough:
+        if not len(counts):
+            why = "no first contact has a known outcome yet (every window is still open)"
+        elif not matured:
+            why = (f"no calendar month is complete with every outcome known ({cal.window_days:g} days after the "
+                   f"month end, the data ends {cal.data_end.tz_convert(cal.tz):%d %b %Y})")
+        else:
+            best = max(matured, key=lambda m: (counts[m], m))
+            why = (f"no month with every outcome known holds the {cal.min_contacts:,} first contacts a figure "
+                   f"needs (report.min_segment_contacts); the most, {best.strftime('%B %Y')}, holds "
+                   f"{int(counts[best]):,}")
+        return None, None, why
+    current = enough[-1]
+    before = current - 1
+    previous = Period(before, True) if before in enough else None
+    return Period(current, True), previous, None
+
+
+def first_in_month(contacts: pd.DataFrame, columns: list[str], tz: str) -> pd.DataFrame:
     fc = first_contacts(contacts, ["started_at", *columns])
-    return fc.assign(month=utc_naive(fc["started_at"]).dt.to_period("M"))
+    return fc.assign(month=local_naive(fc["started_at"], tz).dt.to_period("M"))
 
 
 def fcr_of(fc: pd.DataFrame) -> dict:
@@ -93,12 +151,12 @@ def fcr_of(fc: pd.DataFrame) -> dict:
     return {"first_contacts": n, "resolved": r, "fcr": (r / n) if n else None}
 
 
-def period_comparison(contacts: pd.DataFrame, target: float, significance: float) -> dict:
+def period_comparison(contacts: pd.DataFrame, target: float, significance: float, cal: Calendar) -> dict:
     """FCR this period vs the previous one and vs target, with the change and whether it is beyond noise."""
-    current, previous = periods(contacts)
+    current, previous, why = periods(contacts, cal)
     if current is None:
-        return {"available": False, "why": "no contact has a known outcome yet (every window is still open)"}
-    fc = first_in_month(contacts, [])
+        return {"available": False, "why": why}
+    fc = first_in_month(contacts, [], cal.tz)
     now = fcr_of(fc[fc["month"] == current.month])
     out = {
         "available": True,
@@ -118,6 +176,10 @@ def period_comparison(contacts: pd.DataFrame, target: float, significance: float
         out["vs_target"] = (
             "above target" if lo[0] > target else "below target" if hi[0] < target else "at target (within noise)"
         )
+    if previous is None and (fc["month"] == current.month - 1).any():
+        n = int((fc["month"] == current.month - 1).sum())
+        out["previous_why"] = (f"{(current.month - 1).strftime('%B %Y')} holds {n:,} first contacts with a known "
+                               f"outcome, under the {cal.min_contacts:,} a comparison needs: no comparison.")
     if previous is not None:
         before = fcr_of(fc[fc["month"] == previous.month])
         out |= {"previous": previous.name, "before": before}
@@ -132,17 +194,17 @@ def period_comparison(contacts: pd.DataFrame, target: float, significance: float
 
 
 def movers(
-    contacts: pd.DataFrame, segments: list[str], min_contacts: int, significance: float, top: int
+    contacts: pd.DataFrame, segments: list[str], min_contacts: int, significance: float, top: int, cal: Calendar
 ) -> pd.DataFrame:
     """Segments (reason family, channel, team) whose FCR moved most from the previous period to this one,
     weighted by size (change x contacts now); only segments with at least `min_contacts` first contacts in
     both periods are ranked."""
     cols = ["segment", "value", "fcr_before", "fcr_now", "change", "first_contacts", "p_value", "beyond_noise"]
-    current, previous = periods(contacts)
+    current, previous, _ = periods(contacts, cal)
     segs = [s for s in segments if s in contacts.columns]
     if current is None or previous is None or not segs:
         return pd.DataFrame(columns=cols)
-    fc = first_in_month(contacts, segs)
+    fc = first_in_month(contacts, segs, cal.tz)
     rows = []
     for seg in segs:
         part = fc[fc["month"].isin([current.month, previous.month])]
@@ -177,15 +239,18 @@ def movers(
 # --- reasons -------------------------------------------------------------------------------------
 
 
-def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> tuple[pd.DataFrame, Period | None]:
+def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int,
+                    cal: Calendar) -> tuple[pd.DataFrame, Period | None]:
     """Top `top` reason codes of unresolved contacts (labelled contacts the customer came back about) in the
-    current period: repeats, share of all repeats, repeats last month and the change."""
-    cols = ["reason", "reason_code", "repeats", "share_of_repeats", "repeats_last_month", "change_from_last_month"]
-    current, previous = periods(contacts)
+    headline period: repeats, share of all repeats, repeats last month and the change, and the reason's
+    first contacts in the period (an action needs at least `cal.min_contacts` of them)."""
+    cols = ["reason", "reason_code", "repeats", "share_of_repeats", "repeats_last_month", "change_from_last_month",
+            "first_contacts"]
+    current, previous, _ = periods(contacts, cal)
     if current is None:
         return pd.DataFrame(columns=cols), None
     lab = contacts[(contacts["status"] == "labelled") & contacts["repeated"].fillna(False).astype(bool)]
-    month = utc_naive(lab["started_at"]).dt.to_period("M")
+    month = local_naive(lab["started_at"], cal.tz).dt.to_period("M")
     counts = lab.groupby([month.rename("month"), lab["reason_code"].astype(str).rename("reason_code")]).size()
     now = counts[current.month] if current.month in counts.index.get_level_values(0) else pd.Series(dtype=int)
     before = (
@@ -205,14 +270,17 @@ def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int) -> 
         table["repeats_last_month"] = pd.NA
         table["change_from_last_month"] = pd.NA
     table.insert(0, "reason", [names.get(c, pretty(c)) for c in table["reason_code"]])
+    fc = first_in_month(contacts, ["reason_code"], cal.tz)
+    per_reason = fc.loc[fc["month"] == current.month, "reason_code"].astype(str).value_counts()
+    table["first_contacts"] = table["reason_code"].map(per_reason).fillna(0).astype(int)
     return table[cols].reset_index(drop=True), current
 
 
 # --- team x week ---------------------------------------------------------------------------------
 
 
-def week_start(ts: pd.Series) -> pd.Series:
-    return utc_naive(ts).dt.to_period("W-SUN").dt.start_time
+def week_start(ts: pd.Series, tz: str) -> pd.Series:
+    return local_naive(ts, tz).dt.to_period("W-SUN").dt.start_time
 
 
 def team_weeks(
@@ -222,6 +290,7 @@ def team_weeks(
     weeks: int,
     min_contacts: int,
     significance: float,
+    tz: str,
 ) -> pd.DataFrame:
     """Per team and week (the last `weeks` weeks with contacts): FCR of first contacts with its interval,
     the team's target and a verdict. A week in which some contacts' outcomes are not known yet is partial:
@@ -230,14 +299,14 @@ def team_weeks(
     if "team" not in contacts.columns or not len(contacts):
         return pd.DataFrame(columns=cols)
     handled = contacts[contacts["status"].isin(["labelled", "censored"])]
-    week_all = week_start(contacts["started_at"])
-    data_end = utc_naive(contacts["started_at"]).max()
-    open_weeks = set(week_start(handled.loc[handled["status"] == "censored", "started_at"]))
+    week_all = week_start(contacts["started_at"], tz)
+    data_end = local_naive(contacts["started_at"], tz).max()
+    open_weeks = set(week_start(handled.loc[handled["status"] == "censored", "started_at"], tz))
     open_weeks |= {w for w in week_all.unique() if w + pd.Timedelta(days=7) > data_end + pd.Timedelta(seconds=1)}
     shown = sorted(week_all.unique())[-weeks:]
     fc = first_contacts(contacts, ["team", "started_at", "channel"])
     people = ~fc["channel"].astype(str).isin(NO_AGENT_CHANNELS) if "channel" in fc else True
-    fc = fc[fc["team"].notna() & people].assign(week=week_start(fc["started_at"]))
+    fc = fc[fc["team"].notna() & people].assign(week=week_start(fc["started_at"], tz))
     fc = fc[fc["week"].isin(shown)]
     g = fc.groupby(["team", "week"], observed=True)["resolved"].agg(["sum", "size"]).reset_index()
     teams = sorted(fc["team"].dropna().astype(str).unique())

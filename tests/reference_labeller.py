@@ -27,15 +27,25 @@ def reference_labels(contacts: pd.DataFrame, cfg: LabelConfig) -> dict[str, dict
         e = r.get("ended_at")
         return r["started_at"] if e is None or pd.isna(e) else max(e, r["started_at"])
 
-    # Merge: into the group of the same customer's previous contact when close enough.
+    # Merge: only pieces of one contact. Into the previous contact's group when both start within the
+    # gap; else, when every earlier contact of the customer has ended by now, into the group of the one
+    # that ended last if this one starts within the gap after that end. One opened while an earlier
+    # contact is still open (and not within the gap of the previous start) stays a contact of its own.
     rep = {}
     for i, r in enumerate(rows):
         rep[r["contact_id"]] = r["contact_id"]
         if anonymous(r):
             continue
         prev = [p for p in rows[:i] if not anonymous(p) and p["customer_id"] == r["customer_id"]]
-        if prev and r["started_at"] - end(prev[-1]) <= gap:
+        if not prev:
+            continue
+        if r["started_at"] - prev[-1]["started_at"] <= gap:
             rep[r["contact_id"]] = rep[prev[-1]["contact_id"]]
+            continue
+        last_end = max(end(p) for p in prev)
+        if last_end <= r["started_at"] <= last_end + gap:
+            ended_last = [p for p in prev if end(p) == last_end][-1]
+            rep[r["contact_id"]] = rep[ended_last["contact_id"]]
     members = {}
     for r in rows:
         members.setdefault(rep[r["contact_id"]], []).append(r)

@@ -93,6 +93,36 @@ def test_merge_dropped_call_and_abandoned_counts_as_repeat():
     assert not off.loc["c1", "repeated"]
 
 
+def test_ticket_opened_while_another_is_open_is_a_repeat_not_a_fragment():
+    # Tickets with open and close times: t1 open for 5 days; t2 opened on day 1 while t1 is still open
+    # is a contact of its own (the customer came back), never merged; t4 is a duplicate opened 30 s
+    # after t2 (both start within the gap); t3 starts 60 s after t2 closes, but t1 is still open: its
+    # own contact; t5 starts 60 s after t1, the last to end, closed: a piece of t1 (not of t3).
+    df = contacts_frame([
+        row("t1", "u1", 0, dur_s=5 * DAY), row("t2", "u1", DAY, dur_s=3600),
+        row("t3", "u1", DAY + 3660, dur_s=600), row("t4", "u1", DAY + 30, dur_s=10),
+        row("t5", "u1", 5 * DAY + 60, dur_s=60), row("z9", "u9", 40 * DAY),
+    ])
+    out = label_contacts(df, LabelConfig.default(merge_gap_s=120)).set_index("contact_id")
+    assert out.loc["t2", "status"] == "labelled" and pd.isna(out.loc["t2", "merged_into"])
+    assert out.loc["t1", "repeated"] and out.loc["t2", "episode_id"] == "t1" and out.loc["t2", "contact_seq"] == 2
+    assert out.loc["t4", "merged_into"] == "t2" and pd.isna(out.loc["t3", "merged_into"])
+    assert out.loc["t5", "merged_into"] == "t1"
+    compare(df, LabelConfig.default(merge_gap_s=120))
+
+
+def test_merge_needs_the_gap_after_the_end_or_between_the_starts():
+    # 200 s after the start of a 600 s call, with a 120 s gap: opened while it is open -> not merged;
+    # 100 s after its start -> merged (both start within the gap); 100 s after its end -> merged.
+    df = contacts_frame([row("a1", "u1", 0, dur_s=600), row("a2", "u1", 200, dur_s=5),
+                         row("b1", "u2", 0, dur_s=600), row("b2", "u2", 100, dur_s=5),
+                         row("c1", "u3", 0, dur_s=600), row("c2", "u3", 700, dur_s=5),
+                         row("z9", "u9", 40 * DAY)])
+    out = label_contacts(df, LabelConfig.default(merge_gap_s=120)).set_index("contact_id")
+    assert pd.isna(out.loc["a2", "merged_into"]) and out.loc["a1", "repeated"]
+    assert out.loc["b2", "merged_into"] == "b1" and out.loc["c2", "merged_into"] == "c1"
+
+
 def test_survey_not_resolved_overrides():
     df = contacts_frame([row("c1", "u1", 0, survey_resolved=False), row("c2", "u2", 0, survey_resolved=True),
                          row("c9", "u3", 30 * DAY)])
@@ -139,7 +169,8 @@ contact_rows = st.lists(
     st.fixed_dictionaries({
         "customer_id": st.sampled_from(["u1", "u2", "u3", None]),
         "start_s": times,
-        "dur_s": st.one_of(st.none(), st.integers(0, 600)),
+        # calls of seconds to minutes, and tickets open for hours or days (others opened meanwhile)
+        "dur_s": st.one_of(st.none(), st.integers(0, 600), st.integers(0, 3 * DAY)),
         "reason_code": st.sampled_from(["A1", "A2", "B1", "B2"]),
         "channel": st.sampled_from(["phone", "chat", "email"]),
         "disposition": st.sampled_from(["handled", "handled", "handled", "abandoned"]),
@@ -153,6 +184,7 @@ configs = st.builds(
     window_days=st.sampled_from([0.25, 1, 2]),
     match=st.sampled_from(["same_reason", "reason_family", "any"]),
     merge_gap_s=st.sampled_from([0, 60, 300, 7200]),
+    max_merged_share=st.just(0.2),
     abandoned_counts_as_repeat=st.booleans(),
     survey_override=st.booleans(),
     as_of=st.sampled_from([None, "2025-03-05 09:00"]),
@@ -173,3 +205,12 @@ def test_matches_reference_labeller(rows, cfg):
     # cut into blocks of customers labelled in parallel threads: the same labels
     c = label_contacts(df, cfg, workers=3, min_block_rows=1).set_index("contact_id").sort_index()
     pd.testing.assert_frame_equal(a, c)
+    # the merge rule itself: a merged contact is a piece of the customer's previous contact, never one
+    # opened while the previous is open later than the gap after its start
+    by_time = df.sort_values(["started_at", "contact_id"]).dropna(subset=["customer_id"])
+    gap = pd.Timedelta(seconds=cfg.merge_gap_s)
+    for _, g in by_time.groupby("customer_id"):
+        prev_start, prev_end = g["started_at"].shift(), g["ended_at"].fillna(g["started_at"]).shift()
+        prev_end = prev_end.where(prev_end > prev_start, prev_start)
+        opened_while_open = (g["started_at"] < prev_end) & (g["started_at"] - prev_start > gap)
+        assert a.loc[g.loc[opened_while_open, "contact_id"], "merged_into"].isna().all()

@@ -116,10 +116,31 @@ def test_sanity_warnings_name_what_looks_wrong():
         "status": ["censored"] * 6 + ["excluded"] * 4,
         "excluded_reason": [""] * 6 + ["anonymous_customer"] * 4,
         "tracking_repeated": pd.array([False] * 6 + [None] * 4, dtype="boolean")})
-    figures, warnings = sanity_warnings(df, window_days=7)
+    figures, warnings = sanity_warnings(df, window_days=7, max_merged_share=0.2)
     assert figures["anonymous_share"] == 0.4 and figures["returning_customer_share"] == 0.0
+    assert figures["merged_share"] == 0.0
     text = " | ".join(warnings)
     for part in ("40% of contacts are anonymous", "100% of handled contacts are censored",
                  "only 0.0% of customers have more than one contact", "the data spans 0.4 days",
-                 "repeat tracking finds 0.0%"):
+                 "repeat tracking finds 0.0%", "check label.match"):
         assert part in text
+    assert "merged" not in text
+
+
+def test_merged_share_warns_above_the_threshold_with_the_likely_cause():
+    from labelling.measure import sanity_warnings
+
+    t0 = pd.Timestamp("2025-03-03", tz="UTC")
+    df = pd.DataFrame({
+        "started_at": [t0 + pd.Timedelta(days=i) for i in range(40)],
+        "customer_id": [f"u{i % 4}" for i in range(40)],
+        "status": ["labelled"] * 10 + ["excluded"] * 30,
+        "excluded_reason": [""] * 10 + ["merged"] * 30,
+        "tracking_repeated": pd.array([False] * 10 + [None] * 30, dtype="boolean")})
+    figures, warnings = sanity_warnings(df, window_days=1, max_merged_share=0.2)
+    assert figures["merged_share"] == 0.75
+    text = " | ".join(warnings)
+    assert "75.0% of contacts were merged" in text and "ended_at is mapped to a ticket's close" in text
+    # the implausible repeat rate now blames the merges, not the reason codes
+    assert "merges above most likely swallowed the repeats" in text and "check label.match" not in text
+    assert not [w for w in sanity_warnings(df, 1, max_merged_share=0.8)[1] if "merged" in w]

@@ -19,6 +19,7 @@ from tests.report.exports import export, report_inputs, scenarios
 
 SECTIONS = [
     "summary",
+    "coverage",
     "fcr",
     "reasons",
     "teams",
@@ -104,10 +105,15 @@ def test_missing_columns_are_named_in_not_in_your_data(reports):
 
 def test_degenerate_figures_say_what_they_are(reports):
     assert reports[("no_repeats", True)].summary["fcr"] == 1.0
-    assert reports[("all_repeats", True)].tables["top_reasons"]["repeats"].sum() > 0
+    # five customers calling every day: five first contacts in all, no month holds the 20 a figure needs,
+    # so nothing is headlined and no action is built on the sliver
+    thin = reports[("all_repeats", True)]
+    assert thin.summary["fcr"] is None and "holds the 20 first contacts a figure needs" in body_text(thin.html)
+    assert not any("Review how" in a for a in thin.summary["actions"])
     opened = reports[("window_still_open", True)]
-    assert opened.summary["fcr"] is None and "cannot be given yet" in body_text(opened.html)
-    assert "no earlier month" in body_text(reports[("one_week", True)].html)
+    assert opened.summary["fcr"] is None and "No month can be headlined" in body_text(opened.html)
+    one_week = body_text(reports[("one_week", True)].html)
+    assert "no calendar month is complete with every outcome known" in one_week
 
 
 @pytest.mark.slow
@@ -155,7 +161,7 @@ def test_jargon_check_can_fail():
 
 def test_monthly_top_reasons_equal_a_pandas_groupby():
     contacts = report_inputs(scenarios()["ordinary"], False).contacts
-    table, period = ms.monthly_reasons(contacts, {"BIL-01": "Bill higher than expected"}, 5)
+    table, period = ms.monthly_reasons(contacts, {"BIL-01": "Bill higher than expected"}, 5, calendar(contacts))
     lab = contacts[(contacts["status"] == "labelled") & contacts["repeated"].fillna(False).astype(bool)]
     month = lab["started_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M")
     counts = lab.groupby([month, lab["reason_code"].astype(str)]).size()
@@ -171,13 +177,23 @@ def test_monthly_top_reasons_equal_a_pandas_groupby():
     assert "Bill higher than expected" in table["reason"].tolist() or "BIL-01" not in table["reason_code"].tolist()
 
 
+def calendar(contacts: pd.DataFrame, tz: str = "UTC", min_contacts: int = 20) -> ms.Calendar:
+    return ms.Calendar.of(contacts, tz, 7.0, None, min_contacts)
+
+
 def test_period_is_the_latest_month_with_every_outcome_known():
     contacts = report_inputs(scenarios()["ordinary"], False).contacts  # 3 Mar .. ~22 May 2025
-    current, previous = ms.periods(contacts)
+    current, previous, why = ms.periods(contacts, calendar(contacts))
     assert str(current.month) == "2025-04" and current.complete and str(previous.month) == "2025-03"
+    assert why is None
+    # April needs every outcome known: April's end + 7 days after the end of the data -> March
+    cal = ms.Calendar.of(contacts, "UTC", 7.0, "2025-05-07 23:00", 20)
+    assert str(ms.periods(contacts, cal)[0].month) == "2025-03"
+    # a month below the minimum is never the headline: the latest month that holds enough is
+    assert ms.periods(contacts, calendar(contacts, min_contacts=10**6))[0] is None
     one_week = report_inputs(scenarios()["one_week"], False).contacts
-    current, previous = ms.periods(one_week)
-    assert str(current.month) == "2025-03" and not current.complete and previous is None
+    current, previous, why = ms.periods(one_week, calendar(one_week))
+    assert current is None and previous is None and "no calendar month is complete" in why
 
 
 def test_two_proportion_test_matches_a_hand_computed_z_test():
@@ -195,7 +211,7 @@ def test_thin_teams_and_weeks_are_marked_not_judged():
     rows = [(f"K{i}", i * 0.3, "phone", "BIL-01", "A1", "T1", 0, None) for i in range(200)]
     rows += [(f"Q{i}", i * 3.0, "phone", "BIL-01", "A2", "T2", 0, None) for i in range(20)]  # T2: 1 a week
     contacts = report_inputs(export(rows), False).contacts
-    tw = ms.team_weeks(contacts, {"T1": 0.5}, 0.8, 20, 5, 0.05)
+    tw = ms.team_weeks(contacts, {"T1": 0.5}, 0.8, 20, 5, 0.05, "UTC")
     t2 = tw[(tw["team"] == "T2") & ~tw["partial"]]
     assert (t2["verdict"] == "too few contacts").all() and len(t2)
     t1 = tw[tw["team"] == "T1"]
