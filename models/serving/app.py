@@ -182,7 +182,7 @@ def _extra_fields(door: DoorMapping, availability: tuple[str, ...]) -> dict:
         if column in taken:
             raise ValueError(f"extra column {name!r} is the export's column {column!r}, a field of the service's "
                              f"contacts already: rename it in the export or leave it out of ingest.files.extra_columns")
-        read = BeforeValidator(lambda v, kind=x.kind: mapping.CURRENT.get().extra(kind, v))
+        read = BeforeValidator(lambda v, kind=x.kind, name=name: mapping.CURRENT.get().extra(kind, v, name))
         fields[EXTRA_PREFIX + name] = (
             Annotated[EXTRA_TYPES[x.kind] | None, read],
             Field(None, alias=column, max_length=256 if x.kind == "category" else None,

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from contract.schema import _FALSE, _TRUE, SourceSpec
+from contract.mapping import DROP
 from contract.vocabulary import CHANNELS
 from features.spec import ExtraColumn
 
@@ -31,15 +32,20 @@ class DoorMapping:
     extra_columns: dict[str, ExtraColumn] = field(default_factory=dict)
     missing_values: frozenset[str] = frozenset({""})
     decimal: str = "."
+    # extra column name -> {lower-cased value of the export: what ingest.files.value_maps makes of it}
+    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_source_spec(cls, spec: SourceSpec) -> DoorMapping:
         extras = {name: ExtraColumn(x.kind, x.availability, x.column) for name, x in spec.extra_columns.items()}
+        maps = {name: {str(k).strip().lower(): str(v) for k, v in spec.value_maps[name].items()}
+                for name in extras if name in spec.value_maps}
         return cls(dict(spec.channel_map), dict(spec.reason_families), frozenset(spec.anonymous_customer_ids),
-                   extras, frozenset({"", *spec.missing_values}), spec.decimal)
+                   extras, frozenset({"", *spec.missing_values}), spec.decimal, maps)
 
-    def extra(self, kind: str, raw: str | float | bool | None) -> str | float | bool | None:
-        """One extra column's value as ingest reads the export's (contract/schema.py): blank or a
+    def extra(self, kind: str, raw: str | float | bool | None, name: str | None = None) -> str | float | bool | None:
+        """One extra column's value as ingest reads the export's (contract/schema.py): its value map first
+        (ingest.files.value_maps.<name>, any case; a value mapped to "drop" is refused), then blank or a
         missing-value token is none; a number (text with the export's decimal mark too) finite; a flag
         one of ingest's yes/no words (or 1/0); a category stripped text, whole numbers without '.0'.
         ValueError otherwise."""
@@ -47,6 +53,10 @@ class DoorMapping:
             raise ValueError(f"not a {kind}: give a single value")
         if isinstance(raw, str):
             raw = raw.strip()
+            mapped = self.value_maps.get(name or "", {}).get(raw.lower())
+            if mapped == DROP:
+                raise ValueError(f"{raw!r} is a value ingest drops (ingest.files.value_maps.{name})")
+            raw = raw if mapped is None else mapped
             if raw in self.missing_values:
                 return None
         if raw is None:
