@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from contract.schema import NO_AGENT_CHANNELS
 from labelling.measure import fcr_by_count, fcr_table, first_contacts, weekly_fcr
+from models.diagnostics.scorecards import scored_rows
 from models.diagnostics.truth_check import driver_recovery, skill_tracking
 from models.scoring import model_frame
 from pipeline.config import ReportConfig
@@ -26,7 +26,7 @@ from report.charts import Bars, Lines, Scatter, Strips, img
 from report.html import render, table
 from report.inputs import ReportInputs
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
-from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard
+from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard, scorecard_blocks
 from report.words import drivers_in_words
 
 PCT = (
@@ -468,42 +468,21 @@ def fair_cards(
         return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), t.iloc[:0], np.array([])
     horizon = ms.outcome_horizon(t)
     # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents apart.
-    rows = t[
-        (t["status"] == "labelled") & (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days))
-    ]
-    rows = rows[rows["agent_id"].notna().to_numpy() & ~rows["channel"].astype(str).isin(NO_AGENT_CHANNELS).to_numpy()]
+    recent = (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days)).to_numpy()
+    # The headline's definition: first contacts, handled by a person (not a placeholder agent id).
+    rows = t[recent & scored_rows(t, cfg.placeholder_agents)]
     expected = inp.model.casemix.predict(rows) if len(rows) else np.array([])
     y = rows["repeated"].fillna(False).to_numpy(dtype=float)
-    agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance)
+    agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance, "agents")
     has_team = "team" in rows and rows["team"].notna().any()
     tm = rows["team"].notna().to_numpy() if has_team else np.zeros(len(rows), bool)
     teams = (
-        fair_scorecard(rows["team"][tm], y[tm], expected[tm], cfg.scorecard_min_contacts, cfg.significance)
+        fair_scorecard(rows["team"][tm], y[tm], expected[tm], cfg.scorecard_min_contacts, cfg.significance, "teams")
         if has_team
         else empty.copy()
     )
     coach = coaching_list(agents, rows, expected, cfg.coaching_families)
     return {"agents": agents, "teams": teams}, coach, rows, expected
-
-
-def _card_bars(card: pd.DataFrame, who: str) -> str:
-    ranked = card[card["verdict"] != "too few contacts"]
-    if len(ranked) > 25:  # the ends matter: the 12 highest and the 12 lowest by their interval
-        ranked = pd.concat([ranked.head(12), ranked.tail(12)])
-    return img(
-        Bars(
-            f"{who}: FCR adjusted for the contacts they got",
-            [ms.pretty(g) for g in ranked["group"]],
-            ranked["adjusted_fcr"],
-            "adjusted first-contact resolution",
-            low=ranked["adjusted_low"],
-            high=ranked["adjusted_high"],
-            groups=ranked["verdict"].to_numpy(),
-            sort=False,
-            colours={"better than expected": "green", "as expected": "sky", "below expected": "vermillion"},
-        ),
-        f"{who} scorecard",
-    )
 
 
 BASELINE_WORDS = {"overall_rate": "the overall repeat rate", "reason_rate": "the repeat rate of each reason",
@@ -778,54 +757,23 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             )
         )
     if has_agents:
-        cols = {"group": "agent", "adjusted_low": "adjusted from", "adjusted_high": "adjusted to"}
-        show = [
-            "rank",
-            "group",
-            "contacts",
-            "observed_fcr",
-            "expected_fcr",
-            "adjusted_fcr",
-            "adjusted_low",
-            "adjusted_high",
-            "verdict",
-        ]
         sections.append(
             _section(
                 "scorecards",
                 "Agent and team scorecards, adjusted for case mix",
                 [
-                    "Each agent's and team's FCR beside the FCR expected for the contacts they "
-                    "actually got (from a model that "
-                    "does not know who handled them), so someone who takes the hard calls is not "
-                    "ranked below someone who "
-                    "takes the easy ones. Small samples are pulled toward the average in proportion to their noise.",
-                    f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
+                    "Each agent's and team's FCR, measured as in the headline (first contacts resolved without "
+                    "the customer coming back), beside the FCR expected for the contacts they actually got (from "
+                    "a model that does not know who handled them), so someone who takes the hard calls is not "
+                    "ranked below someone who takes the easy ones. Small samples are pulled toward the average "
+                    "in proportion to their noise.",
+                    f"First contacts of the last {cfg.scorecard_days} days whose outcome is known. "
                     f"Ranked by the lower end of the range (the figure they have shown at least), "
-                    f"not by the point. Fewer "
-                    f"than {cfg.scorecard_min_contacts} contacts: \u201ctoo few contacts\u201d, not ranked.",
+                    f"not by the point. Fewer than {cfg.scorecard_min_contacts:,} first contacts: "
+                    "\u201ctoo few contacts\u201d, not ranked. Agent ids that mean \u201cno agent\u201d "
+                    "are not scored.",
                 ],
-                [
-                    "<div class='grid'>"
-                    + (_card_bars(cards["teams"], "Teams") if len(cards["teams"]) else "")
-                    + _card_bars(cards["agents"], "Agents")
-                    + "</div>",
-                    *(
-                        [table(cards["teams"][show], PCT, labels=cols | {"group": "team"})]
-                        if len(cards["teams"])
-                        else []
-                    ),
-                    table(
-                        pd.concat(
-                            [
-                                cards["agents"].head(15),
-                                cards["agents"][cards["agents"]["verdict"] != "as expected"].tail(15),
-                            ]
-                        ).drop_duplicates("group")[show],
-                        PCT,
-                        labels=cols,
-                    ),
-                ],
+                scorecard_blocks(cards),
             )
         )
         sections.append(
