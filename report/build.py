@@ -717,7 +717,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             img(
                 Bars(
                     "How much more likely a repeat is, by driver",
-                    [f"{d} {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
+                    [f"{d}: {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
                     ratio["times_as_likely"],
                     "times as likely to come back",
                     percent=False,
