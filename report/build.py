@@ -27,7 +27,9 @@ from report.html import render, table
 from report.inputs import ReportInputs
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
 from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard, scorecard_blocks
-from report.words import drivers_in_words
+from report.categories import top_and_others
+from report.signal_words import signal_words
+from report.words import drivers_in_words, same_partition
 
 PCT = (
     "fcr",
@@ -90,8 +92,17 @@ def _with_interval(t: pd.DataFrame, significance: float, min_contacts: int) -> p
     return t.assign(ci_low=lo, ci_high=hi, note=np.where(t["first_contacts"] < min_contacts, "too few contacts", ""))
 
 
-def _segment_bars(t: pd.DataFrame, seg: str, target: float) -> str:
-    words = SEGMENT_WORDS.get(seg, seg)
+def after_contact_drivers(after: pd.DataFrame | None, spec: dict) -> list[str]:
+    """The after-contact features the diagnostic model actually uses (some attribution)."""
+    if after is None:
+        return []
+    late = {f["name"] for f in spec.get("features", []) if f.get("availability") == "after_contact"}
+    used = after[after["feature"].isin(late) & (after["mean_abs_shap"] > 0)]
+    return used["feature"].tolist()
+
+
+def _segment_bars(t: pd.DataFrame, seg: str, target: float, words: str | None = None) -> str:
+    words = words or SEGMENT_WORDS.get(seg, seg)
     return img(
         Bars(
             f"FCR by {words}",
@@ -105,6 +116,13 @@ def _segment_bars(t: pd.DataFrame, seg: str, target: float) -> str:
         ),
         f"FCR by {words}",
     )
+
+
+def segment_words(c: pd.DataFrame, seg: str) -> str:
+    """A segment in words; reason families that are the reason codes themselves (none given) are "reason"."""
+    if seg == "reason_family" and "reason_code" in c and same_partition(c["reason_family"], c["reason_code"]):
+        return "reason"
+    return SEGMENT_WORDS.get(seg, seg)
 
 
 def summary_section(cmp: dict, mv: pd.DataFrame, actions: list[str]) -> tuple[dict, list[str]]:
@@ -201,20 +219,25 @@ def switching_block(matrix: pd.DataFrame) -> tuple[str, str]:
     return table(show), text
 
 
-def signal_section(sv: dict) -> dict:
-    source = "the resolution flag in your data" if sv["column"] == "resolution_signal" else "the post-contact survey"
+def signal_section(sv: dict, signal: dict | None = None) -> dict:
+    """`signal`: contract.json `outcome_signal` (what the user's own resolution column is)."""
+    w = signal_words(sv["column"], signal)
     intro = [
-        f"Two measurements of the same thing: what customers told {source} and whether they came back. "
+        f"Two measurements of the same thing: {w.what}, and whether the customer came back. "
         f"On {sv['contacts']:,} contacts with both, they agree on {sv['agreement']:.0%} "
         f"({sv['low']:.0%} to {sv['high']:.0%}).",
-        f"{sv['says_resolved_but_came_back']:,} said resolved but came back about the same issue: the answer "
-        "reflects how the contact felt, not whether the problem was fixed, or the fix did not hold.",
-        f"{sv['says_unresolved_but_no_repeat']:,} said not resolved but did not come back within the window: "
-        "they may have given up, solved it themselves, or gone elsewhere; repeat tracking counts these as "
-        "resolved, so FCR from repeats alone flatters the operation by at most this much.",
+        f"{sv['says_resolved_but_came_back']:,} {w.resolved}: the customer came back about the same issue "
+        f"anyway; {w.resolved_but_came_back}.",
+        f"{sv['says_unresolved_but_no_repeat']:,} {w.unresolved}: the customer did not come back within "
+        f"the window; {w.unresolved_no_repeat}. Repeat tracking counts these as resolved, so FCR from repeats "
+        "alone flatters the operation by at most this much.",
     ]
-    blocks = [table(sv["by"].rename(columns={"channel": "channel"}), PCT)] if "by" in sv else []
-    return _section("survey", "What customers say against what they do", intro, blocks)
+    labels = {
+        "says_resolved_but_came_back": f"{w.resolved}, came back",
+        "says_unresolved_but_no_repeat": f"{w.unresolved}, did not come back",
+    }
+    blocks = [table(sv["by"], PCT, labels=labels)] if "by" in sv else []
+    return _section("survey", w.title, intro, blocks)
 
 
 def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig, has_agents: bool) -> list[str]:
@@ -268,7 +291,7 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
 def no_model_words(inp: ReportInputs) -> str:
     """Why there are no drivers or scorecards: no useful model (train's reason), or train has not run."""
     if inp.no_model:
-        return f"no model was useful on this data, so none was trained or registered ({inp.no_model})"
+        return "no model was useful on this data, so none was trained or registered (why: see the analysts section)"
     return "no model was trained on this data (run the train and explain stages)"
 
 
@@ -283,6 +306,8 @@ def analysts_section(
         ],
     )
     m = inp.model
+    if inp.no_model:
+        intro.append(f"Why no model was trained: {in_words(inp.no_model)}.")
     if m is not None:
         d, shap, spec = m.drivers, m.shap, m.spec
         card, met = m.card, m.card["test_metrics"]
@@ -401,8 +426,15 @@ def analysts_section(
                 ].head(15)
             )
         )
+        during = after_contact_drivers(m.after, spec)
         if m.after is not None:
             blocks.append("<h3>Drivers with what happens during the contact (diagnostic model, not for routing)</h3>")
+        if m.after is not None and not during:
+            blocks.append(
+                "<p>Nothing to add: the export has no transfers, handle times or disposition (what happens "
+                "during the contact), so this model's drivers are those above.</p>"
+            )
+        elif m.after is not None:
             blocks.append(
                 img(
                     Bars(
@@ -427,7 +459,7 @@ def analysts_section(
             intro.append(capture_words(m.capture))
     if transfers is not None:
         blocks.append(
-            "<h3>FCR by number of transfers</h3>" + table(transfers.rename(columns={"segment": "transfers"}), PCT)
+            Markup("<h3>FCR by number of transfers</h3>") + table(transfers.rename(columns={"segment": "transfers"}), PCT)
         )
     if checks:
         blocks.append(
@@ -589,7 +621,14 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             )
         )
     fcr_blocks.append(
-        "<div class='grid'>" + "".join(_segment_bars(t, s, cfg.fcr_target) for s, t in seg_tables.items()) + "</div>"
+        "<div class='grid'>"
+        + "".join(
+            _segment_bars(
+                top_and_others(t, cfg.top_categories, sig, floor), s, cfg.fcr_target, segment_words(c, s)
+            )
+            for s, t in seg_tables.items()
+        )
+        + "</div>"
     )
     if "channel" in seg_tables:
         fcr_blocks.append(
@@ -683,7 +722,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             )
         )
     if sv["available"]:
-        sections.append(signal_section(sv))
+        sections.append(signal_section(sv, inp.signal))
     else:
         sections.append(
             _section(
@@ -824,9 +863,9 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     reg = m.registry if m is not None else {}
     model_words = (
         f"Drivers from model version {reg.get('version')} "
-        f"({'the champion' if reg.get('promoted') else 'not the champion: ' + in_words(reg.get('reason'))})"
+        f"({'the champion' if reg.get('promoted') else 'not the current champion; why: see the analysts section'})"
         if m is not None
-        else f"No model was useful on this data ({inp.no_model})"
+        else "No model was useful on this data (why: see the analysts section)"
         if inp.no_model
         else "No model on this data"
     )

@@ -66,6 +66,7 @@ class ReportInputs:
     reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
     no_model: str | None = None  # why train fitted no model (its marker model_card.json), else None
+    signal: dict | None = None  # contract.json `outcome_signal`: the user's resolution column, its kind and polarity
 
 
 def load_contacts(paths: Paths) -> pd.DataFrame:
@@ -150,6 +151,12 @@ def no_model_reason(paths: Paths) -> str | None:
     return str(card.get("reason")) if is_no_model(card) else None
 
 
+def outcome_signal(paths: Paths) -> dict | None:
+    """contract.json's `outcome_signal` (which export column, flag or count, which value means resolved)."""
+    path = Path(paths.contract)
+    return json.loads(path.read_text()).get("outcome_signal") if path.exists() else None
+
+
 def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, tracking_uri: str) -> ReportInputs:
     return ReportInputs(
         label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
@@ -159,4 +166,5 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, trackin
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),
         no_model=no_model_reason(paths),
+        signal=outcome_signal(paths),
     )

@@ -116,3 +116,19 @@ def test_one_driver_for_the_reason_and_no_window_longer_than_the_data():
     assert words["sentence"].iloc[0].startswith("Reason for the contact: \u201c")
     longer = drivers_in_words(*_driver_frames(days=120.0), top=8, significance=0.05)
     assert any("90 days" in d for d in longer["driver"])  # the check can fail: enough data, it is kept
+
+
+def test_bar_labels_and_axes_have_thousands_separators_not_scientific_notation():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from report.charts import Bars, draw
+
+    fig = draw(Bars("Repeats by reason", ["a", "b"], [15734.0, 820.0], "repeat contacts", percent=False))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts] + [t.get_text() for t in ax.get_xticklabels()]
+    texts.append(ax.xaxis.get_offset_text().get_text())
+    assert " 15,734" in texts and " 820" in texts
+    assert not [t for t in texts if "e+" in t or "e-" in t or "1e" in t], texts
+    assert any("," in t for t in ax.get_xticklabels() for t in [t.get_text()])
