@@ -824,9 +824,22 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                     f"contacts lead one to expect, "
                     "with the reason families where their repeats most exceed the expected ones."
                     if len(coach)
+                    else f"Not shown: {cards['agents'].attrs['not_ranked']}."
+                    if cards["agents"].attrs.get("not_ranked")
                     else "No agent is credibly below what their contacts lead one to expect."
                 ),
-                [table(coach, PCT, labels={"adjusted_high": "adjusted FCR at most"})] if len(coach) else [],
+                [
+                    table(
+                        coach,
+                        PCT,
+                        labels={
+                            "adjusted_high": "adjusted FCR at most",
+                            "contacts": "first contacts",
+                            "observed_fcr": "FCR (first contacts)",
+                            "expected_fcr": "FCR expected for their contacts",
+                        },
+                    )
+                ] if len(coach) else [],
             )
         )
     else:

@@ -132,3 +132,122 @@ def test_bar_labels_and_axes_have_thousands_separators_not_scientific_notation()
     assert " 15,734" in texts and " 820" in texts
     assert not [t for t in texts if "e+" in t or "e-" in t or "1e" in t], texts
     assert any("," in t for t in ax.get_xticklabels() for t in [t.get_text()])
+
+
+# --- the report on hand-written exports in the shapes of issue 25 ------------------------------------------
+
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+
+from pipeline.config import ReportConfig  # noqa: E402
+from report.build import build_report  # noqa: E402
+from report.categories import top_and_others  # noqa: E402
+from tests.report.exports import busy_centre, export, report_inputs  # noqa: E402
+from tests.report.test_build import JARGON, body_text, text_of  # noqa: E402
+
+CFG = ReportConfig.default(min_segment_contacts=20, scorecard_min_contacts=10, top_categories=12)
+SURVEY_WORDS = re.compile(r"what customers|said resolved|said were|how the contact felt|customers? (?:said|told)", re.I)
+CONFIG_KEY = re.compile(r"\b(?:label|report|ingest|train|explain|featurize|files)\.[a-z_]+\b|champion '", re.I)
+SCIENTIFIC = re.compile(r"\d(?:\.\d+)?e[+-]?\d+\b", re.I)
+ERRORS = re.compile(r"Traceback|\w+Error\b|Exception", re.I)
+
+
+def _rows(many_reasons: bool = False, placeholder: bool = False) -> list[tuple]:
+    rows = busy_centre(seed=5, customers=500)
+    out = []
+    for i, (cust, day, ch, reason, agent, team, x, survey) in enumerate(rows):
+        if many_reasons:
+            reason = f"{(i * 7) % 60 + 200}"  # 60 numeric codes, no families
+        if placeholder and i % 5 == 0:
+            agent = "NONE"
+        out.append((cust, day, ch, reason, agent, team, x, survey))
+    return out
+
+
+def shape(name: str):
+    """(report inputs, words the page must hold) for one shape of issue 25."""
+    if name == "no_agents":
+        return report_inputs(export(_rows(), drop=("agent_id",))), ["no agent column"]
+    if name == "no_reason_families":
+        df = export(_rows(many_reasons=True))
+        df["reason_family"] = df["reason_code"]
+        return report_inputs(df), ['alt="FCR by reason"']
+    if name == "placeholder_agent":
+        return report_inputs(export(_rows(placeholder=True))), ["first contacts"]
+    inp = report_inputs(export(_rows(), drop=("survey_resolved",)))
+    rng = np.random.default_rng(2)
+    flip = rng.uniform(size=len(inp.contacts)) < 0.2
+    resolved = ~inp.contacts["tracking_repeated"].fillna(False).to_numpy(dtype=bool) ^ flip
+    inp.contacts = inp.contacts.assign(resolution_signal=pd.array(resolved, dtype="boolean"))
+    if name == "reopen_count":
+        inp.signal = {"column": "resolution_signal", "source_column": "ReopenCount", "kind": "count",
+                      "resolved_when": "zero"}
+        return inp, ["\u201cReopenCount\u201d at 0", "\u201cReopenCount\u201d above 0", "the count"]
+    inp.signal = {"column": "resolution_signal", "source_column": "Escalated", "kind": "flag", "resolved_when": False}
+    return inp, ["\u201cEscalated\u201d not set", "\u201cEscalated\u201d set", "the flag"]
+
+
+SHAPES = ["no_agents", "no_reason_families", "reopen_count", "escalation_flag", "placeholder_agent"]
+
+
+def check_page(html: str, must: list[str]) -> str:
+    """What a manager must never see, and the words the shape must bring; returns the body text."""
+    body = body_text(html)
+    assert "&lt;" not in re.sub(r"<td>[^<]*</td>", "", html) and not re.search(r"<\s*/?\s*h\d", text_of(html))
+    assert not CONFIG_KEY.search(body), CONFIG_KEY.search(body)
+    assert not JARGON.findall(body), JARGON.findall(body)[:5]
+    assert not SCIENTIFIC.search(text_of(html)), SCIENTIFIC.search(text_of(html))
+    assert not ERRORS.search(text_of(html)), ERRORS.search(text_of(html))
+    for words in must:
+        assert words in (html if words.startswith("alt=") else body), (words, body[:3000])
+    return body
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_report_on_each_shape_speaks_plainly(name):
+    inp, must = shape(name)
+    r = build_report(inp, CFG)
+    body = check_page(r.html, must)
+    if name in ("reopen_count", "escalation_flag"):
+        assert not SURVEY_WORDS.search(body), SURVEY_WORDS.search(body)
+        assert "What customers say" not in body
+    if name == "no_reason_families":
+        fam = r.tables["fcr_by_reason_family"]
+        assert len(fam) == 60  # the CSV keeps every reason; the chart pools all but the largest 12
+        shown = top_and_others(fam.assign(note=""), CFG.top_categories, CFG.significance, 20)
+        assert len(shown) == 13 and shown["segment"].iloc[-1] == "all others (48 more)"
+        assert shown["first_contacts"].sum() == fam["first_contacts"].sum()
+        assert shown["resolved"].sum() == fam["resolved"].sum()
+        assert not any(w.startswith("kind of issue") for w in r.tables["drivers_in_words"]["driver"])
+    if name == "placeholder_agent":
+        agents = set(r.tables["scorecard_agents"]["group"])
+        assert agents and "NONE" not in agents
+        counted = inp.table[scored_rows(inp.table, CFG.placeholder_agents)]
+        assert counted["is_first_contact"].all() and (counted["agent_id"] != "NONE").all()
+
+
+def test_the_page_check_can_fail():
+    with pytest.raises(AssertionError):
+        check_page("<p>label.match: champion 'reason_family'</p>", [])
+    with pytest.raises(AssertionError):
+        check_page("<p>1.57e+04 repeats</p>", [])
+    with pytest.raises(AssertionError):
+        check_page("<p>&lt;h3&gt;FCR by number of transfers&lt;/h3&gt;</p>", [])
+    with pytest.raises(AssertionError):
+        check_page("<p>KeyError: 'x'</p>", [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHAPES)
+def test_each_shape_in_a_real_browser(tmp_path, name):
+    from tests.report.browser import BROWSERS, WIDTHS, dump_dom, find_browser
+
+    if find_browser() is None:
+        pytest.skip(f"no headless browser: none of {BROWSERS} on PATH and FCR_BROWSER unset")
+    inp, must = shape(name)
+    page = tmp_path / f"{name}.html"
+    page.write_text(build_report(inp, CFG).html)
+    dom, attrs, console = dump_dom(page, WIDTHS["desktop"], tmp_path / "profile")
+    assert not console and attrs["errors"] == "0" and attrs["charts"] == attrs["charts-rendered"], (console, attrs)
+    check_page(dom, must)
