@@ -268,8 +268,8 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
         )
     if not inp.reason_names:
         out.append(
-            "Reason names: reasons are shown by their codes; set <code>report.reason_names</code> in "
-            "params.yaml to a file with the columns <code>reason_code,reason_name</code>."
+            "Reason names: reasons are shown by their codes; a file naming each reason code enables them "
+            "(the setting: see the analysts' section)."
         )
     if inp.model is None:
         out.append(
@@ -277,7 +277,7 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
             + "."
         )
     elif inp.model.casemix is None:
-        out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
+        out.append("Fair scorecards: the case-mix model is switched off (the setting: see the analysts' section).")
     if cmp.get("available") and cmp.get("before") is None:
         out.append("Change from last month and biggest movers: the data covers one month; export at least two.")
     if not cmp.get("available"):
@@ -285,6 +285,19 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
             "FCR: no contact's outcome is known yet; export contacts older than the label window "
             f"({inp.label.get('rules', {}).get('window_days', 'window')} days)."
         )
+    return out
+
+
+def settings_words(inp: ReportInputs) -> list[str]:
+    """Settings that would enable what the report left out, named as params.yaml names them (for analysts)."""
+    out = []
+    if not inp.reason_names:
+        out.append(
+            "Reason names: set <code>report.reason_names</code> in params.yaml to a file with the columns "
+            "<code>reason_code,reason_name</code>."
+        )
+    if inp.model is not None and inp.model.casemix is None:
+        out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
     return out
 
 
@@ -460,6 +473,11 @@ def analysts_section(
     if transfers is not None:
         blocks.append(
             Markup("<h3>FCR by number of transfers</h3>") + table(transfers.rename(columns={"segment": "transfers"}), PCT)
+        )
+    settings = settings_words(inp)
+    if settings:
+        blocks.append(
+            "<h3>Settings that would enable more</h3><ul>" + "".join(f"<li>{x}</li>" for x in settings) + "</ul>"
         )
     if checks:
         blocks.append(
