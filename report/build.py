@@ -304,7 +304,7 @@ def settings_words(inp: ReportInputs) -> list[str]:
 def no_model_words(inp: ReportInputs) -> str:
     """Why there are no drivers or scorecards: no useful model (train's reason), or train has not run."""
     if inp.no_model:
-        return "no model was useful on this data, so none was trained or registered (why: see the analysts section)"
+        return "no model was useful on this data, so none was trained or registered (why: see the analysts' section)"
     return "no model was trained on this data (run the train and explain stages)"
 
 
@@ -894,9 +894,9 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     reg = m.registry if m is not None else {}
     model_words = (
         f"Drivers from model version {reg.get('version')} "
-        f"({'the champion' if reg.get('promoted') else 'not the current champion; why: see the analysts section'})"
+        + ("(the champion)" if reg.get("promoted") else "(not the current champion; why: see the analysts' section)")
         if m is not None
-        else "No model was useful on this data (why: see the analysts section)"
+        else "No model was useful on this data (why: see the analysts' section)"
         if inp.no_model
         else "No model on this data"
     )

@@ -80,7 +80,9 @@ def condition_words(rule: tuple[str, object], unit: str | None) -> str:
         return "yes" if above else "no"
     if unit in ("contacts", "transfers"):  # counts: > 2.5 is 3 or more, <= 2.5 is 2 or fewer
         whole = float(np.floor(cut))
-        return f"more than {in_unit(whole, unit)}" if above else f"{in_unit(whole, unit)} or fewer"
+        if above:
+            return f"{in_unit(whole + 1, unit)} or more"
+        return f"no {unit}" if whole <= 0 else f"{in_unit(whole, unit)} or fewer"
     if unit == "hour":
         h = int(np.floor(cut)) + 1
         return f"from {h % 24:02d}:00 on" if above else f"before {h % 24:02d}:00"
@@ -208,7 +210,7 @@ def drivers_in_words(
         elif ratio >= 1:
             size = f"{ratio:.1f} times as likely to come back"
         else:
-            size = f"only {ratio:.1f} times as likely to come back (less likely)"
+            size = f"less likely to come back: {ratio:.1f} times as often"
         shown.append(r.feature)
         rows.append(
             {

@@ -142,9 +142,9 @@ def test_drivers_in_words_give_the_repeat_ratio_measured_on_the_contacts():
     drivers = pd.DataFrame({"feature": ["customer_contacts_7d", "hour"], "controllable": [False, True]})
     words = drivers_in_words(drivers, spec, table, shap, 5, 0.05)
     row = words.iloc[0]
-    assert row["condition"] == "more than 1 contact" and row["times_as_likely"] == pytest.approx(4.0)
+    assert row["condition"] == "2 contacts or more" and row["times_as_likely"] == pytest.approx(4.0)
     assert row["sentence"].startswith(
-        "The customer's contacts in the last 7 days: more than 1 contact. 4.0 times as likely to come back"
+        "The customer's contacts in the last 7 days: 2 contacts or more. 4.0 times as likely to come back"
     )
     assert "shrunk" not in row["sentence"] and "matured" not in row["sentence"]
     assert len(words) == 1  # the hour makes no difference beyond noise: left out

@@ -54,7 +54,9 @@ def test_agents_that_differ_are_ranked_with_their_adjusted_figures():
 def test_conditions_carry_their_unit_and_never_scientific_notation():
     from report.words import condition_words, number
 
-    assert condition_words(("gt", 39.5), "contacts") == "more than 39 contacts"
+    assert condition_words(("gt", 39.5), "contacts") == "40 contacts or more"
+    assert condition_words(("gt", 0.0), "contacts") == "1 contact or more"
+    assert condition_words(("le", 0.0), "transfers") == "no transfers"
     assert condition_words(("le", 1.0), "contacts") == "1 contact or fewer"
     assert condition_words(("gt", 0.99), "share") == "above 99%"
     assert condition_words(("gt", 0.995), "share") == "above 99.5%"
