@@ -20,6 +20,9 @@ from typing import Literal
 import pandas as pd
 
 Kind = Literal["categorical", "numeric"]
+# What a number counts, for the words a manager reads (report/words.py): a count of contacts or transfers, a
+# duration, a share (0..1), an hour or weekday, a yes/no flag; None: a plain number (a user's own column).
+Unit = Literal["contacts", "transfers", "days", "seconds", "share", "hour", "weekday", "flag"]
 Availability = Literal["arrival", "after_contact"]
 Family = Literal["customer", "reason", "channel", "agent", "process", "custom"]
 WINDOWS_DAYS = (1, 7, 30, 90)
@@ -34,72 +37,77 @@ class Feature:
     kind: Kind
     availability: Availability  # arrival: known when the contact arrives (routing); after_contact: diagnostics
     controllable: bool          # can the operation act on it (agents, channels, process), or not (who calls, why)
-    label: str                  # plain words, for the operations report and the service's reasons
+    label: str                  # plain words (what the value is, in its unit), for the report and the service
     description: str            # the precise rule
     in_model: bool = True       # arrival features the routing model uses (see agent_id)
     source: str | None = None   # the optional export column it needs; absent column -> no such feature
     monotone: int = 0           # +1: the repeat risk never falls as it grows (training enforces it), 0: free
+    unit: Unit | None = None    # what the number counts (numeric features); None for categories
+    window_days: float | None = None  # looks back this many days (a count over a window), else None
 
 
 def _f(name: str, family: Family, kind: Kind, label: str, description: str, *, availability: Availability = "arrival",
        controllable: bool | None = None, in_model: bool = True, source: str | None = None,
-       monotone: int = 0) -> Feature:
+       monotone: int = 0, unit: Unit | None = None, window_days: float | None = None) -> Feature:
     # Who can act on a driver: the operation (agents, channels, process) or nobody (who calls, and why).
     if controllable is None:
         controllable = family in ("agent", "channel", "process")
-    return Feature(name, family, kind, availability, controllable, label, description, in_model, source, monotone)
+    return Feature(name, family, kind, availability, controllable, label, description, in_model, source, monotone,
+                   unit, window_days)
 
 
 FEATURES: tuple[Feature, ...] = (
     *(_f(p, "customer", "categorical", f"customer {p}", f"customer {p} (customers table)") for p in PROFILE),
-    _f("customer_tenure_days", "customer", "numeric", "how long the customer has been with us (days)",
-       "days since the customer signed up"),
+    _f("customer_tenure_days", "customer", "numeric", "time the customer has been with us",
+       "days since the customer signed up", unit="days"),
     *(_f(f"customer_contacts_{d}d", "customer", "numeric",
-         f"customer contacted us in the last {d} day{'s' if d > 1 else ''} (how many times)",
-         f"the customer's contacts in the {d} days before this one", monotone=1) for d in WINDOWS_DAYS),
-    _f("days_since_last_contact", "customer", "numeric", "days since the customer last contacted us",
-       "days since the customer's previous contact"),
+         f"the customer's contacts in the last {'day' if d == 1 else f'{d} days'}",
+         f"the customer's contacts in the {d} days before this one", monotone=1, unit="contacts", window_days=d)
+      for d in WINDOWS_DAYS),
+    _f("days_since_last_contact", "customer", "numeric", "time since the customer's last contact",
+       "days since the customer's previous contact", unit="days"),
     _f("previous_channel", "customer", "categorical", "channel the customer used last time",
        "channel of the previous contact ('none')"),
     _f("switched_channel", "customer", "numeric", "customer switched channel since last time",
-       "1 if the previous contact was on another channel"),
+       "1 if the previous contact was on another channel", unit="flag"),
     _f("same_issue_contacts_window", "customer", "numeric",
-       "customer had an unresolved contact about the same issue in the last days (a repeat already)",
+       "the customer's earlier contacts about the same issue within the repeat window (a repeat already)",
        "contacts about the same reason family within the label window before: is this itself a repeat",
-       monotone=1),
-    _f("customer_past_labelled", "customer", "numeric", "customer's past contacts we know the outcome of",
-       "the customer's matured labelled contacts"),
-    _f("customer_past_repeats", "customer", "numeric", "customer's past contacts that were not resolved first time",
-       "of those, how many were repeated"),
-    _f("customer_repeat_rate", "customer", "numeric", "how often this customer's issues needed another contact",
-       "the customer's matured repeat rate, shrunk toward everyone's"),
+       monotone=1, unit="contacts"),
+    _f("customer_past_labelled", "customer", "numeric", "the customer's earlier contacts whose outcome we know",
+       "the customer's matured labelled contacts", unit="contacts"),
+    _f("customer_past_repeats", "customer", "numeric", "the customer's earlier contacts that needed another contact",
+       "of those, how many were repeated", unit="contacts"),
+    _f("customer_repeat_rate", "customer", "numeric", "share of the customer's earlier contacts that needed another",
+       "the customer's matured repeat rate, shrunk toward everyone's", unit="share"),
     _f("reason_code", "reason", "categorical", "reason for the contact", "reason code"),
     _f("reason_family", "reason", "categorical", "kind of issue", "reason family"),
-    _f("reason_difficulty", "reason", "numeric", "how often this reason needs another contact",
-       "matured repeat rate of the reason code, shrunk toward its family's"),
+    _f("reason_difficulty", "reason", "numeric", "share of contacts for this reason that needed another",
+       "matured repeat rate of the reason code, shrunk toward its family's", unit="share"),
     _f("channel", "channel", "categorical", "channel of the contact", "channel of the contact"),
-    _f("hour", "channel", "numeric", "hour of the day", "hour of day (UTC)"),
-    _f("weekday", "channel", "numeric", "day of the week", "day of week, Monday = 0"),
-    _f("wait_s", "channel", "numeric", "time the customer waited in the queue (s)",
-       "queue wait, as known when the contact is routed", source="wait_s"),
+    _f("hour", "channel", "numeric", "time of day the contact started (UTC)", "hour of day (UTC)", unit="hour"),
+    _f("weekday", "channel", "numeric", "day of the week", "day of week, Monday = 0", unit="weekday"),
+    _f("wait_s", "channel", "numeric", "time the customer waited in the queue",
+       "queue wait, as known when the contact is routed", source="wait_s", unit="seconds"),
     # Measured (bench/agent_encoding.py): the smoothed agent rates alone beat a native categorical
     # agent_id (test log loss 0.5353 vs 0.5390, AUC 0.671 vs 0.661), so agent_id stays out of the model.
     _f("agent_id", "agent", "categorical", "agent", "agent (routing: the candidate agent)", in_model=False,
        source="agent_id"),
     _f("team", "agent", "categorical", "agent's team", "agent's team (contact, else agents table)", source="team"),
-    _f("agent_tenure_days", "agent", "numeric", "agent's experience (days since hired)",
-       "days since the agent was hired", source="agent_id"),
-    _f("agent_repeat_rate", "agent", "numeric", "how often this agent's contacts needed another contact",
-       "agent's matured repeat rate, shrunk toward the team's", source="agent_id"),
+    _f("agent_tenure_days", "agent", "numeric", "agent's experience (time since hired)",
+       "days since the agent was hired", source="agent_id", unit="days"),
+    _f("agent_repeat_rate", "agent", "numeric", "share of the agent's earlier contacts that needed another",
+       "agent's matured repeat rate, shrunk toward the team's", source="agent_id", unit="share"),
     _f("agent_family_repeat_rate", "agent", "numeric",
-       "how often this agent's contacts on this kind of issue needed another contact",
-       "agent's matured repeat rate on this reason family, shrunk toward the agent's", source="agent_id"),
-    _f("agent_contacts_today", "agent", "numeric", "contacts the agent already handled today",
-       "contacts the agent handled earlier today (UTC)", source="agent_id"),
-    _f("handle_s", "process", "numeric", "how long the contact lasted (s)", "talk/handle time",
-       availability="after_contact", source="handle_s"),
+       "share of the agent's earlier contacts on this kind of issue that needed another",
+       "agent's matured repeat rate on this reason family, shrunk toward the agent's", source="agent_id",
+       unit="share"),
+    _f("agent_contacts_today", "agent", "numeric", "contacts the agent already handled that day",
+       "contacts the agent handled earlier today (UTC)", source="agent_id", unit="contacts"),
+    _f("handle_s", "process", "numeric", "how long the contact lasted", "talk/handle time",
+       availability="after_contact", source="handle_s", unit="seconds"),
     _f("transfers", "process", "numeric", "times the contact was transferred", "number of transfers",
-       availability="after_contact", source="transfers"),
+       availability="after_contact", source="transfers", unit="transfers"),
     _f("disposition", "process", "categorical", "how the contact ended", "disposition",
        availability="after_contact", source="disposition"),
 )
@@ -143,7 +151,7 @@ def custom_features(extras: dict[str, ExtraColumn]) -> tuple[Feature, ...]:
     return tuple(
         Feature(f"{EXTRA_PREFIX}{name}", "custom", "categorical" if x.kind == "category" else "numeric", x.availability,
                 False, f"{name} (your column)", f"extra column {name!r} ({x.kind}) of the export",
-                source=f"{EXTRA_PREFIX}{name}")
+                source=f"{EXTRA_PREFIX}{name}", unit="flag" if x.kind == "flag" else None)
         for name, x in extras.items())
 
 

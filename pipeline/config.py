@@ -362,6 +362,7 @@ class ReportConfig(_Strict):
     fcr_target: float = Field(gt=0, lt=1)  # the operation's FCR target, drawn on the weekly trend
     team_targets: dict[str, float]  # team: its own FCR target; teams not listed use fcr_target
     top_reasons: int = Field(ge=1)
+    top_categories: int = Field(ge=1)  # a chart of more categories shows the largest this many and "all others"
     min_segment_contacts: int = Field(ge=1)  # thinner segments / cells are marked "too few contacts", never ranked
     scorecard_min_contacts: int = Field(ge=1)  # agents/teams with fewer contacts are marked, never ranked
     scorecard_days: int = Field(ge=1)  # scorecards cover the last this many days of contacts with a known outcome
@@ -370,6 +371,7 @@ class ReportConfig(_Strict):
     weeks_shown: int = Field(ge=1)
     drivers_in_words: int = Field(ge=1)
     coaching_families: int = Field(ge=1)  # reason families listed per agent in the coaching list
+    placeholder_agents: list[str]  # agent ids meaning "no agent" (compared ignoring case): never scored or ranked
     reason_names: str | None  # CSV with reason_code,reason_name; null = the codes themselves
     dependence_plots: int = Field(ge=0)
     # Synthetic centre only: planted drivers whose part of the logit has at least this standard

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from contract.schema import NO_AGENT_CHANNELS
 from labelling.measure import fcr_by_count, fcr_table, first_contacts, weekly_fcr
+from models.diagnostics.scorecards import scored_rows
 from models.diagnostics.truth_check import driver_recovery, skill_tracking
 from models.scoring import model_frame
 from pipeline.config import ReportConfig
@@ -27,8 +27,10 @@ from report.coverage import coming_back_sentence, coverage_sentence, coverage_ta
 from report.html import render, table
 from report.inputs import ReportInputs
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
-from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard
-from report.words import drivers_in_words
+from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard, scorecard_blocks
+from report.categories import top_and_others
+from report.signal_words import signal_words
+from report.words import drivers_in_words, same_partition
 
 PCT = (
     "fcr",
@@ -91,8 +93,17 @@ def _with_interval(t: pd.DataFrame, significance: float, min_contacts: int) -> p
     return t.assign(ci_low=lo, ci_high=hi, note=np.where(t["first_contacts"] < min_contacts, "too few contacts", ""))
 
 
-def _segment_bars(t: pd.DataFrame, seg: str, target: float) -> str:
-    words = SEGMENT_WORDS.get(seg, seg)
+def after_contact_drivers(after: pd.DataFrame | None, spec: dict) -> list[str]:
+    """The after-contact features the diagnostic model actually uses (some attribution)."""
+    if after is None:
+        return []
+    late = {f["name"] for f in spec.get("features", []) if f.get("availability") == "after_contact"}
+    used = after[after["feature"].isin(late) & (after["mean_abs_shap"] > 0)]
+    return used["feature"].tolist()
+
+
+def _segment_bars(t: pd.DataFrame, seg: str, target: float, words: str | None = None) -> str:
+    words = words or SEGMENT_WORDS.get(seg, seg)
     return img(
         Bars(
             f"FCR by {words}",
@@ -106,6 +117,13 @@ def _segment_bars(t: pd.DataFrame, seg: str, target: float) -> str:
         ),
         f"FCR by {words}",
     )
+
+
+def segment_words(c: pd.DataFrame, seg: str) -> str:
+    """A segment in words; reason families that are the reason codes themselves (none given) are "reason"."""
+    if seg == "reason_family" and "reason_code" in c and same_partition(c["reason_family"], c["reason_code"]):
+        return "reason"
+    return SEGMENT_WORDS.get(seg, seg)
 
 
 def summary_section(cmp: dict, mv: pd.DataFrame, actions: list[str]) -> tuple[dict, list[str]]:
@@ -214,20 +232,25 @@ def switching_block(matrix: pd.DataFrame) -> tuple[str, str]:
     return table(show), text
 
 
-def signal_section(sv: dict) -> dict:
-    source = "the resolution flag in your data" if sv["column"] == "resolution_signal" else "the post-contact survey"
+def signal_section(sv: dict, signal: dict | None = None) -> dict:
+    """`signal`: contract.json `outcome_signal` (what the user's own resolution column is)."""
+    w = signal_words(sv["column"], signal)
     intro = [
-        f"Two measurements of the same thing: what customers told {source} and whether they came back. "
+        f"Two measurements of the same thing: {w.what}, and whether the customer came back. "
         f"On {sv['contacts']:,} contacts with both, they agree on {sv['agreement']:.0%} "
         f"({sv['low']:.0%} to {sv['high']:.0%}).",
-        f"{sv['says_resolved_but_came_back']:,} said resolved but came back about the same issue: the answer "
-        "reflects how the contact felt, not whether the problem was fixed, or the fix did not hold.",
-        f"{sv['says_unresolved_but_no_repeat']:,} said not resolved but did not come back within the window: "
-        "they may have given up, solved it themselves, or gone elsewhere; repeat tracking counts these as "
-        "resolved, so FCR from repeats alone flatters the operation by at most this much.",
+        f"{sv['says_resolved_but_came_back']:,} {w.resolved}: the customer came back about the same issue "
+        f"anyway; {w.resolved_but_came_back}.",
+        f"{sv['says_unresolved_but_no_repeat']:,} {w.unresolved}: the customer did not come back within "
+        f"the window; {w.unresolved_no_repeat}. Repeat tracking counts these as resolved, so FCR from repeats "
+        "alone flatters the operation by at most this much.",
     ]
-    blocks = [table(sv["by"].rename(columns={"channel": "channel"}), PCT)] if "by" in sv else []
-    return _section("survey", "What customers say against what they do", intro, blocks)
+    labels = {
+        "says_resolved_but_came_back": f"{w.resolved}, came back",
+        "says_unresolved_but_no_repeat": f"{w.unresolved}, did not come back",
+    }
+    blocks = [table(sv["by"], PCT, labels=labels)] if "by" in sv else []
+    return _section("survey", w.title, intro, blocks)
 
 
 def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig, has_agents: bool) -> list[str]:
@@ -258,8 +281,8 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
         )
     if not inp.reason_names:
         out.append(
-            "Reason names: reasons are shown by their codes; set <code>report.reason_names</code> in "
-            "params.yaml to a file with the columns <code>reason_code,reason_name</code>."
+            "Reason names: reasons are shown by their codes; a file naming each reason code enables them "
+            "(the setting: see the analysts' section)."
         )
     if inp.model is None:
         out.append(
@@ -267,7 +290,7 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
             + "."
         )
     elif inp.model.casemix is None:
-        out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
+        out.append("Fair scorecards: the case-mix model is switched off (the setting: see the analysts' section).")
     if cmp.get("available") and cmp.get("before") is None:
         out.append("Change from last month and biggest movers: the data covers one month; export at least two.")
     if not cmp.get("available"):
@@ -278,10 +301,23 @@ def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig
     return out
 
 
+def settings_words(inp: ReportInputs) -> list[str]:
+    """Settings that would enable what the report left out, named as params.yaml names them (for analysts)."""
+    out = []
+    if not inp.reason_names:
+        out.append(
+            "Reason names: set <code>report.reason_names</code> in params.yaml to a file with the columns "
+            "<code>reason_code,reason_name</code>."
+        )
+    if inp.model is not None and inp.model.casemix is None:
+        out.append("Fair scorecards: set <code>train.casemix_model: true</code> in params.yaml.")
+    return out
+
+
 def no_model_words(inp: ReportInputs) -> str:
     """Why there are no drivers or scorecards: no useful model (train's reason), or train has not run."""
     if inp.no_model:
-        return f"no model was useful on this data, so none was trained or registered ({inp.no_model})"
+        return "no model was useful on this data, so none was trained or registered (why: see the analysts' section)"
     return "no model was trained on this data (run the train and explain stages)"
 
 
@@ -296,6 +332,8 @@ def analysts_section(
         ],
     )
     m = inp.model
+    if inp.no_model:
+        intro.append(f"Why no model was trained: {in_words(inp.no_model)}.")
     if m is not None:
         d, shap, spec = m.drivers, m.shap, m.spec
         card, met = m.card, m.card["test_metrics"]
@@ -414,8 +452,15 @@ def analysts_section(
                 ].head(15)
             )
         )
+        during = after_contact_drivers(m.after, spec)
         if m.after is not None:
             blocks.append("<h3>Drivers with what happens during the contact (diagnostic model, not for routing)</h3>")
+        if m.after is not None and not during:
+            blocks.append(
+                "<p>Nothing to add: the export has no transfers, handle times or disposition (what happens "
+                "during the contact), so this model's drivers are those above.</p>"
+            )
+        elif m.after is not None:
             blocks.append(
                 img(
                     Bars(
@@ -440,7 +485,12 @@ def analysts_section(
             intro.append(capture_words(m.capture))
     if transfers is not None:
         blocks.append(
-            "<h3>FCR by number of transfers</h3>" + table(transfers.rename(columns={"segment": "transfers"}), PCT)
+            Markup("<h3>FCR by number of transfers</h3>") + table(transfers.rename(columns={"segment": "transfers"}), PCT)
+        )
+    settings = settings_words(inp)
+    if settings:
+        blocks.append(
+            "<h3>Settings that would enable more</h3><ul>" + "".join(f"<li>{x}</li>" for x in settings) + "</ul>"
         )
     if checks:
         blocks.append(
@@ -481,42 +531,21 @@ def fair_cards(
         return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), t.iloc[:0], np.array([])
     horizon = ms.outcome_horizon(t)
     # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents apart.
-    rows = t[
-        (t["status"] == "labelled") & (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days))
-    ]
-    rows = rows[rows["agent_id"].notna().to_numpy() & ~rows["channel"].astype(str).isin(NO_AGENT_CHANNELS).to_numpy()]
+    recent = (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days)).to_numpy()
+    # The headline's definition: first contacts, handled by a person (not a placeholder agent id).
+    rows = t[recent & scored_rows(t, cfg.placeholder_agents)]
     expected = inp.model.casemix.predict(rows) if len(rows) else np.array([])
     y = rows["repeated"].fillna(False).to_numpy(dtype=float)
-    agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance)
+    agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance, "agents")
     has_team = "team" in rows and rows["team"].notna().any()
     tm = rows["team"].notna().to_numpy() if has_team else np.zeros(len(rows), bool)
     teams = (
-        fair_scorecard(rows["team"][tm], y[tm], expected[tm], cfg.scorecard_min_contacts, cfg.significance)
+        fair_scorecard(rows["team"][tm], y[tm], expected[tm], cfg.scorecard_min_contacts, cfg.significance, "teams")
         if has_team
         else empty.copy()
     )
     coach = coaching_list(agents, rows, expected, cfg.coaching_families)
     return {"agents": agents, "teams": teams}, coach, rows, expected
-
-
-def _card_bars(card: pd.DataFrame, who: str) -> str:
-    ranked = card[card["verdict"] != "too few contacts"]
-    if len(ranked) > 25:  # the ends matter: the 12 highest and the 12 lowest by their interval
-        ranked = pd.concat([ranked.head(12), ranked.tail(12)])
-    return img(
-        Bars(
-            f"{who}: FCR adjusted for the contacts they got",
-            [ms.pretty(g) for g in ranked["group"]],
-            ranked["adjusted_fcr"],
-            "adjusted first-contact resolution",
-            low=ranked["adjusted_low"],
-            high=ranked["adjusted_high"],
-            groups=ranked["verdict"].to_numpy(),
-            sort=False,
-            colours={"better than expected": "green", "as expected": "sky", "below expected": "vermillion"},
-        ),
-        f"{who} scorecard",
-    )
 
 
 BASELINE_WORDS = {"overall_rate": "the overall repeat rate", "reason_rate": "the repeat rate of each reason",
@@ -636,7 +665,14 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             )
         )
     fcr_blocks.append(
-        "<div class='grid'>" + "".join(_segment_bars(t, s, cfg.fcr_target) for s, t in seg_tables.items()) + "</div>"
+        "<div class='grid'>"
+        + "".join(
+            _segment_bars(
+                top_and_others(t, cfg.top_categories, sig, floor), s, cfg.fcr_target, segment_words(c, s)
+            )
+            for s, t in seg_tables.items()
+        )
+        + "</div>"
     )
     if "channel" in seg_tables:
         fcr_blocks.append(
@@ -730,7 +766,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             )
         )
     if sv["available"]:
-        sections.append(signal_section(sv))
+        sections.append(signal_section(sv, inp.signal))
     else:
         sections.append(
             _section(
@@ -764,7 +800,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             img(
                 Bars(
                     "How much more likely a repeat is, by driver",
-                    [f"{d} {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
+                    [f"{d}: {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
                     ratio["times_as_likely"],
                     "times as likely to come back",
                     percent=False,
@@ -804,54 +840,23 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             )
         )
     if has_agents:
-        cols = {"group": "agent", "adjusted_low": "adjusted from", "adjusted_high": "adjusted to"}
-        show = [
-            "rank",
-            "group",
-            "contacts",
-            "observed_fcr",
-            "expected_fcr",
-            "adjusted_fcr",
-            "adjusted_low",
-            "adjusted_high",
-            "verdict",
-        ]
         sections.append(
             _section(
                 "scorecards",
                 "Agent and team scorecards, adjusted for case mix",
                 [
-                    "Each agent's and team's FCR beside the FCR expected for the contacts they "
-                    "actually got (from a model that "
-                    "does not know who handled them), so someone who takes the hard calls is not "
-                    "ranked below someone who "
-                    "takes the easy ones. Small samples are pulled toward the average in proportion to their noise.",
-                    f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
+                    "Each agent's and team's FCR, measured as in the headline (first contacts resolved without "
+                    "the customer coming back), beside the FCR expected for the contacts they actually got (from "
+                    "a model that does not know who handled them), so someone who takes the hard calls is not "
+                    "ranked below someone who takes the easy ones. Small samples are pulled toward the average "
+                    "in proportion to their noise.",
+                    f"First contacts of the last {cfg.scorecard_days} days whose outcome is known. "
                     f"Ranked by the lower end of the range (the figure they have shown at least), "
-                    f"not by the point. Fewer "
-                    f"than {cfg.scorecard_min_contacts} contacts: \u201ctoo few contacts\u201d, not ranked.",
+                    f"not by the point. Fewer than {cfg.scorecard_min_contacts:,} first contacts: "
+                    "\u201ctoo few contacts\u201d, not ranked. Agent ids that mean \u201cno agent\u201d "
+                    "are not scored.",
                 ],
-                [
-                    "<div class='grid'>"
-                    + (_card_bars(cards["teams"], "Teams") if len(cards["teams"]) else "")
-                    + _card_bars(cards["agents"], "Agents")
-                    + "</div>",
-                    *(
-                        [table(cards["teams"][show], PCT, labels=cols | {"group": "team"})]
-                        if len(cards["teams"])
-                        else []
-                    ),
-                    table(
-                        pd.concat(
-                            [
-                                cards["agents"].head(15),
-                                cards["agents"][cards["agents"]["verdict"] != "as expected"].tail(15),
-                            ]
-                        ).drop_duplicates("group")[show],
-                        PCT,
-                        labels=cols,
-                    ),
-                ],
+                scorecard_blocks(cards),
             )
         )
         sections.append(
@@ -863,9 +868,22 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                     f"contacts lead one to expect, "
                     "with the reason families where their repeats most exceed the expected ones."
                     if len(coach)
+                    else f"Not shown: {cards['agents'].attrs['not_ranked']}."
+                    if cards["agents"].attrs.get("not_ranked")
                     else "No agent is credibly below what their contacts lead one to expect."
                 ),
-                [table(coach, PCT, labels={"adjusted_high": "adjusted FCR at most"})] if len(coach) else [],
+                [
+                    table(
+                        coach,
+                        PCT,
+                        labels={
+                            "adjusted_high": "adjusted FCR at most",
+                            "contacts": "first contacts",
+                            "observed_fcr": "FCR (first contacts)",
+                            "expected_fcr": "FCR expected for their contacts",
+                        },
+                    )
+                ] if len(coach) else [],
             )
         )
     else:
@@ -902,9 +920,9 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     reg = m.registry if m is not None else {}
     model_words = (
         f"Drivers from model version {reg.get('version')} "
-        f"({'the champion' if reg.get('promoted') else 'not the champion: ' + in_words(reg.get('reason'))})"
+        + ("(the champion)" if reg.get("promoted") else "(not the current champion; why: see the analysts' section)")
         if m is not None
-        else f"No model was useful on this data ({inp.no_model})"
+        else "No model was useful on this data (why: see the analysts' section)"
         if inp.no_model
         else "No model on this data"
     )

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from report.words import number
+
+# Plain numbers with thousands separators on every axis and label: never 1.57e+04 nor an offset "1e4".
+PLAIN = FuncFormatter(lambda v, _pos: number(v))
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = {
@@ -141,8 +146,7 @@ def _bars(s: Bars) -> Figure:
     ax.set_yticks(range(n), [lab + ("  (too few contacts)" if m else "") for lab, m in zip(labels, muted)])
     top = float(np.nanmax(np.concatenate([vals, xerr[1] + vals if xerr is not None else vals]))) if n else 1.0
     ax.set_xlim(0, max(1.0, top * 1.02) if s.percent else max(top * 1.08, 1e-9))
-    if s.percent:
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0) if s.percent else PLAIN)
     if s.target is not None:
         ax.axvline(
             s.target,
@@ -152,7 +156,7 @@ def _bars(s: Bars) -> Figure:
             label=f"target {s.target:.0%}" if s.percent else f"target {s.target:g}",
         )
     for i, val in enumerate(vals):
-        ax.text(val, i, f" {val:.0%}" if s.percent else f" {val:,.3g}", va="center", fontsize=8)
+        ax.text(val, i, f" {val:.0%}" if s.percent else f" {number(val)}", va="center", fontsize=8)
     if keys:
         for k, c in colour_of.items():
             ax.bar(0, 0, color=c, label=k)
@@ -188,8 +192,7 @@ def _lines(s: Lines) -> Figure:
         ax.axhline(s.target, color=PALETTE["black"], linestyle="--", linewidth=1, label=f"target {s.target:.0%}")
     if s.zero_based:
         ax.set_ylim(0, 1.0 if s.percent else None)
-    if s.percent:
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0) if s.percent else PLAIN)
     if s.percent_x:
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(ylabel=s.axis, xlabel=s.xaxis, title=s.title)

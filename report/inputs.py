@@ -67,6 +67,7 @@ class ReportInputs:
     truth_dir: Path
     no_model: str | None = None  # why train fitted no model (its marker model_card.json), else None
     ingest: dict | None = None  # metrics/ingest.json (row accounting of the export), when present
+    signal: dict | None = None  # contract.json `outcome_signal`: the user's resolution column, its kind and polarity
 
 
 def load_contacts(paths: Paths) -> pd.DataFrame:
@@ -151,6 +152,12 @@ def no_model_reason(paths: Paths) -> str | None:
     return str(card.get("reason")) if is_no_model(card) else None
 
 
+def outcome_signal(paths: Paths) -> dict | None:
+    """contract.json's `outcome_signal` (which export column, flag or count, which value means resolved)."""
+    path = Path(paths.contract)
+    return json.loads(path.read_text()).get("outcome_signal") if path.exists() else None
+
+
 def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, tracking_uri: str) -> ReportInputs:
     return ReportInputs(
         label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
@@ -161,6 +168,7 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, trackin
         truth_dir=Path(paths.truth_dir),
         no_model=no_model_reason(paths),
         ingest=_ingest_metrics(paths),
+        signal=outcome_signal(paths),
     )
 
 

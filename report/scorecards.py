@@ -5,7 +5,10 @@ model's expected repeat probability. Out: one row per group with observed FCR, t
 contacts, and the difference pulled toward zero in proportion to its noise (empirical Bayes: a group with
 few contacts keeps little of its raw difference), with an interval; groups are ranked by the interval
 (the lower bound of the adjusted FCR), never by the point estimate, and groups below a minimum size are
-marked "too few contacts" and not ranked. The coaching list holds the agents whose interval lies wholly
+marked "too few contacts" and not ranked. When the adjustment cannot tell the groups apart (fewer than
+`MIN_GROUPS` large enough, or their spread is all noise, so every adjusted figure would be the same), no
+adjusted figure or rank is given, every such group reads "not told apart", and `out.attrs["not_ranked"]`
+says why in words. The coaching list holds the agents whose interval lies wholly
 below what their contacts lead one to expect, with the reason families where they fall short.
 """
 
@@ -15,7 +18,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from markupsafe import Markup
+
 from models.diagnostics.scorecards import scorecard
+from report.charts import Bars, img
+from report.html import table
+from report.measures import pretty
+
+MIN_GROUPS = 3  # fewer groups large enough to rank: their spread cannot be told from noise
 
 COLUMNS = [
     "rank",
@@ -33,8 +43,14 @@ COLUMNS = [
 
 
 def fair_scorecard(
-    group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int, significance: float
+    group: pd.Series,
+    repeated: np.ndarray,
+    expected: np.ndarray,
+    min_contacts: int,
+    significance: float,
+    who: str = "agents",
 ) -> pd.DataFrame:
+    """`who`: the groups in words ("agents", "teams"), for the reason they are not ranked."""
     z = float(norm.ppf(1 - significance / 2))
     raw = scorecard(group, repeated, expected, 1, level=1 - significance)
     if not len(raw):
@@ -44,11 +60,17 @@ def fair_scorecard(
     se = (raw["difference_high"] - raw["difference_low"]).to_numpy(dtype=float) / (2 * z)
     big = raw["contacts"].to_numpy() >= min_contacts
     # Between-group spread of true differences (method of moments on the groups large enough to rank).
-    if big.sum() >= 3:
-        tau2 = max(0.0, float(np.var(d[big]) - np.mean(se[big] ** 2)))
-        weight = np.where(se > 0, tau2 / (tau2 + se**2), 1.0) if tau2 > 0 else np.zeros_like(d)
-    else:  # too few groups to tell their spread from noise: each keeps its own difference and interval
-        weight = np.ones_like(d)
+    tau2 = max(0.0, float(np.var(d[big]) - np.mean(se[big] ** 2))) if big.sum() >= MIN_GROUPS else 0.0
+    weight = np.where(se > 0, tau2 / (tau2 + se**2), 1.0) if tau2 > 0 else np.zeros_like(d)
+    not_ranked = (
+        f"only {int(big.sum())} of the {who} have at least {min_contacts} first contacts; at least "
+        f"{MIN_GROUPS} are needed to tell their differences from chance, so they are not ranked"
+        if big.sum() < MIN_GROUPS
+        else f"the {who}' results differ no more than chance alone would make them differ, once the contacts "
+        "they got are taken into account: the adjustment cannot tell them apart, so they are not ranked"
+        if tau2 == 0
+        else None
+    )
     post = d * weight
     post_sd = np.sqrt(weight) * se
     out = pd.DataFrame(
@@ -70,11 +92,17 @@ def fair_scorecard(
         "too few contacts",
         np.where(low > 0, "better than expected", np.where(high < 0, "below expected", "as expected")),
     )
+    if not_ranked is not None:
+        out.loc[:, ["difference", "adjusted_fcr", "adjusted_low", "adjusted_high"]] = np.nan
+        out["verdict"] = np.where(big, "not told apart", "too few contacts")
+        big = np.zeros_like(big)
     ranked = out[big].sort_values(["adjusted_low", "adjusted_fcr"], ascending=False, kind="stable")
-    thin = out[~big].sort_values("group")
+    thin = out[~big].sort_values(["verdict", "contacts", "group"], ascending=[True, False, True])
     ranked.insert(0, "rank", pd.array(np.arange(1, len(ranked) + 1), dtype="Int64"))
     thin.insert(0, "rank", pd.array([pd.NA] * len(thin), dtype="Int64"))
-    return pd.concat([ranked, thin], ignore_index=True)[COLUMNS]
+    card = pd.concat([ranked, thin], ignore_index=True)[COLUMNS]
+    card.attrs["not_ranked"] = not_ranked
+    return card
 
 
 def coaching_list(card: pd.DataFrame, rows: pd.DataFrame, expected: np.ndarray, families: int) -> pd.DataFrame:
@@ -134,3 +162,63 @@ def coaching_hit_rates(card: pd.DataFrame, coaching: pd.DataFrame, skill: pd.Ser
         "coaching_hit_rate": len(worst & set(coaching["agent"])) / k,
         "raw_fcr_hit_rate": len(worst & raw) / k,
     }
+
+
+SHOWN = {
+    "rank": "rank",
+    "group": "agent",
+    "contacts": "first contacts",
+    "observed_fcr": "FCR (first contacts)",
+    "expected_fcr": "FCR expected for their contacts",
+    "adjusted_fcr": "adjusted FCR",
+    "adjusted_low": "adjusted from",
+    "adjusted_high": "adjusted to",
+    "verdict": "verdict",
+}
+PCT = ("observed_fcr", "expected_fcr", "adjusted_fcr", "adjusted_low", "adjusted_high")
+
+
+def card_bars(card: pd.DataFrame, who: str) -> str:
+    """The ranked groups' adjusted FCR with its interval (the 12 highest and 12 lowest when there are many)."""
+    ranked = card[card["rank"].notna()]
+    if len(ranked) > 25:
+        ranked = pd.concat([ranked.head(12), ranked.tail(12)])
+    return img(
+        Bars(
+            f"{who}: FCR adjusted for the contacts they got",
+            [pretty(g) for g in ranked["group"]],
+            ranked["adjusted_fcr"],
+            "adjusted first-contact resolution",
+            low=ranked["adjusted_low"],
+            high=ranked["adjusted_high"],
+            groups=ranked["verdict"].to_numpy(),
+            sort=False,
+            colours={"better than expected": "green", "as expected": "sky", "below expected": "vermillion"},
+        ),
+        f"{who} scorecard",
+    )
+
+
+def card_table(card: pd.DataFrame, who: str, rows: int = 15) -> str:
+    """The scorecard as a table: ranked, the best and the worst `rows`; not ranked (the adjustment cannot tell
+    them apart): a line saying why and the measured figures only, never identical adjusted ones."""
+    group = {"group": who[:-1].lower() if who.endswith("s") else who.lower()}
+    why = card.attrs.get("not_ranked")
+    if why:
+        cols = ["group", "contacts", "observed_fcr", "expected_fcr", "verdict"]
+        return str(
+            Markup("<p class='note'>{}: not ranked. {}.</p>").format(who, why[:1].upper() + why[1:])
+            + table(card[cols], PCT, labels=SHOWN | group)
+        )
+    show = pd.concat([card.head(rows), card[card["verdict"].isin(["below expected", "better than expected"])].tail(rows)])
+    cols = list(SHOWN)
+    return str(table(show.drop_duplicates("group")[cols], PCT, labels=SHOWN | group))
+
+
+def scorecard_blocks(cards: dict[str, pd.DataFrame]) -> list[str]:
+    """Bars of the ranked teams and agents, then their tables."""
+    ranked = [(who, card) for who, card in (("Teams", cards["teams"]), ("Agents", cards["agents"])) if len(card)]
+    bars = [card_bars(card, who) for who, card in ranked if card["rank"].notna().any()]
+    return (["<div class='grid'>" + "".join(bars) + "</div>"] if bars else []) + [
+        card_table(card, who) for who, card in ranked
+    ]

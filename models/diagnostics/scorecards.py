@@ -6,7 +6,9 @@ contact (customer, reason, channel, time, wait) but not who handled it. Out: per
 with its Wilson interval, the FCR expected for the contacts it actually got, the difference
 (observed - expected) with its interval, and the adjusted FCR (overall FCR + difference), so an agent
 who takes the hard calls is not ranked below one who takes the easy ones. `casemix_scorecards` scores
-agents and teams of the test window with the case-mix model's expectations.
+agents and teams of the test window with the case-mix model's expectations. Agents and teams are measured
+on the headline's definition of FCR: first contacts (`scored_rows`), handled by a person whose agent id is
+not a placeholder ("no agent" values of the user's system, report.placeholder_agents).
 """
 
 from __future__ import annotations
@@ -17,6 +19,20 @@ from scipy.stats import norm
 
 from contract.schema import NO_AGENT_CHANNELS
 from labelling.measure import wilson_interval
+
+
+def scored_rows(rows: pd.DataFrame, placeholders: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+    """Mask of the contacts a scorecard measures: labelled first contacts of an episode (the headline's FCR
+    population) handled by a person: an agent id that is set and not one of `placeholders` (compared
+    ignoring case and surrounding blanks), on a channel that has agents."""
+    if "agent_id" not in rows.columns:
+        return np.zeros(len(rows), dtype=bool)
+    agent = rows["agent_id"].astype("string").str.strip().str.upper()
+    person = agent.notna() & ~agent.isin({str(p).strip().upper() for p in placeholders})
+    first = rows["is_first_contact"].fillna(False).astype(bool) if "is_first_contact" in rows else True
+    labelled = rows["status"] == "labelled" if "status" in rows else True
+    channel = ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS) if "channel" in rows else True
+    return (person & first & labelled & channel).fillna(False).to_numpy(dtype=bool)
 
 
 def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int,
@@ -48,15 +64,16 @@ def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_
     return g.reset_index()
 
 
-def casemix_scorecards(rows: pd.DataFrame, expected_repeat: np.ndarray, min_contacts: int) -> dict[str, pd.DataFrame]:
-    """Agent and team scorecards of the scored rows (the test window), given each contact's expected repeat
-    probability from the case-mix model (models/training/auxiliary.py, fitted in train)."""
+def casemix_scorecards(rows: pd.DataFrame, expected_repeat: np.ndarray, min_contacts: int,
+                       placeholders: list[str] | tuple[str, ...] = ()) -> dict[str, pd.DataFrame]:
+    """Agent and team scorecards of the rows (the test window), given each contact's expected repeat
+    probability from the case-mix model (models/training/auxiliary.py, fitted in train), on the contacts
+    `scored_rows` keeps (first contacts handled by a person; the self-service bot is not an agent)."""
     if "agent_id" not in rows.columns:
         empty = scorecard(pd.Series([], dtype="str"), np.array([]), np.array([]), min_contacts)
         return {"agents": empty, "teams": empty.copy()}
     y = rows["repeated"].fillna(False).to_numpy(dtype=float)
-    # People only: the self-service bot is not scored against agents.
-    human = (rows["agent_id"].notna() & ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS)).to_numpy()
+    human = scored_rows(rows, placeholders)
     team = rows["team"] if "team" in rows.columns else pd.Series(pd.NA, index=rows.index, dtype="str")
     return {"agents": scorecard(rows["agent_id"][human], y[human], expected_repeat[human], min_contacts),
             "teams": scorecard(team[human].dropna(), y[human][team[human].notna().to_numpy()],

@@ -79,7 +79,8 @@ def test_controllability_is_declared_per_feature():
     by = {f.name: f for f in FEATURES}
     assert by["agent_repeat_rate"].controllable and by["wait_s"].controllable and by["transfers"].controllable
     assert not by["customer_repeat_rate"].controllable and not by["reason_difficulty"].controllable
-    assert by["same_issue_contacts_window"].label.startswith("customer had an unresolved contact")
+    assert by["same_issue_contacts_window"].label.startswith("the customer's earlier contacts about the same issue")
+    assert by["customer_repeat_rate"].unit == "share" and by["customer_contacts_30d"].window_days == 30
 
 
 def test_extra_columns_become_custom_features_with_their_availability():

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.pipeline.scratch import scratch_project
+from tests.report.test_plain_words import SURVEY_WORDS, check_page
 from tests.pipeline.test_dvc import ROOT, _run
 from tests.shapes import RENDER, centre
 
@@ -65,6 +66,11 @@ def test_dvc_repro_on_each_export_shape(shape, tmp_path):
         assert pd.read_csv(out)["p_repeat"].between(0, 1, inclusive="neither").all()
     labels = pd.read_parquet(project / "data/labelled/labels")
     assert len(labels) == got["ingest"]["rows_kept"]
+    # The page a manager reads: plain words, the outcome signal named by its column, never as a survey.
+    signal = (ingest["files"].get("outcome_signal") or {}).get("column")
+    body = check_page((project / "reports/drivers.html").read_text(), [f"\u201c{signal}\u201d"] if signal else [])
+    if signal:
+        assert not SURVEY_WORDS.search(body), SURVEY_WORDS.search(body)
 
 
 @pytest.mark.slow

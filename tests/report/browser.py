@@ -45,6 +45,12 @@ def chromium() -> str:
 
 def open_page(report: Path, width: int, profile: Path) -> tuple[dict[str, str], list[str]]:
     """The page's self-check (charts, rendered charts, sections, overflow, errors) and any console lines."""
+    _, attrs, console = dump_dom(report, width, profile)
+    return attrs, console
+
+
+def dump_dom(report: Path, width: int, profile: Path) -> tuple[str, dict[str, str], list[str]]:
+    """The page as the browser built it (its DOM), its self-check and any console lines."""
     run = subprocess.run(
         [
             chromium(),
@@ -63,7 +69,7 @@ def open_page(report: Path, width: int, profile: Path) -> tuple[dict[str, str], 
     assert body, run.stdout[:500]
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    return attrs, console
+    return run.stdout, attrs, console
 
 
 def screenshot(report: Path, width: int, out: Path, profile: Path, height: int = 6000) -> Path:

@@ -148,8 +148,10 @@ def test_drivers_in_words_give_the_repeat_ratio_measured_on_the_contacts():
     drivers = pd.DataFrame({"feature": ["customer_contacts_7d", "hour"], "controllable": [False, True]})
     words = drivers_in_words(drivers, spec, table, shap, 5, 0.05)
     row = words.iloc[0]
-    assert row["condition"] == "is above 1.5" and row["times_as_likely"] == pytest.approx(4.0)
-    assert row["sentence"].startswith("The customer's contacts is above 1.5: 4.0 times as likely to come back")
+    assert row["condition"] == "2 contacts or more" and row["times_as_likely"] == pytest.approx(4.0)
+    assert row["sentence"].startswith(
+        "The customer's contacts in the last 7 days: 2 contacts or more. 4.0 times as likely to come back"
+    )
     assert "shrunk" not in row["sentence"] and "matured" not in row["sentence"]
     assert len(words) == 1  # the hour makes no difference beyond noise: left out
 
