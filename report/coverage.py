@@ -62,12 +62,15 @@ def coverage_sentence(ingest: dict | None, label: dict) -> str:
     if not total:
         return "The export holds no contacts: nothing is in the FCR figure."
     first = int(t["rows"].iloc[0])
-    rest = t.iloc[1:].sort_values("rows", ascending=False, kind="stable")
+    # one line per kind of reason (the table keeps every quarantine reason apart)
+    rest = (t.iloc[1:].assign(what=lambda d: d["what"].str.split(" (", regex=False).str[0])
+            .groupby("what", sort=False, as_index=False)[["rows", "share"]].sum()
+            .sort_values("rows", ascending=False, kind="stable"))
     what = "rows of the export" if ingest and ingest.get("contacts") else "contacts kept from the export"
     text = (f"The FCR figure covers {first:,} of the {total:,} {what} ({first / total:.1%}): the first contacts "
             "whose outcome is known.")
     if len(rest):
-        text += " The rest: " + "; ".join(f"{int(r.rows):,} ({r.share:.1%}) {r.what.split(' (')[0]}"
+        text += " The rest: " + "; ".join(f"{int(r.rows):,} ({r.share:.1%}) {r.what}"
                                           for r in rest.itertuples()) + "."
     return text
 

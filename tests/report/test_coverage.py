@@ -27,6 +27,8 @@ def test_sentences_say_the_share_and_the_rules():
     text = coverage_sentence(INGEST, LABEL)
     assert text.startswith("The FCR figure covers 450 of the 1,000 rows of the export (45.0%)")
     assert "120 (12.0%) unknown customer" in text and "30 (3.0%) merged into another contact" in text
+    # the quarantine's reasons are one line of the sentence (the table keeps them apart)
+    assert text.count("quarantined as unusable") == 1 and "40 (4.0%) quarantined as unusable" in text
     back = coming_back_sentence(LABEL)
     assert "same kind of issue" in back and "within 7 days" in back and "abandoned in the queue included" in back
     assert "survey" not in back and "opened while another is still open" in back
