@@ -174,6 +174,16 @@ class OutcomeSignal(_Strict):
         return self
 
 
+def _iana_zone(v: str, key: str, alternative: str) -> str:
+    """`v` when it names an IANA time zone, else ValueError naming `key`."""
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{key} {v!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)"
+                         f"{alternative}") from None
+    return v
+
+
 class FilesConfig(_Strict):
     """`ingest.files`: how the user's export maps onto the data contract (see params.yaml)."""
     _section: ClassVar[str] = "ingest.files"
@@ -202,12 +212,7 @@ class FilesConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"ingest.files.timezone {v!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, "
-                             "America/New_York)") from None
-        return v
+        return _iana_zone(v, "ingest.files.timezone", "")
 
     @field_validator("extra_columns")
     @classmethod
@@ -384,13 +389,8 @@ class ReportConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ZoneInfo(v)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"report.timezone {v!r} is not an IANA time zone (e.g. UTC, Europe/Berlin), "
-                                 "or null for the export's own (ingest.files.timezone)") from None
-        return v
+        return None if v is None else _iana_zone(v, "report.timezone",
+                                                 ", or null for the export's own (ingest.files.timezone)")
 
 
 def report_timezone(report: ReportConfig, ingest: IngestConfig) -> str:
