@@ -17,6 +17,7 @@ from contract.reading import read_side_table
 from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, is_no_model, load_model
 from models.training.evaluation import capture_at
+from report.routing import load_routing
 from pipeline.config import Paths, ReportConfig
 from pipeline.io import read_columns
 
@@ -66,6 +67,7 @@ class ReportInputs:
     reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
     no_model: str | None = None  # why train fitted no model (its marker model_card.json), else None
+    routing: tuple | None = None  # metrics/routing.json and the capacity curve (report/routing.py), else None
 
 
 def load_contacts(paths: Paths) -> pd.DataFrame:
@@ -159,4 +161,5 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, trackin
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),
         no_model=no_model_reason(paths),
+        routing=load_routing(paths.metrics_dir, paths.plots_dir),
     )

@@ -40,9 +40,10 @@ from pipeline.config import RoutingConfig
 log = logging.getLogger(__name__)
 
 POLICIES = ("as_assigned", "risk_to_specialists", "best_available_agent")
-ASSUMPTIONS = ("The estimate assumes the centre chose agents by what the data holds (channel, reason and the "
-               "customer columns of routing.propensity), that the agents a policy uses handled such contacts "
-               "before, and that an agent handles at most the contacts it handled in the same period.")
+ASSUMPTIONS = ("The estimate assumes the centre chose agents by what the data holds (the columns of "
+               "routing.propensity.features), that the agents a policy uses handled such contacts before, that "
+               "one contact's outcome does not depend on another's agent, and that an agent handles at most the "
+               "contacts it handled in the same period.")
 DAYS_PER_MONTH = 365.25 / 12
 
 
