@@ -27,6 +27,7 @@ SECTIONS = [
     "drivers",
     "scorecards",
     "coaching",
+    "routing",
     "missing",
     "analysts",
 ]
