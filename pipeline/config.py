@@ -357,6 +357,7 @@ class RoutingConfig(_Strict):
     min_propensity: float = Field(gt=0, lt=1)  # overlap: agents the centre gave such contacts at least this often
     min_overlap_share: float = Field(gt=0, le=1)  # else no estimate, with the reason
     capacity_curve: list[float] = Field(min_length=1)  # specialist capacities of plots/routing_capacity.csv
+    correction_cell: list[str]            # contact columns that, with the agent, form the cells of the correction
     propensity: PropensityConfig
     bootstrap: BootstrapConfig
 

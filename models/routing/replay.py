@@ -33,7 +33,7 @@ from contract.schema import NO_AGENT_CHANNELS
 from models.model_files import SavedModel
 from models.routing.agents import pair_rows, specialist_pool
 from models.routing.assign import assign
-from models.routing.estimate import dr_values, interval
+from models.routing.estimate import uplift_interval
 from models.routing.propensity import fit_propensity
 from pipeline.config import RoutingConfig
 
@@ -127,15 +127,27 @@ def replay(table: pd.DataFrame, test: pd.DataFrame, model: SavedModel, casemix: 
             utility = cand["e"].to_numpy() + 2.0 * (risky[cand["c"]] & in_pool)
         return assign(period, own[r_idx], cand["c"].to_numpy(), cand["a"].to_numpy(), utility)
 
-    def evaluate(agents_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-contact DR values of the population (as assigned outside the overlap) and the agents."""
+    cell_cols = [c for c in cfg.correction_cell if c in pop.columns]
+    cell_r = (pop[cell_cols].astype("str").agg("\x00".join, axis=1).to_numpy()[r_idx] if cell_cols
+              else np.zeros(len(r_idx), dtype=str))
+
+    def evaluate(agents_r: np.ndarray) -> tuple[dict, np.ndarray]:
+        """The policy's FCR and uplift with intervals (as assigned outside the overlap), and the agents."""
         key = pd.MultiIndex.from_arrays([cand["c"], cand["a"]])
         m_pol = cand["m"].to_numpy()[key.get_indexer(pd.MultiIndex.from_arrays([np.arange(len(r_idx)), agents_r]))]
-        values = y.copy()
-        values[r_idx] = dr_values(y[r_idx], m_own, m_pol, e_own[r_idx], agents_r == own[r_idx])
+        # (agent, cell) codes of the observed and the policy's agent; outside the overlap one inert cell
+        agent_codes, agent_names = pd.factorize(np.concatenate([own[r_idx], agents_r]))
+        pairs = pd.MultiIndex.from_arrays([agent_codes, np.concatenate([cell_r, cell_r])])
+        cell_codes, cells = pd.factorize(pairs)
+        k, a = len(cells), len(agent_names)
+        own_cell, pol_cell = np.full(n, k), np.full(n, k)
+        own_cell[r_idx], pol_cell[r_idx] = cell_codes[:len(r_idx)], cell_codes[len(r_idx):]
+        agent_of_cell = np.append(cells.get_level_values(0).to_numpy(), a)
+        m_own_all, m_pol_all = y.copy(), y.copy()
+        m_own_all[r_idx], m_pol_all[r_idx] = m_own, m_pol
         agents = own.copy()
         agents[r_idx] = agents_r
-        return values, agents
+        return uplift_interval(y, m_own_all, m_pol_all, own_cell, pol_cell, agent_of_cell, cfg.bootstrap), agents
 
     true_own = None if true_p is None else true_p(pop["contact_id"], own)
     out = {"estimate": "doubly_robust", **base, "observed_fcr": float(y.mean()), "specialist_capacity": capacity,
@@ -145,8 +157,7 @@ def replay(table: pd.DataFrame, test: pd.DataFrame, model: SavedModel, casemix: 
         if name == "risk_to_specialists" and pool is None:
             out["policies"][name] = {"estimate": None, "reason": pool_reason}
             continue
-        values, agents = (y, own) if name == "as_assigned" else evaluate(policy_agents(name, capacity))
-        res = interval(values, y, cfg.bootstrap)
+        res, agents = evaluate(own[r_idx] if name == "as_assigned" else policy_agents(name, capacity))
         res["repeats_avoided_per_month"] = res["uplift_points"] / 100 * per_month
         res["repeats_avoided_low"] = res["uplift_low"] / 100 * per_month
         res["repeats_avoided_high"] = res["uplift_high"] / 100 * per_month
@@ -156,8 +167,7 @@ def replay(table: pd.DataFrame, test: pd.DataFrame, model: SavedModel, casemix: 
         out["policies"][name] = res
     if pool is not None:
         for cap in cfg.capacity_curve:
-            values, agents = evaluate(policy_agents("risk_to_specialists", cap))
-            res = interval(values, y, cfg.bootstrap)
+            res, agents = evaluate(policy_agents("risk_to_specialists", cap))
             row = {"specialist_capacity": cap, **{k: res[k] for k in ("uplift_points", "uplift_low", "uplift_high")}}
             if true_own is not None:
                 row["true_uplift_points"] = _truth(true_own, true_p(pop["contact_id"], agents))["true_uplift_points"]
