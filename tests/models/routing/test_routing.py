@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from models.routing.assign import assign
-from models.routing.estimate import dr_values, interval
+from models.routing.estimate import uplift_interval
 from models.routing.replay import replay
 from pipeline.config import BootstrapConfig, RoutingConfig
 
@@ -43,11 +43,15 @@ def _log(n: int, mu: np.ndarray, e: np.ndarray, seed: int):
 
 
 def _estimate(mu, e, m, policy_of_cell, seed=0, n=20_000):
+    """The uplift of sending each contact of a cell to `policy_of_cell[cell]`, correction cells = the log's cells.
+    (The hand-built policy ignores capacity: the estimator does not need it, only the counts per cell.)"""
     cell, agent, y = _log(n, mu, e, seed)
     policy = policy_of_cell[cell]
-    values = dr_values(y, m[cell, agent], m[cell, policy], e[cell, agent], policy == agent)
+    k_agents = mu.shape[1]
+    res = uplift_interval(y, m[cell, agent], m[cell, policy], cell * k_agents + agent, cell * k_agents + policy,
+                          np.tile(np.arange(k_agents), len(mu)), BOOT)
     true_uplift = 100 * (mu[cell, policy].mean() - mu[cell, agent].mean())
-    return interval(values, y, BOOT), true_uplift
+    return res, true_uplift
 
 
 MU = np.array([[0.70, 0.85, 0.60], [0.80, 0.78, 0.90]])  # two cells, three agents
@@ -65,10 +69,25 @@ def test_exact_outcome_model_recovers_the_planted_uplift():
     assert all(r["uplift_low"] > 0 for r in runs)
 
 
-def test_wrong_outcome_model_is_corrected_by_the_propensity():
+def test_wrong_outcome_model_is_corrected_by_the_cell_weights():
     wrong = np.full_like(MU, 0.75)  # knows nothing of the agents: the direct method would say "no uplift"
-    res, truth = _estimate(MU, E, wrong, BEST, seed=3)
-    assert res["uplift_low"] <= truth <= res["uplift_high"] and res["uplift_low"] > 0
+    runs = [_estimate(MU, E, wrong, BEST, seed=s, n=5_000) for s in range(40)]
+    covered = np.mean([r["uplift_low"] <= t <= r["uplift_high"] for r, t in runs])
+    assert all(r["direct_method_points"] == 0 for r, _ in runs)
+    assert covered >= 0.85 and all(r["uplift_low"] > 0 for r, _ in runs)
+
+
+def test_many_agents_per_cell_the_interval_covers():
+    """60 agents per cell (a few percent each, as on the default centre), a model off by an agent x cell
+    error, and a policy sending a whole cell to one agent (no capacity: the largest weights): still covers."""
+    rng = np.random.default_rng(11)
+    mu = np.clip(0.78 + rng.normal(0, 0.05, (4, 60)), 0.05, 0.95)
+    e = rng.dirichlet(np.full(60, 5.0), 4)
+    model = np.clip(mu + rng.normal(0, 0.03, mu.shape), 0.05, 0.95)  # wrong per agent x cell
+    policy = model.argmax(axis=1)
+    runs = [_estimate(mu, e, model, policy, seed=s, n=20_000) for s in range(40)]
+    covered = np.mean([r["uplift_low"] <= t <= r["uplift_high"] for r, t in runs])
+    assert covered >= 0.85
 
 
 def test_interval_contains_zero_when_agents_do_not_differ():
@@ -81,10 +100,12 @@ def test_interval_contains_zero_when_agents_do_not_differ():
 
 def test_policy_keeping_every_agent_gives_the_observed_fcr():
     cell, agent, y = _log(2_000, MU, E, 7)
-    values = dr_values(y, MU[cell, agent], MU[cell, agent], np.ones(len(y)), np.ones(len(y), bool))
-    assert values.mean() == pytest.approx(y.mean())
-    with pytest.raises(ValueError, match="propensity"):
-        dr_values(y, MU[cell, agent], MU[cell, agent], np.zeros(len(y)), np.ones(len(y), bool))
+    code = cell * 3 + agent
+    res = uplift_interval(y, MU[cell, agent], MU[cell, agent], code, code, np.tile(np.arange(3), 2), BOOT)
+    assert res["fcr"] == pytest.approx(y.mean()) and res["uplift_points"] == 0
+    assert res["uplift_low"] == 0 == res["uplift_high"]
+    with pytest.raises(ValueError, match="outcome model"):
+        uplift_interval(y, np.full(len(y), np.nan), MU[cell, agent], code, code, np.tile(np.arange(3), 2), BOOT)
 
 
 class _Model:
