@@ -17,9 +17,10 @@ agents working in it, each taking at most the contacts it handled then:
   the ranking /v1/route returns, with capacity.
 A contact goes only to agents the centre gave such contacts at least `min_propensity` of the time
 (overlap); a contact whose own agent is outside it stays as assigned. Policies never look at who handled a
-contact, so the doubly robust estimate holds under: assignment explained by the propensity's columns (no
-hidden reason the centre sent a contact to an agent that also moves its outcome), every candidate agent
-possible for the contact, and one contact's outcome not depending on another's agent.
+contact. The estimate (models/routing/estimate.py: the outcome model's paired difference plus a correction
+weighted per agent x `correction_cell`) holds under: the model right, or its error for an agent the same on
+the contacts of a cell the policy gives it as on those it had; every candidate agent possible for the
+contact; and one contact's outcome not depending on another's agent.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from pipeline.config import RoutingConfig
 log = logging.getLogger(__name__)
 
 POLICIES = ("as_assigned", "risk_to_specialists", "best_available_agent")
-ASSUMPTIONS = ("The estimate assumes the centre chose agents by what the data holds (the columns of "
-               "routing.propensity.features), that the agents a policy uses handled such contacts before, that "
+ASSUMPTIONS = ("The estimate assumes the routing model is right, or that its error for an agent is the same on "
+               "the contacts of a cell (routing.correction_cell) a policy gives it as on those it had, that the "
+               "agents a policy uses handled such contacts before, that "
                "one contact's outcome does not depend on another's agent, and that an agent handles at most the "
                "contacts it handled in the same period.")
 DAYS_PER_MONTH = 365.25 / 12
