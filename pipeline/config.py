@@ -340,6 +340,42 @@ class TrainConfig(_Strict):
     tuning: TuningConfig
 
 
+class PropensityConfig(_Strict):
+    _section: ClassVar[str] = "routing.propensity"
+    features: list[str] = Field(min_length=1)  # contact columns known at arrival
+    fit_days: float = Field(gt=0)  # fitted on the last this many days before the test window
+    alpha: float = Field(gt=0)     # pseudo-contacts smoothing each cell's agent shares
+
+
+class BootstrapConfig(_Strict):
+    _section: ClassVar[str] = "routing.bootstrap"
+    resamples: int = Field(ge=50)
+    confidence: float = Field(gt=0.5, lt=1)
+    seed: int
+
+
+class RoutingConfig(_Strict):
+    """Stage `routing`: the FCR that routing policies would reach on the test window, capacity respected."""
+    _section: ClassVar[str] = "routing"
+    capacity_period: Literal["hour", "day"]  # each agent takes at most the contacts they handled in that period
+    specialist_team: str | None           # a named specialist team; null = per family, the best adjusted agents
+    specialist_share: float = Field(gt=0, le=1)  # share of a family's ranked agents in its specialist pool
+    min_history: int = Field(ge=1)        # an agent's contacts of a family before the test window to be ranked in it
+    min_propensity: float = Field(gt=0, lt=1)  # overlap: agents the centre gave such contacts at least this often
+    min_overlap_share: float = Field(gt=0, le=1)  # else no estimate, with the reason
+    capacity_curve: list[float] = Field(min_length=1)  # specialist capacities of plots/routing_capacity.csv
+    correction_cell: list[str]            # contact columns that, with the agent, form the cells of the correction
+    propensity: PropensityConfig
+    bootstrap: BootstrapConfig
+
+    @field_validator("capacity_curve")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if any(not 0 < c < 1 for c in v):
+            raise ValueError(f"routing.capacity_curve holds shares of contacts, each in (0, 1): {v}")
+        return sorted(v)
+
+
 class ServeConfig(_Strict):
     _section: ClassVar[str] = "serve"
     host: str      # loopback unless told otherwise
@@ -423,6 +459,7 @@ class Params(_Strict):
     train: TrainConfig
     explain: ExplainConfig
     report: ReportConfig
+    routing: RoutingConfig
     serve: ServeConfig
     monitor: MonitorConfig
 

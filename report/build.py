@@ -26,6 +26,7 @@ from report.charts import Bars, Lines, Scatter, Strips, img
 from report.coverage import coming_back_sentence, coverage_sentence, coverage_table
 from report.html import render, table
 from report.inputs import ReportInputs
+from report.routing import routing_section
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
 from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard, scorecard_blocks
 from report.categories import top_and_others
@@ -901,6 +902,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
             ("coaching", "Coaching list"),
         ):
             sections.append(_section(id_, title, f"Not shown: {why} (see Not in your data)."))
+    sections.append(routing_section(inp.routing))
     missing = not_in_data(c, inp, cmp, cfg, has_agents)
     sections.append(
         _section(

@@ -17,6 +17,7 @@ from contract.reading import read_side_table
 from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, is_no_model, load_model
 from models.training.evaluation import capture_at
+from report.routing import load_routing
 from pipeline.config import Paths, ReportConfig
 from pipeline.io import read_columns
 
@@ -68,6 +69,7 @@ class ReportInputs:
     no_model: str | None = None  # why train fitted no model (its marker model_card.json), else None
     ingest: dict | None = None  # metrics/ingest.json (row accounting of the export), when present
     signal: dict | None = None  # contract.json `outcome_signal`: the user's resolution column, its kind and polarity
+    routing: tuple | None = None  # metrics/routing.json and the capacity curve (report/routing.py), else None
 
 
 def load_contacts(paths: Paths) -> pd.DataFrame:
@@ -169,6 +171,7 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, trackin
         no_model=no_model_reason(paths),
         ingest=_ingest_metrics(paths),
         signal=outcome_signal(paths),
+        routing=load_routing(paths.metrics_dir, paths.plots_dir),
     )
 
 

@@ -338,6 +338,9 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
             "after_hours": AFTER_HOURS_EFFECT * after_hours,
         }
         logit = INTERCEPT + sum(parts.values())
+        # What another agent would change: the logit without the agent's and the transfers' parts
+        # (synthetic/counterfactual.py puts another agent's back, transfers drawn from that agent's law).
+        logit_without_agent = logit - parts["agent_skill_x_reason_difficulty"] - parts["new_agent"] - parts["transfers"]
         for name, v in parts.items():  # running moments over handled contacts: each driver's spread
             v = v[handled]
             moments[name] += (len(v), float(v.sum()), float(np.square(v).sum()))
@@ -360,6 +363,7 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
             "agent": agent, "wait": wait, "handle": handle, "transfers": transfers, "abandoned": abandoned,
             "dropped": dropped, "drop_gap": drop_gap, "p_unres": p_unres, "resolved": resolved,
             "p_return": np.where(handled, p_return, np.nan), "busy": busy, "next_t": next_t,
+            "logit_without_agent": np.where(human, logit_without_agent, np.nan), "queued": queued,
         })
         # Next attempts of the issues that go on.
         go = returns
@@ -416,6 +420,10 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
         "dropped_call": g["dropped"],
         # The customer's random effect on the logit: what the customer history features try to recover.
         "customer_latent": cu["latent"][g["customer"]],
+        # Agent-handled contacts: the logit without the agent's parts and transfers, and whether it queued
+        # (transfers happen only then): the same contact handled by another agent (synthetic/counterfactual.py).
+        "logit_without_agent": g["logit_without_agent"], "queued": g["queued"],
+        "reason_code": np.array(CODES)[g["code"]],
     })
 
     # The export: one row per contact, a second row for the call-back leg of each dropped call.
@@ -487,7 +495,8 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
         "specialist": ag["team_specialist"][ag["team"]],
     })
     agent_truth = pd.DataFrame({"agent_id": agents["agent_id"], "skill": ag["skill_base"],
-                                "specialist": agents["specialist"]})
+                                "specialist": agents["specialist"],
+                                "hired_at_exact": pd.to_datetime(ag["hired_s"], unit="s", utc=True)})
     virtual = pd.DataFrame({"agent_id": [VIRTUAL_AGENT], "team": ["Self-service"], "channel": ["self_service"],
                             "hired_at": [pd.Timestamp(start_s - 400 * DAY, unit="s", tz="UTC").normalize()],
                             "second_channel": [None], "skills": ["all"], "specialist": [False]})

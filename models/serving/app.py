@@ -543,6 +543,8 @@ def create_app(loader: Callable[[], Scorer], max_batch: int = 1000, max_body: in
 
     @app.post("/v1/route", response_model=RouteResponse)
     async def route(body: bodies.route, s: Scorer = Depends(scorer)) -> RouteResponse:
+        """Agents ranked by predicted resolution, best first: the routing stage's policy `best_available_agent`
+        (metrics/routing.json estimates the FCR it would reach, capacity respected)."""
         try:
             threshold = s.threshold_for(body.specialist_capacity)
         except CapacityUnknown as exc:

@@ -28,6 +28,7 @@ SECTIONS = [
     "drivers",
     "scorecards",
     "coaching",
+    "routing",
     "missing",
     "analysts",
 ]
