@@ -170,9 +170,11 @@ def champion_status(model_name: str, version: int | None, tracking_uri: str) -> 
                   f"{champion.version}"}
 
 
-def version_of_files(model_name: str, files_md5: str, tracking_uri: str) -> tuple[object | None, str | None]:
-    """(the registered ModelVersion whose native model files have content hash `files_md5`, None) or
-    (None, why not): how outputs name the version their model files are, whichever run wrote them."""
+def version_of_files(model_name: str, files_md5: str, tracking_uri: str,
+                     tags: dict[str, str | None] | None = None) -> tuple[object | None, str | None]:
+    """(the registered ModelVersion whose native model files have content hash `files_md5`, and `tags` when
+    given, None) or (None, why not): how outputs name the version their model files are, whichever run
+    wrote them."""
     import mlflow
 
     try:
@@ -180,6 +182,7 @@ def version_of_files(model_name: str, files_md5: str, tracking_uri: str) -> tupl
         found = MlflowClient().search_model_versions(f"name='{model_name}' and tags.`{FILES_TAG}` = '{files_md5}'")
     except Exception as exc:  # noqa: BLE001 - unknown, said plainly
         return None, f"the registry could not be searched ({type(exc).__name__}: {str(exc)[:200]})"
+    found = [v for v in found if all(dict(v.tags or {}).get(k) == want for k, want in (tags or {}).items())]
     if not found:
         return None, (f"no version of {model_name} in the registry has these model files (content hash "
                       f"{files_md5[:12]}): trained elsewhere, not registered, or the registry was reset")

@@ -28,7 +28,8 @@ from mlflow.models import infer_signature
 from models.registry.lifeline import Lifeline, close_stale_runs, process_tags
 from labelling.target import label_target  # noqa: F401 - (re-exported: the registry names its target)
 from models.model_files import files_md5
-from models.registry.promotion import FILES_TAG, NATIVE_DIR, decide, lineage_tags, version_of_files
+from models.registry.promotion import (FILES_TAG, NATIVE_DIR, SOURCE_TAG, TARGET_TAGS, decide, lineage_tags,
+                                       version_of_files)
 from pipeline.config import RegistryConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
             lifeline.check()
         # The same native files registered before (DVC re-ran train on data and params it had seen): that
         # version is this model; a second version of identical files would make "which version" ambiguous.
-        same, _ = version_of_files(cfg.model_name, lineage.get(FILES_TAG, ""), mlflow.get_tracking_uri())
+        same, _ = version_of_files(cfg.model_name, lineage.get(FILES_TAG, ""), mlflow.get_tracking_uri(),
+                                   {k: lineage.get(k) for k in (*TARGET_TAGS, SOURCE_TAG)})
         if same is not None and lineage.get(FILES_TAG):
             version = str(same.version)
             log.info("these model files are registered already: version %s (not registered again)", version)
