@@ -17,6 +17,8 @@ import httpx
 import pytest
 import yaml
 
+from contract.lineage import lineage, source_identity
+from labelling.target import label_target
 from models.serving.scorer import ModelNotFound, load_model
 from models.training.fit import train_model
 from pipeline.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
@@ -48,7 +50,10 @@ def project(tmp_path_factory):
     model.mkdir()
     result.booster.save_model(model / "model.txt", num_iteration=result.booster.best_iteration or None)
     (model / "calibration.json").write_text(json.dumps(result.calibrator.to_dict()))
+    # The data's lineage, in the model's spec and in the project's feature_spec.json: serve checks they match.
+    spec = spec | {"lineage": lineage(source_identity("synthetic", {}, {}, None), label_target(LabelConfig.default()))}
     (model / "feature_spec.json").write_text(json.dumps(spec))
+    (d / "feature_spec.json").write_text(json.dumps(spec))
     threshold = result.metrics["model"]["capacity_threshold"]
     (model / "model_card.json").write_text(json.dumps({"model_name": "fcr-classifier", "registry": {"version": 3},
                                                        "capacity_threshold": threshold}))
@@ -58,7 +63,7 @@ def project(tmp_path_factory):
     data.agents.to_parquet(d / "agents.parquet")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["paths"].update(online_snapshot=str(d / "snapshot"), customers=str(d / "customers.parquet"),
-                           agents=str(d / "agents.parquet"))
+                           agents=str(d / "agents.parquet"), feature_spec=str(d / "feature_spec.json"))
     params["serve"].update(journal=str(d / "journal.sqlite"), body_timeout_s=1.5, max_body_bytes=100_000,
                            header_timeout_s=HEADER_TIMEOUT_S)
     (d / "params.yaml").write_text(yaml.safe_dump(params))
