@@ -846,14 +846,17 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                 "scorecards",
                 "Agent and team scorecards, adjusted for case mix",
                 [
-                    "Each agent's and team's FCR, measured as in the headline (first contacts resolved without "
-                    "the customer coming back), beside the FCR expected for the contacts they actually got (from "
-                    "a model that does not know who handled them), so someone who takes the hard calls is not "
-                    "ranked below someone who takes the easy ones. Small samples are pulled toward the average "
-                    "in proportion to their noise.",
-                    f"First contacts of the last {cfg.scorecard_days} days whose outcome is known. "
+                    "Each agent's and team's resolution rate: the share of every contact they handled (first "
+                    "contacts and the customer's follow-ups alike) that the customer did not have to come back "
+                    "about. It is not the headline's FCR, which counts first contacts only; the follow-ups are "
+                    "counted because they are work the agent can resolve too, and they give each agent a third "
+                    "more contacts to be judged on. It is shown beside the rate expected for the contacts they "
+                    "actually got (from a model that does not know who handled them), so someone who takes the "
+                    "hard calls is not ranked below someone who takes the easy ones. Small samples are pulled "
+                    "toward the average in proportion to their noise.",
+                    f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
                     f"Ranked by the lower end of the range (the figure they have shown at least), "
-                    f"not by the point. Fewer than {cfg.scorecard_min_contacts:,} first contacts: "
+                    f"not by the point. Fewer than {cfg.scorecard_min_contacts:,} contacts: "
                     "\u201ctoo few contacts\u201d, not ranked. Agent ids that mean \u201cno agent\u201d "
                     "are not scored.",
                 ],
@@ -865,7 +868,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                 "coaching",
                 "Coaching list",
                 (
-                    f"{len(coach)} agent(s) whose adjusted FCR is credibly below what their "
+                    f"{len(coach)} agent(s) whose adjusted resolution rate is credibly below what their "
                     f"contacts lead one to expect, "
                     "with the reason families where their repeats most exceed the expected ones."
                     if len(coach)
@@ -878,10 +881,10 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                         coach,
                         PCT,
                         labels={
-                            "adjusted_high": "adjusted FCR at most",
-                            "contacts": "first contacts",
-                            "observed_fcr": "FCR (first contacts)",
-                            "expected_fcr": "FCR expected for their contacts",
+                            "adjusted_high": "adjusted resolution rate at most",
+                            "contacts": "contacts handled",
+                            "observed_fcr": "resolution rate",
+                            "expected_fcr": "resolution rate expected for their contacts",
                         },
                     )
                 ] if len(coach) else [],

@@ -167,10 +167,10 @@ def coaching_hit_rates(card: pd.DataFrame, coaching: pd.DataFrame, skill: pd.Ser
 SHOWN = {
     "rank": "rank",
     "group": "agent",
-    "contacts": "first contacts",
-    "observed_fcr": "FCR (first contacts)",
-    "expected_fcr": "FCR expected for their contacts",
-    "adjusted_fcr": "adjusted FCR",
+    "contacts": "contacts handled",
+    "observed_fcr": "resolution rate",
+    "expected_fcr": "resolution rate expected for their contacts",
+    "adjusted_fcr": "adjusted resolution rate",
     "adjusted_low": "adjusted from",
     "adjusted_high": "adjusted to",
     "verdict": "verdict",
@@ -185,7 +185,7 @@ def card_bars(card: pd.DataFrame, who: str) -> str:
         ranked = pd.concat([ranked.head(12), ranked.tail(12)])
     return img(
         Bars(
-            f"{who}: FCR adjusted for the contacts they got",
+            f"{who}: resolution rate adjusted for the contacts they got",
             [pretty(g) for g in ranked["group"]],
             ranked["adjusted_fcr"],
             "adjusted first-contact resolution",

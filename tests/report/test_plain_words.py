@@ -10,7 +10,7 @@ from models.diagnostics.scorecards import scored_rows
 from report.scorecards import card_table, fair_scorecard
 
 
-def test_scored_rows_are_first_contacts_of_real_agents():
+def test_scored_rows_are_labelled_contacts_of_real_agents():
     rows = pd.DataFrame(
         {
             "agent_id": ["A1", "none", " SYSTEM ", "0", "", None, "A2", "A3"],
@@ -20,8 +20,8 @@ def test_scored_rows_are_first_contacts_of_real_agents():
         }
     )
     mask = scored_rows(rows, ["", "NONE", "SYSTEM", "0"])
-    assert mask.tolist() == [True, False, False, False, False, False, False, False]
-    assert scored_rows(rows, []).tolist() == [True, True, True, True, True, False, False, False]
+    assert mask.tolist() == [True, False, False, False, False, False, True, False]  # follow-ups count too
+    assert scored_rows(rows, []).tolist() == [True, True, True, True, True, False, True, False]
 
 
 def test_agents_the_adjustment_cannot_tell_apart_are_not_ranked_nor_given_one_figure():
@@ -178,7 +178,7 @@ def shape(name: str):
         df["reason_family"] = df["reason_code"]
         return report_inputs(df), ['alt="FCR by reason"']
     if name == "placeholder_agent":
-        return report_inputs(export(_rows(placeholder=True))), ["first contacts"]
+        return report_inputs(export(_rows(placeholder=True))), ["resolution rate"]
     inp = report_inputs(export(_rows(), drop=("survey_resolved",)))
     rng = np.random.default_rng(2)
     flip = rng.uniform(size=len(inp.contacts)) < 0.2
@@ -229,7 +229,7 @@ def test_report_on_each_shape_speaks_plainly(name):
         agents = set(r.tables["scorecard_agents"]["group"])
         assert agents and "NONE" not in agents
         counted = inp.table[scored_rows(inp.table, CFG.placeholder_agents)]
-        assert counted["is_first_contact"].all() and (counted["agent_id"] != "NONE").all()
+        assert (counted["status"] == "labelled").all() and (counted["agent_id"] != "NONE").all()
 
 
 def test_the_page_check_can_fail():
