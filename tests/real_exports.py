@@ -90,4 +90,59 @@ def midnight_calls(n: int = 3000, zone: str = "Pacific/Auckland") -> tuple[bytes
     return out.to_csv(index=False).encode(), files
 
 
-EXPORTS = {"tickets_open_for_days": ticket_log, "sparse_tail": sparse_tail, "local_midnight": midnight_calls}
+def _crm(df: pd.DataFrame) -> pd.DataFrame:
+    """A CRM interaction export (ISO times with offsets) of the centre's contacts."""
+    return pd.DataFrame({"InteractionId": df["contact_id"], "Account": df["customer_id"],
+                         "Created": df["started_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+                         "Medium": df["channel"],
+                         "Topic": df["reason_code"], "Owner": df["agent_id"].fillna("")})
+
+
+CRM_MAP = {"contact_id": "InteractionId", "customer_id": "Account", "started_at": "Created", "channel": "Medium",
+           "reason_code": "Topic", "agent_id": "Owner", "ended_at": None} | ABSENT
+
+
+def no_agents(n: int = 3000) -> tuple[bytes, dict]:
+    """A CRM export that names no agent at all (queue-level system)."""
+    out = _crm(centre(n, seed=14)).drop(columns=["Owner"])
+    files = BASE_FILES | {"contacts": "inputs/crm.csv", "timestamp_format": None, "timezone": "UTC",
+                          "column_map": CRM_MAP | {"agent_id": None}}
+    return out.to_csv(index=False).encode(), files
+
+
+def no_reason_families(n: int = 3000) -> tuple[bytes, dict]:
+    """A CRM export with numeric topic codes and no families (each code its own family)."""
+    df = centre(n, seed=15)
+    codes = {c: str(200 + i) for i, c in enumerate(sorted(df["reason_code"].unique()))}
+    out = _crm(df.assign(reason_code=df["reason_code"].map(codes)))
+    files = BASE_FILES | {"contacts": "inputs/crm.csv", "timestamp_format": None, "timezone": "UTC",
+                          "column_map": CRM_MAP}
+    return out.to_csv(index=False).encode(), files
+
+
+def reopen_count(n: int = 3000) -> tuple[bytes, dict]:
+    """A ticket system's export with a reopen count per ticket (0: resolved for good)."""
+    df = centre(n, seed=16)
+    rng = np.random.default_rng(8)
+    bad = df["survey_resolved"].astype("str").str.lower().eq("false").to_numpy()
+    out = _crm(df).assign(ReopenCount=np.where(bad, rng.integers(1, 4, len(df)), 0))
+    files = BASE_FILES | {"contacts": "inputs/crm.csv", "timestamp_format": None, "timezone": "UTC",
+                          "column_map": CRM_MAP,
+                          "outcome_signal": {"column": "ReopenCount", "kind": "count", "resolved_when": "zero"}}
+    return out.to_csv(index=False).encode(), files
+
+
+def escalation_flag(n: int = 3000) -> tuple[bytes, dict]:
+    """A bank's contact log with an escalation flag (Y: escalated, i.e. not resolved at the first contact)."""
+    df = centre(n, seed=17)
+    bad = df["survey_resolved"].astype("str").str.lower().eq("false").to_numpy()
+    out = _crm(df).assign(Escalated=np.where(bad, "Y", "N"))
+    files = BASE_FILES | {"contacts": "inputs/crm.csv", "timestamp_format": None, "timezone": "UTC",
+                          "column_map": CRM_MAP,
+                          "outcome_signal": {"column": "Escalated", "kind": "flag", "resolved_when": False}}
+    return out.to_csv(index=False).encode(), files
+
+
+EXPORTS = {"tickets_open_for_days": ticket_log, "sparse_tail": sparse_tail, "local_midnight": midnight_calls,
+           "no_agents": no_agents, "no_reason_families": no_reason_families, "reopen_count": reopen_count,
+           "escalation_flag": escalation_flag}

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 POLICIES = ("as_assigned", "risk_to_specialists", "best_available_agent")
 ASSUMPTIONS = ("The estimate assumes the routing model is right, or that its error for an agent is the same on "
-               "the contacts of a cell (routing.correction_cell) a policy gives it as on those it had, that the "
+               "the contacts of a kind (by default a reason family) a policy gives it as on those it had, that the "
                "agents a policy uses handled such contacts before, that "
                "one contact's outcome does not depend on another's agent, and that an agent handles at most the "
                "contacts it handled in the same period.")

@@ -2,7 +2,10 @@
 with open and close times, a sparse tail of stray months, a local time zone with calls near midnight at
 a month's end. Checked: the headline month is the latest month in the export's zone with every outcome
 known and enough first contacts; the merged share is reported; the labels equal the brute-force
-reference; the coverage line is in the report; the page opens in a real browser."""
+reference; the coverage line is in the report; the page speaks plainly (no escaped HTML, configuration keys,
+scientific notation or error text; the user's outcome signal named by its column, not in survey words) and
+opens in a real browser. Also a CRM export with no agents, one with numeric codes and no reason families,
+one with a reopen count and one with an escalation flag as the outcome signal."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from tests.pipeline.scratch import scratch_project
 from tests.pipeline.test_dvc_shapes import edit_params, repro_and_check
 from tests.real_exports import EXPORTS
 from tests.reference_labeller import reference_labels
+from tests.report.test_build import body_text
+from tests.report.test_plain_words import SURVEY_WORDS, check_page
 
 log = logging.getLogger(__name__)
 FIELDS = ["status", "repeated", "tracking_repeated", "excluded_reason", "episode_id", "contact_seq",
@@ -111,6 +116,13 @@ def test_dvc_repro_on_a_real_export(name, tmp_path):
         fc = c[(c["status"] == "labelled") & c["is_first_contact"]]
         moved = local_month(fc["started_at"], tz) != local_month(fc["started_at"], "UTC")
         assert moved.sum() > 50  # UTC months would put these calls in another month
+    html = (project / "reports/drivers.html").read_text()
+    check_page(html, [])  # no escaped HTML, configuration keys, jargon, scientific notation or error text
+    if name in ("reopen_count", "escalation_flag"):
+        column = files["outcome_signal"]["column"]
+        assert f"\u201c{column}\u201d" in html and not SURVEY_WORDS.search(body_text(html))
+    if name == "no_agents":
+        assert got["contract"]["has_agents"] is False
     _in_browser(project / "reports/drivers.html", tmp_path / "profile")
 
 
