@@ -132,7 +132,7 @@ def periods(contacts: pd.DataFrame, cal: Calendar) -> tuple[Period | None, Perio
         else:
             best = max(matured, key=lambda m: (counts[m], m))
             why = (f"no month with every outcome known holds the {cal.min_contacts:,} first contacts a figure "
-                   f"needs (report.min_segment_contacts); the most, {best.strftime('%B %Y')}, holds "
+                   f"needs; the most, {best.strftime('%B %Y')}, holds "
                    f"{int(counts[best]):,}")
         return None, None, why
     current = enough[-1]

@@ -64,7 +64,8 @@ def test_repro_completes_and_says_no_model_was_useful(tmp_path, monkeypatch):
     html = (project / "reports" / "drivers.html").read_text()
     assert "no model was useful on this data" in html.lower()
     report = json.loads((project / "metrics" / "report.json").read_text(), **strict)
-    assert report["no_model"] == train["reason"] and report["fcr"] is not None
+    # FCR headlined, or why no month can be (too few first contacts a month in this small export)
+    assert report["no_model"] == train["reason"] and (report["fcr"] is not None or report["period_why"])
     for section in ("summary", "reasons", "teams"):
         assert section in report["sections"], report["sections"]
     for path in (project / "metrics").glob("*.json"):

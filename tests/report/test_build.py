@@ -101,7 +101,7 @@ def test_missing_columns_are_named_in_not_in_your_data(reports):
     assert "single channel" in missing("single_channel")
     assert "no model was trained" in missing("ordinary", model=False)
     assert "agent column" not in missing("ordinary") and "team column" not in missing("ordinary")
-    assert "one month" in missing("one_week")
+    assert "older than the label window" in missing("one_week")  # no month has every outcome known
 
 
 def test_degenerate_figures_say_what_they_are(reports):
