@@ -20,8 +20,9 @@ AGENT_FEATURES = ["team", "agent_tenure_days", "agent_repeat_rate", "agent_famil
 
 def pair_rows(table: pd.DataFrame, contacts: pd.DataFrame, pair_contact: np.ndarray,
               pair_agent: np.ndarray) -> pd.DataFrame:
-    """Model rows of the pairs: `contacts` (rows of `table`) indexed by `pair_contact`, agent columns of
-    `pair_agent` (agent ids as text) as of each contact's start."""
+    """Model rows of the pairs: `contacts` indexed by `pair_contact`, agent columns of `pair_agent` (agent ids
+    as text) as of each contact's start, read from the agent rows of `table` (the history: the routing stage
+    passes the contacts before the test window, so every pair's agent is as it stood then)."""
     rows = contacts.iloc[pair_contact].reset_index(drop=True)
     history = table.loc[table["agent_id"].notna(), ["started_at", "agent_id", "reason_family", *[
         c for c in AGENT_FEATURES if c in table.columns]]].copy()

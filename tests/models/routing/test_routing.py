@@ -142,3 +142,35 @@ def test_too_little_overlap_is_refused_with_its_reason():
     assert out["policies"]["as_assigned"]["uplift_points"] == 0
     assert out["policies"]["risk_to_specialists"]["estimate"] is None
     assert "case-mix" in out["policies"]["risk_to_specialists"]["reason"]
+
+
+class _RateModel:
+    """Predicted repeat = the agent's repeat rate feature x the contact's difficulty: the policy follows the
+    agent features (and sends the hardest contacts to the best agent)."""
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        return rows["agent_repeat_rate"].to_numpy(float) * rows["reason_difficulty"].to_numpy(float)
+
+
+def test_policies_are_fixed_at_the_window_start_not_fed_the_windows_outcomes():
+    """The agent features a contact carries in the test window come from the window's own matured outcomes;
+    a policy following them would be chosen by the outcomes it is judged on. Changing them changes nothing."""
+    rng = np.random.default_rng(3)
+    n = 600
+    t = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 1800, unit="s")
+    agent = rng.choice(np.array(["A", "B", "C"]), n)
+    rate = {"A": 0.1, "B": 0.2, "C": 0.3}
+    table = pd.DataFrame({
+        "contact_id": [f"c{i}" for i in range(n)], "started_at": t, "agent_id": agent, "team": "T",
+        "channel": "phone", "reason_code": "R1", "reason_family": "R1", "status": "labelled",
+        "agent_repeat_rate": [rate[a] for a in agent], "reason_difficulty": rng.uniform(0.5, 2.0, n),
+        "repeated": pd.array(rng.random(n) < 0.2, dtype="boolean")})
+    test_rows = np.arange(n) >= 400
+    test = pd.DataFrame({"contact_id": table["contact_id"][test_rows], "p_repeat": rng.random(test_rows.sum())})
+    cfg = RoutingConfig.default(capacity_period="day")
+    out, _ = replay(table, test, _RateModel(), None, cfg, 0.1)
+    best = out["policies"]["best_available_agent"]
+    assert best["contacts_moved"] > 0 and best["direct_method_points"] > 0  # A takes contacts: a real policy
+    live = table.copy()  # inside the window the features turn around, as the window's outcomes would make them
+    live.loc[test_rows, "agent_repeat_rate"] = live.loc[test_rows, "agent_id"].map({"A": 0.3, "B": 0.2, "C": 0.1})
+    again, _ = replay(live, test, _RateModel(), None, cfg, 0.1)
+    assert again["policies"]["best_available_agent"] == best
