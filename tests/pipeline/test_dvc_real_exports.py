@@ -116,6 +116,7 @@ def test_dvc_repro_on_a_real_export(name, tmp_path):
         fc = c[(c["status"] == "labelled") & c["is_first_contact"]]
         moved = local_month(fc["started_at"], tz) != local_month(fc["started_at"], "UTC")
         assert moved.sum() > 50  # UTC months would put these calls in another month
+    print(f"{name}: routing {got['routing']}")
     html = (project / "reports/drivers.html").read_text()
     check_page(html, [])  # no escaped HTML, configuration keys, jargon, scientific notation or error text
     if name in ("reopen_count", "escalation_flag"):

@@ -32,7 +32,7 @@ def edit_params(project: Path, ingest: dict) -> None:
 
 def repro_and_check(project: Path) -> dict:
     out = _run([sys.executable, "-m", "dvc", "repro"], project).stdout
-    for stage in ("ingest", "label", "featurize", "train", "explain", "report"):
+    for stage in ("ingest", "label", "featurize", "train", "routing", "explain", "report"):
         assert f"Running stage '{stage}'" in out
     ingest = json.loads((project / "metrics/ingest.json").read_text())["contacts"]
     assert ingest["rows_read"] == ingest["rows_kept"] + ingest["rows_filtered"] + ingest["rows_quarantined"]
@@ -40,7 +40,24 @@ def repro_and_check(project: Path) -> dict:
     assert label["counts"]["rows_in"] == ingest["rows_kept"]
     assert (project / "reports/drivers.html").stat().st_size > 1000
     contract = json.loads((project / "data/ingested/contract.json").read_text())
-    return {"ingest": ingest, "label": label, "contract": contract}
+    return {"ingest": ingest, "label": label, "contract": contract, "routing": check_routing(project)}
+
+
+def check_routing(project: Path) -> str:
+    """The routing stage completed: every policy has an estimate with its interval, or a stated reason."""
+    m = json.loads((project / "metrics/routing.json").read_text())
+    if m["estimate"] is None:
+        assert len(m["reason"]) > 20, m
+        return f"no estimate: {m['reason']}"
+    said = []
+    for name, p in m["policies"].items():
+        if p.get("estimate", "") is None:
+            assert len(p["reason"]) > 20, (name, p)
+            said.append(f"{name}: {p['reason']}")
+            continue
+        assert p["uplift_low"] <= p["uplift_points"] <= p["uplift_high"] and p["fcr_low"] <= p["fcr"] <= p["fcr_high"]
+        said.append(f"{name} {p['uplift_points']:+.2f} [{p['uplift_low']:+.2f}, {p['uplift_high']:+.2f}]")
+    return "; ".join(said)
 
 
 @pytest.mark.slow

@@ -81,6 +81,21 @@ def test_planted_drivers_recovered_and_case_mix_adjustment_tracks_skill(trained)
     assert hits["listed"] >= 10 and hits["coaching_hit_rate"] > hits["raw_fcr_hit_rate"]
 
 
+
+def test_routing_estimates_hold_the_true_counterfactual_uplift(trained):
+    """Issue 29's bar on the default centre: each policy's uplift interval at today's specialist capacity holds
+    the generator's true uplift, and where that truth is positive the interval's lower end is above zero."""
+    project, _ = trained
+    m = json.loads((project / "metrics/routing.json").read_text())
+    assert m["estimate"] == "doubly_robust", m.get("reason")
+    for name in ("risk_to_specialists", "best_available_agent"):
+        p = m["policies"][name]
+        print(f"{name}: uplift {p['uplift_points']:+.2f} [{p['uplift_low']:+.2f}, {p['uplift_high']:+.2f}] points, "
+              f"truth {p['true_uplift_points']:+.2f}")
+        assert p["uplift_low"] <= p["true_uplift_points"] <= p["uplift_high"], (name, p)
+        if p["true_uplift_points"] > 0:
+            assert p["uplift_low"] > 0, (name, p)
+
 def test_dvc_experiment_shows_in_dvc_and_mlflow(trained):
     project, env = trained
     out = _run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.lightgbm.num_leaves=15"], project, env)
