@@ -322,7 +322,7 @@ def _door_mapping(p):
 def status(params: Path = PARAMS) -> None:
     """One screen: stale DVC stages, the registry's champion (version, run, data version, params), the model
     the report describes and what `fcr serve` would serve (serve.model resolved). Reads only."""
-    from models.registry.status import project_status, render
+    from pipeline.status import project_status, render
     from pipeline.config import load_params
 
     typer.echo("\n".join(render(project_status(load_params(params), params.resolve().parent))))

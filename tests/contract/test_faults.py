@@ -15,8 +15,9 @@ from contract.ingest import ingest
 from contract.mapping import ContractError
 from contract.reading import ReadError, read_export
 from contract.schema import SourceSpec, normalise_contacts, parse_times
-from pipeline.config import FilesConfig, OutcomeSignal, ReadConfig, load_params
-from pipeline.errors import ParamsError
+from pipeline.config import load_params
+from contract.config import FilesConfig, OutcomeSignal, ReadConfig
+from base.errors import ParamsError
 
 HEADER = "contact_id,customer_id,started_at,channel,reason_code,agent_id,wait_s,transfers\n"
 ROWS = ["k1,u1,2025-03-01T10:00:00Z,phone,BIL,a1,30,0\n", "k2,u2,2025-03-02T10:00:00Z,chat,TEC,a2,12,1\n",
