@@ -22,7 +22,7 @@ log = logging.getLogger("fcr")
 
 
 class _Commands(TyperGroup):
-    """fcr's commands, each with the project's expected errors (pipeline/errors.py: a mapping, params.yaml,
+    """fcr's commands, each with the project's expected errors (base/errors.py: a mapping, params.yaml,
     a missing input file, a bad model source) printed as one message and exit status 2; `--debug` (or
     FCR_DEBUG=1) lets them raise with their traceback. Any other exception is a bug and keeps its traceback."""
 
