@@ -16,7 +16,7 @@ from bench._common import OUT, bench_cli, compare, emit, report, run_child, stal
 
 
 def _paths(n: int):
-    from pipeline.config import Paths
+    from base.config import Paths
 
     d = OUT / f"featurize_{n}"
     return Paths(raw_dir="", contacts=str(OUT / f"contacts_{n}.parquet"), customers=str(OUT / f"customers_{n}.parquet"),
@@ -30,7 +30,7 @@ def prepare(n: int) -> None:
     import subprocess
     import sys
 
-    from pipeline.config import LabelConfig
+    from labelling.config import LabelConfig
     from pipeline.label import run as label_run
 
     if not (OUT / f"customers_{n}.parquet").exists():
@@ -49,7 +49,7 @@ def prepare(n: int) -> None:
 def stage(n: int) -> None:
     from pathlib import Path
 
-    from pipeline.config import FeaturizeConfig
+    from features.config import FeaturizeConfig
     from pipeline.featurize import run
 
     paths = _paths(n)

@@ -16,7 +16,7 @@ log = logging.getLogger("bench")
 
 
 def child(n: int) -> None:
-    from pipeline.config import SyntheticConfig
+    from synthetic.config import SyntheticConfig
     from synthetic.centre import generate
 
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ def prepare(n: int) -> None:
     import pandas as pd
 
     from synthetic.reasons import REASON_FAMILY
-    from pipeline.config import SyntheticConfig
+    from synthetic.config import SyntheticConfig
     from contract.schema import SourceSpec, normalise_contacts
     from synthetic.centre import generate
 
@@ -40,7 +40,8 @@ def prepare(n: int) -> None:
 
 
 def stage(n: int) -> None:
-    from pipeline.config import LabelConfig, Paths
+    from base.config import Paths
+    from labelling.config import LabelConfig
     from pipeline.label import run
 
     d = OUT / f"label_{n}"

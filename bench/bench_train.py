@@ -28,7 +28,7 @@ def _paths(n: int):
 
 def _cfg(n: int):
     """The train section of params.yaml (what `dvc repro` trains with), tracked into a bench database."""
-    from pipeline.config import RegistryConfig
+    from models.config import RegistryConfig
     from pipeline.config import load_params
 
     train = load_params(str(ROOT / "params.yaml")).train

@@ -16,7 +16,7 @@ from contract.ingest import source_spec
 from contract.mapping import MAPPABLE, source_of
 from contract.reading import read_export
 from contract.schema import IngestResult, normalise_contacts
-from pipeline.config import FilesConfig
+from contract.config import FilesConfig
 
 # Names exports commonly give the contract's columns, for the guesses.
 SYNONYMS = {

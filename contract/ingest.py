@@ -16,8 +16,8 @@ import pandas as pd
 from contract.lineage import source_identity
 from contract.reading import read_export, read_side_table
 from contract.schema import CONTRACT, IngestResult, SourceSpec, normalise_contacts, reject_summary, validate_side_table
-from pipeline.config import FilesConfig
-from pipeline.errors import StageStop
+from contract.config import FilesConfig
+from base.errors import StageStop
 
 
 class IngestRejected(StageStop, RuntimeError):

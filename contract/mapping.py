@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, REQUIRED
-from pipeline.errors import StageStop
+from base.errors import StageStop
 
 THREADS = min(4, os.cpu_count() or 1)  # for per-column work
 DROP = "drop"  # a value map target that filters the row

@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipeline.config import ReadConfig
-from pipeline.errors import StageStop
+from contract.config import ReadConfig
+from base.errors import StageStop
 
 log = logging.getLogger(__name__)
 DELIMITERS = ",;\t|"

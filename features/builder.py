@@ -19,7 +19,7 @@ from features import rules
 from features.history import group_codes
 from features.rules import GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs
 from features.spec import EXTRA_PREFIX, PROFILE, ExtraColumn, FeatureSpec, all_features, feature_spec
-from pipeline.config import FeaturizeConfig
+from features.config import FeaturizeConfig
 
 NO_PREVIOUS = "none"
 # Optional export columns: when absent their features are all missing and dropped from the model.

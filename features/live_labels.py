@@ -35,7 +35,7 @@ import pandas as pd
 
 from features.rules import DAY, GLOBAL_KEY, GROUPINGS
 from labelling.labeller import label_sorted
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 
 PENDING, LIVE, FROZEN = 0, 1, 2  # window open | matured here, counted here | context only (counted elsewhere)
 US = 1_000_000

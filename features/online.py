@@ -21,7 +21,7 @@ from features.builder import agent_family_key, aligned_labels, is_labelled
 from features.history import group_codes
 from features.rules import DAY, GLOBAL_KEY, GROUPINGS
 from features.spec import WINDOWS_DAYS
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 
 HISTORY_COLUMNS = ["contact_id", "customer_id", "started_at", "channel", "reason_code", "reason_family",
                    "agent_id", "team"]

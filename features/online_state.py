@@ -27,7 +27,8 @@ from features.builder import NO_PREVIOUS
 from features.live_labels import LiveLabels
 from features.rules import DAY, GLOBAL_KEY, GROUPINGS, MISSING_TIME, Inputs, agent_day_start, derived
 from features.spec import PROFILE, WINDOWS_DAYS
-from pipeline.config import FeaturizeConfig, LabelConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
 
 NAN = float("nan")
 

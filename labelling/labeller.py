@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 from contract.ordering import as_microseconds, customer_time_order
 from features.history import arrow_array, group_codes
 

@@ -6,7 +6,7 @@ Two models are only ever compared when they were trained for the same target (co
 
 from __future__ import annotations
 
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 
 
 def label_target(label: LabelConfig) -> dict:

@@ -22,7 +22,7 @@ log = logging.getLogger("fcr")
 
 
 class _Commands(TyperGroup):
-    """fcr's commands, each with the project's expected errors (pipeline/errors.py: a mapping, params.yaml,
+    """fcr's commands, each with the project's expected errors (base/errors.py: a mapping, params.yaml,
     a missing input file, a bad model source) printed as one message and exit status 2; `--debug` (or
     FCR_DEBUG=1) lets them raise with their traceback. Any other exception is a bug and keeps its traceback."""
 
@@ -322,7 +322,7 @@ def _door_mapping(p):
 def status(params: Path = PARAMS) -> None:
     """One screen: stale DVC stages, the registry's champion (version, run, data version, params), the model
     the report describes and what `fcr serve` would serve (serve.model resolved). Reads only."""
-    from models.registry.status import project_status, render
+    from pipeline.status import project_status, render
     from pipeline.config import load_params
 
     typer.echo("\n".join(render(project_status(load_params(params), params.resolve().parent))))

@@ -1,11 +1,13 @@
-"""File I/O shared by the stages: tables (CSV/Parquet), JSON, and logging set-up for entry points."""
+"""File I/O shared by the stages: tables (CSV/Parquet), JSON, and logging set-up for entry points.
+
+The JSON and CSV writers (contract/precision.py) and the Parquet column reader (contract/tables.py), which
+domain code uses too, live in contract/ and are re-exported here."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import math
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,30 +17,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.precision import METRIC_DIGITS, round_number, round_significant
+from contract.precision import NULL_REASONS, finite_json, round_floats, write_csv, write_csvs, write_json
+from contract.tables import parquet_columns, read_columns
+
+__all__ = ["NULL_REASONS", "ParquetParts", "column_checksums", "file_md5", "file_sha256", "finite_json",
+           "parquet_columns", "read_columns", "read_json", "read_tables", "read_verified", "round_floats",
+           "save_figures", "setup_logging", "write_checksums", "write_csv", "write_csvs", "write_json",
+           "write_parquet", "write_parquet_parts", "write_tables"]
 
 
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-
-
-def parquet_columns(path: str | Path) -> list[str]:
-    """The column names of a Parquet file or dataset folder (its parts share them: `ParquetParts`)."""
-    path = Path(path)
-    if path.is_dir():
-        parts = sorted(path.glob("*.parquet"))
-        if not parts:
-            raise FileNotFoundError(f"{path} holds no Parquet parts; run the stage that writes it again.")
-        path = parts[0]
-    return pq.read_schema(path).names
-
-
-def read_columns(path: str | Path, columns: list[str], categorical: list[str] = ()) -> pd.DataFrame:
-    """The named columns of a Parquet file or dataset that it has; `categorical` ones as pandas
-    categoricals."""
-    present = set(parquet_columns(path))
-    cols = [c for c in columns if c in present]
-    return pq.read_table(path, columns=cols, read_dictionary=[c for c in categorical if c in cols]).to_pandas()
 
 
 ID_LIKE = ("merged_into", "row", "source_row")
@@ -192,41 +181,6 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-NULL_REASONS = "null_reasons"
-
-
-def finite_json(obj: object, where: str = "", nulls: dict[str, str] | None = None) -> object:
-    """`obj` with NumPy scalars as Python ones, every float rounded to METRIC_DIGITS significant digits
-    (the same bytes on every CPU: contract/precision.py) and every NaN / Infinity replaced by None;
-    `nulls` collects the dotted path of each replaced number with why it is null."""
-    nulls = {} if nulls is None else nulls
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        nulls[where or "."] = ("not computable on this data (NaN: e.g. an empty window or a single class)"
-                               if math.isnan(obj) else f"not finite ({obj}): not computable on this data")
-        return None
-    if isinstance(obj, float):
-        return round_number(obj, METRIC_DIGITS)
-    if isinstance(obj, dict):
-        return {k: finite_json(v, f"{where}.{k}" if where else str(k), nulls) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v, f"{where}[{i}]", nulls) for i, v in enumerate(obj)]
-    return obj
-
-
-def write_json(obj: object, path: str | Path) -> None:
-    """Strict JSON (no NaN / Infinity, which are not JSON): non-finite numbers become null, and a dict
-    gets `null_reasons` saying, per dotted path, why each null is there."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nulls: dict[str, str] = {}
-    clean = finite_json(obj, "", nulls)
-    if nulls and isinstance(clean, dict):
-        clean[NULL_REASONS] = {**(clean.get(NULL_REASONS) or {}), **nulls}
-    path.write_text(json.dumps(clean, indent=2, default=str, allow_nan=False) + "\n")
-
-
 def write_parquet_parts(df: pd.DataFrame, directory: str | Path, parts: int = 2) -> None:
     """A Parquet dataset of `parts` files written in parallel threads (see `ParquetParts`)."""
     bounds = np.linspace(0, len(df), max(parts, 1) + 1).astype(int)
@@ -249,28 +203,6 @@ def read_tables(directory: str | Path) -> dict[str, pd.DataFrame]:
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} does not exist; run `dvc repro featurize` to build it.")
     return {p.stem: pd.read_parquet(p) for p in sorted(directory.glob("*.parquet"))}
-
-
-def round_floats(df: pd.DataFrame, digits: int = METRIC_DIGITS) -> pd.DataFrame:
-    """A copy of `df` with every float column rounded to `digits` significant digits (a tracked table:
-    the same bytes on every CPU, contract/precision.py)."""
-    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    if not floats:
-        return df
-    return df.assign(**{c: round_significant(df[c].to_numpy(dtype=np.float64), digits) for c in floats})
-
-
-def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """A table as CSV (no index), floats at METRIC_DIGITS significant digits (`round_floats`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    round_floats(df).to_csv(path, index=False)
-    return path
-
-
-def write_csvs(tables: dict[str, pd.DataFrame], directory: str | Path, prefix: str = "") -> dict[str, Path]:
-    """One CSV per named table, `<directory>/<prefix><name>.csv` (`write_csv`); returns the files by name."""
-    return {name: write_csv(table, Path(directory) / f"{prefix}{name}.csv") for name, table in tables.items()}
 
 
 def save_figures(figures: dict, folder: str | Path) -> None:

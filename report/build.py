@@ -20,7 +20,7 @@ from labelling.measure import fcr_by_count, fcr_table, first_contacts, weekly_fc
 from models.diagnostics.scorecards import scored_rows
 from models.diagnostics.truth_check import driver_recovery, skill_tracking
 from models.scoring import model_frame
-from pipeline.config import ReportConfig
+from report.config import ReportConfig
 from report import measures as ms
 from report.charts import Bars, Lines, Scatter, Strips, img
 from report.coverage import coming_back_sentence, coverage_sentence, coverage_table

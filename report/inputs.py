@@ -16,10 +16,11 @@ import pandas as pd
 from contract.reading import read_side_table
 from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, is_no_model, load_model
-from models.training.evaluation import capture_at
+from models.measures import capture_at
 from report.routing import load_routing
-from pipeline.config import Paths, ReportConfig
-from pipeline.io import read_columns
+from base.config import Paths
+from report.config import ReportConfig
+from contract.tables import read_columns
 
 SEGMENTS = ("channel", "reason_family", "team")
 # Contact columns the report uses, when the export has them (contract/schema.py names them).

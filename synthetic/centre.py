@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from contract.vocabulary import CHANNELS
 from synthetic.reasons import REASONS
-from pipeline.config import SyntheticConfig
+from synthetic.config import SyntheticConfig
 
 DAY = 86_400
 MAX_ATTEMPTS = 8

@@ -6,7 +6,9 @@ import pandas as pd
 
 from features.builder import training_table
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import FeaturizeConfig, LabelConfig, SyntheticConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from synthetic.config import SyntheticConfig
 from labelling.labeller import label_contacts
 from contract.schema import SourceSpec, normalise_contacts
 from synthetic.centre import SyntheticData, generate

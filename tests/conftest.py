@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import Params, Paths, load_params
+from pipeline.config import Params, load_params
+from base.config import Paths
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")

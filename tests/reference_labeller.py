@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 
 
 def reference_labels(contacts: pd.DataFrame, cfg: LabelConfig) -> dict[str, dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Messiness, SyntheticConfig
+from synthetic.config import Messiness, SyntheticConfig
 from synthetic.centre import generate
 from synthetic.reasons import REASON_FAMILY
 

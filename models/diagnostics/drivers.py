@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from models.model_files import SavedModel
 from models.scoring import model_frame
-from pipeline.config import ExplainConfig
+from models.config import ExplainConfig
 
 
 def shap_values(booster: lgb.Booster, X: pd.DataFrame, chunk: int = 20_000, progress: bool = True) -> np.ndarray:

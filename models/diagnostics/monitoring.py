@@ -30,9 +30,8 @@ from sklearn.metrics import roc_auc_score
 
 from models.model_files import SavedModel
 from models.scoring import model_frame
-from models.training.classifier import raw_scores
-from models.training.evaluation import expected_calibration_error
-from pipeline.config import MonitorConfig
+from models.measures import expected_calibration_error, raw_scores
+from models.config import MonitorConfig
 
 log = logging.getLogger(__name__)
 EPS = 1e-4  # floor on a bin's share, so an empty bin gives a large but finite PSI

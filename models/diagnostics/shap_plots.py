@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from models.diagnostics.drivers import Explanation, explain
 from models.model_files import load_model
 from models.scoring import model_frame
-from pipeline.config import ExplainConfig
+from models.config import ExplainConfig
 
 log = logging.getLogger(__name__)
 

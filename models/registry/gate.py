@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipeline.config import GateConfig
+from models.config import GateConfig
 
 EPS = 1e-7
 SIMPLE_BASELINES = ("overall_rate", "reason_rate", "frequent_caller", "previous_outcome")

@@ -33,7 +33,7 @@ from mlflow.exceptions import MlflowException
 from contract.lineage import champion_alias
 from models.model_files import load_model
 from models.registry.gate import row_log_loss
-from pipeline.config import RegistryConfig
+from models.config import RegistryConfig
 
 log = logging.getLogger(__name__)
 NATIVE_DIR = "native_model"  # run artifact folder with the native model files

@@ -30,7 +30,7 @@ from labelling.target import label_target  # noqa: F401 - (re-exported: the regi
 from models.model_files import files_md5
 from models.registry.promotion import (FILES_TAG, NATIVE_DIR, SOURCE_TAG, TARGET_TAGS, decide, lineage_tags,
                                        version_of_files)
-from pipeline.config import RegistryConfig, TrainConfig
+from models.config import RegistryConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import BootstrapConfig
+from models.config import BootstrapConfig
 
 
 def _correction(o_cnt, p_cnt, res_sum, own_agent_of_cell, a_cnt, a_res) -> float:

@@ -43,7 +43,7 @@ from models.routing.agents import pair_rows, specialist_pool
 from models.routing.assign import assign
 from models.routing.estimate import uplift_interval
 from models.routing.propensity import fit_propensity
-from pipeline.config import RoutingConfig
+from models.config import RoutingConfig
 
 log = logging.getLogger(__name__)
 

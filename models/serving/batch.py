@@ -21,7 +21,7 @@ from features.builder import build_features, input_columns
 from features.spec import EXTRA_PREFIX, ExtraColumn
 from models.scoring import model_frame
 from models.serving.scorer import LoadedModel
-from pipeline.config import FeaturizeConfig
+from features.config import FeaturizeConfig
 
 log = logging.getLogger(__name__)
 

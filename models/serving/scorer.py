@@ -31,12 +31,12 @@ import pandas as pd
 
 from features.online_state import OnlineState
 from features.rules import DAY
-from pipeline.config import FeaturizeConfig
-from pipeline.errors import ExpectedError
+from features.config import FeaturizeConfig
+from base.errors import ExpectedError
 from contract.lineage import champion_alias, mismatch
 from models.model_files import SCORES_FILE, is_no_model, load_score_distribution
 from models.scoring import Calibrator
-from models.training.evaluation import capacity_threshold
+from models.measures import capacity_threshold
 from models.serving.journal import Journal
 
 log = logging.getLogger(__name__)

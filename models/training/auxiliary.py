@@ -15,9 +15,9 @@ import logging
 
 from models.model_files import SavedModel
 from models.training.calibration import fit_calibrator
-from models.training.classifier import raw_scores
+from models.measures import raw_scores
 from models.training.fit import fit_on_windows
-from pipeline.config import TrainConfig
+from models.config import TrainConfig
 
 log = logging.getLogger(__name__)
 AGENT_FAMILY = "agent"  # features of this family are left out of the case-mix model

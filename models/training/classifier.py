@@ -16,7 +16,7 @@ import pandas as pd
 
 
 if TYPE_CHECKING:
-    from pipeline.config import LightGBMConfig
+    from models.config import LightGBMConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,3 @@ def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFram
     log.info("LightGBM: %d trees (best on validation, log loss %.5f)", booster.best_iteration,
              booster.best_score["valid"]["binary_logloss"])
     return booster
-
-
-def raw_scores(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
-    """Log-odds of a repeat before calibration, using the trees up to the early-stopping point."""
-    return booster.predict(X, raw_score=True, num_iteration=booster.best_iteration or None)

@@ -1,10 +1,9 @@
 """Evaluation of repeat-risk scores for the routing use.
 
-In: true outcomes (1 = repeated) and predicted probabilities of a repeat. Out: plain numbers and
-small tables: expected calibration error, the reliability curve, the share of repeats captured when
-the riskiest k% go to specialists, the score threshold that fills a given specialist capacity, and
-the curves the train stage hands to DVC plots. Generic ranking metrics (ROC AUC, PR AUC, log loss,
-Brier) come from scikit-learn, not from here.
+In: true outcomes (1 = repeated) and predicted probabilities of a repeat. Out: every figure the train
+stage reports for one set of scores (`score_metrics`: the shared measures of models/measures.py,
+expected calibration error, capture at k% and the capacity threshold, beside generic ranking metrics
+from scikit-learn: ROC AUC, PR AUC, log loss, Brier) and the curves it hands to DVC plots.
 """
 
 from __future__ import annotations
@@ -14,48 +13,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-
-def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Equal-count bins of the predicted probability: mean prediction vs observed rate per bin."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    if len(p) == 0:
-        return pd.DataFrame(columns=["bin", "contacts", "mean_predicted", "observed_rate"])
-    order = np.argsort(p, kind="stable")
-    edges = np.linspace(0, len(p), bins + 1).round().astype(int)
-    rows = []
-    for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-        if hi > lo:
-            idx = order[lo:hi]
-            rows.append((b, hi - lo, p[idx].mean(), y[idx].mean()))
-    return pd.DataFrame(rows, columns=["bin", "contacts", "mean_predicted", "observed_rate"])
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Contact-weighted mean |observed rate - mean prediction| over equal-count bins."""
-    table = reliability_table(y, p, bins)
-    if table.empty:
-        return float("nan")
-    gap = (table["observed_rate"] - table["mean_predicted"]).abs()
-    return float((gap * table["contacts"]).sum() / table["contacts"].sum())
-
-
-def capture_at(y: np.ndarray, p: np.ndarray, share: float) -> float:
-    """Share of all repeats among the riskiest `share` of contacts (ties broken by order)."""
-    y = np.asarray(y, dtype=float)
-    k = int(np.ceil(share * len(y)))
-    if k == 0 or y.sum() == 0:
-        return 0.0
-    top = np.argsort(-np.asarray(p, dtype=float), kind="stable")[:k]
-    return float(y[top].sum() / y.sum())
-
-
-def capacity_threshold(p: np.ndarray, capacity_share: float) -> float:
-    """The score above which about `capacity_share` of contacts fall: route those to specialists."""
-    p = np.asarray(p, dtype=float)
-    if len(p) == 0:
-        return float("nan")
-    return float(np.quantile(p, 1 - capacity_share, method="higher"))
+from models.measures import capacity_threshold, capture_at, expected_calibration_error
 
 
 def score_metrics(y: np.ndarray, p: np.ndarray, capture_shares: list[float] | tuple[float, ...] = (),

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from pipeline.config import LightGBMConfig, SplitConfig, TrainConfig
+from models.config import LightGBMConfig, SplitConfig, TrainConfig
 from models.training import baselines
 from models.scoring import Calibrator
 from models.training.calibration import fit_calibrator
 from models.scoring import model_frame
-from models.training.classifier import fit_booster, raw_scores
-from models.training.evaluation import (capture_table, expected_calibration_error, pr_table, reliability_table, roc_table,
-                               score_metrics)
+from models.measures import expected_calibration_error, raw_scores, reliability_table
+from models.training.classifier import fit_booster
+from models.training.evaluation import capture_table, pr_table, roc_table, score_metrics
 from models.training.feature_check import NoModelPossible, usable_spec
 from models.training.split import TimeSplit, time_split
 

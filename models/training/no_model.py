@@ -17,8 +17,9 @@ import pandas as pd
 
 from models.model_files import is_no_model
 from models.training.feature_check import NoModelPossible, NoUsableFeature
-from pipeline.config import Paths, TrainConfig
-from pipeline.io import write_csvs, write_json
+from base.config import Paths
+from models.config import TrainConfig
+from contract.precision import write_csvs, write_json
 
 log = logging.getLogger(__name__)
 # The train stage's plot files (dvc.yaml) and their columns: written with a header and no rows.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pipeline.errors import NotEnoughData
+from base.errors import NotEnoughData
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
 from models.scoring import model_frame
-from models.training.classifier import fit_booster, raw_scores
+from models.measures import raw_scores
+from models.training.classifier import fit_booster
 from models.training.split import time_split
-from pipeline.config import LightGBMConfig, TrainConfig
+from models.config import LightGBMConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contract.schema import EVENTS_MERGED, SourceSpec, normalise_contacts
-from pipeline.config import EventsConfig
+from contract.config import EventsConfig
 
 T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")
 
@@ -38,7 +38,7 @@ def reference(rows: list[dict], keep: str) -> dict[str, dict]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=events, keep=st.sampled_from(["first", "last"]))
 def test_collapse_matches_a_plain_loop(rows, keep):
-    from pipeline.config import OutcomeSignal
+    from contract.config import OutcomeSignal
 
     raw = pd.DataFrame({
         "contact_id": [r["contact_id"] for r in rows], "customer_id": "u1",

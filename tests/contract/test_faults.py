@@ -15,8 +15,10 @@ from contract.ingest import ingest
 from contract.mapping import ContractError
 from contract.reading import ReadError, read_export
 from contract.schema import SourceSpec, normalise_contacts, parse_times
-from pipeline.config import FilesConfig, OutcomeSignal, ReadConfig, load_params
-from pipeline.errors import ParamsError
+from base.config import PARAMS_FILE
+from base.errors import ParamsError
+from contract.config import FilesConfig, OutcomeSignal, ReadConfig
+from pipeline.config import load_params
 
 HEADER = "contact_id,customer_id,started_at,channel,reason_code,agent_id,wait_s,transfers\n"
 ROWS = ["k1,u1,2025-03-01T10:00:00Z,phone,BIL,a1,30,0\n", "k2,u2,2025-03-02T10:00:00Z,chat,TEC,a2,12,1\n",
@@ -187,7 +189,7 @@ def test_params_errors_name_the_key_and_the_allowed_values(tmp_path):
     with pytest.raises(ValidationError, match=r"delimiter must be one character"):
         ReadConfig(delimiter=";;")
     bad = tmp_path / "params.yaml"
-    bad.write_text((load_params.__globals__["PARAMS_FILE"]).read_text().replace("encoding: null", "encoding: ascii"))
+    bad.write_text(PARAMS_FILE.read_text().replace("encoding: null", "encoding: ascii"))
     with pytest.raises(ParamsError, match=r"ingest.files.read.encoding: Input should be 'utf-8', 'utf-8-sig'"):
         load_params(bad)
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contract.precision import METRIC_DIGITS, MODEL_DIGITS, round_number, round_significant
-from pipeline.io import write_csv, write_json
+from contract.precision import write_csv, write_json
 
 
 def _perturbed(values: np.ndarray, ulps: int) -> np.ndarray:

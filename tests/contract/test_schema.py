@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from pipeline.config import FilesConfig, IngestConfig, Paths
+from base.config import Paths
+from contract.config import FilesConfig, IngestConfig
 from contract.schema import ContractError, SourceSpec, map_columns, normalise_contacts, parse_timestamps
 from pipeline.ingest import IngestRejected, run
 

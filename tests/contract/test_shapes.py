@@ -13,7 +13,8 @@ import yaml
 from contract.ingest import ingest
 from labelling.labeller import label_table
 from labelling.measure import label_metrics, segment_tables
-from pipeline.config import FilesConfig, LabelConfig
+from contract.config import FilesConfig
+from labelling.config import LabelConfig
 from tests.reference_labeller import reference_labels
 
 ROOT = Path(__file__).resolve().parents[2]

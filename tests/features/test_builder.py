@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from features.builder import build_features, feature_spec
 from features.spec import FEATURES
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import FeaturizeConfig, LabelConfig, Messiness, SyntheticConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from synthetic.config import Messiness, SyntheticConfig
 from features.history import GroupIndex
 from labelling.labeller import label_contacts
 from contract.schema import SourceSpec, normalise_contacts

@@ -27,7 +27,8 @@ from features.builder import build_features
 from features.online import online_snapshot
 from features.online_state import OnlineState
 from labelling.labeller import label_contacts
-from pipeline.config import FeaturizeConfig, LabelConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
 
 EPOCH = int(pd.Timestamp("2024-03-01", tz="UTC").timestamp())
 REASONS = [("R1", "F1"), ("R2", "F1"), ("R3", "F2")]

@@ -14,7 +14,9 @@ import pytest
 from features.builder import build_features, feature_spec
 from features.rules import GROUPINGS
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import FeaturizeConfig, LabelConfig, SyntheticConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from synthetic.config import SyntheticConfig
 from labelling.labeller import label_contacts
 from features.online import online_snapshot
 from features.online_state import OnlineState

@@ -12,7 +12,8 @@ import pytest
 from features.builder import build_features, training_table
 from features.spec import FEATURES, all_features, extra_columns
 from labelling.labeller import label_contacts
-from pipeline.config import FeaturizeConfig, LabelConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
 
 T0 = pd.Timestamp("2025-03-03 08:00", tz="UTC")
 

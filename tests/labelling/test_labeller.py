@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 from labelling.labeller import label_contacts
 from tests.reference_labeller import reference_labels
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import LabelConfig, Messiness, SyntheticConfig
+from labelling.config import LabelConfig
+from synthetic.config import Messiness, SyntheticConfig
 from labelling.measure import fcr_table, repeat_delay_histogram, survey_agreement, wilson_interval
 from contract.schema import SourceSpec, normalise_contacts
 from synthetic.centre import generate

@@ -18,9 +18,12 @@ from features.online_state import OnlineState
 from features.spec import WINDOWS_DAYS
 from labelling.labeller import label_contacts
 from models.scoring import model_frame
-from models.training.classifier import raw_scores
+from models.measures import raw_scores
 from models.training.fit import train_model
-from pipeline.config import FeaturizeConfig, LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from models.config import LightGBMConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from tests.centre import centre, feature_table
 
 RECENT = [*(f"customer_contacts_{d}d" for d in WINDOWS_DAYS), "same_issue_contacts_window"]

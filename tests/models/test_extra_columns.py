@@ -23,8 +23,10 @@ from models.serving.mapping import DoorMapping
 from models.serving.scorer import Scorer
 from models.serving.scorer import load_model as load_served
 from models.training.fit import train_model
-from pipeline.config import (ExplainConfig, FeaturizeConfig, LabelConfig, LightGBMConfig, MonitorConfig,
-                             SyntheticConfig, TrainConfig)
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from models.config import ExplainConfig, LightGBMConfig, MonitorConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from tests.centre import centre
 from tests.models.serving.test_app import Server, _ready
 
@@ -170,7 +172,7 @@ def test_a_champion_with_extra_columns_is_scored_by_the_gate(world, tmp_path, mo
     cannot score it and does not stand in the way."""
     from models.registry.gate import gate_on_test
     from models.registry.tracking import label_target, log_train_run
-    from pipeline.config import RegistryConfig
+    from models.config import RegistryConfig
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     cfg = FAST.model_copy(update={"registry": RegistryConfig.default(experiment="extras")})

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.model_files import QUANTILES, SCORES_FILE, load_score_distribution, score_distribution
-from models.training.evaluation import capacity_threshold
+from models.measures import capacity_threshold
 
 probabilities = st.floats(0, 1, allow_nan=False, width=64)
 capacities = st.one_of(st.integers(1, 1000).map(lambda k: k / 1000), st.floats(1e-6, 1.0, exclude_min=False))

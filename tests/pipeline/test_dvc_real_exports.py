@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import LabelConfig, ReportConfig
+from labelling.config import LabelConfig
+from report.config import ReportConfig
 from tests.pipeline.scratch import scratch_project
 from tests.pipeline.test_dvc_shapes import edit_params, repro_and_check
 from tests.real_exports import EXPORTS

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.io import write_json
+from contract.precision import write_json
 
 
 def _strict(text: str) -> object:
@@ -59,7 +59,8 @@ def test_parquet_parts_write_what_write_parquet_writes_and_nothing_on_error(tmp_
     import pyarrow.parquet as pq
     import pytest
 
-    from pipeline.io import ParquetParts, parquet_columns, read_columns, write_parquet
+    from contract.tables import parquet_columns, read_columns
+    from pipeline.io import ParquetParts, write_parquet
 
     df = pd.DataFrame({"contact_id": pd.array(["a", "b", None, "d", "e"], dtype="str"),
                        "started_at": pd.to_datetime([1, 2, 3, 4, 5], unit="s", utc=True),

@@ -71,8 +71,11 @@ def test_stage_modules_only_wire(stage):
 def test_no_default_in_code_for_a_params_section():
     """A section of params.yaml has no default in code: the value shown in params.yaml is the default.
     (An optional block may default to None or an empty collection, meaning absent.)"""
-    sections = [c for c in vars(config).values()
-                if isinstance(c, type) and issubclass(c, config._Strict) and c._section]
+    def subclasses(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
+
+    # every section, wherever its package keeps it (pipeline.config imports them all to compose Params)
+    sections = [c for c in set(subclasses(config.Strict)) if c._section]
     assert len(sections) >= 10
     for cls in sections:
         with_default = [n for n, f in cls.model_fields.items() if not f.is_required() and f.default not in (None, {}, [], ())]

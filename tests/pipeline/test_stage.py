@@ -48,7 +48,7 @@ def test_metrics_runs_folder_is_git_ignored_and_metrics_are_not():
 
 
 def test_a_stage_that_stops_on_its_data_says_why_without_a_traceback(tmp_path, caplog):
-    from pipeline.errors import NotEnoughData
+    from base.errors import NotEnoughData
 
     def run(cfg, paths):
         raise NotEnoughData("the test window holds 2 labelled contacts and 0 repeats: change train.split.test_share")

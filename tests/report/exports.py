@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from labelling.labeller import label_table
-from pipeline.config import LabelConfig
+from labelling.config import LabelConfig
 from report.inputs import ModelOutputs, ReportInputs
 
 T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")  # a Monday

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import ReportConfig
+from report.config import ReportConfig
 from report.build import build_report
 from tests.report.browser import BROWSERS, WIDTHS, find_browser, open_page, screenshot
 from tests.report.exports import report_inputs, scenarios

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import ReportConfig
-from pipeline.io import finite_json
+from report.config import ReportConfig
+from contract.precision import finite_json
 from report import measures as ms
 from report.build import build_report
 from tests.report.exports import export, report_inputs, scenarios

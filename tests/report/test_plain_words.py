@@ -142,7 +142,7 @@ import re  # noqa: E402
 
 import pytest  # noqa: E402
 
-from pipeline.config import ReportConfig  # noqa: E402
+from report.config import ReportConfig  # noqa: E402
 from report.build import build_report  # noqa: E402
 from report.categories import top_and_others  # noqa: E402
 from tests.report.exports import busy_centre, export, report_inputs  # noqa: E402

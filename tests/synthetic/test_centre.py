@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from synthetic.reasons import REASON_FAMILY
-from pipeline.config import Messiness, SyntheticConfig
+from synthetic.config import Messiness, SyntheticConfig
 from contract.schema import SourceSpec, normalise_contacts
 from synthetic.centre import CODE_DIFFICULTY, CODES, HARD_DIFFICULTY, generate, true_repeat_probability
 

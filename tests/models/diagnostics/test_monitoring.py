@@ -10,7 +10,8 @@ import pytest
 from models.diagnostics.monitoring import monitor, psi, realised_vs_predicted
 from models.model_files import SavedModel
 from models.training.fit import train_model
-from pipeline.config import LightGBMConfig, MonitorConfig, SyntheticConfig, TrainConfig
+from models.config import LightGBMConfig, MonitorConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from tests.centre import centre as centre_of
 from tests.centre import feature_table
 

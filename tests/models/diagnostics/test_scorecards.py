@@ -11,7 +11,8 @@ import pytest
 from models.diagnostics.scorecards import casemix_scorecards, scorecard
 from models.training.auxiliary import casemix_spec, fit_model
 from models.training.split import time_split
-from pipeline.config import LightGBMConfig, SplitConfig, SyntheticConfig, TrainConfig
+from models.config import LightGBMConfig, SplitConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from models.diagnostics.truth_check import skill_tracking
 from tests.centre import centre, feature_table
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from models.registry.gate import LOGISTIC, SIMPLE_BASELINES, baseline_gate, weighted_auc
-from pipeline.config import GateConfig
+from models.config import GateConfig
 
 GATE = GateConfig.default(resamples=100)
 

@@ -19,7 +19,9 @@ from models.registry.gate import gate_on_test
 from models.registry.promotion import champion_status
 from models.registry.tracking import label_target, log_train_run, plain_input, redact_uri
 from models.training.fit import train_model
-from pipeline.config import LabelConfig, LightGBMConfig, RegistryConfig, SyntheticConfig, TrainConfig
+from labelling.config import LabelConfig
+from models.config import LightGBMConfig, RegistryConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from synthetic.centre import true_repeat_probability
 from tests.centre import centre as centre_of
 from tests.centre import feature_table

@@ -11,7 +11,7 @@ import pytest
 from models.routing.assign import assign
 from models.routing.estimate import uplift_interval
 from models.routing.replay import replay
-from pipeline.config import BootstrapConfig, RoutingConfig
+from models.config import BootstrapConfig, RoutingConfig
 
 BOOT = BootstrapConfig(resamples=400, confidence=0.95, seed=0)
 

@@ -16,12 +16,15 @@ import uvicorn
 from hypothesis import HealthCheck, settings
 
 from features.builder import build_features
-from pipeline.config import FeaturizeConfig, LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from models.config import LightGBMConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from labelling.labeller import label_contacts
 from features.online import online_snapshot
 from features.online_state import OnlineState
 from models.scoring import model_frame
-from models.training.classifier import raw_scores
+from models.measures import raw_scores
 from models.serving.scorer import ModelNotFound, Scorer, load_model
 from models.serving.app import create_app
 from models.training.fit import train_model

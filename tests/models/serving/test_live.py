@@ -21,7 +21,9 @@ from contract.lineage import lineage, source_identity
 from labelling.target import label_target
 from models.serving.scorer import ModelNotFound, load_model
 from models.training.fit import train_model
-from pipeline.config import LabelConfig, LightGBMConfig, SyntheticConfig, TrainConfig
+from labelling.config import LabelConfig
+from models.config import LightGBMConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from pipeline.io import write_tables
 from features.online import online_snapshot
 from tests.centre import centre, feature_table

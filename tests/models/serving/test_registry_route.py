@@ -17,9 +17,12 @@ from models.registry.gate import gate_on_test
 from models.registry.tracking import label_target, log_train_run, model_card
 from models.serving.app import create_app
 from models.serving.scorer import build_scorer, load_model
-from models.training.evaluation import capacity_threshold
+from models.measures import capacity_threshold
 from models.training.fit import train_model
-from pipeline.config import FeaturizeConfig, LabelConfig, LightGBMConfig, RegistryConfig, SyntheticConfig, TrainConfig
+from features.config import FeaturizeConfig
+from labelling.config import LabelConfig
+from models.config import LightGBMConfig, RegistryConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from pipeline.io import write_json, write_tables
 from tests.centre import centre, feature_table
 from tests.models.serving.test_app import Server, _ready

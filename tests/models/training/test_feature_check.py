@@ -36,7 +36,7 @@ def test_nothing_left_is_a_clear_error():
 
 def test_a_window_with_one_class_stops_training_with_the_counts():
     from models.training.fit import fit_on_windows
-    from pipeline.config import LightGBMConfig, SplitConfig
+    from models.config import LightGBMConfig, SplitConfig
 
     n = 60
     table = pd.DataFrame({"started_at": pd.date_range("2025-01-01", periods=n, freq="h", tz="UTC"),

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import LightGBMConfig, SyntheticConfig, TrainConfig
+from models.config import LightGBMConfig, TrainConfig
+from synthetic.config import SyntheticConfig
 from synthetic.centre import true_repeat_probability
 from models.scoring import Calibrator
 from models.training.calibration import fit_calibrator
 from models.scoring import model_frame
-from models.training.evaluation import expected_calibration_error
+from models.measures import expected_calibration_error
 from models.training.split import time_split
 from models.training.fit import train_model
 from tests.centre import centre as centre_of

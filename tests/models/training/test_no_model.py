@@ -14,7 +14,8 @@ from models.model_files import is_no_model
 from models.serving.scorer import ModelNotFound, load_model
 from models.training.feature_check import NoUsableFeature, usable_spec
 from models.training.no_model import NO_REGISTRY, PLOT_COLUMNS, write_no_model
-from pipeline.config import Paths, TrainConfig
+from base.config import Paths
+from models.config import TrainConfig
 from report.inputs import load_model_outputs, no_model_reason
 
 

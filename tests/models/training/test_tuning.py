@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.training.tuning import rolling_origin_folds, tune
-from pipeline.config import LightGBMConfig, SyntheticConfig, TrainConfig, TuningConfig
+from models.config import LightGBMConfig, TrainConfig, TuningConfig
+from synthetic.config import SyntheticConfig
 from tests.centre import centre as centre_of
 from tests.centre import feature_table
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from models.registry.status import dvc_stale, project_status, render
+from pipeline.status import dvc_stale, project_status, render
 from pipeline.config import load_params
 from tests.pipeline.scratch import run, scratch_project
 

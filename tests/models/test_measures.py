@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.training.evaluation import capacity_threshold, capture_at, expected_calibration_error, reliability_table
+from models.measures import capacity_threshold, capture_at, expected_calibration_error, reliability_table
 
 
 def test_perfectly_calibrated_scores_have_small_ece():
