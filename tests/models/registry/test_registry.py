@@ -209,3 +209,20 @@ def test_constant_and_missing_features_are_left_out(centre, registry):
 def test_tracking_uri_credentials_are_redacted(uri, shown):
     assert redact_uri(uri) == shown
     assert "s3cret" not in redact_uri(uri) and "pw@" not in redact_uri(uri)
+
+
+def test_sampled_schema_equals_mlflows_inference_on_every_row():
+    """The dataset schema logged with a run: types from the first rows, nulls from all (a null only past the
+    sample still makes its column optional), the same as MLflow's inference over the whole frame."""
+    from mlflow.types.utils import _infer_schema
+
+    from models.registry.tracking import sampled_schema
+
+    n = 50
+    frame = pd.DataFrame({
+        "rate": np.linspace(0, 1, n), "count": np.arange(n, dtype="int64"),
+        "channel": pd.Categorical(["phone", "chat"] * (n // 2)), "flag": np.arange(n) % 2 == 0,
+        "late_null": [1.0] * (n - 1) + [None], "late_text_null": ["a"] * (n - 1) + [None]})
+    got = sampled_schema(frame, rows=10)
+    assert got.to_dict() == _infer_schema(frame).to_dict()
+    assert not {c.name: c.required for c in got.inputs}["late_null"]
