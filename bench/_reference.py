@@ -54,23 +54,25 @@ def _side_table(con, src: Path, key: str, dst: Path) -> None:
         TO '{dst}' (FORMAT parquet)""")
 
 
-def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, future_tolerance_hours: float = 24 * 365 * 10,
-                  threads: int = 2) -> dict:
-    """The synthetic export's ingest in SQL (see the module docstring); returns the row accounting."""
+def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) -> dict:
+    """The ingest of the synthetic export in `raw_dir` in SQL, with the rules of its `ingest.files` block
+    (contract/ingest.py `synthetic_files`; see the module docstring); returns the row accounting."""
+    from contract.ingest import synthetic_files
     from contract.vocabulary import CHANNELS
 
-    raw, out = Path(raw_dir), Path(out_dir)
+    files, out = synthetic_files(raw_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     con = _connect(threads)
-    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{raw / 'contacts.parquet'}', file_row_number = true)")
+    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{files.contacts}', file_row_number = true)")
     for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
-        _side_table(con, raw / f"{name}.parquet", key, out / f"{name}.parquet")
+        _side_table(con, getattr(files, name), key, out / f"{name}.parquet")
     channels = ", ".join(f"'{c}'" for c in CHANNELS)
+    anonymous = ", ".join(f"'{c}'" for c in files.anonymous_customer_ids)
     text = ("contact_id", "reason_code", "agent_id", "team")
     con.execute(f"""
         CREATE TEMP TABLE parsed AS
         SELECT file_row_number AS source_row, {', '.join(f"nullif(trim({c}), '') AS {c}" for c in text)},
-               CASE WHEN trim(customer_id) IN ('', '0', 'anonymous') THEN NULL ELSE trim(customer_id) END
+               CASE WHEN trim(customer_id) IN ({anonymous}) THEN NULL ELSE trim(customer_id) END
                    AS customer_id,
                started_at AS started_text, try_cast(trim(started_at) AS TIMESTAMPTZ) AS started_at,
                ended_at AS ended_text, try_cast(trim(ended_at) AS TIMESTAMPTZ) AS ended_at,
@@ -84,7 +86,7 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, future_tolerance_hou
             SELECT *, CASE
                 WHEN started_at IS NULL AND trim(started_text) <> '' THEN 'started_at: unparseable timestamp'
                 WHEN ended_at IS NULL AND trim(ended_text) <> '' THEN 'ended_at: unparseable timestamp'
-                WHEN started_at > now() + INTERVAL {int(future_tolerance_hours)} HOUR THEN 'started_at: in the future'
+                WHEN started_at > now() + INTERVAL {int(files.future_tolerance_hours)} HOUR THEN 'started_at: in the future'
                 WHEN isinf(wait_s) THEN 'wait_s: not a finite number'
                 WHEN isinf(handle_s) THEN 'handle_s: not a finite number'
                 WHEN contact_id IS NULL THEN 'contact_id: missing value'
@@ -115,7 +117,7 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, future_tolerance_hou
                      coalesce(c.team, a.team) AS team, c.wait_s, c.handle_s, c.transfers, c.disposition,
                      c.survey_resolved, coalesce(f.reason_family, c.reason_code) AS reason_family, c.source_row
               FROM checked c
-              LEFT JOIN read_csv('{raw / 'reason_families.csv'}', header = true, all_varchar = true) f
+              LEFT JOIN read_csv('{files.reason_family_file}', header = true, all_varchar = true) f
                   USING (reason_code)
               LEFT JOIN read_parquet('{out / 'agents.parquet'}') a USING (agent_id)
               WHERE c.reason IS NULL
