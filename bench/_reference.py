@@ -86,7 +86,8 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
             SELECT *, CASE
                 WHEN started_at IS NULL AND trim(started_text) <> '' THEN 'started_at: unparseable timestamp'
                 WHEN ended_at IS NULL AND trim(ended_text) <> '' THEN 'ended_at: unparseable timestamp'
-                WHEN started_at > now() + INTERVAL {int(files.future_tolerance_hours)} HOUR THEN 'started_at: in the future'
+                WHEN started_at > now() + INTERVAL {int(files.future_tolerance_hours)} HOUR
+                    THEN 'started_at: in the future'
                 WHEN isinf(wait_s) THEN 'wait_s: not a finite number'
                 WHEN isinf(handle_s) THEN 'handle_s: not a finite number'
                 WHEN contact_id IS NULL THEN 'contact_id: missing value'

@@ -64,7 +64,8 @@ class Goal:
     peak_gb: float = 8.0
 
     def text(self) -> str:
-        parts = ([f"<= {self.ratio:g}x ref"] if self.ratio else []) + ([f"<= {self.seconds:g} s"] if self.seconds else [])
+        parts = [f"<= {self.ratio:g}x ref"] if self.ratio else []
+        parts += [f"<= {self.seconds:g} s"] if self.seconds else []
         return ", ".join([*parts, f"<= {self.peak_gb:g} GB"])
 
     def met(self, wall_s: float, ratio: float | None, peak_gb: float) -> bool:
