@@ -171,8 +171,10 @@ def sized_params(params: dict, n: int) -> dict:
 
 def clean_env(clone: Path) -> dict:
     """The environment of the dvc commands: this interpreter's bin first on PATH (dvc.yaml's `python`),
-    the clone's own code and MLflow store (no inherited PYTHONPATH, virtualenv or tracking URI)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    the clone's own code and MLflow store (no inherited PYTHONPATH, virtualenv or tracking URI), and
+    bytecode cached as a user's run caches it (the first stage compiles the clone's code, the rest reuse it)."""
+    unset = ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     return env | {"PYTHONPATH": str(clone), "DVC_NO_ANALYTICS": "1",
                   "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])}
 
