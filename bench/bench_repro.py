@@ -89,6 +89,7 @@ class StageRun:
     peak_gb: float
     ref: str | None = None  # what the comparison is: a reference's name, "budget", or None
     ref_s: float | None = None
+    ref_cpu_s: float | None = None
     ref_peak_gb: float | None = None
     ratio: float | None = None
     goal: str = ""
@@ -258,13 +259,17 @@ def with_reference(run: StageRun, clone: Path, out: Path) -> StageRun:
         log.warning("ingest.source is not synthetic: the ingest reference reads the synthetic export only")
         return run
     child = run_child("bench.bench_repro", "--child", run.stage, str(clone), str(out))
-    run.ref, run.ref_s, run.ref_peak_gb = REFERENCES[run.stage], child["seconds"], child["peak_rss_mb"] / 1024
+    run.ref, run.ref_s, run.ref_cpu_s = REFERENCES[run.stage], child["seconds"], child["cpu_s"]
+    run.ref_peak_gb = child["peak_rss_mb"] / 1024
     return run
 
 
 # --- one size, all sizes ------------------------------------------------------------------------------
 
-def bench_size(n: int, workdir: Path, chosen: list[str] | None, keep: bool) -> tuple[list[StageRun], str]:
+def bench_size(n: int, workdir: Path, chosen: list[str] | None, keep: bool) -> tuple[list[StageRun], str, list]:
+    """Clone, run and measure every stage (up to the last chosen) at size n; returns the runs, the commit
+    and the machine's load average (1 minute) before and after: other work on the cores shows there."""
+    load = [os.getloadavg()[0]]
     home = workdir / str(n)
     clone, commit = make_clone(home / "clone", n)
     stages = dag_stages(clone)
@@ -288,7 +293,7 @@ def bench_size(n: int, workdir: Path, chosen: list[str] | None, keep: bool) -> t
             log.warning("dvc status after the run is not clean (a stage ran before its inputs?):\n%s", status.stdout)
     if not keep:
         shutil.rmtree(home, ignore_errors=True)
-    return runs, commit
+    return runs, commit, [*load, os.getloadavg()[0]]
 
 
 def main() -> None:
@@ -309,12 +314,13 @@ def main() -> None:
         reference_child(stage, Path(clone), Path(out))
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results, commit = {}, ""
+    results, loads, commit = {}, {}, ""
     for n in sorted(set(a.sizes)):
-        results[n], commit = bench_size(n, a.workdir.resolve(), a.stages, a.keep)
+        results[n], commit, loads[n] = bench_size(n, a.workdir.resolve(), a.stages, a.keep)
     for n, runs in results.items():
-        log.info("\n%s contacts, %s customers, %s agents; %d cores; commit %s", f"{n:,}",
-                 f"{centre_size(n)['n_customers']:,}", f"{centre_size(n)['n_agents']:,}", os.cpu_count(), commit[:10])
+        log.info("\n%s contacts, %s customers, %s agents; %d cores (load average %.1f before, %.1f after); "
+                 "commit %s", f"{n:,}", f"{centre_size(n)['n_customers']:,}", f"{centre_size(n)['n_agents']:,}",
+                 os.cpu_count(), *loads[n], commit[:10])
         for line in table_lines(runs):
             log.info("%s", line)
     rates = growth(results) if len(results) > 1 else []
@@ -326,7 +332,7 @@ def main() -> None:
     a.json.write_text(json.dumps({
         "commit": commit, "cpus": os.cpu_count(), "total_goal_s": TOTAL_GOAL_S,
         "goals": {stage: asdict(goal) for stage, goal in GOALS.items()},
-        "runs": {str(n): {**centre_size(n), "stages": [asdict(r) for r in runs],
+        "runs": {str(n): {**centre_size(n), "load_average": loads[n], "stages": [asdict(r) for r in runs],
                           "total_wall_s": sum(r.wall_s for r in runs)} for n, runs in results.items()},
         "growth": rates}, indent=2) + "\n")
     log.info("\nresults: %s", a.json)
