@@ -47,16 +47,15 @@ def centre_paths(n: int):
     return load_params(centre_params(n)).paths
 
 
-def stage_entry(stage: str, n: int) -> float:
-    """Seconds of `pipeline.<stage>.main` on `centre_params(n)`: the entry `python -m pipeline.<stage>`
-    runs under DVC (allocator settings, params parsed, the synthetic checks where the truth is there,
-    metrics written), timed from after its imports."""
+def stage_entry(stage: str, params: str | Path) -> float:
+    """Seconds of `pipeline.<stage>.main` on the params file `params` (e.g. `centre_params(n)`): the entry
+    `python -m pipeline.<stage>` runs under DVC (allocator settings, params parsed, the synthetic checks
+    where the truth is there, metrics written), timed from after its imports."""
     import importlib
 
-    params = str(centre_params(n))
     main = importlib.import_module(f"pipeline.{stage}").main
     t0 = time.perf_counter()
-    main(params)
+    main(str(params))
     return time.perf_counter() - t0
 
 
@@ -65,8 +64,8 @@ def prepare_centre(n: int) -> None:
     their output is newer than the params and the generator's and ingest's code."""
     contacts = Path(centre_paths(n).contacts)
     if stale(contacts, centre_params(n), *ROOT.glob("synthetic/*.py"), *ROOT.glob("contract/*.py")):
-        stage_entry("generate", n)
-        stage_entry("ingest", n)
+        stage_entry("generate", centre_params(n))
+        stage_entry("ingest", centre_params(n))
 
 
 def run_child(module: str, *args: str) -> dict:

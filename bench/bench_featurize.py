@@ -24,12 +24,12 @@ def prepare(n: int) -> None:
     prepare_centre(n)
     paths = centre_paths(n)
     if stale(Path(paths.labels), Path(paths.contacts), centre_params(n)):
-        stage_entry("label", n)
+        stage_entry("label", centre_params(n))
     emit({"n": n})
 
 
 def stage(n: int) -> None:
-    emit({"seconds": stage_entry("featurize", n)})
+    emit({"seconds": stage_entry("featurize", centre_params(n))})
 
 
 def reference(n: int) -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import time
 
-from bench._common import OUT, bench_cli, centre_paths, compare, emit, prepare_centre, report, run_child, stage_entry
+from bench._common import (OUT, bench_cli, centre_params, centre_paths, compare, emit, prepare_centre, report,
+                           run_child, stage_entry)
 
 log = logging.getLogger("bench")
 
@@ -26,7 +27,7 @@ def prepare(n: int) -> None:
 
 
 def stage(n: int) -> None:
-    emit({"seconds": stage_entry("label", n)})
+    emit({"seconds": stage_entry("label", centre_params(n))})
 
 
 def reference(n: int) -> None:

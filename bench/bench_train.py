@@ -30,13 +30,13 @@ def prepare(n: int) -> None:
     featurize_prepare(n)  # (emits its own line first: the parent reads the last)
     paths = centre_paths(n)
     if stale(Path(paths.features), Path(paths.labels), centre_params(n)):
-        stage_entry("featurize", n)
+        stage_entry("featurize", centre_params(n))
     emit({"prepared": n})
 
 
 def stage(n: int) -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)  # the sized params' own store
-    seconds = stage_entry("train", n)
+    seconds = stage_entry("train", centre_params(n))
     metrics = json.loads((Path(centre_paths(n).metrics_dir) / "train.json").read_text())
     emit({"seconds": seconds, "train_rows": metrics["split"]["train"]["contacts"], "trees": metrics["model"]["trees"]})
 
