@@ -1,6 +1,7 @@
 """The references the stage benchmarks measure a stage against, written once: DuckDB queries doing a
 stage's work in SQL, and the bare LightGBM fit. Each reads the files the stage read and writes Parquet
-as the stage does; the caller times it (in a fresh process: bench/_common.py `run_child`).
+as the stage does; the caller times it (in a fresh process: bench/_common.py `run_child`). DuckDB runs
+on 2 threads within the stages' own memory bar (8 GB), spilling to disk beside its output beyond it.
 
 - `duckdb_ingest`: the synthetic export (paths.raw_dir: Parquet and a reason-family CSV) read with
   read_parquet and given the ingest's validation in SQL: ids trimmed, anonymous customer ids made
@@ -34,11 +35,17 @@ def parquet_source(path: str | Path) -> str:
     return str(path / "*.parquet") if path.is_dir() else str(path)
 
 
-def _connect(threads: int = 2):
+MEMORY_LIMIT = "8GB"  # the stages' own bar (issue 27): DuckDB spills beyond it, as a stage may not go beyond
+
+
+def _connect(threads: int, spill: Path):
+    """An in-memory DuckDB on `threads` threads within MEMORY_LIMIT, spilling into `spill` (not the cwd)."""
     import duckdb
 
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET TimeZone = 'UTC'")  # (offsetless timestamps are UTC, as ingest's synthetic spec says)
     return con
 
@@ -62,7 +69,7 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
 
     files, out = synthetic_files(raw_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    con = _connect(threads)
+    con = _connect(threads, out / "duckdb.tmp")
     con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{files.contacts}', file_row_number = true)")
     for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
         _side_table(con, getattr(files, name), key, out / f"{name}.parquet")
@@ -143,7 +150,7 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
 
 def duckdb_lead(contacts: str | Path, dst: str | Path, threads: int = 2) -> None:
     """Each contact's next contact of the same customer and reason family, with lead(), written to Parquet."""
-    _connect(threads).execute(f"""
+    _connect(threads, Path(dst).parent / "duckdb.tmp").execute(f"""
         COPY (SELECT contact_id,
                      lead(started_at) OVER (PARTITION BY customer_id, reason_family
                                             ORDER BY started_at, contact_id) AS next_started_at
@@ -175,7 +182,7 @@ def duckdb_features(contacts: str | Path, labels: str | Path, customers: str | P
 
     agent_day = f"agent_id, t // {DAY}"
     counts = ",\n".join(f"count(*) {before('customer_id', d * DAY)} AS n{d}" for d in WINDOWS_DAYS)
-    con = _connect(threads)
+    con = _connect(threads, Path(dst).parent / "duckdb.tmp")
     con.execute(f"""
         CREATE TEMP TABLE x AS
         SELECT c.*, epoch_us(c.started_at) // 1000000 AS t, l.status, l.repeated, l.is_first_contact, l.contact_seq,
