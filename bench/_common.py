@@ -9,14 +9,68 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 
 
+def centre_size(n: int) -> dict:
+    """The synthetic centre of `n` contacts every benchmark uses: a customer per 5 contacts, an agent per 3,000
+    (at least 300), as issue 27 sized them (1M: 200,000 customers, 333 agents; 10M: 2,000,000 and 3,333)."""
+    return {"n_contacts": n, "n_customers": n // 5, "n_agents": max(300, n // 3000)}
+
+
+def centre_params(n: int) -> Path:
+    """OUT/centre_<n>/params.yaml: the shipped params.yaml with the synthetic centre sized to `n`, every
+    path moved under OUT/centre_<n>/ and MLflow tracked into a SQLite file there. The stage benchmarks
+    run each stage's own entry on it (`stage_entry`), as `dvc repro` runs it on params.yaml."""
+    home = OUT / f"centre_{n}"
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["synthetic"].update(centre_size(n))
+    params["paths"] = {key: str(home / value) for key, value in params["paths"].items()}
+    params["train"]["registry"]["tracking_uri"] = f"sqlite:///{home / 'mlflow.db'}"
+    path, text = home / "params.yaml", yaml.safe_dump(params, sort_keys=False)
+    if not path.exists() or path.read_text() != text:  # (rewritten only when it changes: `stale` reads its time)
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path
+
+
+def centre_paths(n: int):
+    """The `Paths` of `centre_params(n)`."""
+    from pipeline.config import load_params
+
+    return load_params(centre_params(n)).paths
+
+
+def stage_entry(stage: str, params: str | Path) -> float:
+    """Seconds of `pipeline.<stage>.main` on the params file `params` (e.g. `centre_params(n)`): the entry
+    `python -m pipeline.<stage>` runs under DVC (allocator settings, params parsed, the synthetic checks
+    where the truth is there, metrics written), timed from after its imports."""
+    import importlib
+
+    main = importlib.import_module(f"pipeline.{stage}").main
+    t0 = time.perf_counter()
+    main(str(params))
+    return time.perf_counter() - t0
+
+
+def prepare_centre(n: int) -> None:
+    """The stages `generate` and `ingest` (their entries, as DVC runs them) into OUT/centre_<n>, unless
+    their output is newer than the params and the generator's and ingest's code."""
+    contacts = Path(centre_paths(n).contacts)
+    if stale(contacts, centre_params(n), *ROOT.glob("synthetic/*.py"), *ROOT.glob("contract/*.py")):
+        stage_entry("generate", centre_params(n))
+        stage_entry("ingest", centre_params(n))
+
+
 def run_child(module: str, *args: str) -> dict:
-    """Run `python -m module args` and return the JSON it prints on its last line, plus its peak RSS."""
+    """Run `python -m module args` and return the JSON it prints on its last line, plus its peak RSS
+    (`peak_rss_mb`) and CPU seconds (`cpu_s`, user + system)."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True)
@@ -27,6 +81,7 @@ def run_child(module: str, *args: str) -> dict:
         raise RuntimeError(f"{module} {args} failed with exit code {proc.returncode}")
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     return result
 
 

@@ -10,7 +10,7 @@ import argparse
 import logging
 import time
 
-from bench._common import OUT, emit, median_of, run_child
+from bench._common import OUT, centre_size, emit, median_of, run_child
 
 log = logging.getLogger("bench")
 
@@ -20,15 +20,12 @@ def child(n: int) -> None:
     from synthetic.centre import generate
 
     t0 = time.perf_counter()
-    data = generate(SyntheticConfig.default(n_contacts=n, n_customers=n // 5, n_agents=max(300, n // 3000)))
+    data = generate(SyntheticConfig.default(**centre_size(n)))
     t1 = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"raw_{n}.parquet"
     data.contacts.to_parquet(path, index=False)
     t2 = time.perf_counter()
-    # side tables for the featurize benchmark
-    data.customers.to_parquet(OUT / f"customers_{n}.parquet", index=False)
-    data.agents.to_parquet(OUT / f"agents_{n}.parquet", index=False)
     emit({"n": n, "rows": len(data.contacts), "generate_s": t1 - t0, "parquet_write_s": t2 - t1})
 
 

@@ -3,9 +3,12 @@
 The export is the telephony shape of examples/telephony (tab-separated, the start time composed from
 a date column with two-digit years and a time column in Chicago local time, outcome codes through a
 value map with a `drop` value, `0` for unknown callers, a named filter), rendered from the synthetic
-centre once (not timed). Then, alternating, each in a fresh process: our ingest (`contract.ingest`:
-read, map, parse, validate, order, and write the contacts dataset as the stage does) and the reference,
-DuckDB reading the same file with `read_csv` (typed: dates, numbers) and writing it to Parquet.
+centre once (not timed). Then, alternating, each in a fresh process: the ingest stage's entry as DVC
+runs it (`pipeline.ingest.main` on a params.yaml with that ingest block and its paths under bench/out:
+read, map, parse, validate, order, write the contacts dataset, side tables, quarantine, contract and
+metrics) and the reference, DuckDB reading the same file with `read_csv` (typed: dates, numbers) and
+writing it to Parquet (no validation: bench/bench_repro.py compares the synthetic export's ingest with
+DuckDB doing the same validation in SQL).
 Medians of --repeat runs.
 Last, `fcr ingest --check` on the same file, timed end to end as a user runs it (bar: 30 s).
 Run: `uv run python bench/bench_ingest.py` (default 1M rows).
@@ -21,7 +24,7 @@ import time
 
 import yaml
 
-from bench._common import OUT, ROOT, bench_cli, compare, emit, report, run_child
+from bench._common import OUT, ROOT, bench_cli, compare, emit, report, run_child, stage_entry
 
 log = logging.getLogger("bench")
 
@@ -33,32 +36,26 @@ def _paths(n: int):
 def prepare(n: int) -> None:
     from tests.shapes import centre, telephony
 
-    export, params = _paths(n)
+    export, _ = _paths(n)
     OUT.mkdir(parents=True, exist_ok=True)
     export.write_bytes(telephony(centre(n)))
+    emit({"bytes": export.stat().st_size})
+
+
+def write_params(n: int) -> None:
+    """The shipped params.yaml with the telephony example's ingest block reading the export, every path
+    under bench/out/ingest_<n>."""
+    export, params = _paths(n)
     shipped = yaml.safe_load((ROOT / "params.yaml").read_text())
     shipped["ingest"] = yaml.safe_load((ROOT / "examples/telephony/params.yaml").read_text())["ingest"]
     shipped["ingest"]["files"]["contacts"] = str(export)
     shipped["ingest"]["max_reject_share"] = 1.0
+    shipped["paths"] = {key: str(OUT / f"ingest_{n}" / value) for key, value in shipped["paths"].items()}
     params.write_text(yaml.safe_dump(shipped, sort_keys=False))
-    emit({"bytes": export.stat().st_size})
 
 
 def stage(n: int) -> None:
-    import pipeline  # noqa: F401  (first, as `python -m pipeline.ingest` imports it: the allocator setting)
-    from contract.ingest import ingest
-    from pipeline.config import load_params
-    from pipeline.io import ParquetParts
-    from pipeline.stage import warm_malloc
-
-    warm_malloc()  # as run_stage does
-
-    _, params = _paths(n)
-    files = load_params(params).ingest.files
-    t0 = time.perf_counter()
-    with ParquetParts(OUT / f"ingested_{n}") as contacts:  # as pipeline/ingest.py writes them
-        out = ingest(files, 1.0, sink=contacts)
-    emit({"seconds": time.perf_counter() - t0, "rows_kept": out.counts["contacts"]["rows_kept"]})
+    emit({"seconds": stage_entry("ingest", _paths(n)[1])})
 
 
 def reference(n: int) -> None:
@@ -80,9 +77,10 @@ def main() -> None:
         return
     sizes = a.sizes if a.sizes != [1_000_000, 10_000_000] else [1_000_000]
     for n in sizes:
-        if not all(p.exists() for p in _paths(n)):
+        if not _paths(n)[0].exists():
             prep = run_child("bench.bench_ingest", "--child", "prepare", str(n))
             log.info("prepared a %d-contact telephony export (%.0f MB)", n, prep["bytes"] / 1e6)
+        write_params(n)
     report(compare("bench.bench_ingest", sizes, a.repeat), "ingest s", "duckdb read_csv s", "ratio <= 3.0")
     for n in sizes:
         times = []
