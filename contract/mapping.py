@@ -15,6 +15,7 @@ repeated name is a note. Missing-value tokens become missing in every mapped col
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -205,7 +206,32 @@ def ambiguous(name: str, positions: list[int]) -> str:
 
 
 def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None = None) -> Mapped:
-    """See the module docstring."""
+    """See the module docstring. The steps: the column map checked and completed, the source columns
+    checked and cleaned, the contract columns built, then the value maps and the filters applied."""
+    cmap = _column_map(raw, spec, duplicated)
+    notes = check_sources(cmap, spec, list(raw.columns), duplicated or {}, f"the {spec.name} file")
+    src = _cleaned_sources(raw, cmap, spec)
+    frame, absent, constants = _contract_frame(raw, cmap, spec, src)
+    rules = _RowFilters(len(raw))
+    cleaned = {c for c in CONTRACT if isinstance(cmap.get(c), str) and frame[c].dtype == "str"}
+    report: dict[str, dict] = {}
+    maps = dict(spec.value_maps)
+    if spec.channel_map:
+        maps["channel"] = {**spec.channel_map, **maps.get("channel", {})}
+    for key, mapping in maps.items():
+        report[key] = _apply_value_map(frame, spec, key, mapping, rules, cleaned)
+    for rule in spec.filters:
+        values = src(rule.column).astype("str").str.lower()
+        listed = {v.strip().lower() for v in (rule.drop_values or rule.keep_values or [])}
+        hit = values.isin(listed).fillna(False).astype(bool)
+        drop = hit if rule.drop_values is not None else ~hit
+        rules.filter(drop.to_numpy(dtype=bool), f"filters.{rule.name}")
+    return Mapped(frame, rules.by_row(raw.index), absent, constants, report, notes, frozenset(cleaned))
+
+
+def _column_map(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None) -> dict:
+    """The column map checked (contract columns only, every required one named) and completed: an
+    optional column mapped to its own name that the file lacks is absent."""
     unknown = sorted(set(spec.column_map) - set(MAPPABLE))
     if unknown:
         raise ContractError(f"column_map names {unknown}, which are not contract columns; "
@@ -227,9 +253,13 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
                       for c in missing_req)
             + f". The file has columns {list(raw.columns)}. Fix ingest.files.column_map in params.yaml "
             "(a column name, or e.g. channel: {constant: phone}).")
-    notes = check_sources(cmap, spec, list(raw.columns), duplicated or {}, f"the {spec.name} file")
+    return cmap
+
+
+def _cleaned_sources(raw: pd.DataFrame, cmap: dict, spec) -> Callable[[str], pd.Series]:
+    """A source column by name, stripped with blanks and missing-value tokens missing (`_text`). Each
+    source column read is cleaned once, the columns in parallel threads (Arrow releases the GIL)."""
     tokens = [t.strip() for t in spec.missing_values]
-    # Each source column read is cleaned once, the columns in parallel threads (Arrow releases the GIL).
     wanted = {c for e in cmap.values() for c in source_of(e)} | {e.column for e in spec.extra_columns.values()}
     wanted |= {r.column for r in spec.filters} | ({spec.outcome_signal.column} if spec.outcome_signal else set())
     columns = {c: raw[c] for c in sorted(wanted)}
@@ -241,6 +271,13 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
             cache[name] = _text(raw[name], tokens)
         return cache[name]
 
+    return src
+
+
+def _contract_frame(raw: pd.DataFrame, cmap: dict, spec,
+                    src: Callable[[str], pd.Series]) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Every contract column (absent ones all missing, constants repeated, parts joined), the reason
+    family, `extra_<name>` columns and the raw outcome signal; with the absent and constant columns."""
     cols: dict[str, pd.Series] = {}
     absent, constants = [], {}
     for c in CONTRACT:
@@ -266,66 +303,67 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
         cols[f"extra_{name}"] = src(extra.column)
     if spec.outcome_signal is not None:
         cols["resolution_signal"] = src(spec.outcome_signal.column)
-    frame = pd.DataFrame(cols, index=raw.index)
+    return pd.DataFrame(cols, index=raw.index), absent, constants
 
-    # The rule that filtered each row, as codes into `rules` (0: none), set once at the end.
-    rule_code = np.zeros(len(raw), dtype=np.int32)
-    rules = [""]
 
-    def filter_rows(mask: np.ndarray, rule: str) -> None:
+class _RowFilters:
+    """The rule that filtered each row, as codes into `rules` (0: none), turned into names once at the end."""
+
+    def __init__(self, n: int) -> None:
+        self.rule_code = np.zeros(n, dtype=np.int32)
+        self.rules = [""]
+
+    def filter(self, mask: np.ndarray, rule: str) -> None:
         """The rows of `mask` not filtered yet are filtered by `rule`."""
-        rules.append(rule)
-        rule_code[np.asarray(mask, dtype=bool) & (rule_code == 0)] = len(rules) - 1
+        self.rules.append(rule)
+        self.rule_code[np.asarray(mask, dtype=bool) & (self.rule_code == 0)] = len(self.rules) - 1
 
-    cleaned = {c for c in CONTRACT if isinstance(cmap.get(c), str) and frame[c].dtype == "str"}
-    report: dict[str, dict] = {}
-    maps = dict(spec.value_maps)
-    if spec.channel_map:
-        maps["channel"] = {**spec.channel_map, **maps.get("channel", {})}
-    for key, mapping in maps.items():
-        col = {"outcome_signal": "resolution_signal"}.get(key, key if key in frame else f"extra_{key}")
-        if col not in frame:
-            raise ContractError(f"ingest.files.value_maps names '{key}', which is neither a contract column nor an "
-                                f"extra column nor outcome_signal; allowed: {list(CONTRACT)} + "
-                                f"{list(spec.extra_columns)} + ['outcome_signal'].")
-        lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
-        values = frame[col].astype("str")
-        cleaned.discard(col)
-        # In Arrow, once per distinct value (a column holds few): look the lower-cased value up
-        # among the map's keys, take its target; then spread the results to the rows by their codes.
-        arr = pa.array(values.array)
-        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
-        distinct, codes = enc.dictionary, enc.indices
-        idx = pc.index_in(pc.utf8_lower(distinct), value_set=pa.array(list(lower), type=arr.type))
-        target = pc.take(pa.array(list(lower.values()), type=arr.type), idx)
-        hit_d = pc.is_valid(idx)
-        drop_d = pc.fill_null(pc.equal(target, DROP), False)
-        mapped_d = pc.if_else(hit_d, pc.if_else(drop_d, pa.scalar(None, arr.type), target), distinct)
-        row_code = pc.fill_null(codes, 0).to_numpy()
-        present_np = codes.is_valid().to_numpy(zero_copy_only=False)
-        hit_np = np.zeros(len(arr), dtype=bool)
-        drop_np = np.zeros(len(arr), dtype=bool)
-        if len(distinct):  # (a missing value is never mapped: it keeps its place, still missing)
-            hit_np = hit_d.to_numpy(zero_copy_only=False)[row_code] & present_np
-            drop_np = drop_d.to_numpy(zero_copy_only=False)[row_code] & present_np
-        drop = pd.Series(drop_np, index=frame.index)
-        filter_rows(drop_np, f"value_maps.{key}: {DROP}")
-        frame[col] = pd.Series(pd.array(pc.take(mapped_d, codes), dtype="str"), index=frame.index)
-        hit = pd.Series(hit_np, index=frame.index)
-        present = values.notna()
-        unmapped = values[present & ~hit].value_counts()
-        report[key] = {"mapped": int((hit & ~drop).sum()), "dropped": int(drop.sum()),
-                       "unmapped": {str(k): int(v) for k, v in unmapped.head(20).items()},
-                       "unmapped_rows": int(unmapped.sum())}
-    for rule in spec.filters:
-        values = src(rule.column).astype("str").str.lower()
-        listed = {v.strip().lower() for v in (rule.drop_values or rule.keep_values or [])}
-        hit = values.isin(listed).fillna(False).astype(bool)
-        drop = hit if rule.drop_values is not None else ~hit
-        filter_rows(drop.to_numpy(dtype=bool), f"filters.{rule.name}")
-    filtered = (filled("", raw.index) if not rule_code.any() else pd.Series(
-        pd.array(pc.take(pa.array(rules, type=pa.large_string()), pa.array(rule_code)), dtype="str"), index=raw.index))
-    return Mapped(frame, filtered, absent, constants, report, notes, frozenset(cleaned))
+    def by_row(self, index: pd.Index) -> pd.Series:
+        """The rule name of each row ("" = not filtered)."""
+        if not self.rule_code.any():
+            return filled("", index)
+        return pd.Series(pd.array(pc.take(pa.array(self.rules, type=pa.large_string()), pa.array(self.rule_code)),
+                                  dtype="str"), index=index)
+
+
+def _apply_value_map(frame: pd.DataFrame, spec, key: str, mapping: dict, rules: _RowFilters,
+                     cleaned: set[str]) -> dict:
+    """One value map applied to its column in `frame` (rows whose value maps to `drop` filtered); returns
+    its coverage: rows mapped and dropped, the unmapped values (the 20 most frequent) and their rows."""
+    col = {"outcome_signal": "resolution_signal"}.get(key, key if key in frame else f"extra_{key}")
+    if col not in frame:
+        raise ContractError(f"ingest.files.value_maps names '{key}', which is neither a contract column nor an "
+                            f"extra column nor outcome_signal; allowed: {list(CONTRACT)} + "
+                            f"{list(spec.extra_columns)} + ['outcome_signal'].")
+    lower = {str(k).strip().lower(): str(v) for k, v in mapping.items()}
+    values = frame[col].astype("str")
+    cleaned.discard(col)
+    # In Arrow, once per distinct value (a column holds few): look the lower-cased value up
+    # among the map's keys, take its target; then spread the results to the rows by their codes.
+    arr = pa.array(values.array)
+    enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+    distinct, codes = enc.dictionary, enc.indices
+    idx = pc.index_in(pc.utf8_lower(distinct), value_set=pa.array(list(lower), type=arr.type))
+    target = pc.take(pa.array(list(lower.values()), type=arr.type), idx)
+    hit_d = pc.is_valid(idx)
+    drop_d = pc.fill_null(pc.equal(target, DROP), False)
+    mapped_d = pc.if_else(hit_d, pc.if_else(drop_d, pa.scalar(None, arr.type), target), distinct)
+    row_code = pc.fill_null(codes, 0).to_numpy()
+    present_np = codes.is_valid().to_numpy(zero_copy_only=False)
+    hit_np = np.zeros(len(arr), dtype=bool)
+    drop_np = np.zeros(len(arr), dtype=bool)
+    if len(distinct):  # (a missing value is never mapped: it keeps its place, still missing)
+        hit_np = hit_d.to_numpy(zero_copy_only=False)[row_code] & present_np
+        drop_np = drop_d.to_numpy(zero_copy_only=False)[row_code] & present_np
+    drop = pd.Series(drop_np, index=frame.index)
+    rules.filter(drop_np, f"value_maps.{key}: {DROP}")
+    frame[col] = pd.Series(pd.array(pc.take(mapped_d, codes), dtype="str"), index=frame.index)
+    hit = pd.Series(hit_np, index=frame.index)
+    present = values.notna()
+    unmapped = values[present & ~hit].value_counts()
+    return {"mapped": int((hit & ~drop).sum()), "dropped": int(drop.sum()),
+            "unmapped": {str(k): int(v) for k, v in unmapped.head(20).items()},
+            "unmapped_rows": int(unmapped.sum())}
 
 
 def filled(value: str, index: pd.Index) -> pd.Series:

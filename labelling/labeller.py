@@ -324,10 +324,42 @@ def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> Non
     cust = np.cumsum(~same_prev) - 1  # local customer numbers
     abandoned_row, survey_known, survey_val = r.abandoned[lo:hi], r.survey_known[lo:hi], r.survey_val[lo:hi]
 
-    # 2. Merge groups (rule 2): each row links to the previous row (both start within the gap) or to
-    # the row that ended last (all earlier contacts ended, within the gap after that end); rows link to
-    # earlier rows only, so following the links to their root gives each row's group representative.
-    gap = int(round(cfg.merge_gap_s * US))
+    merged, rep = _merge_groups(t, end, same_prev, cust, int(round(cfg.merge_gap_s * US)))
+    first_of_group = np.flatnonzero(~merged)
+    # Group attributes: abandoned only if all rows are; the last survey answer.
+    handled_rows = np.bincount(rep, weights=~abandoned_row, minlength=m)
+    is_abandoned = abandoned_row.copy()
+    is_abandoned[first_of_group] = handled_rows[first_of_group] == 0
+    s_known, s_val = _last_known(survey_known, survey_val, rep, first_of_group)
+    g_known, g_val = _last_known(r.signal_known[lo:hi], r.signal_val[lo:hi], rep, first_of_group)
+
+    handled = ~merged & ~is_abandoned
+    cand = np.flatnonzero(handled | (~merged & is_abandoned & cfg.abandoned_counts_as_repeat))
+    cand, pkey, tracking, delay = _candidates(cand, cust, key, t, r.window)
+    episode_row, seq = _episodes(cand, pkey, handled, t, r.window)
+    episode_row[merged] = episode_row[rep[merged]]
+    seq[merged] = seq[rep[merged]]
+
+    out.merged[lo:hi] = merged
+    np.add(rep, lo, out=out.rep[lo:hi])
+    out.is_abandoned[lo:hi] = is_abandoned
+    out.s_known[lo:hi] = s_known
+    out.s_val[lo:hi] = s_val
+    out.g_known[lo:hi] = g_known
+    out.g_val[lo:hi] = g_val
+    out.tracking[lo:hi] = tracking
+    out.delay[lo:hi] = delay
+    np.add(episode_row, lo, out=out.episode_row[lo:hi])
+    out.seq[lo:hi] = seq
+
+
+def _merge_groups(t: np.ndarray, end: np.ndarray, same_prev: np.ndarray, cust: np.ndarray,
+                  gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Merge groups (rule 2): each row links to the previous row (both start within the gap) or to
+    the row that ended last (all earlier contacts ended, within the gap after that end); rows link to
+    earlier rows only, so following the links to their root gives each row's group representative.
+    Returns (merged into an earlier row, the group representative) per row."""
+    m = len(t)
     pos = np.arange(m)
     latest_end = pd.Series(end).groupby(cust).cummax().to_numpy()  # including the row itself
     new_max = np.ones(m, bool)
@@ -347,18 +379,16 @@ def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> Non
         if np.array_equal(nxt, rep):
             break
         rep = nxt
-    first_of_group = np.flatnonzero(~merged)
-    # Group attributes: abandoned only if all rows are; the last survey answer.
-    handled_rows = np.bincount(rep, weights=~abandoned_row, minlength=m)
-    is_abandoned = abandoned_row.copy()
-    is_abandoned[first_of_group] = handled_rows[first_of_group] == 0
-    s_known, s_val = _last_known(survey_known, survey_val, rep, first_of_group)
-    g_known, g_val = _last_known(r.signal_known[lo:hi], r.signal_val[lo:hi], rep, first_of_group)
+    return merged, rep
 
-    # 3. Candidates, partitioned by customer and issue key, in time order. In customer order the
-    # partition keys are nearly sorted already, so the stable sort runs fast.
-    handled = ~merged & ~is_abandoned
-    cand = np.flatnonzero(handled | (~merged & is_abandoned & cfg.abandoned_counts_as_repeat))
+
+def _candidates(cand: np.ndarray, cust: np.ndarray, key: np.ndarray, t: np.ndarray,
+                window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates (rule 3), partitioned by customer and issue key, in time order: returns them with
+    their partition keys, and per row whether the next candidate of its partition came within the
+    window (tracking) and after how many days (delay)."""
+    # In customer order the partition keys are nearly sorted already, so the stable sort runs fast.
+    m = len(t)
     pkey = cust[cand] * (int(key.max(initial=0)) + 1) + key[cand]
     srt = np.argsort(pkey, kind="stable")
     cand, pkey = cand[srt], pkey[srt]
@@ -369,38 +399,33 @@ def _label_block(lo: int, hi: int, r: _Rows, cfg: LabelConfig, out: _Out) -> Non
     gap_next = np.full(nc, -1, dtype=np.int64)
     gap_next[:-1] = tc[1:] - tc[:-1]
     tracking = np.zeros(m, bool)
-    tracking[cand] = same_next & (gap_next <= r.window)
+    tracking[cand] = same_next & (gap_next <= window)
     delay = np.full(m, np.nan)
     delay[cand[same_next]] = gap_next[same_next] / US
+    return cand, pkey, tracking, delay
 
-    # 6. Episodes: a candidate joins the episode of the latest handled candidate of its partition
-    # within the window before it; otherwise it starts one.
+
+def _episodes(cand: np.ndarray, pkey: np.ndarray, handled: np.ndarray, t: np.ndarray,
+              window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Episodes (rule 6): a candidate joins the episode of the latest handled candidate of its partition
+    within the window before it; otherwise it starts one. Returns each row's episode row and its place
+    in the episode (merged rows: still to be given their representative's)."""
+    m = len(t)
+    tc = t[cand]
+    nc = len(cand)
     positions = np.arange(nc)
     # latest handled candidate strictly before each position, if it is in the same partition
     last_h = np.maximum.accumulate(np.where(handled[cand], positions, -1)) if nc else positions
     prev_h = np.full(nc, -1, dtype=np.int64)
     prev_h[1:] = last_h[:-1]
     safe = np.maximum(prev_h, 0)
-    starts = ~((prev_h >= 0) & (pkey[safe] == pkey) & (tc - tc[safe] <= r.window))
+    starts = ~((prev_h >= 0) & (pkey[safe] == pkey) & (tc - tc[safe] <= window))
     ep_no = np.cumsum(starts) - 1
     episode_row = np.arange(m)
     episode_row[cand] = cand[starts][ep_no]
     seq = np.ones(m, dtype=np.int64)
     seq[cand] = positions - np.flatnonzero(starts)[ep_no] + 1
-    episode_row[merged] = episode_row[rep[merged]]
-    seq[merged] = seq[rep[merged]]
-
-    out.merged[lo:hi] = merged
-    np.add(rep, lo, out=out.rep[lo:hi])
-    out.is_abandoned[lo:hi] = is_abandoned
-    out.s_known[lo:hi] = s_known
-    out.s_val[lo:hi] = s_val
-    out.g_known[lo:hi] = g_known
-    out.g_val[lo:hi] = g_val
-    out.tracking[lo:hi] = tracking
-    out.delay[lo:hi] = delay
-    np.add(episode_row, lo, out=out.episode_row[lo:hi])
-    out.seq[lo:hi] = seq
+    return episode_row, seq
 
 
 def label_table(contacts: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:

@@ -4,6 +4,11 @@ In: `ReportInputs` (outputs of ingest, label, train and explain) and the `report
 `Report` with the HTML text (one self-contained file, report/templates/), the tables written beside it
 as CSV, and the summary for metrics/report.json. Everything outside the analysts' section is in plain
 words; a section the data cannot support says so and names the column that would enable it.
+
+`build_report` measures once (`measure`: `Findings`), then builds the page section by section, one
+function per section in the order the page shows them (summary, coverage, fcr, reasons, teams,
+switching, survey, drivers, scorecards, coaching, routing, missing, analysts), each returning its
+section's context for its block of report/templates/report.html.j2.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from report import measures as ms
 from report.charts import Bars, Lines, Scatter, Strips, img
 from report.coverage import coming_back_sentence, coverage_sentence, coverage_table
 from report.html import render, table
-from report.inputs import ReportInputs
+from report.inputs import ModelOutputs, ReportInputs
 from report.routing import routing_section
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
 from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard, scorecard_blocks
@@ -325,6 +330,7 @@ def no_model_words(inp: ReportInputs) -> str:
 def analysts_section(
     inp: ReportInputs, cfg: ReportConfig, transfers: pd.DataFrame | None, checks: dict | None, hits: dict | None
 ) -> dict:
+    """The model's own view for analysts: its drivers and evaluation, then the technical tables."""
     blocks, intro = (
         [],
         [
@@ -336,154 +342,11 @@ def analysts_section(
     if inp.no_model:
         intro.append(f"Why no model was trained: {in_words(inp.no_model)}.")
     if m is not None:
-        d, shap, spec = m.drivers, m.shap, m.spec
-        card, met = m.card, m.card["test_metrics"]
-        blocks.append(
-            img(
-                Bars(
-                    "Drivers of repeats: mean |SHAP| (log-odds)",
-                    d["feature"].head(15),
-                    d["mean_abs_shap"].head(15),
-                    "mean |SHAP|",
-                    percent=False,
-                    groups=np.where(d["controllable"].head(15), "controllable", "not controllable"),
-                    colours={"controllable": "blue", "not controllable": "orange"},
-                )
-            )
-        )
-        top = [f for f in d["feature"].head(8) if f"shap_{f}" in shap.columns]
-        values = model_frame(inp.table.set_index("contact_id").loc[shap["contact_id"]], spec) if len(shap) else None
-        if values is not None:
-            shades = {}
-            for f in top:
-                v = values[f]
-                if isinstance(v.dtype, pd.CategoricalDtype):
-                    shades[f] = np.full(len(v), 0.5)
-                else:
-                    num = pd.to_numeric(v, errors="coerce").to_numpy(dtype=float)
-                    lo, hi = np.nanpercentile(num, [5, 95]) if np.isfinite(num).any() else (0.0, 1.0)
-                    shades[f] = np.clip((num - lo) / (hi - lo if hi > lo else 1), 0, 1)
-            blocks.append(
-                img(
-                    Strips(
-                        "Each contact's SHAP per feature (beeswarm; colour: low to high value)",
-                        {f: shap[f"shap_{f}"] for f in top},
-                        shades,
-                        "SHAP (log-odds of a repeat)",
-                    )
-                )
-            )
-            numeric = [f for f in d["feature"] if f in values and not isinstance(values[f].dtype, pd.CategoricalDtype)]
-            blocks.append(
-                "<div class='grid'>"
-                + "".join(
-                    img(
-                        Scatter(
-                            f"Dependence: {f}", pd.to_numeric(values[f], errors="coerce"), shap[f"shap_{f}"], f, "SHAP"
-                        )
-                    )
-                    for f in numeric[: cfg.dependence_plots]
-                )
-                + "</div>"
-            )
-        c = m.curves
-        blocks.append(
-            "<div class='grid'>"
-            + "".join(
-                [
-                    img(
-                        Lines(
-                            f"ROC (AUC {met['roc_auc']:.3f})",
-                            c["roc"]["fpr"],
-                            {"model": c["roc"]["tpr"]},
-                            "true positive rate",
-                            "false positive rate",
-                            diagonal=True,
-                        )
-                    ),
-                    img(
-                        Lines(
-                            "Precision-recall",
-                            c["pr"]["recall"],
-                            {"model": c["pr"]["precision"]},
-                            "precision",
-                            "recall",
-                        )
-                    ),
-                    img(
-                        Lines(
-                            f"Calibration (ECE {met['ece']:.3f})",
-                            c["calibration"]["mean_predicted"],
-                            {"observed": c["calibration"]["observed_rate"]},
-                            "observed repeat rate",
-                            "predicted repeat probability",
-                            diagonal=True,
-                        )
-                    ),
-                    img(
-                        Lines(
-                            "Repeats captured vs contacts sent to specialists",
-                            c["capture"]["contacts_share"],
-                            {"model": c["capture"]["repeats_captured"], "random": c["capture"]["random"]},
-                            "repeats captured",
-                            "contacts sent",
-                            percent_x=True,
-                        )
-                    ),
-                ]
-            )
-            + "</div>"
-        )
-        blocks.append(
-            table(
-                d[
-                    [
-                        col
-                        for col in (
-                            "rank",
-                            "feature",
-                            "description",
-                            "family",
-                            "controllable",
-                            "mean_abs_shap",
-                            "share_toward_repeat",
-                        )
-                        if col in d
-                    ]
-                ].head(15)
-            )
-        )
-        during = after_contact_drivers(m.after, spec)
-        if m.after is not None:
-            blocks.append("<h3>Drivers with what happens during the contact (diagnostic model, not for routing)</h3>")
-        if m.after is not None and not during:
-            blocks.append(
-                "<p>Nothing to add: the export has no transfers, handle times or disposition (what happens "
-                "during the contact), so this model's drivers are those above.</p>"
-            )
-        elif m.after is not None:
-            blocks.append(
-                img(
-                    Bars(
-                        "After-contact model: mean |SHAP|",
-                        m.after["feature"].head(15),
-                        m.after["mean_abs_shap"].head(15),
-                        "mean |SHAP|",
-                        percent=False,
-                        groups=np.where(m.after["controllable"].head(15), "controllable", "not controllable"),
-                        colours={"controllable": "blue", "not controllable": "orange"},
-                    )
-                )
-            )
-        intro.append(
-            f"Routing model: registry version {m.registry.get('version')} (its MLflow run: `fcr status`); "
-            f"test window {card['split']['test']['from']} to "
-            f"{card['split']['test']['to']} ({card['split']['test']['contacts']:,} contacts): ROC AUC "
-            f"{met['roc_auc']:.3f}, log loss {met['log_loss']:.4f}, ECE {met['ece']:.4f}, capture at 10% "
-            f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {in_words(m.registry.get('reason'))}."
-        )
-        if "model" in m.capture:
-            intro.append(capture_words(m.capture))
+        blocks += _shap_blocks(inp, cfg)
+        blocks.append(_evaluation_curves(m))
+        blocks.append(_driver_table(m.drivers))
+        blocks += _after_contact_blocks(m)
+        intro += _model_words(m)
     if transfers is not None:
         blocks.append(
             Markup("<h3>FCR by number of transfers</h3>") + table(transfers.rename(columns={"segment": "transfers"}), PCT)
@@ -500,6 +363,182 @@ def analysts_section(
             + "</pre>"
         )
     return _section("analysts", "The model, for analysts (technical)", intro, blocks)
+
+
+def _shap_blocks(inp: ReportInputs, cfg: ReportConfig) -> list[str]:
+    """Mean |SHAP| by feature, then (with a SHAP sample) each contact's SHAP per feature and the
+    dependence plots."""
+    m = inp.model
+    d, shap, spec = m.drivers, m.shap, m.spec
+    blocks = [
+        img(
+            Bars(
+                "Drivers of repeats: mean |SHAP| (log-odds)",
+                d["feature"].head(15),
+                d["mean_abs_shap"].head(15),
+                "mean |SHAP|",
+                percent=False,
+                groups=np.where(d["controllable"].head(15), "controllable", "not controllable"),
+                colours={"controllable": "blue", "not controllable": "orange"},
+            )
+        )
+    ]
+    top = [f for f in d["feature"].head(8) if f"shap_{f}" in shap.columns]
+    values = model_frame(inp.table.set_index("contact_id").loc[shap["contact_id"]], spec) if len(shap) else None
+    if values is None:
+        return blocks
+    blocks.append(
+        img(
+            Strips(
+                "Each contact's SHAP per feature (beeswarm; colour: low to high value)",
+                {f: shap[f"shap_{f}"] for f in top},
+                _shades(values, top),
+                "SHAP (log-odds of a repeat)",
+            )
+        )
+    )
+    numeric = [f for f in d["feature"] if f in values and not isinstance(values[f].dtype, pd.CategoricalDtype)]
+    blocks.append(
+        "<div class='grid'>"
+        + "".join(
+            img(
+                Scatter(
+                    f"Dependence: {f}", pd.to_numeric(values[f], errors="coerce"), shap[f"shap_{f}"], f, "SHAP"
+                )
+            )
+            for f in numeric[: cfg.dependence_plots]
+        )
+        + "</div>"
+    )
+    return blocks
+
+
+def _shades(values: pd.DataFrame, features: list[str]) -> dict[str, np.ndarray]:
+    """Each feature's values as 0 (low) to 1 (high) between its 5th and 95th percentiles; categories mid-grey."""
+    shades = {}
+    for f in features:
+        v = values[f]
+        if isinstance(v.dtype, pd.CategoricalDtype):
+            shades[f] = np.full(len(v), 0.5)
+        else:
+            num = pd.to_numeric(v, errors="coerce").to_numpy(dtype=float)
+            lo, hi = np.nanpercentile(num, [5, 95]) if np.isfinite(num).any() else (0.0, 1.0)
+            shades[f] = np.clip((num - lo) / (hi - lo if hi > lo else 1), 0, 1)
+    return shades
+
+
+def _evaluation_curves(m: ModelOutputs) -> str:
+    """ROC, precision-recall, calibration and capture on the test window, side by side."""
+    c, met = m.curves, m.card["test_metrics"]
+    return (
+        "<div class='grid'>"
+        + "".join(
+            [
+                img(
+                    Lines(
+                        f"ROC (AUC {met['roc_auc']:.3f})",
+                        c["roc"]["fpr"],
+                        {"model": c["roc"]["tpr"]},
+                        "true positive rate",
+                        "false positive rate",
+                        diagonal=True,
+                    )
+                ),
+                img(
+                    Lines(
+                        "Precision-recall",
+                        c["pr"]["recall"],
+                        {"model": c["pr"]["precision"]},
+                        "precision",
+                        "recall",
+                    )
+                ),
+                img(
+                    Lines(
+                        f"Calibration (ECE {met['ece']:.3f})",
+                        c["calibration"]["mean_predicted"],
+                        {"observed": c["calibration"]["observed_rate"]},
+                        "observed repeat rate",
+                        "predicted repeat probability",
+                        diagonal=True,
+                    )
+                ),
+                img(
+                    Lines(
+                        "Repeats captured vs contacts sent to specialists",
+                        c["capture"]["contacts_share"],
+                        {"model": c["capture"]["repeats_captured"], "random": c["capture"]["random"]},
+                        "repeats captured",
+                        "contacts sent",
+                        percent_x=True,
+                    )
+                ),
+            ]
+        )
+        + "</div>"
+    )
+
+
+def _driver_table(d: pd.DataFrame) -> str:
+    return table(
+        d[
+            [
+                col
+                for col in (
+                    "rank",
+                    "feature",
+                    "description",
+                    "family",
+                    "controllable",
+                    "mean_abs_shap",
+                    "share_toward_repeat",
+                )
+                if col in d
+            ]
+        ].head(15)
+    )
+
+
+def _after_contact_blocks(m: ModelOutputs) -> list[str]:
+    """The diagnostic model with what happens during the contact (when trained)."""
+    if m.after is None:
+        return []
+    blocks = ["<h3>Drivers with what happens during the contact (diagnostic model, not for routing)</h3>"]
+    if not after_contact_drivers(m.after, m.spec):
+        blocks.append(
+            "<p>Nothing to add: the export has no transfers, handle times or disposition (what happens "
+            "during the contact), so this model's drivers are those above.</p>"
+        )
+        return blocks
+    blocks.append(
+        img(
+            Bars(
+                "After-contact model: mean |SHAP|",
+                m.after["feature"].head(15),
+                m.after["mean_abs_shap"].head(15),
+                "mean |SHAP|",
+                percent=False,
+                groups=np.where(m.after["controllable"].head(15), "controllable", "not controllable"),
+                colours={"controllable": "blue", "not controllable": "orange"},
+            )
+        )
+    )
+    return blocks
+
+
+def _model_words(m: ModelOutputs) -> list[str]:
+    """The routing model's version, test window, metrics and promotion in a sentence (and its capture)."""
+    card, met = m.card, m.card["test_metrics"]
+    words = [
+        f"Routing model: registry version {m.registry.get('version')} (its MLflow run: `fcr status`); "
+        f"test window {card['split']['test']['from']} to "
+        f"{card['split']['test']['to']} ({card['split']['test']['contacts']:,} contacts): ROC AUC "
+        f"{met['roc_auc']:.3f}, log loss {met['log_loss']:.4f}, ECE {met['ece']:.4f}, capture at 10% "
+        f"{met.get('capture_at_10pct', float('nan')):.0%}. Promotion: {in_words(m.registry.get('reason'))}."
+    ]
+    if "model" in m.capture:
+        words.append(capture_words(m.capture))
+    return words
 
 
 def truth_checks(inp: ReportInputs, agents: pd.DataFrame, min_spread: float) -> dict | None:
@@ -574,7 +613,80 @@ def in_words(reason: object) -> str:
     return text
 
 
+@dataclass
+class Findings:
+    """What the sections are built from, measured once (`measure`): the contacts and settings, the FCR
+    tables, this month against the last, reasons, teams by week, channel switching, the outcome
+    signal, scorecards, drivers in words and the truth checks."""
+
+    inp: ReportInputs
+    cfg: ReportConfig
+    contacts: pd.DataFrame
+    timezone: str
+    segments: list[str]
+    overall: pd.DataFrame
+    seg_tables: dict[str, pd.DataFrame]
+    weekly: pd.DataFrame | None  # every week (the chart shows those with enough contacts)
+    cmp: dict
+    movers: pd.DataFrame
+    reasons: pd.DataFrame
+    period: object
+    team_weeks: pd.DataFrame
+    switching: pd.DataFrame
+    signal: dict
+    transfers: pd.DataFrame | None
+    cards: dict[str, pd.DataFrame]
+    coach: pd.DataFrame
+    has_agents: bool
+    words: pd.DataFrame
+    checks: dict | None
+    hits: dict | None
+
+    @property
+    def sig(self) -> float:
+        return self.cfg.significance
+
+    @property
+    def floor(self) -> int:
+        return self.cfg.min_segment_contacts
+
+
 def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
+    """The page section by section, in the order it shows them (report/templates/report.html.j2 has one
+    block per section), its tables and its summary."""
+    found = measure(inp, cfg)
+    actions = actions_this_week(found)
+    summary_sec, movers_text = summary_section(found.cmp, found.movers, actions)
+    coverage = coverage_sentence(inp.ingest, inp.label)
+    missing = not_in_data(found.contacts, inp, found.cmp, cfg, found.has_agents)
+    sections = {
+        "summary": summary_sec,
+        "coverage": coverage_section(inp, coverage),
+        "fcr": fcr_section(found),
+        "reasons": reasons_section(found),
+        "teams": teams_section(found),
+        "switching": switching_section(found),
+        "survey": survey_section(found),
+        "drivers": drivers_section(found),
+        "scorecards": scorecards_section(found),
+        "coaching": coaching_section(found),
+        "routing": routing_section(inp.routing),
+        "missing": missing_section(missing),
+        "analysts": analysts_section(inp, cfg, found.transfers, found.checks, found.hits),
+    }
+    html = render(
+        {
+            "title": "First-contact resolution: operations report",
+            "describes": describes(found),
+            "kpis": kpis(found),
+            "sections": sections,
+        }
+    )
+    summary = report_summary(found, coverage, movers_text, actions, missing, sections)
+    return Report(html, report_tables(found), summary)
+
+
+def measure(inp: ReportInputs, cfg: ReportConfig) -> Findings:
     c, sig, floor = inp.contacts, cfg.significance, cfg.min_segment_contacts
     tz = cfg.timezone or "UTC"
     rules = inp.label.get("rules", {})
@@ -603,16 +715,21 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     )
     checks = truth_checks(inp, cards["agents"], cfg.truth_check_min_spread) if has_agents else None
     hits = coaching_hit_rates(cards["agents"], coach, checks.pop("skill")) if checks else None
+    return Findings(inp, cfg, c, tz, segs, overall, seg_tables, weekly, cmp, mv, reasons, period, tw, switching, sv,
+                    transfers, cards, coach, has_agents, words, checks, hits)
 
-    # Actions this week: the few things the numbers point at, most specific first.
+
+def actions_this_week(found: Findings) -> list[str]:
+    """The few things the numbers point at, most specific first."""
+    reasons, coach, tw, mv, words = found.reasons, found.coach, found.team_weeks, found.movers, found.words
     actions = []
     # never on a reason with fewer first contacts in the period than a segment needs
-    solid = reasons[(reasons["repeats"] > 0) & (reasons["first_contacts"] >= floor)] if len(reasons) else reasons
+    solid = reasons[(reasons["repeats"] > 0) & (reasons["first_contacts"] >= found.floor)] if len(reasons) else reasons
     if len(solid):
         r0 = solid.iloc[0]
         actions.append(
             f"Review how \u201c{r0['reason']}\u201d contacts are handled: {int(r0['repeats']):,} repeats in "
-            f"{period.name}, {r0['share_of_repeats']:.0%} of all."
+            f"{found.period.name}, {r0['share_of_repeats']:.0%} of all."
         )
     if len(coach):
         actions.append(
@@ -639,20 +756,22 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         actions.append(f"Act on what the operation controls: {ctrl.iloc[0]['sentence']}")
     if not actions:
         actions.append("Nothing in this data stands out beyond noise: keep watching the weekly figures.")
+    return actions
 
-    summary_sec, movers_text = summary_section(cmp, mv, actions)
-    coverage = coverage_sentence(inp.ingest, inp.label)
-    sections = [summary_sec, coverage_section(inp, coverage)]
-    fcr_blocks = []
+
+def fcr_section(found: Findings) -> dict:
+    """FCR by week (weeks with enough contacts), by segment, and the channel table."""
+    cfg, weekly, floor, sig = found.cfg, found.weekly, found.floor, found.sig
+    blocks = []
     shown_weeks = weekly[weekly["first_contacts"] >= floor] if weekly is not None else None
     if weekly is not None and len(shown_weeks) < len(weekly):
-        fcr_blocks.append(
+        blocks.append(
             f"<p class='note'>{len(weekly) - len(shown_weeks):,} of {len(weekly):,} weeks have fewer than "
             f"{floor:,} first contacts with a known outcome and are left out of the weekly chart.</p>"
         )
-    weekly_all, weekly = weekly, shown_weeks
+    weekly = shown_weeks
     if weekly is not None and len(weekly):
-        fcr_blocks.append(
+        blocks.append(
             img(
                 Lines(
                     "FCR by week (first contacts whose outcome is known)",
@@ -665,260 +784,272 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
                 "FCR by week",
             )
         )
-    fcr_blocks.append(
+    blocks.append(
         "<div class='grid'>"
         + "".join(
             _segment_bars(
-                top_and_others(t, cfg.top_categories, sig, floor), s, cfg.fcr_target, segment_words(c, s)
+                top_and_others(t, cfg.top_categories, sig, floor), s, cfg.fcr_target, segment_words(found.contacts, s)
             )
-            for s, t in seg_tables.items()
+            for s, t in found.seg_tables.items()
         )
         + "</div>"
     )
-    if "channel" in seg_tables:
-        fcr_blocks.append(
+    if "channel" in found.seg_tables:
+        blocks.append(
             table(
-                seg_tables["channel"]
+                found.seg_tables["channel"]
                 .assign(segment=lambda t: t["segment"].map(ms.pretty))
                 .rename(columns={"segment": "channel", "ci_low": "low", "ci_high": "high"}),
                 PCT,
             )
         )
-    sections.append(
-        _section(
-            "fcr",
-            "First-contact resolution",
-            f"Share of first contacts resolved without the customer coming back about the same issue within "
-            f"{_window(inp)}. Bars start at zero; the whiskers show the range "
-            f"the true figure lies in ({1 - sig:.0%}). Grey bars have fewer than {floor} first "
-            f"contacts and are not ranked.",
-            fcr_blocks,
-        )
+    return _section(
+        "fcr",
+        "First-contact resolution",
+        f"Share of first contacts resolved without the customer coming back about the same issue within "
+        f"{_window(found.inp)}. Bars start at zero; the whiskers show the range "
+        f"the true figure lies in ({1 - sig:.0%}). Grey bars have fewer than {floor} first "
+        f"contacts and are not ranked.",
+        blocks,
     )
-    if period is not None and len(reasons):
-        rs = reasons.drop(columns=["reason_code"]) if not inp.reason_names else reasons
-        signed = [f"{int(v):+,}" if pd.notna(v) else "" for v in rs["change_from_last_month"]]
-        rs = rs.assign(change_from_last_month=signed)
-        sections.append(
-            _section(
-                "reasons",
-                (
-                    f"Top {len(reasons)} reasons of repeat contacts, {period.name}"
-                    if len(reasons) > 1
-                    else f"The reason of repeat contacts, {period.name}"
-                ),
-                "Contacts the customer came back about, by reason: repeats this month, their share of all repeats, and "
-                "the change from last month (in contacts).",
-                [
-                    img(
-                        Bars(
-                            f"Repeats by reason, {period.name}",
-                            reasons["reason"],
-                            reasons["repeats"],
-                            "repeat contacts",
-                            percent=False,
-                        )
-                    ),
-                    table(rs, PCT),
-                ],
-            )
+
+
+def reasons_section(found: Findings) -> dict:
+    """The month's top reasons of repeat contacts, with the change from last month."""
+    reasons, period = found.reasons, found.period
+    if period is None or not len(reasons):
+        return _section(
+            "reasons", "Top reasons of repeat contacts", "Not enough data: no contact with a known outcome."
         )
-    else:
-        sections.append(
-            _section("reasons", "Top reasons of repeat contacts", "Not enough data: no contact with a known outcome.")
-        )
-    if len(tw):
-        sections.append(
-            _section(
-                "teams",
-                "Teams week by week against their targets",
-                f"FCR of each team's first contacts per week (Monday to Sunday, {tz} time) against the team's "
-                "target. A week still waiting for outcomes is marked partial and not judged.",
-                [team_week_block(tw)],
-            )
-        )
-    else:
-        sections.append(
-            _section(
-                "teams",
-                "Teams week by week against their targets",
-                "Not shown: "
-                + (
-                    "the export has no team column (see Not in your data)."
-                    if "team" not in segs
-                    else "no team has first contacts with a known outcome in these weeks."
-                ),
-            )
-        )
-    if len(switching):
-        block, text = switching_block(switching)
-        sections.append(_section("switching", "Where customers go when they come back", text, [block]))
-    else:
-        sections.append(
-            _section(
-                "switching",
-                "Where customers go when they come back",
-                "Not shown: "
-                + (
-                    "the export has a single channel (see Not in your data)."
-                    if "channel" not in segs or c["channel"].astype(str).nunique() < 2
-                    else "no customer came back within the window."
-                ),
-            )
-        )
-    if sv["available"]:
-        sections.append(signal_section(sv, inp.signal))
-    else:
-        sections.append(
-            _section(
-                "survey",
-                "What customers say against what they do",
-                "Not shown: "
-                + (
-                    "no contact has both a survey answer (or resolution flag) and a known outcome."
-                    if "column" in sv
-                    else "the export has no survey answer or resolution flag (see Not in your data)."
-                ),
-            )
-        )
-    if m is not None and len(words):
-        controllable = [s for s, ok in zip(words["sentence"], words["controllable"]) if ok]
-        given = [s for s, ok in zip(words["sentence"], words["controllable"]) if not ok]
-        blocks = [
-            "<h3>The operation can act on these</h3><ul>"
-            + "".join(f"<li>{Markup.escape(s)}</li>" for s in controllable)
-            + "</ul>"
-            if controllable
-            else "<p>None of the strongest drivers is under the operation's control.</p>",
-            "<h3>Who calls and why (not controllable, but worth planning for)</h3><ul>"
-            + "".join(f"<li>{Markup.escape(s)}</li>" for s in given)
-            + "</ul>"
-            if given
-            else "",
-        ]
-        ratio = words.dropna(subset=["times_as_likely"])
-        blocks.append(
+    rs = reasons.drop(columns=["reason_code"]) if not found.inp.reason_names else reasons
+    signed = [f"{int(v):+,}" if pd.notna(v) else "" for v in rs["change_from_last_month"]]
+    rs = rs.assign(change_from_last_month=signed)
+    return _section(
+        "reasons",
+        (
+            f"Top {len(reasons)} reasons of repeat contacts, {period.name}"
+            if len(reasons) > 1
+            else f"The reason of repeat contacts, {period.name}"
+        ),
+        "Contacts the customer came back about, by reason: repeats this month, their share of all repeats, and "
+        "the change from last month (in contacts).",
+        [
             img(
                 Bars(
-                    "How much more likely a repeat is, by driver",
-                    [f"{d}: {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
-                    ratio["times_as_likely"],
-                    "times as likely to come back",
+                    f"Repeats by reason, {period.name}",
+                    reasons["reason"],
+                    reasons["repeats"],
+                    "repeat contacts",
                     percent=False,
-                    groups=np.where(ratio["controllable"], "the operation can act on it", "who calls and why"),
-                    colours={"the operation can act on it": "blue", "who calls and why": "orange"},
-                ),
-                "drivers in plain words",
-            )
+                )
+            ),
+            table(rs, PCT),
+        ],
+    )
+
+
+def teams_section(found: Findings) -> dict:
+    title = "Teams week by week against their targets"
+    if len(found.team_weeks):
+        return _section(
+            "teams",
+            title,
+            f"FCR of each team's first contacts per week (Monday to Sunday, {found.timezone} time) against the team's "
+            "target. A week still waiting for outcomes is marked partial and not judged.",
+            [team_week_block(found.team_weeks)],
         )
-        sections.append(
-            _section(
-                "drivers",
-                "What drives repeats",
-                "The strongest drivers the model found, measured on the contacts themselves: how often "
-                "customers came back when the driver is present against when it is not. Drivers whose "
-                "difference is within noise on its own are left out.",
-                blocks,
-            )
+    return _section(
+        "teams",
+        title,
+        "Not shown: "
+        + (
+            "the export has no team column (see Not in your data)."
+            if "team" not in found.segments
+            else "no team has first contacts with a known outcome in these weeks."
+        ),
+    )
+
+
+def switching_section(found: Findings) -> dict:
+    title = "Where customers go when they come back"
+    if len(found.switching):
+        block, text = switching_block(found.switching)
+        return _section("switching", title, text, [block])
+    c = found.contacts
+    return _section(
+        "switching",
+        title,
+        "Not shown: "
+        + (
+            "the export has a single channel (see Not in your data)."
+            if "channel" not in found.segments or c["channel"].astype(str).nunique() < 2
+            else "no customer came back within the window."
+        ),
+    )
+
+
+def survey_section(found: Findings) -> dict:
+    sv = found.signal
+    if sv["available"]:
+        return signal_section(sv, found.inp.signal)
+    return _section(
+        "survey",
+        "What customers say against what they do",
+        "Not shown: "
+        + (
+            "no contact has both a survey answer (or resolution flag) and a known outcome."
+            if "column" in sv
+            else "the export has no survey answer or resolution flag (see Not in your data)."
+        ),
+    )
+
+
+def drivers_section(found: Findings) -> dict:
+    """The strongest drivers in plain words: what the operation can act on, then who calls and why."""
+    title = "What drives repeats"
+    words = found.words
+    if found.inp.model is None:
+        return _section(
+            "drivers",
+            title,
+            f"Not shown: {no_model_words(found.inp)}. Drivers cannot be given; the descriptive sections "
+            "above (FCR, reasons, teams) stand on their own.",
         )
-    elif m is None:
-        sections.append(
-            _section(
-                "drivers",
-                "What drives repeats",
-                f"Not shown: {no_model_words(inp)}. Drivers cannot be given; the descriptive sections "
-                "above (FCR, reasons, teams) stand on their own.",
-            )
+    if not len(words):
+        return _section(
+            "drivers",
+            title,
+            "No driver the model uses makes a difference "
+            "beyond noise on its own in this data: nothing known when a contact arrives tells "
+            "reliably whether the customer will come back.",
         )
-    else:
-        sections.append(
-            _section(
-                "drivers",
-                "What drives repeats",
-                "No driver the model uses makes a difference "
-                "beyond noise on its own in this data: nothing known when a contact arrives tells "
-                "reliably whether the customer will come back.",
-            )
-        )
-    if has_agents:
-        sections.append(
-            _section(
-                "scorecards",
-                "Agent and team scorecards, adjusted for case mix",
-                [
-                    "Each agent's and team's resolution rate: the share of every contact they handled (first "
-                    "contacts and the customer's follow-ups alike) that the customer did not have to come back "
-                    "about. It is not the headline's FCR, which counts first contacts only; the follow-ups are "
-                    "counted because they are work the agent can resolve too, and they give each agent a third "
-                    "more contacts to be judged on. It is shown beside the rate expected for the contacts they "
-                    "actually got (from a model that does not know who handled them), so someone who takes the "
-                    "hard calls is not ranked below someone who takes the easy ones. Small samples are pulled "
-                    "toward the average in proportion to their noise.",
-                    f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
-                    f"Ranked by the lower end of the range (the figure they have shown at least), "
-                    f"not by the point. Fewer than {cfg.scorecard_min_contacts:,} contacts: "
-                    "\u201ctoo few contacts\u201d, not ranked. Agent ids that mean \u201cno agent\u201d "
-                    "are not scored.",
-                ],
-                scorecard_blocks(cards),
-            )
-        )
-        sections.append(
-            _section(
-                "coaching",
-                "Coaching list",
-                (
-                    f"{len(coach)} agent(s) whose adjusted resolution rate is credibly below what their "
-                    f"contacts lead one to expect, "
-                    "with the reason families where their repeats most exceed the expected ones."
-                    if len(coach)
-                    else f"Not shown: {cards['agents'].attrs['not_ranked']}."
-                    if cards["agents"].attrs.get("not_ranked")
-                    else "No agent is credibly below what their contacts lead one to expect."
-                ),
-                [
-                    table(
-                        coach,
-                        PCT,
-                        labels={
-                            "adjusted_high": "adjusted resolution rate at most",
-                            "contacts": "contacts handled",
-                            "observed_fcr": "resolution rate",
-                            "expected_fcr": "resolution rate expected for their contacts",
-                        },
-                    )
-                ] if len(coach) else [],
-            )
-        )
-    else:
-        why = (
-            "the export has no agent column"
-            if "agent_id" not in c or not c["agent_id"].notna().any()
-            else no_model_words(inp)
-            if m is None
-            else "no case-mix model was trained on this data"
-            if m.casemix is None
-            else f"no agent has contacts with a known outcome in the last {cfg.scorecard_days} days"
-        )
-        for id_, title in (
-            ("scorecards", "Agent and team scorecards, adjusted for case mix"),
-            ("coaching", "Coaching list"),
-        ):
-            sections.append(_section(id_, title, f"Not shown: {why} (see Not in your data)."))
-    sections.append(routing_section(inp.routing))
-    missing = not_in_data(c, inp, cmp, cfg, has_agents)
-    sections.append(
-        _section(
-            "missing",
-            "Not in your data",
-            "What this report could not compute for this export, and what would enable it."
-            if missing
-            else "Everything this report can show was computable from this export.",
-            ["<ul>" + "".join(f"<li>{Markup(x)}</li>" for x in missing) + "</ul>"] if missing else [],
+    controllable = [s for s, ok in zip(words["sentence"], words["controllable"]) if ok]
+    given = [s for s, ok in zip(words["sentence"], words["controllable"]) if not ok]
+    blocks = [
+        "<h3>The operation can act on these</h3><ul>"
+        + "".join(f"<li>{Markup.escape(s)}</li>" for s in controllable)
+        + "</ul>"
+        if controllable
+        else "<p>None of the strongest drivers is under the operation's control.</p>",
+        "<h3>Who calls and why (not controllable, but worth planning for)</h3><ul>"
+        + "".join(f"<li>{Markup.escape(s)}</li>" for s in given)
+        + "</ul>"
+        if given
+        else "",
+    ]
+    ratio = words.dropna(subset=["times_as_likely"])
+    blocks.append(
+        img(
+            Bars(
+                "How much more likely a repeat is, by driver",
+                [f"{d}: {cnd}" for d, cnd in zip(ratio["driver"], ratio["condition"])],
+                ratio["times_as_likely"],
+                "times as likely to come back",
+                percent=False,
+                groups=np.where(ratio["controllable"], "the operation can act on it", "who calls and why"),
+                colours={"the operation can act on it": "blue", "who calls and why": "orange"},
+            ),
+            "drivers in plain words",
         )
     )
-    sections.append(analysts_section(inp, cfg, transfers, checks, hits))
+    return _section(
+        "drivers",
+        title,
+        "The strongest drivers the model found, measured on the contacts themselves: how often "
+        "customers came back when the driver is present against when it is not. Drivers whose "
+        "difference is within noise on its own are left out.",
+        blocks,
+    )
 
+
+def _no_scorecards(found: Findings) -> str:
+    """Why there are no scorecards (nor a coaching list)."""
+    c, m, cfg = found.contacts, found.inp.model, found.cfg
+    why = (
+        "the export has no agent column"
+        if "agent_id" not in c or not c["agent_id"].notna().any()
+        else no_model_words(found.inp)
+        if m is None
+        else "no case-mix model was trained on this data"
+        if m.casemix is None
+        else f"no agent has contacts with a known outcome in the last {cfg.scorecard_days} days"
+    )
+    return f"Not shown: {why} (see Not in your data)."
+
+
+def scorecards_section(found: Findings) -> dict:
+    title = "Agent and team scorecards, adjusted for case mix"
+    if not found.has_agents:
+        return _section("scorecards", title, _no_scorecards(found))
+    cfg = found.cfg
+    return _section(
+        "scorecards",
+        title,
+        [
+            "Each agent's and team's resolution rate: the share of every contact they handled (first "
+            "contacts and the customer's follow-ups alike) that the customer did not have to come back "
+            "about. It is not the headline's FCR, which counts first contacts only; the follow-ups are "
+            "counted because they are work the agent can resolve too, and they give each agent a third "
+            "more contacts to be judged on. It is shown beside the rate expected for the contacts they "
+            "actually got (from a model that does not know who handled them), so someone who takes the "
+            "hard calls is not ranked below someone who takes the easy ones. Small samples are pulled "
+            "toward the average in proportion to their noise.",
+            f"Contacts of the last {cfg.scorecard_days} days whose outcome is known. "
+            f"Ranked by the lower end of the range (the figure they have shown at least), "
+            f"not by the point. Fewer than {cfg.scorecard_min_contacts:,} contacts: "
+            "\u201ctoo few contacts\u201d, not ranked. Agent ids that mean \u201cno agent\u201d "
+            "are not scored.",
+        ],
+        scorecard_blocks(found.cards),
+    )
+
+
+def coaching_section(found: Findings) -> dict:
+    if not found.has_agents:
+        return _section("coaching", "Coaching list", _no_scorecards(found))
+    coach, cards = found.coach, found.cards
+    return _section(
+        "coaching",
+        "Coaching list",
+        (
+            f"{len(coach)} agent(s) whose adjusted resolution rate is credibly below what their "
+            f"contacts lead one to expect, "
+            "with the reason families where their repeats most exceed the expected ones."
+            if len(coach)
+            else f"Not shown: {cards['agents'].attrs['not_ranked']}."
+            if cards["agents"].attrs.get("not_ranked")
+            else "No agent is credibly below what their contacts lead one to expect."
+        ),
+        [
+            table(
+                coach,
+                PCT,
+                labels={
+                    "adjusted_high": "adjusted resolution rate at most",
+                    "contacts": "contacts handled",
+                    "observed_fcr": "resolution rate",
+                    "expected_fcr": "resolution rate expected for their contacts",
+                },
+            )
+        ] if len(coach) else [],
+    )
+
+
+def missing_section(missing: list[str]) -> dict:
+    """`missing`: `not_in_data`'s lines."""
+    return _section(
+        "missing",
+        "Not in your data",
+        "What this report could not compute for this export, and what would enable it."
+        if missing
+        else "Everything this report can show was computable from this export.",
+        ["<ul>" + "".join(f"<li>{Markup(x)}</li>" for x in missing) + "</ul>"] if missing else [],
+    )
+
+
+def describes(found: Findings) -> str:
+    """The line under the title: the contacts' span, how far outcomes are known, the model's version."""
+    c, m, inp = found.contacts, found.inp.model, found.inp
     started = ms.utc_naive(c["started_at"]) if len(c) else pd.Series(dtype="datetime64[ns]")
     span = f"contacts from {started.min():%d %b %Y} to {started.max():%d %b %Y}" if len(started) else "no contacts"
     horizon = ms.outcome_horizon(c)
@@ -931,46 +1062,57 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         if inp.no_model
         else "No model on this data"
     )
-    describes = (
+    return (
         f"{span}; outcomes known for contacts up to {horizon:%d %b %Y}" if horizon is not None else span
     ) + f". {model_words}."
-    now = cmp.get("now", {}) if cmp["available"] else {}
-    kpis = [
-        (f"FCR, {cmp['current']}" if cmp["available"] else "FCR", _pct(now.get("fcr"))),
-        ("change from last month", _points(cmp["change"]) if cmp.get("change") is not None else "no comparison"),
-        ("target", f"{cfg.fcr_target:.0%}"),
-        ("first contacts, all time", f"{int(overall['first_contacts'].iloc[0]):,}"),
-    ]
-    html = render(
-        {
-            "title": "First-contact resolution: operations report",
-            "describes": describes,
-            "kpis": kpis,
-            "sections": sections,
-        }
-    )
 
-    tables = {
+
+def _now(found: Findings) -> dict:
+    return found.cmp.get("now", {}) if found.cmp["available"] else {}
+
+
+def kpis(found: Findings) -> list[tuple[str, str]]:
+    cmp = found.cmp
+    return [
+        (f"FCR, {cmp['current']}" if cmp["available"] else "FCR", _pct(_now(found).get("fcr"))),
+        ("change from last month", _points(cmp["change"]) if cmp.get("change") is not None else "no comparison"),
+        ("target", f"{found.cfg.fcr_target:.0%}"),
+        ("first contacts, all time", f"{int(found.overall['first_contacts'].iloc[0]):,}"),
+    ]
+
+
+def report_tables(found: Findings) -> dict[str, pd.DataFrame]:
+    """The tables written beside the page as CSV."""
+    cards, switching, transfers, weekly = found.cards, found.switching, found.transfers, found.weekly
+    return {
         "scorecard_agents": cards["agents"],
         "scorecard_teams": cards["teams"],
-        "top_reasons": reasons,
-        "coaching_list": coach,
-        "team_weeks": tw,
-        "movers": mv,
-        "drivers_in_words": words,
+        "top_reasons": found.reasons,
+        "coaching_list": found.coach,
+        "team_weeks": found.team_weeks,
+        "movers": found.movers,
+        "drivers_in_words": found.words,
         **({"channel_switching": switching.reset_index()} if len(switching) else {}),
         **({"fcr_by_transfers": transfers} if transfers is not None else {}),
-        **{f"fcr_by_{s}": t for s, t in seg_tables.items()},
-        **({"fcr_by_week": weekly_all} if weekly_all is not None else {}),
-        "coverage": coverage_table(inp.ingest, inp.label)[0],
+        **{f"fcr_by_{s}": t for s, t in found.seg_tables.items()},
+        **({"fcr_by_week": weekly} if weekly is not None else {}),
+        "coverage": coverage_table(found.inp.ingest, found.inp.label)[0],
     }
-    summary = {
+
+
+def report_summary(
+    found: Findings, coverage: str, movers_text: list[str], actions: list[str], missing: list[str], sections: dict
+) -> dict:
+    """metrics/report.json."""
+    cmp, cards, inp = found.cmp, found.cards, found.inp
+    reg = inp.model.registry if inp.model is not None else {}
+    return {
         "period": cmp.get("current"),
         "period_why": cmp.get("why"),
-        "timezone": tz,
+        "timezone": found.timezone,
         "coverage": coverage,
         "merged_share": inp.label.get("merges", {}).get("merged_share"),
-        "fcr": now.get("fcr"),
+        "fcr": _now(found).get("fcr"),
         "change": cmp.get("change"),
         "p_value": cmp.get("p_value"),
         "beyond_noise": cmp.get("beyond_noise"),
@@ -978,12 +1120,11 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
         "actions": actions,
         "agents_scored": int((cards["agents"]["verdict"] != "too few contacts").sum()),
         "teams_scored": int((cards["teams"]["verdict"] != "too few contacts").sum()),
-        "coaching_list": int(len(coach)),
+        "coaching_list": int(len(found.coach)),
         "not_in_data": [Markup(x).striptags() for x in missing],
         "model_version": reg.get("version"),
         "no_model": inp.no_model,
-        "truth_checks": checks,
-        "coaching_truth": hits,
-        "sections": [s["id"] for s in sections],
+        "truth_checks": found.checks,
+        "coaching_truth": found.hits,
+        "sections": [s["id"] for s in sections.values()],
     }
-    return Report(html, tables, summary)

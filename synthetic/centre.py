@@ -45,6 +45,8 @@ FAMILIES = tuple(REASONS)
 CODES = tuple(code for fam in FAMILIES for code, _, _ in REASONS[fam])
 CODE_FAMILY = np.array([FAMILIES.index(fam) for fam in FAMILIES for _ in REASONS[fam]])
 CODE_DIFFICULTY = np.array([d for fam in FAMILIES for _, _, d in REASONS[fam]])
+FAMILY_FIRST_CODE = np.searchsorted(CODE_FAMILY, np.arange(len(FAMILIES)))  # each family's codes are contiguous
+FAMILY_CODES = np.bincount(CODE_FAMILY)
 
 CHANNEL_MIX = np.array([0.38, 0.25, 0.17, 0.08, 0.12])
 FAMILY_MIX = np.array([0.18, 0.12, 0.20, 0.12, 0.12, 0.10, 0.07, 0.09])
@@ -246,15 +248,24 @@ def _assign_agents(rng, ag, channel, family, case, key_customer, t) -> np.ndarra
 
 
 def generate(cfg: SyntheticConfig) -> SyntheticData:
-    """Generate the synthetic contact centre described in the module docstring."""
+    """Generate the synthetic contact centre described in the module docstring. The steps draw from one
+    random stream in a fixed order (customers, agents, issues, their attempts, then the export's
+    messiness): the same seed gives the same centre."""
     rng = np.random.default_rng(cfg.seed)
     start_s = int(datetime(cfg.start.year, cfg.start.month, cfg.start.day, tzinfo=timezone.utc).timestamp())
     end_s = start_s + cfg.days * DAY
     cu = _customers(cfg, rng, start_s)
     ag = _agents(cfg, rng, start_s)
     n_agents = len(ag["team"])
+    cust, first = _issues(cfg, rng, cu, start_s)
+    g, sd = _attempts(cfg, rng, cu, ag, cust, first, start_s, end_s)
+    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd)
 
-    # Issues: who, when (weekday and yearly seasonality), which reason, first channel.
+
+def _issues(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict[str, np.ndarray],
+            start_s: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Issues: who (the customer of each issue), and their first attempt: when (weekday and yearly
+    seasonality), which reason, first channel."""
     n_issues = max(1, int(round(cfg.n_contacts / CONTACTS_PER_ISSUE)))
     cust = rng.choice(cfg.n_customers, n_issues, p=cu["activity"] / cu["activity"].sum())
     days = np.arange(cfg.days)
@@ -273,129 +284,183 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     early = cu["signup_s"][cust] > t
     cust[early] = int(np.argmin(cu["signup_s"]))
     family = rng.choice(len(FAMILIES), n_issues, p=FAMILY_MIX)
-    fam_first = np.searchsorted(CODE_FAMILY, np.arange(len(FAMILIES)))
-    fam_size = np.bincount(CODE_FAMILY)
-    code = fam_first[family] + (rng.random(n_issues) * fam_size[family]).astype(np.int64)
-    issue = np.arange(n_issues)
-    attempt = np.ones(n_issues, dtype=np.int64)
-    handled_before = np.zeros(n_issues, dtype=np.int64)
+    code = FAMILY_FIRST_CODE[family] + (rng.random(n_issues) * FAMILY_CODES[family]).astype(np.int64)
+    first = {"issue": np.arange(n_issues), "t": t, "channel": channel, "code": code,
+             "attempt": np.ones(n_issues, dtype=np.int64), "handled_before": np.zeros(n_issues, dtype=np.int64)}
+    return cust, first
 
+
+def _attempts(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict, cust: np.ndarray,
+              first: dict[str, np.ndarray], start_s: int, end_s: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every contact, attempt by attempt: attempt 1 of every issue, then attempt 2 of the issues still
+    open, and so on. Returns the contacts' columns and each planted driver's spread (the standard
+    deviation of its part of the logit over handled contacts)."""
+    at = first
     rows: list[dict[str, np.ndarray]] = []
     moments = {d["driver"]: np.zeros(3) for d in PLANTED_DRIVERS}
+    n_issues = len(at["issue"])
     progress = tqdm(total=n_issues, desc="synthetic issues", unit="issue", unit_scale=True, leave=False,
                     disable=n_issues < 200_000)
-    while len(issue):
-        keep = t < end_s  # attempts after the end of the export never reach the data
+    while len(at["issue"]):
+        keep = at["t"] < end_s  # attempts after the end of the export never reach the data
         progress.update(int((~keep).sum()))
-        issue, t, channel, code, attempt, handled_before = (
-            a[keep] for a in (issue, t, channel, code, attempt, handled_before))
-        n = len(issue)
+        at = {k: at[k][keep] for k in ("issue", "t", "channel", "code", "attempt", "handled_before")}
+        n = len(at["issue"])
         if not n:
             break
-        c = cust[issue]
-        fam = CODE_FAMILY[code]
-        diff = CODE_DIFFICULTY[code]
-        hour = (t % DAY) // 3600
-        peak = 1.0 + 0.8 * np.isin(hour, [9, 10, 11, 14, 15]) + 0.6 * (((t - start_s) // DAY + weekday0) % 7 == 0)
-        queued = channel <= 1  # phone and chat queue in real time
-        wait = np.where(queued, rng.exponential(np.where(channel == 0, 80.0, 45.0) * peak), np.nan)
-        abandoned = np.zeros(n, dtype=bool)
-        if cfg.messiness.abandonment:
-            patience = rng.exponential(np.where(channel == 0, 900.0, 600.0))
-            abandoned = queued & (wait > patience)
-            wait = np.where(abandoned, patience, wait)
-        handled = ~abandoned
-        agent = np.full(n, -1, dtype=np.int64)
-        human = handled & (channel <= 3)
-        seg = cu["segment"][c]
-        key_customer = (seg == 2) | (cu["tier"][c] == 3)
-        case = np.where(diff >= HARD_DIFFICULTY, 2, np.where(diff < EASY_DIFFICULTY, 0, 1))
-        agent[human] = _assign_agents(rng, ag, channel[human], fam[human], case[human], key_customer[human],
-                                      t[human])
-        a = np.maximum(agent, 0)
-        skill = ag["skill_base"][a] + ag["skill_family"][a, fam]
-        agent_tenure_d = (t - ag["hired_s"][a]) / DAY
-        transfers = np.where(human & queued, np.minimum(
-            rng.poisson(0.12 * np.exp(0.8 * diff - 0.8 * skill)), 3), 0)
-        handle = np.where(handled, rng.lognormal(np.log(np.array([360, 600, 240, 200, 120.0])[channel]), 0.5)
-                          * np.exp(0.3 * diff) * (1 + 0.3 * transfers), 0.0).round()
-        after_hours = queued & ((hour < 8) | (hour >= 20))
-        # The planted logit, one part per driver (named as in PLANTED_DRIVERS).
-        parts = {
-            "agent_skill_x_reason_difficulty":
-                -np.where(human, skill * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0),
-            "reason_difficulty": diff,
-            "channel": CHANNEL_EFFECT[channel],
-            "customer_segment": SEGMENT_EFFECT[seg],
-            "customer_tier": TIER_EFFECT[cu["tier"][c]],
-            "customer_language": LANGUAGE_EFFECT[cu["language"][c]],
-            "new_customer": NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY),
-            "customer_latent_complexity": cu["latent"][c],
-            "repeat_attempt": REPEAT_ATTEMPT_EFFECT * handled_before,
-            "queue_wait": WAIT_EFFECT * np.log1p(np.nan_to_num(wait) / 60),
-            "transfers": TRANSFER_EFFECT * transfers,
-            "new_agent": np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(agent_tenure_d, 0) / 45), 0.0),
-            "after_hours": AFTER_HOURS_EFFECT * after_hours,
-        }
-        logit = INTERCEPT + sum(parts.values())
-        # What another agent would change: the logit without the agent's and the transfers' parts
-        # (synthetic/counterfactual.py puts another agent's back, transfers drawn from that agent's law).
-        logit_without_agent = logit - parts["agent_skill_x_reason_difficulty"] - parts["new_agent"] - parts["transfers"]
+        s = _handle(cfg, rng, cu, ag, cust[at["issue"]], at, start_s)
+        parts = _planted_parts(cu, s, at)
         for name, v in parts.items():  # running moments over handled contacts: each driver's spread
-            v = v[handled]
+            v = v[s["handled"]]
             moments[name] += (len(v), float(v.sum()), float(np.square(v).sum()))
-        p_unres = np.where(handled, expit(logit), np.nan)
-        resolved = handled & (rng.random(n) >= np.nan_to_num(p_unres))
-        busy = np.round(np.nan_to_num(wait)) + handle
-        # Dropped calls: a phone conversation cut off and called back within seconds.
-        dropped = human & (channel == 0) & (rng.random(n) < cfg.messiness.dropped_calls)
-        drop_gap = np.where(dropped, rng.uniform(10, 90, n).round(), 0.0)
-        busy = busy + drop_gap
-        # Does the customer come back about this issue, and when?
-        last = attempt >= MAX_ATTEMPTS
-        p_return = np.where(handled & ~last, 1 - GIVE_UP[seg], np.where(~handled & ~last, 0.8, 0.0))
-        returns = ~resolved & (rng.random(n) < p_return)
-        delay_h = np.where(handled, rng.lognormal(np.log(RETURN_DELAY_MEDIAN_H), RETURN_DELAY_SIGMA, n),
-                           rng.lognormal(np.log(0.75), 1.2, n))
-        next_t = np.where(returns, t + busy + np.round(delay_h * 3600), -1).astype(np.int64)
-        rows.append({
-            "issue": issue, "attempt": attempt, "t": t, "customer": c, "channel": channel, "code": code,
-            "agent": agent, "wait": wait, "handle": handle, "transfers": transfers, "abandoned": abandoned,
-            "dropped": dropped, "drop_gap": drop_gap, "p_unres": p_unres, "resolved": resolved,
-            "p_return": np.where(handled, p_return, np.nan), "busy": busy, "next_t": next_t,
-            "logit_without_agent": np.where(human, logit_without_agent, np.nan), "queued": queued,
-        })
+        row = _outcome(cfg, rng, s, parts, at)
+        rows.append(row)
         # Next attempts of the issues that go on.
-        go = returns
-        progress.update(int(n - go.sum()))
-        switch = rng.random(n) < np.where(channel == 4, 1.0, 0.35)
-        new_channel = np.where(channel == 4, rng.choice(2, n, p=[0.6, 0.4]), rng.choice(5, n, p=CHANNEL_MIX))
-        new_channel = np.where(abandoned, np.where(rng.random(n) < 0.85, channel, 1 - channel), new_channel)
-        channel_next = np.where(switch | abandoned, new_channel, channel)
-        recode = handled & (rng.random(n) < 0.2)
-        other = fam_first[fam] + (rng.random(n) * fam_size[fam]).astype(np.int64)
-        code_next = np.where(recode, other, code)
-        issue, t, channel, code = issue[go], next_t[go], channel_next[go], code_next[go]
-        handled_before = (handled_before + handled)[go]
-        attempt = attempt[go] + 1
+        progress.update(int(n - row["returns"].sum()))
+        at = _next_attempts(rng, s, at, row)
 
     progress.close()
-    g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0] if k != "returns"}
     sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
-    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd)
+    return g, sd
+
+
+def _handle(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict, c: np.ndarray,
+            at: dict[str, np.ndarray], start_s: int) -> dict[str, np.ndarray]:
+    """How each attempt is handled: its queue wait (or abandonment), the agent it is routed to, the
+    transfers and the handle time."""
+    t, channel, code = at["t"], at["channel"], at["code"]
+    n = len(t)
+    fam = CODE_FAMILY[code]
+    diff = CODE_DIFFICULTY[code]
+    hour = (t % DAY) // 3600
+    weekday0 = cfg.start.weekday()
+    peak = 1.0 + 0.8 * np.isin(hour, [9, 10, 11, 14, 15]) + 0.6 * (((t - start_s) // DAY + weekday0) % 7 == 0)
+    queued = channel <= 1  # phone and chat queue in real time
+    wait = np.where(queued, rng.exponential(np.where(channel == 0, 80.0, 45.0) * peak), np.nan)
+    abandoned = np.zeros(n, dtype=bool)
+    if cfg.messiness.abandonment:
+        patience = rng.exponential(np.where(channel == 0, 900.0, 600.0))
+        abandoned = queued & (wait > patience)
+        wait = np.where(abandoned, patience, wait)
+    handled = ~abandoned
+    agent = np.full(n, -1, dtype=np.int64)
+    human = handled & (channel <= 3)
+    seg = cu["segment"][c]
+    key_customer = (seg == 2) | (cu["tier"][c] == 3)
+    case = np.where(diff >= HARD_DIFFICULTY, 2, np.where(diff < EASY_DIFFICULTY, 0, 1))
+    agent[human] = _assign_agents(rng, ag, channel[human], fam[human], case[human], key_customer[human],
+                                  t[human])
+    a = np.maximum(agent, 0)
+    skill = ag["skill_base"][a] + ag["skill_family"][a, fam]
+    agent_tenure_d = (t - ag["hired_s"][a]) / DAY
+    transfers = np.where(human & queued, np.minimum(
+        rng.poisson(0.12 * np.exp(0.8 * diff - 0.8 * skill)), 3), 0)
+    handle = np.where(handled, rng.lognormal(np.log(np.array([360, 600, 240, 200, 120.0])[channel]), 0.5)
+                      * np.exp(0.3 * diff) * (1 + 0.3 * transfers), 0.0).round()
+    after_hours = queued & ((hour < 8) | (hour >= 20))
+    return {"customer": c, "family": fam, "difficulty": diff, "queued": queued, "wait": wait,
+            "abandoned": abandoned, "handled": handled, "human": human, "segment": seg, "agent": agent,
+            "skill": skill, "agent_tenure_d": agent_tenure_d, "transfers": transfers, "handle": handle,
+            "after_hours": after_hours}
+
+
+def _planted_parts(cu: dict, s: dict[str, np.ndarray], at: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The planted logit, one part per driver (named as in PLANTED_DRIVERS)."""
+    c, t, human, diff = s["customer"], at["t"], s["human"], s["difficulty"]
+    return {
+        "agent_skill_x_reason_difficulty":
+            -np.where(human, s["skill"] * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0),
+        "reason_difficulty": diff,
+        "channel": CHANNEL_EFFECT[at["channel"]],
+        "customer_segment": SEGMENT_EFFECT[s["segment"]],
+        "customer_tier": TIER_EFFECT[cu["tier"][c]],
+        "customer_language": LANGUAGE_EFFECT[cu["language"][c]],
+        "new_customer": NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY),
+        "customer_latent_complexity": cu["latent"][c],
+        "repeat_attempt": REPEAT_ATTEMPT_EFFECT * at["handled_before"],
+        "queue_wait": WAIT_EFFECT * np.log1p(np.nan_to_num(s["wait"]) / 60),
+        "transfers": TRANSFER_EFFECT * s["transfers"],
+        "new_agent": np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(s["agent_tenure_d"], 0) / 45), 0.0),
+        "after_hours": AFTER_HOURS_EFFECT * s["after_hours"],
+    }
+
+
+def _outcome(cfg: SyntheticConfig, rng: np.random.Generator, s: dict[str, np.ndarray], parts: dict[str, np.ndarray],
+             at: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Whether each attempt is resolved, whether a phone call drops, and whether and when the customer
+    comes back about the issue: the attempt's row of the generated contacts (`returns`: it goes on)."""
+    t, handled, human = at["t"], s["handled"], s["human"]
+    n = len(t)
+    logit = INTERCEPT + sum(parts.values())
+    # What another agent would change: the logit without the agent's and the transfers' parts
+    # (synthetic/counterfactual.py puts another agent's back, transfers drawn from that agent's law).
+    logit_without_agent = logit - parts["agent_skill_x_reason_difficulty"] - parts["new_agent"] - parts["transfers"]
+    p_unres = np.where(handled, expit(logit), np.nan)
+    resolved = handled & (rng.random(n) >= np.nan_to_num(p_unres))
+    busy = np.round(np.nan_to_num(s["wait"])) + s["handle"]
+    # Dropped calls: a phone conversation cut off and called back within seconds.
+    dropped = human & (at["channel"] == 0) & (rng.random(n) < cfg.messiness.dropped_calls)
+    drop_gap = np.where(dropped, rng.uniform(10, 90, n).round(), 0.0)
+    busy = busy + drop_gap
+    # Does the customer come back about this issue, and when?
+    last = at["attempt"] >= MAX_ATTEMPTS
+    p_return = np.where(handled & ~last, 1 - GIVE_UP[s["segment"]], np.where(~handled & ~last, 0.8, 0.0))
+    returns = ~resolved & (rng.random(n) < p_return)
+    delay_h = np.where(handled, rng.lognormal(np.log(RETURN_DELAY_MEDIAN_H), RETURN_DELAY_SIGMA, n),
+                       rng.lognormal(np.log(0.75), 1.2, n))
+    next_t = np.where(returns, t + busy + np.round(delay_h * 3600), -1).astype(np.int64)
+    return {
+        "issue": at["issue"], "attempt": at["attempt"], "t": t, "customer": s["customer"], "channel": at["channel"],
+        "code": at["code"], "agent": s["agent"], "wait": s["wait"], "handle": s["handle"],
+        "transfers": s["transfers"], "abandoned": s["abandoned"], "dropped": dropped, "drop_gap": drop_gap,
+        "p_unres": p_unres, "resolved": resolved, "p_return": np.where(handled, p_return, np.nan), "busy": busy,
+        "next_t": next_t, "logit_without_agent": np.where(human, logit_without_agent, np.nan),
+        "queued": s["queued"], "returns": returns,
+    }
+
+
+def _next_attempts(rng: np.random.Generator, s: dict[str, np.ndarray], at: dict[str, np.ndarray],
+                   row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The next attempt of each issue that goes on: a channel switch (always off self-service; an
+    abandoned contact mostly comes back on its channel), sometimes another reason of the same family."""
+    channel, code, abandoned, handled = at["channel"], at["code"], s["abandoned"], s["handled"]
+    n = len(channel)
+    go = row["returns"]
+    switch = rng.random(n) < np.where(channel == 4, 1.0, 0.35)
+    new_channel = np.where(channel == 4, rng.choice(2, n, p=[0.6, 0.4]), rng.choice(5, n, p=CHANNEL_MIX))
+    new_channel = np.where(abandoned, np.where(rng.random(n) < 0.85, channel, 1 - channel), new_channel)
+    channel_next = np.where(switch | abandoned, new_channel, channel)
+    recode = handled & (rng.random(n) < 0.2)
+    fam = s["family"]
+    other = FAMILY_FIRST_CODE[fam] + (rng.random(n) * FAMILY_CODES[fam]).astype(np.int64)
+    code_next = np.where(recode, other, code)
+    return {"issue": at["issue"][go], "t": row["next_t"][go], "channel": channel_next[go], "code": code_next[go],
+            "attempt": at["attempt"][go] + 1, "handled_before": (at["handled_before"] + handled)[go]}
 
 
 def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> SyntheticData:
+    """The generated contacts as the export (with its messiness), the side tables, the truth and its meta."""
     order = np.lexsort((g["issue"], g["t"]))
     g = {k: v[order] for k, v in g.items()}
     n = len(order)
-    seq = np.arange(n)
-    contact_id = _ids("CT", seq + 1, 9)
-    # Next contact of the same issue: its id and start (may lie beyond the export's end).
-    pos_of_issue_attempt = pd.Series(seq, index=pd.MultiIndex.from_arrays([g["issue"], g["attempt"]]))
-    nxt = pos_of_issue_attempt.reindex(pd.MultiIndex.from_arrays([g["issue"], g["attempt"] + 1])).to_numpy()
-    next_in_data = ~np.isnan(nxt)
+    contact_id = _ids("CT", np.arange(n) + 1, 9)
+    ids = _id_columns(cfg, g, ag, n_agents)
+    truth = _truth(g, cu, contact_id, ids["customer"])
+    legs, second, leg_id = _legs(g, contact_id)
+    export = _export(cfg, rng, g, ids, legs, second, leg_id)
+    callback = pd.Series(None, index=truth.index, dtype="str")
+    callback.iloc[legs[second]] = leg_id.filter(pa.array(second)).to_pandas().to_numpy()
+    truth["callback_leg_id"] = callback
+    export = _messy_rows(export, rng, cfg.messiness)
+    customers, agents, agent_truth = _side_tables(cfg, cu, ag, ids, start_s)
+    meta = _truth_meta(cfg, start_s, end_s, n, export.num_rows, spread_sd)
+    return SyntheticData(export.to_pandas(), customers, agents, truth, agent_truth, meta)
 
+
+def _id_columns(cfg: SyntheticConfig, g: dict[str, np.ndarray], ag: dict, n_agents: int) -> dict[str, pa.Array]:
+    """The ids as exports write them: agents, teams and customers, and each contact's agent and team
+    (the virtual agent and "Self-service" on self-service, none on abandoned contacts)."""
     hired = g["agent"] >= 0
     agent_ids = _ids("A", np.arange(1, n_agents + 1), 4)
     team_names = _ids("T", np.arange(1, len(ag["team_channel"]) + 1), 2)
@@ -406,8 +471,19 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
                           pa.scalar("Self-service"))
     team_str = pc.if_else(pa.array(g["abandoned"]), pa.scalar(None, pa.string()), team_str)
     cust_ids = _ids("C", np.arange(1, cfg.n_customers + 1), 7)
+    return {"agents": agent_ids, "teams": team_names, "customer": cust_ids, "contact_agent": agent_str,
+            "contact_team": team_str}
 
-    truth = pd.DataFrame({
+
+def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: pa.Array) -> pd.DataFrame:
+    """One row per generated contact: its true probabilities, outcome and next contact of the issue."""
+    n = len(g["t"])
+    seq = np.arange(n)
+    # Next contact of the same issue: its id and start (may lie beyond the export's end).
+    pos_of_issue_attempt = pd.Series(seq, index=pd.MultiIndex.from_arrays([g["issue"], g["attempt"]]))
+    nxt = pos_of_issue_attempt.reindex(pd.MultiIndex.from_arrays([g["issue"], g["attempt"] + 1])).to_numpy()
+    next_in_data = ~np.isnan(nxt)
+    return pd.DataFrame({
         "contact_id": contact_id.to_pandas(),
         "issue_id": g["issue"], "attempt": g["attempt"],
         "customer_id": cust_ids.take(pa.array(g["customer"])).to_pandas(),
@@ -426,11 +502,22 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
         "reason_code": np.array(CODES)[g["code"]],
     })
 
-    # The export: one row per contact, a second row for the call-back leg of each dropped call.
-    legs = np.r_[seq, np.flatnonzero(g["dropped"])]
+
+def _legs(g: dict[str, np.ndarray], contact_id: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """The export's rows: one per contact, a second one for the call-back leg of each dropped call.
+    Returns the contact of each leg, whether it is a call-back leg, and the legs' ids."""
+    n = len(g["t"])
+    legs = np.r_[np.arange(n), np.flatnonzero(g["dropped"])]
     second = np.r_[np.zeros(n, bool), np.ones(g["dropped"].sum(), bool)]
     n_callbacks = int(second.sum())
     leg_id = pa.concat_arrays([contact_id, _ids("CT", np.arange(n + 1, n + 1 + n_callbacks), 9)])
+    return legs, second, leg_id
+
+
+def _export(cfg: SyntheticConfig, rng: np.random.Generator, g: dict[str, np.ndarray], ids: dict[str, pa.Array],
+            legs: np.ndarray, second: np.ndarray, leg_id: pa.Array) -> pa.Table:
+    """The export's columns, leg by leg: a dropped call's handle time split between its two legs, the
+    survey answers (some contradicting the outcome), anonymous customers and site clocks."""
     wait = np.round(g["wait"][legs])
     handle = g["handle"][legs]
     first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, len(legs))), handle)
@@ -448,28 +535,29 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
 
     # Messiness of real exports.
     m = cfg.messiness
-    cust_col = cust_ids.take(pa.array(g["customer"][legs]))
+    cust_col = ids["customer"].take(pa.array(g["customer"][legs]))
     anon = rng.random(len(legs)) < m.anonymous
     cust_col = pc.if_else(pa.array(anon), pa.array(np.where(rng.random(len(legs)) < 0.5, "", "0")), cust_col)
     offsets = np.where(rng.random(len(legs)) < m.mixed_timezones, rng.choice(SITE_OFFSETS_MIN, len(legs)), 0)
-    export = pa.table({
+    return pa.table({
         "contact_id": leg_id,
         "customer_id": cust_col,
         "started_at": _iso(started, offsets),
         "ended_at": _iso(ended, offsets),
         "channel": pa.array(np.array(CHANNELS)[g["channel"][legs]]),
         "reason_code": pa.array(np.array(CODES)[g["code"][legs]]),
-        "agent_id": agent_str.take(pa.array(legs)),
-        "team": team_str.take(pa.array(legs)),
+        "agent_id": ids["contact_agent"].take(pa.array(legs)),
+        "team": ids["contact_team"].take(pa.array(legs)),
         "wait_s": pa.array(wait, mask=np.isnan(wait)),
         "handle_s": pa.array(np.where(second, handle - first_part, first_part)),
         "transfers": pa.array(g["transfers"][legs]),
         "disposition": pa.array(disposition),
         "survey_resolved": pa.array(survey),
     })
-    callback = pd.Series(None, index=truth.index, dtype="str")
-    callback.iloc[legs[second]] = leg_id.filter(pa.array(second)).to_pandas().to_numpy()
-    truth["callback_leg_id"] = callback
+
+
+def _messy_rows(export: pa.Table, rng: np.random.Generator, m) -> pa.Table:
+    """A few broken rows, rows exported twice, and the rows shuffled (as `cfg.messiness` asks)."""
     if m.bad_rows > 0:
         export = _break_rows(export, rng, m.bad_rows)
     if m.duplicates > 0:
@@ -477,17 +565,22 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
         export = pa.concat_tables([export, export.take(pa.array(dup))])
     if m.out_of_order:
         export = export.take(pa.array(rng.permutation(export.num_rows)))
+    return export
 
+
+def _side_tables(cfg: SyntheticConfig, cu: dict, ag: dict, ids: dict[str, pa.Array],
+                 start_s: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The customers and agents tables (the virtual agent last) and the agents' true skills."""
     customers = pd.DataFrame({
-        "customer_id": cust_ids.to_pandas(),
+        "customer_id": ids["customer"].to_pandas(),
         "segment": np.array(SEGMENTS)[cu["segment"]], "tier": np.array(TIERS)[cu["tier"]],
         "plan": np.array(PLANS)[cu["plan"]], "region": np.array(REGIONS)[cu["region"]],
         "language": np.array(LANGUAGES)[cu["language"]],
         "signup_date": pd.to_datetime(cu["signup_s"], unit="s", utc=True).normalize(),
     })
     agents = pd.DataFrame({
-        "agent_id": agent_ids.to_pandas(),
-        "team": team_names.take(pa.array(ag["team"])).to_pandas(),
+        "agent_id": ids["agents"].to_pandas(),
+        "team": ids["teams"].take(pa.array(ag["team"])).to_pandas(),
         "channel": np.array(CHANNELS)[ag["team_channel"][ag["team"]]],
         "hired_at": pd.to_datetime(ag["hired_s"], unit="s", utc=True).normalize(),
         "second_channel": np.array(CHANNELS)[ag["team_second_channel"][ag["team"]]],
@@ -502,11 +595,17 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
                             "second_channel": [None], "skills": ["all"], "specialist": [False]})
     for f, fam in enumerate(FAMILIES):
         agent_truth[f"skill_{fam}"] = ag["skill_base"] + ag["skill_family"][:, f]
-    meta = {
+    return customers, pd.concat([agents, virtual], ignore_index=True), agent_truth
+
+
+def _truth_meta(cfg: SyntheticConfig, start_s: int, end_s: int, n: int, export_rows: int,
+                spread_sd: dict[str, float]) -> dict:
+    """truth.json: the generator's settings, the planted drivers with their spreads, the return-delay law."""
+    return {
         "generator": "fcr synthetic contact centre", "seed": cfg.seed,
         "start": datetime.fromtimestamp(start_s, timezone.utc).isoformat(),
         "end": datetime.fromtimestamp(end_s, timezone.utc).isoformat(),
-        "n_contacts_logical": int(n), "n_export_rows": int(export.num_rows),
+        "n_contacts_logical": int(n), "n_export_rows": int(export_rows),
         "match_rule": "reason_family",
         "return_delay": {"law": "lognormal", "median_hours": RETURN_DELAY_MEDIAN_H, "sigma": RETURN_DELAY_SIGMA,
                          "measured_from": "end of the contact (busy_s after its start)"},
@@ -517,8 +616,6 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
         "planted_drivers": [dict(d, spread_sd=spread_sd[d["driver"]]) for d in PLANTED_DRIVERS],
         "non_drivers": ["plan", "region"],
     }
-    agents = pd.concat([agents, virtual], ignore_index=True)
-    return SyntheticData(export.to_pandas(), customers, agents, truth, agent_truth, meta)
 
 
 def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:

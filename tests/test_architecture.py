@@ -56,3 +56,23 @@ def test_serving_diagnostics_and_report_do_not_reach_training(graph, package):
     chain = graph.find_shortest_chains(importer=package, imported="models.training", as_packages=True)
     assert not direct and not chain, (f"{package} imports models.training (shared measures live in models/measures.py):"
                                       "\n  " + "\n  ".join(direct or [" -> ".join(c) for c in sorted(chain)]))
+
+
+MAX_FUNCTION_LINES = 80  # a reader holds a function in view; a longer one is split into named steps
+
+
+def test_no_function_is_a_chapter():
+    """No function or method outside tests/ spans more than MAX_FUNCTION_LINES lines (def to last line)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    long = []
+    for package in (*PACKAGES, "bench"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > MAX_FUNCTION_LINES:
+                        long.append(f"{path.relative_to(root)}:{node.lineno} {node.name}: {lines} lines")
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps):\n  " + "\n  ".join(long)

@@ -6,7 +6,7 @@ request line and headers (params.yaml `serve.header_timeout_s`). Out: an HTTP pr
 or a request begins and cancelled when the headers are complete. A client that has not finished by
 then gets 408 and the connection is closed, so one that sends a byte per second cannot hold it. (The
 keep-alive timeout is cancelled by any byte received, and the body has its own deadline, at the door
-of models/serving/app.py.)
+of models/serving/door.py.)
 """
 
 from __future__ import annotations
