@@ -128,6 +128,7 @@ class RoutingConfig(Strict):
     min_overlap_share: float = Field(gt=0, le=1)  # else no estimate, with the reason
     capacity_curve: list[float] = Field(min_length=1)  # specialist capacities of plots/routing_capacity.csv
     correction_cell: list[str]            # contact columns that, with the agent, form the cells of the correction
+    max_contacts: int = Field(ge=1000)    # a longer test window is replayed on a random sample of this many contacts
     propensity: PropensityConfig
     bootstrap: BootstrapConfig
 
