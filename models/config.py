@@ -97,6 +97,8 @@ class TrainConfig(Strict):
     specialist_capacity: float = Field(gt=0, lt=1)  # share of arriving contacts specialists can take
     casemix_model: bool        # fit the case-mix model (fair scorecards in the report)
     after_contact_model: bool  # fit the after-contact diagnostic model (process drivers in explain)
+    baseline_rows: int = Field(ge=1000)   # the logistic-regression baseline fits on at most this many training contacts
+    auxiliary_rows: int = Field(ge=1000)  # the case-mix and after-contact models: at most this many training contacts
     registry: RegistryConfig
     tuning: TuningConfig
 
@@ -126,6 +128,7 @@ class RoutingConfig(Strict):
     min_overlap_share: float = Field(gt=0, le=1)  # else no estimate, with the reason
     capacity_curve: list[float] = Field(min_length=1)  # specialist capacities of plots/routing_capacity.csv
     correction_cell: list[str]            # contact columns that, with the agent, form the cells of the correction
+    max_contacts: int = Field(ge=1000)    # a longer test window is replayed on a random sample of this many contacts
     propensity: PropensityConfig
     bootstrap: BootstrapConfig
 

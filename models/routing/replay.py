@@ -6,8 +6,9 @@ centre a function giving the true repeat probability of a contact with any agent
 policy FCR, uplift over today's FCR in points with intervals, repeats avoided per month, and the truth
 where known) and the capacity curve of `risk_to_specialists`.
 
-The population is the test window's labelled agent-handled contacts; FCR is the share of them the customer
-did not come back about within the label window. Policies, within each period (hour or day) and among the
+The population is the test window's labelled agent-handled contacts (beyond routing.max_contacts a random
+sample of them, each agent's capacity then what it handled among them: the same replay on a smaller
+centre); FCR is the share of them the customer did not come back about within the label window. Policies, within each period (hour or day) and among the
 agents working in it, each taking at most the contacts it handled then:
 - `as_assigned`: what happened (the observed FCR);
 - `risk_to_specialists`: contacts at or above the model's risk threshold for the capacity (the test
@@ -72,10 +73,11 @@ class _Window:
     own: np.ndarray  # the agent who handled each contact (text)
     per_month: float
     start: pd.Timestamp  # the window's first contact (any, not only the population's)
+    window_contacts: int  # the population before any sampling
 
 
-def _window(table: pd.DataFrame, test: pd.DataFrame) -> _Window | str:
-    """The window, or why there is none."""
+def _window(table: pd.DataFrame, test: pd.DataFrame, max_contacts: int, seed: int) -> _Window | str:
+    """The window, or why there is none; beyond `max_contacts` contacts a random sample of them (in time order)."""
     in_test = table["contact_id"].isin(pd.Index(test["contact_id"])).to_numpy()
     if not in_test.any():
         return "the test window holds no contact of the feature table"
@@ -87,8 +89,14 @@ def _window(table: pd.DataFrame, test: pd.DataFrame) -> _Window | str:
     if len(pop) == 0:
         return "no labelled agent-handled contact in the test window (no agents named?)"
     days = max((pop["started_at"].max() - pop["started_at"].min()).total_seconds() / 86_400, 1.0)
+    per_month = len(pop) / days * DAYS_PER_MONTH  # of the whole window: uplift per contact x contacts a month
+    window_contacts = len(pop)
+    if len(pop) > max_contacts:
+        log.info("routing: a random %d of the window's %d contacts replayed (routing.max_contacts)", max_contacts, len(pop))
+        keep = np.sort(np.random.default_rng(seed).choice(len(pop), max_contacts, replace=False))
+        pop = pop.iloc[keep].reset_index(drop=True)
     return _Window(pop, before, 1.0 - pop["repeated"].astype(bool).to_numpy(float),
-                   pop["agent_id"].astype("str").to_numpy(), len(pop) / days * DAYS_PER_MONTH, start)
+                   pop["agent_id"].astype("str").to_numpy(), per_month, start, window_contacts)
 
 
 def _candidates(w: _Window, e_all: np.ndarray, agents: list[str], routable: np.ndarray, model: SavedModel,
@@ -148,7 +156,7 @@ def _evaluate(w: _Window, r_idx: np.ndarray, cand: pd.DataFrame, m_own: np.ndarr
 def replay(table: pd.DataFrame, test: pd.DataFrame, model: SavedModel, casemix: SavedModel | None,
            cfg: RoutingConfig, capacity: float, true_p=None) -> tuple[dict, pd.DataFrame]:
     """Metrics and the capacity curve (see the module docstring). `test`: contact_id, p_repeat."""
-    w = _window(table, test)
+    w = _window(table, test, cfg.max_contacts, cfg.bootstrap.seed)
     if isinstance(w, str):
         return _no_estimate(w)
     pop, own, n = w.pop, w.own, len(w.pop)
@@ -163,7 +171,7 @@ def replay(table: pd.DataFrame, test: pd.DataFrame, model: SavedModel, casemix: 
     e_own = np.where(col >= 0, e_all[np.arange(n), np.maximum(col, 0)], 0.0)
     routable = e_own >= cfg.min_propensity
     overlap = float(routable.mean())
-    base = {"contacts": n, "contacts_per_month": w.per_month, "overlap_share": overlap,
+    base = {"contacts": n, "window_contacts": w.window_contacts, "contacts_per_month": w.per_month, "overlap_share": overlap,
             "propensity_features": features, "capacity_period": cfg.capacity_period}
     if overlap < cfg.min_overlap_share:
         return _no_estimate(f"only {overlap:.1%} of the test window's contacts went to an agent the centre gives such "

@@ -37,7 +37,7 @@ def after_contact_spec(spec: dict) -> dict:
 
 def fit_model(table, spec: dict, cfg: TrainConfig) -> SavedModel:
     """LightGBM on the train window (early stopping on validation), calibrated on validation."""
-    fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed)
+    fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed, cfg.auxiliary_rows)
     valid = fit.split.valid
     calibrator = fit_calibrator(raw_scores(fit.booster, fit.X.iloc[valid]), fit.y[valid], cfg.calibration)
     return SavedModel(fit.booster, calibrator, fit.spec)

@@ -8,6 +8,7 @@ on as LightGBM's native model file.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import lightgbm as lgb
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from models.config import LightGBMConfig
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 30.0  # a progress line at most this often during a fit
 
 
 def booster_params(cfg: LightGBMConfig, seed: int) -> dict:
@@ -29,6 +31,22 @@ def booster_params(cfg: LightGBMConfig, seed: int) -> dict:
         # Same data and params give the same trees, whatever the thread scheduling.
         "seed": seed, "deterministic": True, "force_col_wise": True, "verbosity": -1,
     }
+
+
+class Progress:
+    """A LightGBM callback logging the trees grown and the validation log loss every `every_s` seconds (a fit
+    on millions of contacts runs for minutes)."""
+
+    def __init__(self, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.every_s, self.last = every_s, time.monotonic()
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        loss = {name: value for _, name, value, _ in env.evaluation_result_list}.get("binary_logloss")
+        log.info("LightGBM: %d trees so far, validation log loss %s", env.iteration + 1,
+                 "?" if loss is None else f"{loss:.5f}")
 
 
 def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFrame, y_valid: np.ndarray,
@@ -43,7 +61,7 @@ def fit_booster(X_train: pd.DataFrame, y_train: np.ndarray, X_valid: pd.DataFram
     valid = lgb.Dataset(X_valid, label=y_valid, reference=train)
     booster = lgb.train(params, train, num_boost_round=cfg.n_estimators, valid_sets=[valid],
                         valid_names=["valid"],
-                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)])
+                        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False), Progress()])
     log.info("LightGBM: %d trees (best on validation, log loss %.5f)", booster.best_iteration,
              booster.best_score["valid"]["binary_logloss"])
     return booster

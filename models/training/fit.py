@@ -54,11 +54,18 @@ class WindowFit:
     spec: dict        # the spec with the features used (constant / all-missing ones in dropped_features)
 
 
+def sample_rows(rows: np.ndarray, at_most: int | None, seed: int) -> np.ndarray:
+    """`rows` or, when longer than `at_most`, a random sample of that many of them, in their order."""
+    if at_most is None or len(rows) <= at_most:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, at_most, replace=False))
+
+
 def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_cfg: LightGBMConfig,
-                   seed: int) -> WindowFit:
+                   seed: int, max_train_rows: int | None = None) -> WindowFit:
     """Time split of the labelled contacts, then LightGBM on the spec's features of the train window
-    with early stopping on validation: how every model of the project (routing, case mix, after contact)
-    starts."""
+    (a random sample of `max_train_rows` of it when longer) with early stopping on validation: how every
+    model of the project (routing, case mix, after contact) starts."""
     split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
     y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
     for name in ("train", "valid", "test"):
@@ -72,8 +79,10 @@ def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_
     X = model_frame(table, spec)
     by_name = {f["name"]: f for f in spec["features"]}
     monotone = [int(by_name[n].get("monotone", 0)) for n in spec["model_features"]]
-    booster = fit_booster(X.iloc[split.train], y[split.train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed,
-                          monotone)
+    train = sample_rows(split.train, max_train_rows, seed)
+    if len(train) < len(split.train):
+        log.info("fitted on a random %d of the %d training contacts", len(train), len(split.train))
+    booster = fit_booster(X.iloc[train], y[train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed, monotone)
     return WindowFit(booster, split, X, y, spec)
 
 
@@ -115,7 +124,8 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
         "frequent_caller": baselines.frequent_caller(rows["train"], y["train"], rows["test"]),
         "previous_outcome": baselines.previous_outcome(rows["train"], y["train"], rows["test"]),
     }
-    lr = baselines.logistic_regression(X["train"], y["train"], cfg.seed)
+    lr_rows = sample_rows(np.arange(len(y["train"])), cfg.baseline_rows, cfg.seed)
+    lr = baselines.logistic_regression(X["train"].iloc[lr_rows], y["train"][lr_rows], cfg.seed)
     scores["logistic_regression"] = baselines.predict_logistic(lr, X["test"])
 
     model_metrics = score_metrics(y["test"], p, cfg.capture_shares, cfg.specialist_capacity)
@@ -133,6 +143,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
             "auc_gain": model_metrics["roc_auc"] - b["roc_auc"],
             "brier_reduction": b["brier"] - model_metrics["brier"],
         }
+    metrics["baselines"]["logistic_regression"]["fitted_rows"] = len(lr_rows)  # (train.baseline_rows)
     metrics["beats_all_baselines_on_log_loss"] = len(metrics["improvement_over_baselines"]) == len(scores) and all(
         v["log_loss_reduction"] > 0 for v in metrics["improvement_over_baselines"].values())
     metrics["frequent_caller_share"] = frequent_caller_share(metrics)

@@ -113,14 +113,13 @@ class _Model:
         return np.full(len(rows), 0.2)
 
 
-def _table(test_swapped: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _table(test_swapped: float, n: int = 400) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Agent A takes reason R1 and B takes R2 before the test window; in the test window a share
     `test_swapped` of the contacts went to the other agent (outside anything seen before)."""
     rng = np.random.default_rng(0)
-    n = 400
     t = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 3600, unit="s")
     reason = rng.choice(np.array(["R1", "R2"]), n)
-    test = np.arange(n) >= 300
+    test = np.arange(n) >= 3 * n // 4
     swap = test & (rng.random(n) < test_swapped)
     agent = np.where((reason == "R1") != swap, "A", "B")
     table = pd.DataFrame({
@@ -174,3 +173,13 @@ def test_policies_are_fixed_at_the_window_start_not_fed_the_windows_outcomes():
     live.loc[test_rows, "agent_repeat_rate"] = live.loc[test_rows, "agent_id"].map({"A": 0.3, "B": 0.2, "C": 0.1})
     again, _ = replay(live, test, _RateModel(), None, cfg, 0.1)
     assert again["policies"]["best_available_agent"] == best
+
+
+def test_a_long_window_is_replayed_on_a_sample_of_its_contacts():
+    table, test = _table(test_swapped=0.0, n=5000)  # a test window of 1,250 contacts
+    cfg = RoutingConfig.default(max_contacts=1000)
+    out, _ = replay(table, test, _Model(), None, cfg, 0.1)
+    assert out["estimate"] == "doubly_robust"
+    assert out["window_contacts"] == 1250 and out["contacts"] == 1000
+    assert out["contacts_per_month"] == replay(table, test, _Model(), None, RoutingConfig.default(), 0.1)[0][
+        "contacts_per_month"]  # repeats avoided a month count the whole window's contacts

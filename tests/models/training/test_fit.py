@@ -103,3 +103,13 @@ def test_model_frame_maps_unknown_categories_to_missing(centre):
     assert pd.isna(X["reason_code"].iloc[0]) and X["reason_code"].iloc[1] == table["reason_code"].iloc[1]
     with pytest.raises(KeyError, match="channel"):
         model_frame(rows.drop(columns=["channel"]), spec)
+
+
+def test_sample_rows_keeps_order_and_only_samples_beyond_the_cap():
+    from models.training.fit import sample_rows
+
+    rows = np.arange(10, 110)
+    assert sample_rows(rows, None, 0) is rows and sample_rows(rows, 100, 0) is rows
+    got = sample_rows(rows, 30, 0)
+    assert len(got) == 30 and len(set(got)) == 30 and (np.diff(got) > 0).all() and set(got) <= set(rows)
+    assert (sample_rows(rows, 30, 0) == got).all()  # the seed fixes it
