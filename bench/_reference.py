@@ -65,7 +65,6 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
     """The ingest of the synthetic export in `raw_dir` in SQL, with the rules of its `ingest.files` block
     (contract/ingest.py `synthetic_files`; see the module docstring); returns the row accounting."""
     from contract.ingest import synthetic_files
-    from contract.vocabulary import CHANNELS
 
     files, out = synthetic_files(raw_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,6 +72,25 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
     con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{files.contacts}', file_row_number = true)")
     for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
         _side_table(con, getattr(files, name), key, out / f"{name}.parquet")
+    _parsed_and_checked(con, files)
+    _write_ingested(con, files, out)
+    by_reason = dict(con.execute("SELECT coalesce(reason, 'kept'), count(*) FROM checked GROUP BY ALL").fetchall())
+    unknown = con.execute(f"""
+        SELECT count(*) FILTER (WHERE customer_id IS NOT NULL AND customer_id NOT IN
+                                (SELECT customer_id FROM read_parquet('{out / 'customers.parquet'}'))),
+               count(*) FILTER (WHERE agent_id IS NOT NULL AND agent_id NOT IN
+                                (SELECT agent_id FROM read_parquet('{out / 'agents.parquet'}')))
+        FROM read_parquet('{out / 'contacts.parquet'}')""").fetchone()
+    kept = by_reason.pop("kept", 0)
+    return {"rows_read": kept + sum(by_reason.values()), "rows_kept": kept, "quarantined_by_reason": by_reason,
+            "unknown_customers": unknown[0], "unknown_agents": unknown[1]}
+
+
+def _parsed_and_checked(con, files) -> None:
+    """Tables `parsed` (the export's columns trimmed and typed) and `checked` (each row's quarantine reason,
+    NULL when kept), the stage's rules in its order."""
+    from contract.vocabulary import CHANNELS
+
     channels = ", ".join(f"'{c}'" for c in CHANNELS)
     anonymous = ", ".join(f"'{c}'" for c in files.anonymous_customer_ids)
     text = ("contact_id", "reason_code", "agent_id", "team")
@@ -120,6 +138,10 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
             PARTITION BY reason, contact_id ORDER BY source_row) > 1
             THEN 'contact_id: duplicate id with different content' ELSE reason END AS reason)
         FROM copies""")
+
+
+def _write_ingested(con, files, out: Path) -> None:
+    """The kept contacts in the stored order (reason family and team filled) and the quarantine, as Parquet."""
     con.execute(f"""
         COPY (SELECT c.contact_id, c.customer_id, c.started_at, c.channel, c.reason_code, c.agent_id, c.ended_at,
                      coalesce(c.team, a.team) AS team, c.wait_s, c.handle_s, c.transfers, c.disposition,
@@ -136,16 +158,7 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
               FROM checked c JOIN raw r ON r.file_row_number = c.source_row
               WHERE c.reason IS NOT NULL ORDER BY c.source_row)
         TO '{out / 'quarantine.parquet'}' (FORMAT parquet)""")
-    by_reason = dict(con.execute("SELECT coalesce(reason, 'kept'), count(*) FROM checked GROUP BY ALL").fetchall())
-    unknown = con.execute(f"""
-        SELECT count(*) FILTER (WHERE customer_id IS NOT NULL AND customer_id NOT IN
-                                (SELECT customer_id FROM read_parquet('{out / 'customers.parquet'}'))),
-               count(*) FILTER (WHERE agent_id IS NOT NULL AND agent_id NOT IN
-                                (SELECT agent_id FROM read_parquet('{out / 'agents.parquet'}')))
-        FROM read_parquet('{out / 'contacts.parquet'}')""").fetchone()
-    kept = by_reason.pop("kept", 0)
-    return {"rows_read": kept + sum(by_reason.values()), "rows_kept": kept, "quarantined_by_reason": by_reason,
-            "unknown_customers": unknown[0], "unknown_agents": unknown[1]}
+
 
 
 def duckdb_lead(contacts: str | Path, dst: str | Path, threads: int = 2) -> None:
