@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
+from contract.isotime import iso_with_offset
 from contract.mapping import ContractError, Mapped, _text, any_byte_of, filled, map_export, null_where, trim
 from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
@@ -109,22 +110,27 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
         out, amb, gap = _localize(values, tz, ambiguous, nonexistent)
         return TimeParse(out, none, amb, gap)
     arrow = trim(pa.array(values.astype("str").array))
-    text = pd.Series(pd.array(arrow, dtype="str"), index=idx).where(values.notna())
-    arrow = pa.array(text.array)
-    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row. An offset needs
-    # one of the characters z Z + -: without any of them in the column, no value has one.
-    if any_byte_of(arrow, b"zZ+-"):
-        has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
-            zero_copy_only=False), index=idx)
-    else:
-        has_offset = pd.Series(False, index=idx)
-    out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
+    text = pd.Series(pd.array(arrow, dtype="str"), index=idx)
+    if values.isna().any():  # (else a no-op that costs a pass over every value)
+        text = text.where(values.notna())
+        arrow = pa.array(text.array)
     amb, gap = none.copy(), none.copy()
     formats = [fmt] if isinstance(fmt, str) or fmt is None else list(fmt)
-    if has_offset.any():
-        sub = text[has_offset]
+    # Values in the one common shape (2025-01-31T09:00:00+01:00, or Z) are read from their bytes
+    # (contract/isotime.py) when ISO 8601 is the first format; pandas reads the others as before.
+    us, read = (iso_with_offset(arrow, text.notna().to_numpy()) if formats[0] is None
+                else (None, np.zeros(len(idx), dtype=bool)))
+    has_offset = pd.Series(_with_offset(arrow, read), index=idx)
+    if read.any():
+        stamps = np.where(read, us, np.iinfo(np.int64).min).view("datetime64[us]")
+        out = pd.Series(stamps, index=idx).dt.tz_localize("UTC")
+    else:
+        out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
+    rest = has_offset & ~read
+    if rest.any():
+        sub = text[rest]
         for f in formats:
-            todo = out[has_offset].isna()
+            todo = out[rest].isna()
             if not todo.any():
                 break
             parsed = pd.to_datetime(sub[todo], utc=True, format=f or "ISO8601", errors="coerce")
@@ -143,10 +149,29 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
                 got = _strptime(local_text[todo], f)
                 parsed[got.index] = got
         local, a, g = _localize(parsed, tz, ambiguous, nonexistent)
-        out[naive] = local
-        amb[naive], gap[naive] = a, g
+        if idx.is_unique:  # by position (their labels are the naive rows', in order): no alignment
+            at = np.flatnonzero(naive.to_numpy())
+            out.iloc[at] = local.array
+            amb.iloc[at], gap.iloc[at] = a.to_numpy(), g.to_numpy()
+        else:
+            out[naive] = local
+            amb[naive], gap[naive] = a, g
     unparseable = out.isna() & text.notna() & (text != "") & ~amb & ~gap
     return TimeParse(out, unparseable, amb, gap)
+
+
+def _with_offset(arrow: pa.Array | pa.ChunkedArray, read: np.ndarray) -> np.ndarray:
+    """True where a value ends in a UTC offset (`_OFFSET`): the rows `read` do (contract/isotime.py), the
+    others are asked of RE2 (pandas' str.contains runs Python's re row by row). An offset needs one of
+    the characters z Z + -: without any of them in the column, no value has one."""
+    has = read.copy()
+    if read.all() or not any_byte_of(arrow, b"zZ+-"):
+        return has
+    rest = np.flatnonzero(~read)
+    sub = arrow if not read.any() else arrow.take(pa.array(rest))
+    found = pc.fill_null(pc.match_substring_regex(sub, _OFFSET), False).to_numpy(zero_copy_only=False)
+    has[rest] = found
+    return has
 
 
 def _strptime(text: pd.Series, fmt: str | None) -> pd.Series:

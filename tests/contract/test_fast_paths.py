@@ -237,3 +237,61 @@ def test_ascii_check_of_a_mapped_file_finds_a_high_byte_anywhere(tmp_path):
             path.write_bytes(bytes(data))
             with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 assert _ascii(mapped) == bytes(data).isascii()
+
+
+# Timestamps in the common shape (contract/isotime.py) and near it: field values in and out of range, a
+# lower-case z, fractions, a space for T, missing seconds, offsets without a colon or beyond 14 hours.
+iso_fields = st.tuples(st.integers(1890, 2210), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                       st.integers(0, 61), st.integers(0, 61))
+iso_zones = st.one_of(st.just("Z"), st.just("z"), st.tuples(st.sampled_from("+-"), st.integers(0, 16),
+                                                              st.sampled_from([0, 30, 45, 59, 60])))
+iso_variants = st.sampled_from(["", "", "", "fraction", "space", "no seconds", "no colon", "pad"])
+
+
+def _iso_text(fields: tuple, zone, variant: str) -> str:
+    y, mo, d, h, mi, s = fields
+    text = f"{y:04d}-{mo:02d}-{d:02d}{' ' if variant == 'space' else 'T'}{h:02d}:{mi:02d}"
+    text += "" if variant == "no seconds" else f":{s:02d}" + (".5" if variant == "fraction" else "")
+    if isinstance(zone, str):
+        return text + zone + (" " if variant == "pad" else "")
+    sign, oh, om = zone
+    return text + (f"{sign}{oh:02d}{om:02d}" if variant == "no colon" else f"{sign}{oh:02d}:{om:02d}")
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.builds(_iso_text, iso_fields, iso_zones, iso_variants)), max_size=30),
+       offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 29), max_size=2), large=st.booleans())
+@example(values=["2024-02-29T23:59:59-14:00", "2023-02-29T00:00:00Z", "1900-01-01T00:00:00+00:00", "2199-12-31T23:59:59Z"],
+         offset=0, cuts=[], large=True)
+def test_timestamps_with_offsets_match_pandas(values, offset, cuts, large):
+    """Read from their bytes or by pandas, every value with an offset parses as pandas' ISO 8601 parser
+    reads it alone (the fast path reads a subset: exactly the values it reads, pandas reads the same)."""
+    from contract.isotime import iso_with_offset
+    from contract.schema import parse_times
+
+    typ = pa.large_string() if large else pa.string()
+    arr = pa.array(values, type=typ).slice(offset)
+    kept = values[offset:]
+    stripped = [v if v is None else v.strip() for v in kept]  # (parse_times trims first)
+    expected = pd.to_datetime(pd.Series(stripped, dtype="str"), utc=True, format="ISO8601", errors="coerce")
+    expected = expected.dt.as_unit("us").astype("int64").to_numpy()  # (NaT: the smallest int64)
+    for given_arr in (arr, _chunked(kept, typ, cuts)):
+        us, read = iso_with_offset(given_arr, np.ones(len(kept), dtype=bool))
+        assert (us[read] == expected[read]).all()
+        assert (expected[read] != np.iinfo(np.int64).min).all()
+    got = parse_times(pd.Series(pd.array(arr, dtype="str")), None, "UTC").values
+    assert got.dtype == "datetime64[us, UTC]"
+    assert (got.astype("int64").to_numpy() == expected).all()  # (every value generated has an offset)
+
+
+def test_timestamps_at_the_end_of_the_data_are_read():
+    """A 20-byte value last in the string data (its 26-byte row would run past the data: padded copy)."""
+    from contract.isotime import iso_with_offset
+
+    for values in (["2025-01-01T00:00:00Z"], ["2025-01-01T00:00:00+01:00", "2025-01-02T00:00:00Z"],
+                   ["x" * 100, "2025-01-01T00:00:00Z"]):
+        us, read = iso_with_offset(pa.array(values), np.ones(len(values), dtype=bool))
+        expected = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601", errors="coerce")
+        ok = expected.notna().to_numpy()
+        assert (read == ok).all()
+        assert (us[ok] == expected[ok].dt.as_unit("us").astype("int64").to_numpy()).all()
