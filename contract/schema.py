@@ -27,13 +27,13 @@ import pyarrow.compute as pc
 
 from contract.events import collapse_events
 from contract.isotime import iso_with_offset
-from contract.mapping import ContractError, Mapped, _text, any_byte_of, filled, map_export, null_where, trim
+from contract.mapping import (ContractError, Mapped, _text, any_byte_of, by_value, filled, map_by_value, map_export,
+                              null_where, trim)
 from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
-from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
+from contract.vocabulary import CHANNELS, CONTRACT, NUMERIC, OPTIONAL, REQUIRED
 
 __all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
            "parse_timestamps", "map_columns"]
-NUMERIC = ("wait_s", "handle_s", "transfers")
 INTEGER = ("transfers",)
 # Channels that never have a human agent on the contact, and dispositions without one.
 NO_AGENT_CHANNELS = ("self_service",)
@@ -224,12 +224,23 @@ def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Nullable booleans from the many ways exports write yes/no; returns (parsed, bad mask)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean"), pd.Series(False, index=values.index)
-    text = values.astype("str").str.strip().str.lower().where(values.notna())
+    # Each distinct text read once (a yes/no column holds a handful), then spread to the rows.
+    answer = by_value(values.astype("str"), _yes_no).to_numpy(copy=True)
+    answer[values.isna().to_numpy()] = _BLANK  # (a missing value is no answer, and not a bad one)
     parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    parsed[text.isin(_TRUE)] = True
-    parsed[text.isin(_FALSE)] = False
-    bad = text.notna() & (text != "") & ~text.isin(_TRUE | _FALSE)
-    return parsed, bad
+    parsed[answer == _YES] = True
+    parsed[answer == _NO] = False
+    return parsed, pd.Series(answer == _BAD, index=values.index)
+
+
+_NO, _YES, _BAD, _BLANK = range(4)
+
+
+def _yes_no(text: pd.Series) -> pd.Series:
+    """What each yes/no answer says: _YES, _NO, _BAD (not one) or _BLANK (missing or blank)."""
+    text = text.str.strip().str.lower()
+    said = np.select([text.isin(_TRUE), text.isin(_FALSE), text.notna() & (text != "")], [_YES, _NO, _BAD], _BLANK)
+    return pd.Series(said.astype(np.int8), index=text.index)
 
 
 def _clean_str(values: pd.Series) -> pd.Series:
@@ -617,7 +628,7 @@ def _last_columns(df: pd.DataFrame, spec: SourceSpec, keep: pd.Series, open_: np
     reason family, whole transfers, the source row, the team from the agents table. Returns the number
     of kept rows whose reason code has no family (None without a family mapping or column)."""
     # A code without a family is its own family (never lumped with other unmapped codes).
-    family = df["reason_code"].map(spec.reason_families) if spec.reason_families else None
+    family = map_by_value(df["reason_code"], spec.reason_families) if spec.reason_families else None
     if "reason_family" in df:  # from a column of the export; the mapping fills its gaps
         family = _clean_str(df["reason_family"]).fillna(family if family is not None else pd.NA)
     unmapped = int((family.isna() & keep).sum()) if family is not None else None
@@ -631,7 +642,7 @@ def _last_columns(df: pd.DataFrame, spec: SourceSpec, keep: pd.Series, open_: np
                        else df["transfers"].where(keep).astype("Int64"))  # (beyond int64: pandas' error)
     df["source_row"] = df.index.astype("int64")
     if agent_teams is not None and len(agent_teams):  # the export may lack the team; the agents table knows it
-        df["team"] = df["team"].fillna(df["agent_id"].map(agent_teams)).astype("str")
+        df["team"] = df["team"].fillna(map_by_value(df["agent_id"], agent_teams)).astype("str")
     return unmapped
 
 

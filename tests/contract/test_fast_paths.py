@@ -295,3 +295,47 @@ def test_timestamps_at_the_end_of_the_data_are_read():
         ok = expected.notna().to_numpy()
         assert (read == ok).all()
         assert (us[ok] == expected[ok].dt.as_unit("us").astype("int64").to_numpy()).all()
+
+
+words = st.one_of(st.none(), st.sampled_from(["yes", " Yes", "NO ", "y", "true", "T", "0", "1", "resolved",
+                                              "not resolved", "maybe", "", " ", "\u00a0no", "é", "A1", "A2"]))
+
+
+@SETTINGS
+@given(values=st.lists(words, max_size=30), cuts=st.lists(st.integers(1, 29), max_size=2))
+def test_by_value_matches_pandas_per_row(values, cuts):
+    """Mapping and yes/no parsing once per distinct value give each row what pandas gives it."""
+    from contract.mapping import map_by_value
+    from contract.schema import _FALSE, _TRUE, _parse_bool
+
+    series = pd.Series(pd.array(_chunked(values, pa.large_string(), cuts), dtype="str"))
+    for mapper in ({"A1": "team 1", "yes": "y"}, pd.Series({"A1": 7, "A2": 8}), pd.Series({"A1": "t1"})):
+        assert_ = pd.testing.assert_series_equal
+        assert_(map_by_value(series, mapper), series.map(mapper))
+    text = series.astype("str").str.strip().str.lower().where(series.notna())  # (the reading row by row)
+    parsed, bad = _parse_bool(series)
+    expected = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    expected[text.isin(_TRUE)] = True
+    expected[text.isin(_FALSE)] = False
+    pd.testing.assert_series_equal(parsed, expected)
+    assert bad.tolist() == (text.notna() & (text != "") & ~text.isin(_TRUE | _FALSE)).tolist()
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                                 st.integers(-2**63, 2**63 - 1).map(float)), max_size=20))
+def test_typed_numbers_read_as_their_text(values):
+    """A float64 or integer column taken as it is (mapping `_numbers_as_they_are`) parses as its text would."""
+    from contract.mapping import _text, _typed_number
+    from contract.schema import _numbers
+
+    floats = pd.Series(values, dtype="float64")
+    ints = pd.Series([int(v) for v in values if v is not None and np.isfinite(v) and abs(v) < 2**63], dtype="int64")
+    for col in (floats, ints, floats.where(floats != 0, -0.0), floats.round().where(floats.abs() < 1e15, -0.0)):
+        try:
+            as_text = _numbers(_text(col, [""]), ".")
+        except TypeError:  # (an integral float beyond int64: the text path cannot write it; typed, it is read)
+            continue
+        typed = _numbers(_typed_number(col), ".")
+        pd.testing.assert_series_equal(typed, as_text)
+        assert (np.signbit(typed) == np.signbit(as_text)).all()  # (-0.0 and 0.0: different bytes in Parquet)
