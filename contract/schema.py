@@ -121,9 +121,8 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
     us, read = (iso_with_offset(arrow, text.notna().to_numpy()) if formats[0] is None
                 else (None, np.zeros(len(idx), dtype=bool)))
     has_offset = pd.Series(_with_offset(arrow, read), index=idx)
-    if read.any():
-        stamps = np.where(read, us, np.iinfo(np.int64).min).view("datetime64[us]")
-        out = pd.Series(stamps, index=idx).dt.tz_localize("UTC")
+    if read.any():  # (the rows not read hold NaT)
+        out = pd.Series(us.view("datetime64[us]"), index=idx, copy=False).dt.tz_localize("UTC")
     else:
         out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
     rest = has_offset & ~read
@@ -165,12 +164,12 @@ def _with_offset(arrow: pa.Array | pa.ChunkedArray, read: np.ndarray) -> np.ndar
     others are asked of RE2 (pandas' str.contains runs Python's re row by row). An offset needs one of
     the characters z Z + -: without any of them in the column, no value has one."""
     has = read.copy()
-    if read.all() or not any_byte_of(arrow, b"zZ+-"):
+    if read.all():
         return has
     rest = np.flatnonzero(~read)
     sub = arrow if not read.any() else arrow.take(pa.array(rest))
-    found = pc.fill_null(pc.match_substring_regex(sub, _OFFSET), False).to_numpy(zero_copy_only=False)
-    has[rest] = found
+    if any_byte_of(sub, b"zZ+-"):
+        has[rest] = pc.fill_null(pc.match_substring_regex(sub, _OFFSET), False).to_numpy(zero_copy_only=False)
     return has
 
 
@@ -362,6 +361,9 @@ def _id_sorts(ids: pa.Array, customers: pa.Array) -> tuple[tuple[np.ndarray, np.
     return sorted_values(ids), rank_codes(customers)
 
 
+SORTED_CHUNK = 1 << 20  # sorted neighbours compared this many at a time
+
+
 def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(the positions in ascending value order, missing last; per sorted position, a number that
     equal values share, all missing values one). By sorting: for millions of distinct ids, Arrow's
@@ -370,10 +372,12 @@ def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nd
     order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
     if n < 2:
         return order, np.zeros(n, dtype=np.int64)
-    ranked = values.take(order)
-    same = pc.fill_null(pc.equal(ranked.slice(0, n - 1), ranked.slice(1)), False).to_numpy(zero_copy_only=False)
-    nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
-    same |= nulls[:-1] & nulls[1:]
+    same = np.empty(n - 1, dtype=bool)
+    for lo in range(0, n - 1, SORTED_CHUNK):  # (a sorted copy of a chunk of the values at a time, not of all)
+        ranked = values.take(order[lo:min(lo + SORTED_CHUNK, n - 1) + 1])
+        part = pc.fill_null(pc.equal(ranked.slice(0, len(ranked) - 1), ranked.slice(1)), False)
+        nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
+        same[lo:lo + len(ranked) - 1] = part.to_numpy(zero_copy_only=False) | (nulls[:-1] & nulls[1:])
     return order, np.concatenate([[0], np.cumsum(~same)])
 
 
@@ -434,7 +438,7 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     ranks, customer_codes = _check_duplicates(df, spec, sorts, rows)
 
     keep = pd.Series(rows.open, index=df.index)
-    bad = rows.reason != ""
+    bad = pd.Series(rows.code != 0, index=df.index)
     unmapped = _last_columns(df, spec, keep, rows.open, agent_teams)
     kept_rows, order = _stored_order(df, keep, customer_codes, ranks)
     # The rejected rows' raw values are kept now and the raw frame let go before the take (the stage's
@@ -460,15 +464,25 @@ class _Verdicts:
 
     def __init__(self, filtered: pd.Series) -> None:
         self.filtered = filtered
-        self.reason = filled("", filtered.index)
+        self.texts = [""]  # the reasons given, by code (0: none)
+        self.code = np.zeros(len(filtered), dtype=np.int16)
         self.open = (filtered == "").to_numpy(dtype=bool, copy=True)
 
     def flag(self, mask: pd.Series | np.ndarray, text: str) -> None:
         """Give the rows of `mask` still in play the reason `text` (a row keeps its first reason)."""
         hit = np.asarray(mask, dtype=bool) & self.open
         if hit.any():
-            self.reason[hit] = text
+            if text not in self.texts:
+                self.texts.append(text)
+            self.code[hit] = self.texts.index(text)
             self.open[hit] = False
+
+    @property
+    def reason(self) -> pd.Series:
+        """Each row's reason as text ("" for none), built from the codes once asked for: a text column
+        of every row changed rule by rule would be copied whole at each rule."""
+        texts = pa.array(self.texts, type=pa.large_string())
+        return pd.Series(pd.array(pc.take(texts, pa.array(self.code)), dtype="str"), index=self.filtered.index)
 
 
 def _clean_and_parse(df: pd.DataFrame, mapped: Mapped, spec: SourceSpec, absent: set[str]) -> tuple[dict, dict, Future]:
