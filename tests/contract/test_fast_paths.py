@@ -338,4 +338,5 @@ def test_typed_numbers_read_as_their_text(values):
             continue
         typed = _numbers(_typed_number(col), ".")
         pd.testing.assert_series_equal(typed, as_text)
-        assert (np.signbit(typed) == np.signbit(as_text)).all()  # (-0.0 and 0.0: different bytes in Parquet)
+        # (-0.0 and 0.0: different bytes in Parquet; a NaN, whatever its sign bit, is written as missing)
+        assert (np.signbit(typed) == np.signbit(as_text))[as_text.notna()].all()
