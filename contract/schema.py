@@ -29,7 +29,7 @@ from contract.events import collapse_events
 from contract.isotime import iso_with_offset
 from contract.mapping import (ContractError, Mapped, _text, any_byte_of, by_value, filled, map_by_value, map_export,
                               null_where, trim)
-from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
+from contract.ordering import as_microseconds, coded_order, digit_keys, digit_sort, order_codes, rank_codes, take_rows
 from contract.vocabulary import CHANNELS, CONTRACT, NUMERIC, OPTIONAL, REQUIRED
 
 __all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
@@ -356,9 +356,9 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
 
 
 def _id_sorts(ids: pa.Array, customers: pa.Array) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """The contact ids sorted (`sorted_values`: duplicates, the id order) and the customers' rank
-    codes (the stored order): one worker's job, started as soon as both are clean."""
-    return sorted_values(ids), rank_codes(customers)
+    """The contact ids sorted (`sorted_values`: duplicates, the id order) and the customers' order codes
+    (the stored order): one worker's job, started as soon as both are clean."""
+    return sorted_values(ids), order_codes(customers)
 
 
 SORTED_CHUNK = 1 << 20  # sorted neighbours compared this many at a time
@@ -369,6 +369,14 @@ def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nd
     equal values share, all missing values one). By sorting: for millions of distinct ids, Arrow's
     sort is several times faster than hashing them (dictionary_encode)."""
     n = len(values)
+    packed = digit_keys(values) if n >= 2 else None
+    if packed is not None:  # ids of one size, a shared prefix and digits: sorted as integers (10x faster)
+        order, ranked = digit_sort(*packed)
+        same = np.ones(n - 1, dtype=bool)  # (missing values: one group, after the others)
+        same[:len(ranked) - 1] = ranked[1:] == ranked[:-1]
+        if len(ranked) < n:
+            same[len(ranked) - 1] = False
+        return order, np.concatenate([[0], np.cumsum(~same)])
     order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
     if n < 2:
         return order, np.zeros(n, dtype=np.int64)

@@ -340,3 +340,34 @@ def test_typed_numbers_read_as_their_text(values):
         pd.testing.assert_series_equal(typed, as_text)
         # (-0.0 and 0.0: different bytes in Parquet; a NaN, whatever its sign bit, is written as missing)
         assert (np.signbit(typed) == np.signbit(as_text))[as_text.notna()].all()
+
+
+@SETTINGS
+@given(numbers=st.lists(st.one_of(st.none(), st.integers(0, 10**6 - 1)), max_size=40), digits=st.sampled_from([1, 6, 19]),
+       prefix=st.sampled_from(["", "CT", "9"]), offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 39), max_size=2),
+       large=st.booleans(), odd=st.sampled_from([None, "CT1", "x" * 25, "CTa00001"]))
+def test_digit_ids_sort_as_arrow_sorts_them(numbers, digits, prefix, offset, cuts, large, odd):
+    """Ids of one size, a shared prefix and digits, sorted as integers: the order and groups of Arrow's sort."""
+    from contract import schema
+
+    values = [None if v is None else f"{prefix}{v % 10**digits:0{digits}d}" for v in numbers] + ([odd] if odd else [])
+    typ = pa.large_string() if large else pa.string()
+    for arr in (pa.array(values, type=typ).slice(offset), _chunked(values[offset:], typ, cuts)):
+        got = schema.sorted_values(arr)
+        with mock.patch.object(schema, "digit_keys", lambda v: None):
+            expected = schema.sorted_values(arr)
+        assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+
+
+@SETTINGS
+@given(numbers=st.lists(st.one_of(st.none(), st.integers(0, 999)), max_size=30), prefix=st.sampled_from(["", "C0"]),
+       odd=st.sampled_from([None, "C", "Cx12"]))
+def test_order_codes_order_as_rank_codes(numbers, prefix, odd):
+    """The customers' codes for the stored order (digit keys when the ids have them) order rows as their ranks."""
+    from contract.ordering import MISSING, order_codes
+
+    values = pa.array([None if v is None else f"{prefix}{v:03d}" for v in numbers] + ([odd] if odd else []), pa.large_string())
+    got, ranks = order_codes(values), rank_codes(values)
+    assert ((got == MISSING) == (ranks == MISSING)).all()
+    assert np.argsort(got, kind="stable").tolist() == np.argsort(ranks, kind="stable").tolist()
+    assert (np.equal.outer(got, got) == np.equal.outer(ranks, ranks)).all()
