@@ -50,9 +50,10 @@ _ODD = {"month": 5, "hour": 11, "second": 17, "off_m": 23}
 
 def iso_with_offset(arr: pa.Array | pa.ChunkedArray, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(microseconds since the epoch, UTC; True where read) for the rows of `among` in the shape of the
-    module docstring; other rows: NaT's integer (the smallest int64) and False. The values of 20 or 25 bytes are copied out as rows of a
-    byte matrix (a strided view of the string data: no per-byte index), `CHUNK` rows at a time, and each
-    two-digit field is read as one uint16 through a table of the 100 digit pairs."""
+    module docstring; other rows: NaT's integer (the smallest int64) and False. The values of 20 or 25
+    bytes are copied out as rows of a byte matrix (a strided view of the string data: no per-byte index),
+    `CHUNK` rows at a time, and each two-digit field is read as one uint16 through a table of the 100
+    digit pairs."""
     n = len(arr)
     us, ok = np.full(n, NAT, dtype=np.int64), np.zeros(n, dtype=bool)
     if isinstance(arr, pa.ChunkedArray):
@@ -103,12 +104,13 @@ def _seconds(even: np.ndarray, odd: np.ndarray, zoned: np.ndarray) -> tuple[np.n
     good = ((even[:, 4] == 45) & (even[:, 7] == 45) & (even[:, 10] == 84) & (even[:, 13] == 58)
             & (even[:, 16] == 58) & (np.maximum.reduce([f[k] for k in ("century", "year", "day", "minute", "month",
                                                                           "hour", "second")]) <= 99))
-    good &= np.where(zoned, ((sign == 43) | (sign == 45)) & (even[:, 22] == 58) & (f["off_h"] <= 14) & (f["off_m"] <= 59),
-                     sign == 90)
+    offset_ok = ((sign == 43) | (sign == 45)) & (even[:, 22] == 58) & (f["off_h"] <= 14) & (f["off_m"] <= 59)
+    good &= np.where(zoned, offset_ok, sign == 90)
     year = f["century"].astype(np.int32) * 100 + f["year"]
     good &= (year >= FIRST_YEAR) & (year <= LAST_YEAR) & (f["month"] >= 1) & (f["month"] <= 12)
     month = np.where(good, (year - FIRST_YEAR) * 12 + f["month"] - 1, 0)
-    good &= (f["day"] >= 1) & (f["day"] <= _MONTH_DAYS[month]) & (f["hour"] <= 23) & (f["minute"] <= 59) & (f["second"] <= 59)
+    good &= (f["day"] >= 1) & (f["day"] <= _MONTH_DAYS[month]) & (f["hour"] <= 23) & (f["minute"] <= 59)
+    good &= f["second"] <= 59
     clock = f["hour"].astype(np.int32) * 3600 + f["minute"].astype(np.int32) * 60 + f["second"]
     offset = np.where(zoned, (f["off_h"].astype(np.int32) * 3600 + f["off_m"].astype(np.int32) * 60)
                       * np.where(sign == 45, -1, 1), 0)

@@ -271,7 +271,8 @@ def _numbers_as_they_are(raw: pd.DataFrame, cmap: dict, spec) -> set[str]:
     numbers_only = set(NUMERIC) - set(spec.value_maps)
     return {name for name, cols in readers.items()
             if cols <= numbers_only and name not in others and name in raw.columns
-            and isinstance(raw[name].dtype, np.dtype) and (raw[name].dtype == np.float64 or raw[name].dtype.kind in "iu")}
+            and isinstance(raw[name].dtype, np.dtype)
+            and (raw[name].dtype == np.float64 or raw[name].dtype.kind in "iu")}
 
 
 def _typed_number(values: pd.Series) -> pd.Series:

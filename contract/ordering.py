@@ -137,10 +137,13 @@ def digit_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
     lengths = np.diff(offsets)
     m = int(present.sum())
     size = int(lengths[present][0]) if m else 0
-    # The present values side by side in the data (the missing ones take no bytes), all of one size.
-    if not m or not size or (lengths[present] != size).any() or lengths[~present].any():
+    if not m or not size or (lengths[present] != size).any():
         return None
-    block = np.frombuffer(data_buf, dtype=np.uint8)[int(offsets[0]): int(offsets[-1])].reshape(m, size)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    if not lengths[~present].any():  # the present values side by side in the data: a view
+        block = data[int(offsets[0]): int(offsets[-1])].reshape(m, size)
+    else:  # (missing values that keep bytes, e.g. anonymous ids made missing: the present ones copied out)
+        block = np.lib.stride_tricks.sliding_window_view(data, size)[offsets[:-1][present]]
     prefix = 0
     while prefix < size and (block[:, prefix] == block[0, prefix]).all():
         prefix += 1

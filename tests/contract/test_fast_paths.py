@@ -261,8 +261,8 @@ def _iso_text(fields: tuple, zone, variant: str) -> str:
 @SETTINGS
 @given(values=st.lists(st.one_of(st.none(), st.builds(_iso_text, iso_fields, iso_zones, iso_variants)), max_size=30),
        offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 29), max_size=2), large=st.booleans())
-@example(values=["2024-02-29T23:59:59-14:00", "2023-02-29T00:00:00Z", "1900-01-01T00:00:00+00:00", "2199-12-31T23:59:59Z"],
-         offset=0, cuts=[], large=True)
+@example(values=["2024-02-29T23:59:59-14:00", "2023-02-29T00:00:00Z", "1900-01-01T00:00:00+00:00",
+                 "2199-12-31T23:59:59Z"], offset=0, cuts=[], large=True)
 def test_timestamps_with_offsets_match_pandas(values, offset, cuts, large):
     """Read from their bytes or by pandas, every value with an offset parses as pandas' ISO 8601 parser
     reads it alone (the fast path reads a subset: exactly the values it reads, pandas reads the same)."""
@@ -343,9 +343,10 @@ def test_typed_numbers_read_as_their_text(values):
 
 
 @SETTINGS
-@given(numbers=st.lists(st.one_of(st.none(), st.integers(0, 10**6 - 1)), max_size=40), digits=st.sampled_from([1, 6, 19]),
-       prefix=st.sampled_from(["", "CT", "9"]), offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 39), max_size=2),
-       large=st.booleans(), odd=st.sampled_from([None, "CT1", "x" * 25, "CTa00001"]))
+@given(numbers=st.lists(st.one_of(st.none(), st.integers(0, 10**6 - 1)), max_size=40),
+       digits=st.sampled_from([1, 6, 19]), prefix=st.sampled_from(["", "CT", "9"]), offset=st.integers(0, 3),
+       cuts=st.lists(st.integers(1, 39), max_size=2), large=st.booleans(),
+       odd=st.sampled_from([None, "CT1", "x" * 25, "CTa00001"]))
 def test_digit_ids_sort_as_arrow_sorts_them(numbers, digits, prefix, offset, cuts, large, odd):
     """Ids of one size, a shared prefix and digits, sorted as integers: the order and groups of Arrow's sort."""
     from contract import schema
@@ -364,10 +365,21 @@ def test_digit_ids_sort_as_arrow_sorts_them(numbers, digits, prefix, offset, cut
        odd=st.sampled_from([None, "C", "Cx12"]))
 def test_order_codes_order_as_rank_codes(numbers, prefix, odd):
     """The customers' codes for the stored order (digit keys when the ids have them) order rows as their ranks."""
-    from contract.ordering import MISSING, order_codes
+    from contract.ordering import order_codes
 
-    values = pa.array([None if v is None else f"{prefix}{v:03d}" for v in numbers] + ([odd] if odd else []), pa.large_string())
-    got, ranks = order_codes(values), rank_codes(values)
+    tail = [odd] if odd else []
+    values = pa.array([None if v is None else f"{prefix}{v:03d}" for v in numbers] + tail, pa.large_string())
+    # Also with missing values that keep their bytes (as null_where leaves anonymous ids).
+    kept_bytes = pa.array([f"{prefix}{v:03d}" if v is not None else "0" for v in numbers] + tail, pa.large_string())
+    masked = null_where(kept_bytes, pa.array([v is None for v in numbers] + [False] * len(tail), pa.bool_()))
+    assert masked.to_pylist() == values.to_pylist()
+    for got, ranks in ((order_codes(values), rank_codes(values)), (order_codes(masked), rank_codes(masked))):
+        _same_order(got, ranks)
+
+
+def _same_order(got: np.ndarray, ranks: np.ndarray) -> None:
+    from contract.ordering import MISSING
+
     assert ((got == MISSING) == (ranks == MISSING)).all()
     assert np.argsort(got, kind="stable").tolist() == np.argsort(ranks, kind="stable").tolist()
     assert (np.equal.outer(got, got) == np.equal.outer(ranks, ranks)).all()
