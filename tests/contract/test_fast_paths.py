@@ -383,3 +383,20 @@ def _same_order(got: np.ndarray, ranks: np.ndarray) -> None:
     assert ((got == MISSING) == (ranks == MISSING)).all()
     assert np.argsort(got, kind="stable").tolist() == np.argsort(ranks, kind="stable").tolist()
     assert (np.equal.outer(got, got) == np.equal.outer(ranks, ranks)).all()
+
+
+def test_parquet_text_columns_are_read_in_one_chunk(tmp_path):
+    """A Parquet export of several row groups is read with each text column in one chunk (a take of rows
+    from a chunked column concatenates the chunks first), the same values and dtypes as pandas reads."""
+    import pyarrow.parquet as pq
+
+    from contract.reading import read_export
+
+    table = pa.table({"contact_id": [f"c{i}" for i in range(10)], "wait_s": [float(i) for i in range(10)],
+                      "note": ["a", None] * 5})
+    path = tmp_path / "contacts.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    got = read_export(str(path), None).table
+    pd.testing.assert_frame_equal(got, pd.read_parquet(path))
+    for name in ("contact_id", "note"):
+        assert pa.chunked_array(pa.array(got[name].array)).num_chunks == 1
