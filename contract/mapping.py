@@ -80,7 +80,9 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
         return values.astype("str").where(values.notna())
     if not pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
         return values  # timestamps etc.: parsed later as they are
-    if values.dtype != "str":
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "boolean":
+        values = _bools_as_text(values)  # (yes/no answers with gaps: Python objects, read by pandas as such)
+    elif values.dtype != "str":
         values = values.astype("str")
     # In Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
     arr = trim(pa.array(values.array))
@@ -88,6 +90,14 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
     if pc.any(blank).as_py():
         arr = null_where(arr, blank)
     return pd.Series(pd.array(arr, dtype=values.dtype), index=values.index)
+
+
+def _bools_as_text(values: pd.Series) -> pd.Series:
+    """`values.astype("str")` of Python booleans and missing values ("True", "False", missing), by Arrow
+    from the booleans: pandas' astype calls str() on every object."""
+    flags = pa.array(values.to_numpy(), type=pa.bool_(), from_pandas=True)
+    text = pc.if_else(flags, pa.scalar("True", pa.large_string()), pa.scalar("False", pa.large_string()))
+    return pd.Series(pd.array(text, dtype="str"), index=values.index)
 
 
 # The ASCII bytes Arrow's utf8_trim_whitespace strips, asked of Arrow itself (not assumed).

@@ -400,3 +400,15 @@ def test_parquet_text_columns_are_read_in_one_chunk(tmp_path):
     pd.testing.assert_frame_equal(got, pd.read_parquet(path))
     for name in ("contact_id", "note"):
         assert pa.chunked_array(pa.array(got[name].array)).num_chunks == 1
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.booleans(), st.just(float("nan")), st.just(pd.NA),
+                                 st.just(np.True_)), max_size=20))
+def test_yes_no_objects_as_text_match_astype(values):
+    """Booleans with gaps (an object column) written as text by Arrow, as pandas' astype("str") writes them."""
+    from contract.mapping import _bools_as_text
+
+    series = pd.Series(values, dtype=object)
+    if pd.api.types.infer_dtype(series, skipna=True) == "boolean":
+        pd.testing.assert_series_equal(_bools_as_text(series), series.astype("str"))
