@@ -458,9 +458,11 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
         quarantine = quarantine_rows(raw, bad, rows.reason, spec.name)
         kept_rows, order = ordering.result()
     rows_read = len(raw)
-    del raw
+    del raw, times, numbers, sorts, ranks, customer_codes  # (and what the take, the peak, does not need)
     n_anonymous = int(df["customer_id"].isna().to_numpy()[kept_rows].sum())
-    contacts = take_rows(df, kept_rows if order is None else kept_rows[order], sink=sink)
+    taken = kept_rows if order is None else kept_rows[order]
+    del kept_rows, order, ordering
+    contacts = take_rows(df, taken, sink=sink)
     if contacts is not None:
         contacts = contacts.reset_index(drop=True)
     counts = _counts(rows_read, keep, rows.filtered, bad, quarantine, n_anonymous, unmapped, dst, mapped)
