@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from contract.lineage import source_identity
 from contract.reading import read_export, read_side_table
@@ -72,6 +74,50 @@ def source_spec(files: FilesConfig, name: str = "contacts") -> SourceSpec:
         future_tolerance_hours=files.future_tolerance_hours)
 
 
+class UnknownIds:
+    """Counts the present ids, over pieces, that a side table's ids (`known`) do not hold.
+
+    Arrow's is_in hashes its value set anew on every call, and pandas' isin first turns every known id
+    into a Python object: per piece of 250,000 rows, the 2 million customers of a 10M-row export cost
+    more than the piece (the ingest grew as n^1.7). So the pieces' ids are gathered until they are as
+    many as the known ids and then looked up at once: the known ids are hashed once per as many rows,
+    time linear in the rows, and the ids held are at most as many as the side table's."""
+
+    def __init__(self, known: pd.Series) -> None:
+        self.index = pd.Index(known.dropna().unique())
+        arrow = isinstance(self.index.array, pd.arrays.ArrowStringArray)
+        self.values = pa.chunked_array(pa.array(self.index.array)).combine_chunks() if arrow else None
+        self.pending: list[pa.ChunkedArray] = []
+        self.pending_rows = 0
+        self.unknown = 0
+
+    def add(self, ids: pd.Series) -> None:
+        """The ids of one piece (missing ones are not counted)."""
+        if self.values is None or not isinstance(ids.array, pd.arrays.ArrowStringArray):
+            self.unknown += int((ids.notna() & ~ids.isin(self.index)).sum())  # (what pandas' isin does)
+            return
+        self.pending.append(pa.chunked_array(pa.array(ids.array)))
+        self.pending_rows += len(ids)
+        if self.pending_rows >= len(self.index):
+            self._look_up()
+
+    def _look_up(self) -> None:
+        chunks = [c for part in self.pending for c in part.chunks]
+        self.pending, self.pending_rows = [], 0
+        if not chunks:
+            return
+        typ = chunks[0].type
+        ids = pa.chunked_array([c.cast(typ) for c in chunks], type=typ)
+        present = len(ids) - ids.null_count
+        known = pc.sum(pc.is_in(ids, value_set=self.values.cast(typ), skip_nulls=True)).as_py() or 0
+        self.unknown += present - int(known)
+
+    def count(self) -> int:
+        """The ids not known among every id added so far."""
+        self._look_up()
+        return self.unknown
+
+
 class KeptSummary:
     """What the stages after ingest need to know of the kept contacts, gathered piece by piece as
     they are written (call it with each piece), so that they are never held whole: which contract
@@ -79,13 +125,17 @@ class KeptSummary:
     know, and how many carry the export's own resolution signal."""
 
     def __init__(self, known: dict[str, pd.Series]) -> None:
-        self.known = {key: pd.Index(ids.dropna().unique()) for key, ids in known.items() if len(ids)}
+        self.known = {key: UnknownIds(ids) for key, ids in known.items() if len(ids)}
         self.rows = 0
         self.columns: set[str] = set()
         self.with_values: set[str] = set()
         self.channels: set[str] = set()
-        self.unknown = dict.fromkeys(self.known, 0)
         self.known_signal = 0
+
+    @property
+    def unknown(self) -> dict[str, int]:
+        """Per side-table key: the kept contacts with an id the side table does not know."""
+        return {key: ids.count() for key, ids in self.known.items()}
 
     def __call__(self, piece: pd.DataFrame) -> None:
         self.rows += len(piece)
@@ -93,7 +143,7 @@ class KeptSummary:
         self.with_values |= {c for c in self.columns - self.with_values if piece[c].notna().any()}
         self.channels |= set(map(str, piece["channel"].dropna().unique()))
         for key, ids in self.known.items():
-            self.unknown[key] += int((piece[key].notna() & ~piece[key].isin(ids)).sum())
+            ids.add(piece[key])
         if "resolution_signal" in piece:
             self.known_signal += int(piece["resolution_signal"].notna().sum())
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, REQUIRED
+from contract.vocabulary import ABSENT_ALLOWED, CONTRACT, NUMERIC, REQUIRED
 from base.errors import StageStop
 
 THREADS = min(4, os.cpu_count() or 1)  # for per-column work
@@ -80,7 +80,9 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
         return values.astype("str").where(values.notna())
     if not pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
         return values  # timestamps etc.: parsed later as they are
-    if values.dtype != "str":
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "boolean":
+        values = _bools_as_text(values)  # (yes/no answers with gaps: Python objects, read by pandas as such)
+    elif values.dtype != "str":
         values = values.astype("str")
     # In Arrow (trim, then null out blanks and tokens): pandas' chain costs twice as much.
     arr = trim(pa.array(values.array))
@@ -88,6 +90,14 @@ def _text(values: pd.Series, missing: tuple[str, ...] | list[str] = ()) -> pd.Se
     if pc.any(blank).as_py():
         arr = null_where(arr, blank)
     return pd.Series(pd.array(arr, dtype=values.dtype), index=values.index)
+
+
+def _bools_as_text(values: pd.Series) -> pd.Series:
+    """`values.astype("str")` of Python booleans and missing values ("True", "False", missing), by Arrow
+    from the booleans: pandas' astype calls str() on every object."""
+    flags = pa.array(values.to_numpy(), type=pa.bool_(), from_pandas=True)
+    text = pc.if_else(flags, pa.scalar("True", pa.large_string()), pa.scalar("False", pa.large_string()))
+    return pd.Series(pd.array(text, dtype="str"), index=values.index)
 
 
 # The ASCII bytes Arrow's utf8_trim_whitespace strips, asked of Arrow itself (not assumed).
@@ -210,8 +220,9 @@ def map_export(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None 
     checked and cleaned, the contract columns built, then the value maps and the filters applied."""
     cmap = _column_map(raw, spec, duplicated)
     notes = check_sources(cmap, spec, list(raw.columns), duplicated or {}, f"the {spec.name} file")
-    src = _cleaned_sources(raw, cmap, spec)
-    frame, absent, constants = _contract_frame(raw, cmap, spec, src)
+    as_is = _numbers_as_they_are(raw, cmap, spec)
+    src = _cleaned_sources(raw, cmap, spec, as_is)
+    frame, absent, constants = _contract_frame(raw, cmap, spec, src, as_is)
     rules = _RowFilters(len(raw))
     cleaned = {c for c in CONTRACT if isinstance(cmap.get(c), str) and frame[c].dtype == "str"}
     report: dict[str, dict] = {}
@@ -256,12 +267,42 @@ def _column_map(raw: pd.DataFrame, spec, duplicated: dict[str, list[int]] | None
     return cmap
 
 
-def _cleaned_sources(raw: pd.DataFrame, cmap: dict, spec) -> Callable[[str], pd.Series]:
+def _numbers_as_they_are(raw: pd.DataFrame, cmap: dict, spec) -> set[str]:
+    """The source columns that only number columns of the contract (wait_s, handle_s, transfers) read,
+    as their own names, without a value map, and that the file already types as float64 or integers:
+    those are taken as they are. As text (`_text`) they would be written out and read back as the same
+    float64 (Python writes a float64 so that it reads back exactly; integers are exact), for nothing."""
+    readers: dict[str, set[str]] = {}
+    for col, entry in cmap.items():
+        for name in source_of(entry):
+            readers.setdefault(name, set()).add(col if isinstance(entry, str) else f"{col} (parts)")
+    others = {e.column for e in spec.extra_columns.values()} | {r.column for r in spec.filters}
+    others |= {spec.outcome_signal.column} if spec.outcome_signal else set()
+    numbers_only = set(NUMERIC) - set(spec.value_maps)
+    return {name for name, cols in readers.items()
+            if cols <= numbers_only and name not in others and name in raw.columns
+            and isinstance(raw[name].dtype, np.dtype)
+            and (raw[name].dtype == np.float64 or raw[name].dtype.kind in "iu")}
+
+
+def _typed_number(values: pd.Series) -> pd.Series:
+    """A typed number column as its text would read (`_numbers_as_they_are`): a float column whose
+    values are all whole is written as integers (`_text`), so its -0.0 reads as 0.0."""
+    if values.dtype == np.float64:
+        finite = values.dropna()
+        if len(finite) and np.isfinite(finite).all() and (finite == np.round(finite)).all():
+            return values + 0.0  # (-0.0 + 0.0 is 0.0; every other value is itself)
+    return values
+
+
+def _cleaned_sources(raw: pd.DataFrame, cmap: dict, spec, as_is: set[str] = frozenset()) -> Callable[[str], pd.Series]:
     """A source column by name, stripped with blanks and missing-value tokens missing (`_text`). Each
-    source column read is cleaned once, the columns in parallel threads (Arrow releases the GIL)."""
+    source column read is cleaned once, the columns in parallel threads (Arrow releases the GIL); those
+    `as_is` only when asked for."""
     tokens = [t.strip() for t in spec.missing_values]
     wanted = {c for e in cmap.values() for c in source_of(e)} | {e.column for e in spec.extra_columns.values()}
     wanted |= {r.column for r in spec.filters} | ({spec.outcome_signal.column} if spec.outcome_signal else set())
+    wanted -= as_is
     columns = {c: raw[c] for c in sorted(wanted)}
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         cache: dict[str, pd.Series] = dict(zip(columns, pool.map(lambda v: _text(v, tokens), columns.values())))
@@ -274,10 +315,11 @@ def _cleaned_sources(raw: pd.DataFrame, cmap: dict, spec) -> Callable[[str], pd.
     return src
 
 
-def _contract_frame(raw: pd.DataFrame, cmap: dict, spec,
-                    src: Callable[[str], pd.Series]) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
-    """Every contract column (absent ones all missing, constants repeated, parts joined), the reason
-    family, `extra_<name>` columns and the raw outcome signal; with the absent and constant columns."""
+def _contract_frame(raw: pd.DataFrame, cmap: dict, spec, src: Callable[[str], pd.Series],
+                    as_is: set[str] = frozenset()) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Every contract column (absent ones all missing, constants repeated, parts joined, the numbers
+    `as_is` as the file types them), the reason family, `extra_<name>` columns and the raw outcome
+    signal; with the absent and constant columns."""
     cols: dict[str, pd.Series] = {}
     absent, constants = [], {}
     for c in CONTRACT:
@@ -289,7 +331,7 @@ def _contract_frame(raw: pd.DataFrame, cmap: dict, spec,
             constants[c] = const
             cols[c] = filled(const, raw.index)
         elif isinstance(entry, str):
-            cols[c] = src(entry)
+            cols[c] = _typed_number(raw[entry]) if entry in as_is else src(entry)
         else:  # joined in Arrow; missing when any part is
             parts = [pa.array(src(p).astype("str").array) for p in source_of(entry)]
             joined = pc.binary_join_element_wise(*parts, pa.scalar(_sep(entry), parts[0].type),
@@ -369,3 +411,25 @@ def _apply_value_map(frame: pd.DataFrame, spec, key: str, mapping: dict, rules: 
 def filled(value: str, index: pd.Index) -> pd.Series:
     """`pd.Series(value, index=index, dtype="str")`, repeated by Arrow (pandas takes the scalar n times)."""
     return pd.Series(pd.array(pa.repeat(pa.scalar(value, pa.large_string()), len(index)), dtype="str"), index=index)
+
+
+def map_by_value(values: pd.Series, mapper: object) -> pd.Series:
+    """`values.map(mapper)`, done once per distinct value (`by_value`): pandas' map looks every row up
+    (millions of reason codes or agent ids, a few hundred distinct: 10x the time)."""
+    return by_value(values, lambda distinct: distinct.map(mapper))
+
+
+def by_value(values: pd.Series, apply: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`apply(values)` for an element-wise `apply`, computed on the distinct values (and a missing one,
+    when a row is missing) and spread to the rows by Arrow's dictionary codes. pandas itself applies it,
+    to those values, so each row gets what pandas gives it, in the dtype pandas gives."""
+    if not isinstance(values.array, pd.arrays.ArrowStringArray) or not len(values):
+        return apply(values)
+    arr = pa.chunked_array(pa.array(values.array))
+    enc = pc.dictionary_encode(arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0))
+    distinct, codes = enc.dictionary, enc.indices
+    if codes.null_count:
+        codes = pc.fill_null(codes, len(distinct))
+        distinct = pa.concat_arrays([distinct, pa.nulls(1, distinct.type)])
+    small = apply(pd.Series(pd.array(distinct, dtype=values.dtype), name=values.name))
+    return pd.Series(small.array.take(codes.to_numpy()), index=values.index, name=small.name)

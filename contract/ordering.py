@@ -59,6 +59,18 @@ def rank_codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return codes
 
 
+def order_codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """uint64 codes that order rows as the values do (missing: `MISSING`), for `coded_order`: the values'
+    `digit_keys` when they have them (no hashing, no sort), else their `rank_codes`."""
+    packed = digit_keys(values)
+    if packed is None:
+        return rank_codes(values)
+    keys, present = packed
+    codes = np.full(len(present), MISSING, dtype=np.uint64)
+    codes[present] = keys  # (at most 19 digits: below MISSING)
+    return codes
+
+
 def coded_order(cust: np.ndarray, t: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
     """Permutation to (customer, missing last; time; id) order on rank codes (`rank_codes` of the
     customers; ids as non-negative ranks), or None when the rows already are in it: the order of
@@ -107,6 +119,50 @@ def radix_argsort(keys: np.ndarray) -> np.ndarray:
         shift += 16
         if top >> shift == 0:
             return order
+
+
+def digit_keys(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(one uint64 per present value, True where present) when every present value is the same number of
+    bytes, a prefix they all share, then at most 19 ASCII digits (ids such as CT000806603 or 1234567):
+    the keys order the values as Arrow's string sort does (digits of one length sort as their number).
+    Else None. Read from the string data as a byte matrix, without copying it."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)) or not len(values):
+        return None
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=width)[values.offset: values.offset + len(values) + 1]
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    lengths = np.diff(offsets)
+    m = int(present.sum())
+    size = int(lengths[present][0]) if m else 0
+    if not m or not size or (lengths[present] != size).any():
+        return None
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    if not lengths[~present].any():  # the present values side by side in the data: a view
+        block = data[int(offsets[0]): int(offsets[-1])].reshape(m, size)
+    else:  # (missing values that keep bytes, e.g. anonymous ids made missing: the present ones copied out)
+        block = np.lib.stride_tricks.sliding_window_view(data, size)[offsets[:-1][present]]
+    prefix = 0
+    while prefix < size and (block[:, prefix] == block[0, prefix]).all():
+        prefix += 1
+    if size - prefix > 19:
+        return None
+    keys = np.zeros(m, dtype=np.uint64)
+    for j in range(prefix, size):
+        digit = block[:, j] - np.uint8(48)
+        if (digit > 9).any():
+            return None
+        keys = keys * np.uint64(10) + digit
+    return keys, present
+
+
+def digit_sort(keys: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in ascending key order (`digit_keys`), stable, the missing values last in position
+    order (Arrow's `array_sort_indices(null_placement="at_end")` of the values), and the keys in that order."""
+    by_key = radix_argsort(keys)
+    return np.concatenate([np.flatnonzero(present)[by_key], np.flatnonzero(~present)]), keys[by_key]
 
 
 PIECE_ROWS = 250_000  # rows a piece handed to a sink (1M rows: four parts, written two at a time)

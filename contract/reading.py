@@ -194,6 +194,19 @@ def _read_delimited(name: str, data: bytes, read: ReadConfig) -> tuple[pd.DataFr
     return table.combine_chunks().to_pandas(), header
 
 
+def one_chunk(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with each Arrow text column in one chunk, in place. Parquet gives a chunk per row group (a
+    million rows), and every take of rows from a chunked column concatenates its chunks again first: the
+    ingest takes its rows in pieces, so a 10M-row export's text was copied whole for every piece."""
+    for pos, name in enumerate(df.columns):
+        values = df.iloc[:, pos]
+        if isinstance(values.array, pd.arrays.ArrowStringArray):
+            chunked = pa.chunked_array(pa.array(values.array))
+            if chunked.num_chunks > 1:
+                df.isetitem(pos, pd.Series(pd.array(chunked.combine_chunks(), dtype=values.dtype), index=df.index))
+    return df
+
+
 def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.contacts") -> RawExport:
     """Every file the pattern names, concatenated (same columns required)."""
     read = read or ReadConfig()
@@ -208,7 +221,7 @@ def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.
                 buffer = io.BytesIO()
                 pq.write_table(pq.ParquetFile(path).read().rename_columns(unique), buffer)
                 df = pd.read_parquet(buffer)
-            frames.append(df)
+            frames.append(one_chunk(df))
             headers.append(header)
             names.append(path)
             continue

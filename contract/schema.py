@@ -26,13 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.events import collapse_events
-from contract.mapping import ContractError, Mapped, _text, any_byte_of, filled, map_export, null_where, trim
-from contract.ordering import as_microseconds, coded_order, rank_codes, take_rows
-from contract.vocabulary import CHANNELS, CONTRACT, OPTIONAL, REQUIRED
+from contract.isotime import iso_with_offset
+from contract.mapping import (ContractError, Mapped, _text, any_byte_of, by_value, filled, map_by_value, map_export,
+                              null_where, trim)
+from contract.ordering import as_microseconds, coded_order, digit_keys, digit_sort, order_codes, rank_codes, take_rows
+from contract.vocabulary import CHANNELS, CONTRACT, NUMERIC, OPTIONAL, REQUIRED
 
 __all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
            "parse_timestamps", "map_columns"]
-NUMERIC = ("wait_s", "handle_s", "transfers")
 INTEGER = ("transfers",)
 # Channels that never have a human agent on the contact, and dispositions without one.
 NO_AGENT_CHANNELS = ("self_service",)
@@ -109,22 +110,26 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
         out, amb, gap = _localize(values, tz, ambiguous, nonexistent)
         return TimeParse(out, none, amb, gap)
     arrow = trim(pa.array(values.astype("str").array))
-    text = pd.Series(pd.array(arrow, dtype="str"), index=idx).where(values.notna())
-    arrow = pa.array(text.array)
-    # RE2 over the Arrow strings: pandas' str.contains runs Python's re row by row. An offset needs
-    # one of the characters z Z + -: without any of them in the column, no value has one.
-    if any_byte_of(arrow, b"zZ+-"):
-        has_offset = pd.Series(pc.fill_null(pc.match_substring_regex(arrow, _OFFSET), False).to_numpy(
-            zero_copy_only=False), index=idx)
-    else:
-        has_offset = pd.Series(False, index=idx)
-    out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
+    text = pd.Series(pd.array(arrow, dtype="str"), index=idx)
+    if values.isna().any():  # (else a no-op that costs a pass over every value)
+        text = text.where(values.notna())
+        arrow = pa.array(text.array)
     amb, gap = none.copy(), none.copy()
     formats = [fmt] if isinstance(fmt, str) or fmt is None else list(fmt)
-    if has_offset.any():
-        sub = text[has_offset]
+    # Values in the one common shape (2025-01-31T09:00:00+01:00, or Z) are read from their bytes
+    # (contract/isotime.py) when ISO 8601 is the first format; pandas reads the others as before.
+    us, read = (iso_with_offset(arrow, text.notna().to_numpy()) if formats[0] is None
+                else (None, np.zeros(len(idx), dtype=bool)))
+    has_offset = pd.Series(_with_offset(arrow, read), index=idx)
+    if read.any():  # (the rows not read hold NaT)
+        out = pd.Series(us.view("datetime64[us]"), index=idx, copy=False).dt.tz_localize("UTC")
+    else:
+        out = pd.Series(pd.NaT, index=idx, dtype="datetime64[us, UTC]")
+    rest = has_offset & ~read
+    if rest.any():
+        sub = text[rest]
         for f in formats:
-            todo = out[has_offset].isna()
+            todo = out[rest].isna()
             if not todo.any():
                 break
             parsed = pd.to_datetime(sub[todo], utc=True, format=f or "ISO8601", errors="coerce")
@@ -143,10 +148,29 @@ def parse_times(values: pd.Series, fmt: str | tuple[str, ...] | list[str] | None
                 got = _strptime(local_text[todo], f)
                 parsed[got.index] = got
         local, a, g = _localize(parsed, tz, ambiguous, nonexistent)
-        out[naive] = local
-        amb[naive], gap[naive] = a, g
+        if idx.is_unique:  # by position (their labels are the naive rows', in order): no alignment
+            at = np.flatnonzero(naive.to_numpy())
+            out.iloc[at] = local.array
+            amb.iloc[at], gap.iloc[at] = a.to_numpy(), g.to_numpy()
+        else:
+            out[naive] = local
+            amb[naive], gap[naive] = a, g
     unparseable = out.isna() & text.notna() & (text != "") & ~amb & ~gap
     return TimeParse(out, unparseable, amb, gap)
+
+
+def _with_offset(arrow: pa.Array | pa.ChunkedArray, read: np.ndarray) -> np.ndarray:
+    """True where a value ends in a UTC offset (`_OFFSET`): the rows `read` do (contract/isotime.py), the
+    others are asked of RE2 (pandas' str.contains runs Python's re row by row). An offset needs one of
+    the characters z Z + -: without any of them in the column, no value has one."""
+    has = read.copy()
+    if read.all():
+        return has
+    rest = np.flatnonzero(~read)
+    sub = arrow if not read.any() else arrow.take(pa.array(rest))
+    if any_byte_of(sub, b"zZ+-"):
+        has[rest] = pc.fill_null(pc.match_substring_regex(sub, _OFFSET), False).to_numpy(zero_copy_only=False)
+    return has
 
 
 def _strptime(text: pd.Series, fmt: str | None) -> pd.Series:
@@ -199,12 +223,23 @@ def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Nullable booleans from the many ways exports write yes/no; returns (parsed, bad mask)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean"), pd.Series(False, index=values.index)
-    text = values.astype("str").str.strip().str.lower().where(values.notna())
+    # Each distinct text read once (a yes/no column holds a handful), then spread to the rows.
+    answer = by_value(values.astype("str"), _yes_no).to_numpy(copy=True)
+    answer[values.isna().to_numpy()] = _BLANK  # (a missing value is no answer, and not a bad one)
     parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    parsed[text.isin(_TRUE)] = True
-    parsed[text.isin(_FALSE)] = False
-    bad = text.notna() & (text != "") & ~text.isin(_TRUE | _FALSE)
-    return parsed, bad
+    parsed[answer == _YES] = True
+    parsed[answer == _NO] = False
+    return parsed, pd.Series(answer == _BAD, index=values.index)
+
+
+_NO, _YES, _BAD, _BLANK = range(4)
+
+
+def _yes_no(text: pd.Series) -> pd.Series:
+    """What each yes/no answer says: _YES, _NO, _BAD (not one) or _BLANK (missing or blank)."""
+    text = text.str.strip().str.lower()
+    said = np.select([text.isin(_TRUE), text.isin(_FALSE), text.notna() & (text != "")], [_YES, _NO, _BAD], _BLANK)
+    return pd.Series(said.astype(np.int8), index=text.index)
 
 
 def _clean_str(values: pd.Series) -> pd.Series:
@@ -321,9 +356,12 @@ def _numbers(values: pd.Series, decimal: str) -> pd.Series:
 
 
 def _id_sorts(ids: pa.Array, customers: pa.Array) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """The contact ids sorted (`sorted_values`: duplicates, the id order) and the customers' rank
-    codes (the stored order): one worker's job, started as soon as both are clean."""
-    return sorted_values(ids), rank_codes(customers)
+    """The contact ids sorted (`sorted_values`: duplicates, the id order) and the customers' order codes
+    (the stored order): one worker's job, started as soon as both are clean."""
+    return sorted_values(ids), order_codes(customers)
+
+
+SORTED_CHUNK = 1 << 20  # sorted neighbours compared this many at a time
 
 
 def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -331,13 +369,23 @@ def sorted_values(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nd
     equal values share, all missing values one). By sorting: for millions of distinct ids, Arrow's
     sort is several times faster than hashing them (dictionary_encode)."""
     n = len(values)
+    packed = digit_keys(values) if n >= 2 else None
+    if packed is not None:  # ids of one size, a shared prefix and digits: sorted as integers (10x faster)
+        order, ranked = digit_sort(*packed)
+        same = np.ones(n - 1, dtype=bool)  # (missing values: one group, after the others)
+        same[:len(ranked) - 1] = ranked[1:] == ranked[:-1]
+        if len(ranked) < n:
+            same[len(ranked) - 1] = False
+        return order, np.concatenate([[0], np.cumsum(~same)])
     order = pc.array_sort_indices(values, null_placement="at_end").to_numpy()
     if n < 2:
         return order, np.zeros(n, dtype=np.int64)
-    ranked = values.take(order)
-    same = pc.fill_null(pc.equal(ranked.slice(0, n - 1), ranked.slice(1)), False).to_numpy(zero_copy_only=False)
-    nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
-    same |= nulls[:-1] & nulls[1:]
+    same = np.empty(n - 1, dtype=bool)
+    for lo in range(0, n - 1, SORTED_CHUNK):  # (a sorted copy of a chunk of the values at a time, not of all)
+        ranked = values.take(order[lo:min(lo + SORTED_CHUNK, n - 1) + 1])
+        part = pc.fill_null(pc.equal(ranked.slice(0, len(ranked) - 1), ranked.slice(1)), False)
+        nulls = pc.is_null(ranked).to_numpy(zero_copy_only=False)
+        same[lo:lo + len(ranked) - 1] = part.to_numpy(zero_copy_only=False) | (nulls[:-1] & nulls[1:])
     return order, np.concatenate([[0], np.cumsum(~same)])
 
 
@@ -398,17 +446,23 @@ def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str
     ranks, customer_codes = _check_duplicates(df, spec, sorts, rows)
 
     keep = pd.Series(rows.open, index=df.index)
-    bad = rows.reason != ""
-    unmapped = _last_columns(df, spec, keep, rows.open, agent_teams)
-    kept_rows, order = _stored_order(df, keep, customer_codes, ranks)
-    # The rejected rows' raw values are kept now and the raw frame let go before the take (the stage's
-    # peak): a caller that handed it over (`RawExport.hand_over`) frees the export's columns the
-    # contacts do not share (1M rows: peak RSS -8%, half the kernel time of first-touch page faults).
-    quarantine = quarantine_rows(raw, bad, rows.reason, spec.name)
+    bad = pd.Series(rows.code != 0, index=df.index)
+    # The stored order is sorted in a thread (numpy sorts without the GIL) while the last columns are
+    # filled and the quarantine's rows written as JSON (Python, with it).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ordering = pool.submit(_stored_order, as_microseconds(df["started_at"]), rows.open, customer_codes, ranks)
+        unmapped = _last_columns(df, spec, keep, rows.open, agent_teams)
+        # The rejected rows' raw values are kept now and the raw frame let go before the take (the stage's
+        # peak): a caller that handed it over (`RawExport.hand_over`) frees the export's columns the
+        # contacts do not share (1M rows: peak RSS -8%, half the kernel time of first-touch page faults).
+        quarantine = quarantine_rows(raw, bad, rows.reason, spec.name)
+        kept_rows, order = ordering.result()
     rows_read = len(raw)
-    del raw
+    del raw, times, numbers, sorts, ranks, customer_codes  # (and what the take, the peak, does not need)
     n_anonymous = int(df["customer_id"].isna().to_numpy()[kept_rows].sum())
-    contacts = take_rows(df, kept_rows if order is None else kept_rows[order], sink=sink)
+    taken = kept_rows if order is None else kept_rows[order]
+    del kept_rows, order, ordering
+    contacts = take_rows(df, taken, sink=sink)
     if contacts is not None:
         contacts = contacts.reset_index(drop=True)
     counts = _counts(rows_read, keep, rows.filtered, bad, quarantine, n_anonymous, unmapped, dst, mapped)
@@ -424,15 +478,25 @@ class _Verdicts:
 
     def __init__(self, filtered: pd.Series) -> None:
         self.filtered = filtered
-        self.reason = filled("", filtered.index)
+        self.texts = [""]  # the reasons given, by code (0: none)
+        self.code = np.zeros(len(filtered), dtype=np.int16)
         self.open = (filtered == "").to_numpy(dtype=bool, copy=True)
 
     def flag(self, mask: pd.Series | np.ndarray, text: str) -> None:
         """Give the rows of `mask` still in play the reason `text` (a row keeps its first reason)."""
         hit = np.asarray(mask, dtype=bool) & self.open
         if hit.any():
-            self.reason[hit] = text
+            if text not in self.texts:
+                self.texts.append(text)
+            self.code[hit] = self.texts.index(text)
             self.open[hit] = False
+
+    @property
+    def reason(self) -> pd.Series:
+        """Each row's reason as text ("" for none), built from the codes once asked for: a text column
+        of every row changed rule by rule would be copied whole at each rule."""
+        texts = pa.array(self.texts, type=pa.large_string())
+        return pd.Series(pd.array(pc.take(texts, pa.array(self.code)), dtype="str"), index=self.filtered.index)
 
 
 def _clean_and_parse(df: pd.DataFrame, mapped: Mapped, spec: SourceSpec, absent: set[str]) -> tuple[dict, dict, Future]:
@@ -592,7 +656,7 @@ def _last_columns(df: pd.DataFrame, spec: SourceSpec, keep: pd.Series, open_: np
     reason family, whole transfers, the source row, the team from the agents table. Returns the number
     of kept rows whose reason code has no family (None without a family mapping or column)."""
     # A code without a family is its own family (never lumped with other unmapped codes).
-    family = df["reason_code"].map(spec.reason_families) if spec.reason_families else None
+    family = map_by_value(df["reason_code"], spec.reason_families) if spec.reason_families else None
     if "reason_family" in df:  # from a column of the export; the mapping fills its gaps
         family = _clean_str(df["reason_family"]).fillna(family if family is not None else pd.NA)
     unmapped = int((family.isna() & keep).sum()) if family is not None else None
@@ -606,18 +670,17 @@ def _last_columns(df: pd.DataFrame, spec: SourceSpec, keep: pd.Series, open_: np
                        else df["transfers"].where(keep).astype("Int64"))  # (beyond int64: pandas' error)
     df["source_row"] = df.index.astype("int64")
     if agent_teams is not None and len(agent_teams):  # the export may lack the team; the agents table knows it
-        df["team"] = df["team"].fillna(df["agent_id"].map(agent_teams)).astype("str")
+        df["team"] = df["team"].fillna(map_by_value(df["agent_id"], agent_teams)).astype("str")
     return unmapped
 
 
-def _stored_order(df: pd.DataFrame, keep: pd.Series, customer_codes: np.ndarray,
+def _stored_order(started: np.ndarray, keep: np.ndarray, customer_codes: np.ndarray,
                   ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The kept rows and their (customer, time, id) order: each customer's history contiguous and in time
     order (anonymous last), the order the labeller and the feature builder work in, so they need not
-    sort 10 million rows again (None: in order already)."""
-    kept_rows = np.flatnonzero(keep.to_numpy())
-    order = coded_order(customer_codes[kept_rows],
-                        as_microseconds(df["started_at"])[kept_rows], ranks[kept_rows])
+    sort 10 million rows again (None: in order already). `started`: the start times in microseconds."""
+    kept_rows = np.flatnonzero(keep)
+    order = coded_order(customer_codes[kept_rows], started[kept_rows], ranks[kept_rows])
     return kept_rows, order
 
 

@@ -14,3 +14,4 @@ REQUIRED: tuple[str, ...] = ("contact_id", "customer_id", "started_at", "channel
 OPTIONAL: tuple[str, ...] = ("ended_at", "team", "wait_s", "handle_s", "transfers", "disposition", "survey_resolved")
 CONTRACT: tuple[str, ...] = REQUIRED + OPTIONAL
 ABSENT_ALLOWED: tuple[str, ...] = ("agent_id",)
+NUMERIC: tuple[str, ...] = ("wait_s", "handle_s", "transfers")  # parsed as numbers

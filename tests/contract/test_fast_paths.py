@@ -237,3 +237,178 @@ def test_ascii_check_of_a_mapped_file_finds_a_high_byte_anywhere(tmp_path):
             path.write_bytes(bytes(data))
             with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 assert _ascii(mapped) == bytes(data).isascii()
+
+
+# Timestamps in the common shape (contract/isotime.py) and near it: field values in and out of range, a
+# lower-case z, fractions, a space for T, missing seconds, offsets without a colon or beyond 14 hours.
+iso_fields = st.tuples(st.integers(1890, 2210), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                       st.integers(0, 61), st.integers(0, 61))
+iso_zones = st.one_of(st.just("Z"), st.just("z"), st.tuples(st.sampled_from("+-"), st.integers(0, 16),
+                                                              st.sampled_from([0, 30, 45, 59, 60])))
+iso_variants = st.sampled_from(["", "", "", "fraction", "space", "no seconds", "no colon", "pad"])
+
+
+def _iso_text(fields: tuple, zone, variant: str) -> str:
+    y, mo, d, h, mi, s = fields
+    text = f"{y:04d}-{mo:02d}-{d:02d}{' ' if variant == 'space' else 'T'}{h:02d}:{mi:02d}"
+    text += "" if variant == "no seconds" else f":{s:02d}" + (".5" if variant == "fraction" else "")
+    if isinstance(zone, str):
+        return text + zone + (" " if variant == "pad" else "")
+    sign, oh, om = zone
+    return text + (f"{sign}{oh:02d}{om:02d}" if variant == "no colon" else f"{sign}{oh:02d}:{om:02d}")
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.builds(_iso_text, iso_fields, iso_zones, iso_variants)), max_size=30),
+       offset=st.integers(0, 3), cuts=st.lists(st.integers(1, 29), max_size=2), large=st.booleans())
+@example(values=["2024-02-29T23:59:59-14:00", "2023-02-29T00:00:00Z", "1900-01-01T00:00:00+00:00",
+                 "2199-12-31T23:59:59Z"], offset=0, cuts=[], large=True)
+def test_timestamps_with_offsets_match_pandas(values, offset, cuts, large):
+    """Read from their bytes or by pandas, every value with an offset parses as pandas' ISO 8601 parser
+    reads it alone (the fast path reads a subset: exactly the values it reads, pandas reads the same)."""
+    from contract.isotime import iso_with_offset
+    from contract.schema import parse_times
+
+    typ = pa.large_string() if large else pa.string()
+    arr = pa.array(values, type=typ).slice(offset)
+    kept = values[offset:]
+    stripped = [v if v is None else v.strip() for v in kept]  # (parse_times trims first)
+    expected = pd.to_datetime(pd.Series(stripped, dtype="str"), utc=True, format="ISO8601", errors="coerce")
+    expected = expected.dt.as_unit("us").astype("int64").to_numpy()  # (NaT: the smallest int64)
+    for given_arr in (arr, _chunked(kept, typ, cuts)):
+        us, read = iso_with_offset(given_arr, np.ones(len(kept), dtype=bool))
+        assert (us[read] == expected[read]).all()
+        assert (expected[read] != np.iinfo(np.int64).min).all()
+    got = parse_times(pd.Series(pd.array(arr, dtype="str")), None, "UTC").values
+    assert got.dtype == "datetime64[us, UTC]"
+    assert (got.astype("int64").to_numpy() == expected).all()  # (every value generated has an offset)
+
+
+def test_timestamps_at_the_end_of_the_data_are_read():
+    """A 20-byte value last in the string data (its 26-byte row would run past the data: padded copy)."""
+    from contract.isotime import iso_with_offset
+
+    for values in (["2025-01-01T00:00:00Z"], ["2025-01-01T00:00:00+01:00", "2025-01-02T00:00:00Z"],
+                   ["x" * 100, "2025-01-01T00:00:00Z"]):
+        us, read = iso_with_offset(pa.array(values), np.ones(len(values), dtype=bool))
+        expected = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601", errors="coerce")
+        ok = expected.notna().to_numpy()
+        assert (read == ok).all()
+        assert (us[ok] == expected[ok].dt.as_unit("us").astype("int64").to_numpy()).all()
+
+
+words = st.one_of(st.none(), st.sampled_from(["yes", " Yes", "NO ", "y", "true", "T", "0", "1", "resolved",
+                                              "not resolved", "maybe", "", " ", "\u00a0no", "é", "A1", "A2"]))
+
+
+@SETTINGS
+@given(values=st.lists(words, max_size=30), cuts=st.lists(st.integers(1, 29), max_size=2))
+def test_by_value_matches_pandas_per_row(values, cuts):
+    """Mapping and yes/no parsing once per distinct value give each row what pandas gives it."""
+    from contract.mapping import map_by_value
+    from contract.schema import _FALSE, _TRUE, _parse_bool
+
+    series = pd.Series(pd.array(_chunked(values, pa.large_string(), cuts), dtype="str"))
+    for mapper in ({"A1": "team 1", "yes": "y"}, pd.Series({"A1": 7, "A2": 8}), pd.Series({"A1": "t1"})):
+        assert_ = pd.testing.assert_series_equal
+        assert_(map_by_value(series, mapper), series.map(mapper))
+    text = series.astype("str").str.strip().str.lower().where(series.notna())  # (the reading row by row)
+    parsed, bad = _parse_bool(series)
+    expected = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    expected[text.isin(_TRUE)] = True
+    expected[text.isin(_FALSE)] = False
+    pd.testing.assert_series_equal(parsed, expected)
+    assert bad.tolist() == (text.notna() & (text != "") & ~text.isin(_TRUE | _FALSE)).tolist()
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                                 st.integers(-2**63, 2**63 - 1).map(float)), max_size=20))
+def test_typed_numbers_read_as_their_text(values):
+    """A float64 or integer column taken as it is (mapping `_numbers_as_they_are`) parses as its text would."""
+    from contract.mapping import _text, _typed_number
+    from contract.schema import _numbers
+
+    floats = pd.Series(values, dtype="float64")
+    ints = pd.Series([int(v) for v in values if v is not None and np.isfinite(v) and abs(v) < 2**63], dtype="int64")
+    for col in (floats, ints, floats.where(floats != 0, -0.0), floats.round().where(floats.abs() < 1e15, -0.0)):
+        try:
+            as_text = _numbers(_text(col, [""]), ".")
+        except TypeError:  # (an integral float beyond int64: the text path cannot write it; typed, it is read)
+            continue
+        typed = _numbers(_typed_number(col), ".")
+        pd.testing.assert_series_equal(typed, as_text)
+        # (-0.0 and 0.0: different bytes in Parquet; a NaN, whatever its sign bit, is written as missing)
+        assert (np.signbit(typed) == np.signbit(as_text))[as_text.notna()].all()
+
+
+@SETTINGS
+@given(numbers=st.lists(st.one_of(st.none(), st.integers(0, 10**6 - 1)), max_size=40),
+       digits=st.sampled_from([1, 6, 19]), prefix=st.sampled_from(["", "CT", "9"]), offset=st.integers(0, 3),
+       cuts=st.lists(st.integers(1, 39), max_size=2), large=st.booleans(),
+       odd=st.sampled_from([None, "CT1", "x" * 25, "CTa00001"]))
+def test_digit_ids_sort_as_arrow_sorts_them(numbers, digits, prefix, offset, cuts, large, odd):
+    """Ids of one size, a shared prefix and digits, sorted as integers: the order and groups of Arrow's sort."""
+    from contract import schema
+
+    values = [None if v is None else f"{prefix}{v % 10**digits:0{digits}d}" for v in numbers] + ([odd] if odd else [])
+    typ = pa.large_string() if large else pa.string()
+    for arr in (pa.array(values, type=typ).slice(offset), _chunked(values[offset:], typ, cuts)):
+        got = schema.sorted_values(arr)
+        with mock.patch.object(schema, "digit_keys", lambda v: None):
+            expected = schema.sorted_values(arr)
+        assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+
+
+@SETTINGS
+@given(numbers=st.lists(st.one_of(st.none(), st.integers(0, 999)), max_size=30), prefix=st.sampled_from(["", "C0"]),
+       odd=st.sampled_from([None, "C", "Cx12"]))
+def test_order_codes_order_as_rank_codes(numbers, prefix, odd):
+    """The customers' codes for the stored order (digit keys when the ids have them) order rows as their ranks."""
+    from contract.ordering import order_codes
+
+    tail = [odd] if odd else []
+    values = pa.array([None if v is None else f"{prefix}{v:03d}" for v in numbers] + tail, pa.large_string())
+    # Also with missing values that keep their bytes (as null_where leaves anonymous ids).
+    kept_bytes = pa.array([f"{prefix}{v:03d}" if v is not None else "0" for v in numbers] + tail, pa.large_string())
+    masked = null_where(kept_bytes, pa.array([v is None for v in numbers] + [False] * len(tail), pa.bool_()))
+    assert masked.to_pylist() == values.to_pylist()
+    for got, ranks in ((order_codes(values), rank_codes(values)), (order_codes(masked), rank_codes(masked))):
+        _same_order(got, ranks)
+
+
+def _same_order(got: np.ndarray, ranks: np.ndarray) -> None:
+    from contract.ordering import MISSING
+
+    assert ((got == MISSING) == (ranks == MISSING)).all()
+    assert np.argsort(got, kind="stable").tolist() == np.argsort(ranks, kind="stable").tolist()
+    assert (np.equal.outer(got, got) == np.equal.outer(ranks, ranks)).all()
+
+
+def test_parquet_text_columns_are_read_in_one_chunk(tmp_path):
+    """A Parquet export of several row groups is read with each text column in one chunk (a take of rows
+    from a chunked column concatenates the chunks first), the same values and dtypes as pandas reads."""
+    import pyarrow.parquet as pq
+
+    from contract.reading import read_export
+
+    table = pa.table({"contact_id": [f"c{i}" for i in range(10)], "wait_s": [float(i) for i in range(10)],
+                      "note": ["a", None] * 5})
+    path = tmp_path / "contacts.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    got = read_export(str(path), None).table
+    pd.testing.assert_frame_equal(got, pd.read_parquet(path))
+    for name in ("contact_id", "note"):
+        assert pa.chunked_array(pa.array(got[name].array)).num_chunks == 1
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.none(), st.booleans(), st.just(float("nan")), st.just(pd.NA),
+                                 st.just(np.True_)), max_size=20))
+def test_yes_no_objects_as_text_match_astype(values):
+    """Booleans with gaps (an object column) written as text by Arrow, as pandas' astype("str") writes them."""
+    from contract.mapping import _bools_as_text
+
+    series = pd.Series(values, dtype=object)
+    if pd.api.types.infer_dtype(series, skipna=True) == "boolean":
+        pd.testing.assert_series_equal(_bools_as_text(series), series.astype("str"))
