@@ -33,6 +33,9 @@ from synthetic.config import SyntheticConfig
 DAY = 86_400
 MAX_ATTEMPTS = 8
 VIRTUAL_AGENT = "VA-0001"  # the self-service bot, as exports list it
+# Contact ids: this prefix and the contact's number in this many digits, zero-padded; the generated
+# contacts are numbered 1..n in the truth's row order, the call-back legs of dropped calls after them.
+CONTACT_PREFIX, CONTACT_DIGITS = "CT", 9
 # Measured on the default configuration: contacts generated per issue (attempts incl. abandoned).
 CONTACTS_PER_ISSUE = 1.36
 
@@ -444,7 +447,7 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> Synth
     order = np.lexsort((g["issue"], g["t"]))
     g = {k: v[order] for k, v in g.items()}
     n = len(order)
-    contact_id = _ids("CT", np.arange(n) + 1, 9)
+    contact_id = _ids(CONTACT_PREFIX, np.arange(n) + 1, CONTACT_DIGITS)
     ids = _id_columns(cfg, g, ag, n_agents)
     truth = _truth(g, cu, contact_id, ids["customer"])
     legs, second, leg_id = _legs(g, contact_id)
@@ -510,7 +513,7 @@ def _legs(g: dict[str, np.ndarray], contact_id: pa.Array) -> tuple[np.ndarray, n
     legs = np.r_[np.arange(n), np.flatnonzero(g["dropped"])]
     second = np.r_[np.zeros(n, bool), np.ones(g["dropped"].sum(), bool)]
     n_callbacks = int(second.sum())
-    leg_id = pa.concat_arrays([contact_id, _ids("CT", np.arange(n + 1, n + 1 + n_callbacks), 9)])
+    leg_id = pa.concat_arrays([contact_id, _ids(CONTACT_PREFIX, np.arange(n + 1, n + 1 + n_callbacks), CONTACT_DIGITS)])
     return legs, second, leg_id
 
 
