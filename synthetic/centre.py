@@ -29,13 +29,11 @@ from tqdm import tqdm
 from contract.vocabulary import CHANNELS
 from synthetic.reasons import REASONS
 from synthetic.config import SyntheticConfig
+from synthetic.ids import CONTACT_DIGITS, CONTACT_PREFIX, ids as _ids
 
 DAY = 86_400
 MAX_ATTEMPTS = 8
 VIRTUAL_AGENT = "VA-0001"  # the self-service bot, as exports list it
-# Contact ids: this prefix and the contact's number in this many digits, zero-padded; the generated
-# contacts are numbered 1..n in the truth's row order, the call-back legs of dropped calls after them.
-CONTACT_PREFIX, CONTACT_DIGITS = "CT", 9
 # Measured on the default configuration: contacts generated per issue (attempts incl. abandoned).
 CONTACTS_PER_ISSUE = 1.36
 
@@ -143,11 +141,6 @@ class SyntheticData:
     truth: pd.DataFrame
     agent_truth: pd.DataFrame
     truth_meta: dict
-
-
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
-    return pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
 
 
 def _customers(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract.ordering import as_microseconds, customer_time_order, radix_argsort
-from synthetic.centre import CONTACT_DIGITS, CONTACT_PREFIX
+from synthetic.ids import CONTACT_DIGITS, CONTACT_PREFIX
 
 TRUTH_COLUMNS = ["contact_id", "issue_id", "next_issue_contact_id", "next_issue_contact_at"]
 
@@ -249,7 +249,7 @@ def truth_agreement_if_synthetic(labelled: pd.DataFrame, truth_dir: str | Path, 
 def true_probabilities_if_synthetic(truth_dir: str | Path, contact_id: pd.Series, window_days: float) -> pd.Series | None:
     """The generator's true repeat probability of each contact (aligned with `contact_id`, NaN where the
     contact is not the generator's), or None off the synthetic centre."""
-    from synthetic.centre import true_repeat_probability  # noqa: PLC0415 (the module imports it anyway)
+    from synthetic.centre import true_repeat_probability
 
     truth_file = Path(truth_dir) / "truth.parquet"
     if not truth_file.exists():
