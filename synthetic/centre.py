@@ -15,6 +15,7 @@ still open, and so on, so 10 million contacts generate in well under a minute.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -244,7 +245,19 @@ def _assign_agents(rng, ag, channel, family, case, key_customer, t) -> np.ndarra
 
 
 def generate(cfg: SyntheticConfig) -> SyntheticData:
-    """Generate the synthetic contact centre described in the module docstring. The steps draw from one
+    """Generate the synthetic contact centre described in the module docstring, as frames in memory."""
+    tables: dict = {}
+    meta = generate_into(cfg, tables.__setitem__)
+    return SyntheticData(contacts=tables["contacts"].to_pandas(), customers=tables["customers"],
+                         agents=tables["agents"], truth=tables["truth"], agent_truth=tables["agent_truth"],
+                         truth_meta=meta)
+
+
+def generate_into(cfg: SyntheticConfig, sink: Callable[[str, pd.DataFrame | pa.Table], None]) -> dict:
+    """Generate the centre, handing each table to `sink(name, table)` as soon as it is complete (the
+    truth first, then "contacts", the export, as an Arrow table, then "customers", "agents" and
+    "agent_truth") and keeping none of them: a sink that writes each one lets the generator hold at most
+    the contacts' columns and one table. Returns the truth's meta (truth.json). The steps draw from one
     random stream in a fixed order (customers, agents, issues, their attempts, then the export's
     messiness): the same seed gives the same centre."""
     rng = np.random.default_rng(cfg.seed)
@@ -255,7 +268,8 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     n_agents = len(ag["team"])
     cust, first = _issues(cfg, rng, cu, start_s)
     g, sd = _attempts(cfg, rng, cu, ag, cust, first, start_s, end_s)
-    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd)
+    del cust, first
+    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd, sink)
 
 
 def _issues(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict[str, np.ndarray],
@@ -314,9 +328,12 @@ def _attempts(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict
         # Next attempts of the issues that go on.
         progress.update(int(n - row["returns"].sum()))
         at = _next_attempts(rng, s, at, row)
+        del s, parts  # (not held while the next, smaller round is drawn: the first round is the largest)
 
     progress.close()
-    g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0] if k != "returns"}
+    # Column by column, each round's piece let go as soon as it is copied: one column twice, never all.
+    g = {k: np.concatenate([r.pop(k) for r in rows]) for k in list(rows[0]) if k != "returns"}
+    del rows
     sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
     return g, sd
 
@@ -435,23 +452,36 @@ def _next_attempts(rng: np.random.Generator, s: dict[str, np.ndarray], at: dict[
             "attempt": at["attempt"][go] + 1, "handled_before": (at["handled_before"] + handled)[go]}
 
 
-def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> SyntheticData:
-    """The generated contacts as the export (with its messiness), the side tables, the truth and its meta."""
+def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd, sink) -> dict:
+    """The generated contacts (`g`, emptied here) as the truth and the export (with its messiness), the side
+    tables, each handed to `sink` in turn; returns the truth's meta."""
     order = np.lexsort((g["issue"], g["t"]))
-    g = {k: v[order] for k, v in g.items()}
+    for k in g:  # in place: the columns in time order replace the generated ones
+        g[k] = g[k][order]
     n = len(order)
+    del order
     contact_id = _ids(CONTACT_PREFIX, np.arange(n) + 1, CONTACT_DIGITS)
     ids = _id_columns(cfg, g, ag, n_agents)
-    truth = _truth(g, cu, contact_id, ids["customer"])
     legs, second, leg_id = _legs(g, contact_id)
-    export = _export(cfg, rng, g, ids, legs, second, leg_id)
+    truth = _truth(g, cu, contact_id, ids["customer"])
     callback = pd.Series(None, index=truth.index, dtype="str")
     callback.iloc[legs[second]] = leg_id.filter(pa.array(second)).to_pandas().to_numpy()
     truth["callback_leg_id"] = callback
-    export = _messy_rows(export, rng, cfg.messiness)
+    del contact_id, callback
+    sink("truth", truth)
+    del truth
+    export = _export(cfg, rng, g, ids, legs, second, leg_id)
+    g.clear()  # (the caller's reference too: nothing below needs the contacts' columns)
+    del legs, second, leg_id, ids["contact_agent"], ids["contact_team"]
+    _messy_rows(export, rng, cfg.messiness)
+    export_rows = len(export["contact_id"])
+    sink("contacts", pa.table(export))
+    export.clear()
     customers, agents, agent_truth = _side_tables(cfg, cu, ag, ids, start_s)
-    meta = _truth_meta(cfg, start_s, end_s, n, export.num_rows, spread_sd)
-    return SyntheticData(export.to_pandas(), customers, agents, truth, agent_truth, meta)
+    sink("customers", customers)
+    sink("agents", agents)
+    sink("agent_truth", agent_truth)
+    return _truth_meta(cfg, start_s, end_s, n, export_rows, spread_sd)
 
 
 def _id_columns(cfg: SyntheticConfig, g: dict[str, np.ndarray], ag: dict, n_agents: int) -> dict[str, pa.Array]:
@@ -511,57 +541,69 @@ def _legs(g: dict[str, np.ndarray], contact_id: pa.Array) -> tuple[np.ndarray, n
 
 
 def _export(cfg: SyntheticConfig, rng: np.random.Generator, g: dict[str, np.ndarray], ids: dict[str, pa.Array],
-            legs: np.ndarray, second: np.ndarray, leg_id: pa.Array) -> pa.Table:
+            legs: np.ndarray, second: np.ndarray, leg_id: pa.Array) -> dict[str, pa.Array]:
     """The export's columns, leg by leg: a dropped call's handle time split between its two legs, the
-    survey answers (some contradicting the outcome), anonymous customers and site clocks."""
+    survey answers (some contradicting the outcome), anonymous customers and site clocks. Text columns
+    are taken from their few values (Arrow), not built as numpy text (4 bytes a character)."""
+    n = len(legs)
     wait = np.round(g["wait"][legs])
     handle = g["handle"][legs]
-    first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, len(legs))), handle)
+    first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, n)), handle)
     t0 = g["t"][legs]
     first_end = t0 + np.nan_to_num(wait) + first_part
     started = np.where(second, first_end + g["drop_gap"][legs], t0)
     ended = np.where(second, started + handle - first_part, first_end)
-    disposition = np.where(g["abandoned"][legs], "abandoned",
-                           np.where(g["dropped"][legs] & ~second, "dropped",
-                                    np.where(g["transfers"][legs] > 0, "transferred", "handled")))
-    survey_answered = ~g["abandoned"][legs] & ~(g["dropped"][legs] & ~second) & (rng.random(len(legs)) < cfg.survey_rate)
-    flip = rng.random(len(legs)) < cfg.survey_noise
+    del t0, first_end
+    abandoned, first_leg_dropped = g["abandoned"][legs], g["dropped"][legs] & ~second
+    disposition = np.where(abandoned, 0, np.where(first_leg_dropped, 1, np.where(g["transfers"][legs] > 0, 2, 3)))
+    survey_answered = ~abandoned & ~first_leg_dropped & (rng.random(n) < cfg.survey_rate)
+    flip = rng.random(n) < cfg.survey_noise
     survey = pd.array(np.where(survey_answered, g["resolved"][legs] ^ flip, False), dtype="boolean")
     survey[~survey_answered] = pd.NA
 
     # Messiness of real exports.
     m = cfg.messiness
     cust_col = ids["customer"].take(pa.array(g["customer"][legs]))
-    anon = rng.random(len(legs)) < m.anonymous
-    cust_col = pc.if_else(pa.array(anon), pa.array(np.where(rng.random(len(legs)) < 0.5, "", "0")), cust_col)
-    offsets = np.where(rng.random(len(legs)) < m.mixed_timezones, rng.choice(SITE_OFFSETS_MIN, len(legs)), 0)
-    return pa.table({
+    anon = rng.random(n) < m.anonymous
+    cust_col = pc.if_else(pa.array(anon), pa.array(np.where(rng.random(n) < 0.5, "", "0")), cust_col)
+    offsets = np.where(rng.random(n) < m.mixed_timezones, rng.choice(SITE_OFFSETS_MIN, n), 0)
+    return {
         "contact_id": leg_id,
         "customer_id": cust_col,
         "started_at": _iso(started, offsets),
         "ended_at": _iso(ended, offsets),
-        "channel": pa.array(np.array(CHANNELS)[g["channel"][legs]]),
-        "reason_code": pa.array(np.array(CODES)[g["code"][legs]]),
+        "channel": _named(CHANNELS, g["channel"][legs]),
+        "reason_code": _named(CODES, g["code"][legs]),
         "agent_id": ids["contact_agent"].take(pa.array(legs)),
         "team": ids["contact_team"].take(pa.array(legs)),
         "wait_s": pa.array(wait, mask=np.isnan(wait)),
         "handle_s": pa.array(np.where(second, handle - first_part, first_part)),
         "transfers": pa.array(g["transfers"][legs]),
-        "disposition": pa.array(disposition),
+        "disposition": _named(("abandoned", "dropped", "transferred", "handled"), disposition),
         "survey_resolved": pa.array(survey),
-    })
+    }
 
 
-def _messy_rows(export: pa.Table, rng: np.random.Generator, m) -> pa.Table:
-    """A few broken rows, rows exported twice, and the rows shuffled (as `cfg.messiness` asks)."""
+def _named(names: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+    """names[code] for each code, as Arrow strings."""
+    return pa.array(list(names), pa.string()).take(pa.array(codes))
+
+
+def _messy_rows(cols: dict[str, pa.Array], rng: np.random.Generator, m) -> None:
+    """A few broken rows, rows exported twice, and the rows shuffled (as `cfg.messiness` asks), in place
+    and a column at a time: each column's previous version is let go as its new one is made."""
+    n = len(cols["contact_id"])
     if m.bad_rows > 0:
-        export = _break_rows(export, rng, m.bad_rows)
+        _break_rows(cols, rng, m.bad_rows)
     if m.duplicates > 0:
-        dup = np.flatnonzero(rng.random(export.num_rows) < m.duplicates)
-        export = pa.concat_tables([export, export.take(pa.array(dup))])
+        dup = pa.array(np.flatnonzero(rng.random(n) < m.duplicates))
+        for name in cols:
+            cols[name] = pa.chunked_array([cols[name], cols[name].take(dup)])
+        n += len(dup)
     if m.out_of_order:
-        export = export.take(pa.array(rng.permutation(export.num_rows)))
-    return export
+        shuffle = pa.array(rng.permutation(n))
+        for name in cols:
+            cols[name] = pc.take(cols[name], shuffle)
 
 
 def _side_tables(cfg: SyntheticConfig, cu: dict, ag: dict, ids: dict[str, pa.Array],
@@ -614,8 +656,18 @@ def _truth_meta(cfg: SyntheticConfig, start_s: int, end_s: int, n: int, export_r
     }
 
 
+ISO_PIECE = 1 << 20  # rows of timestamps written at a time (numpy's text takes 4 bytes a character)
+
+
 def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     """ISO 8601 strings in the writer's local clock with its UTC offset, as exports carry them."""
+    pieces = [_iso_piece(seconds[lo:lo + ISO_PIECE], offset_min[lo:lo + ISO_PIECE])
+              for lo in range(0, len(seconds), ISO_PIECE)] or [_iso_piece(seconds, offset_min)]
+    return pa.chunked_array([c for p in pieces for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])],
+                            pa.string()).combine_chunks()
+
+
+def _iso_piece(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     local = (seconds + offset_min * 60).astype("datetime64[s]")
     text = pa.array(np.datetime_as_string(local, unit="s"))
     values, inverse = np.unique(offset_min, return_inverse=True)
@@ -624,18 +676,16 @@ def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(text, pa.array(suffix), "")
 
 
-def _break_rows(export: pa.Table, rng: np.random.Generator, share: float) -> pa.Table:
-    """A few rows as broken as real exports have them: unknown channel, unreadable timestamp,
+def _break_rows(cols: dict[str, pa.Array], rng: np.random.Generator, share: float) -> None:
+    """A few rows as broken as real exports have them (in place): unknown channel, unreadable timestamp,
     missing contact id, negative handle time."""
-    n = export.num_rows
+    n = len(cols["contact_id"])
     bad = rng.random(n) < share
     kind = rng.integers(0, 4, n)
-    cols = {name: export[name].combine_chunks() for name in export.column_names}
     cols["channel"] = pc.if_else(pa.array(bad & (kind == 0)), pa.scalar("fax"), cols["channel"])
     cols["started_at"] = pc.if_else(pa.array(bad & (kind == 1)), pa.scalar("31/02/2025 25:61"), cols["started_at"])
     cols["contact_id"] = pc.if_else(pa.array(bad & (kind == 2)), pa.scalar(None, pa.string()), cols["contact_id"])
     cols["handle_s"] = pc.if_else(pa.array(bad & (kind == 3)), pa.scalar(-1.0), cols["handle_s"])
-    return pa.table(cols)
 
 
 def true_repeat_probability(truth: pd.DataFrame, window_days: float) -> pd.Series:
