@@ -12,6 +12,8 @@ import logging
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+
 from pipeline.config import Paths, SyntheticConfig
 from pipeline.io import write_json, write_parquet
 from pipeline.stage import run_stage
@@ -30,6 +32,9 @@ def run(cfg: SyntheticConfig, source: str, paths: Paths) -> None:
         log.info("ingest.source is %s: no synthetic centre generated", source)
         return
     log.info("generating the synthetic contact centre (%d contacts, seed %d)", cfg.n_contacts, cfg.seed)
+    # Arrow's buffers from the heap numpy uses, so that each reuses what the other let go (with Arrow's own
+    # allocator, memory it freed stayed with it: 3M contacts peaked at 2.3 GB instead of 1.4 GB).
+    pa.set_memory_pool(pa.system_memory_pool())
     # Each table is written as soon as the generator has it, then let go (the truth, then the export...).
     meta = generate_into(cfg, lambda name, table: write_parquet(table, (truth if "truth" in name else raw)
                                                                 / f"{name}.parquet"))

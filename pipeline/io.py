@@ -80,8 +80,9 @@ def as_from_pandas(table: pa.Table) -> tuple[pa.Table, dict]:
     for column, field in zip(table.columns, schema):
         if pa.types.is_floating(column.type) and pc.any(pc.is_nan(column)).as_py():
             column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
-        columns.append(column.cast(field.type).combine_chunks())
-    return pa.Table.from_arrays(columns, schema=schema), _writer_options(sample)
+        columns.append(column if column.type == field.type else column.cast(field.type))
+    # (a table's combine_chunks leaves a column of one chunk as it is; a column's own would copy it)
+    return pa.Table.from_arrays(columns, schema=schema).combine_chunks(), _writer_options(sample)
 
 
 class ParquetParts:
