@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from contract.ordering import as_microseconds, customer_time_order, radix_argsort
+from contract.ordering import as_microseconds, customer_time_order
 from synthetic.ids import CONTACT_DIGITS, CONTACT_PREFIX
 
 TRUTH_COLUMNS = ["contact_id", "issue_id", "next_issue_contact_id", "next_issue_contact_at"]
@@ -55,7 +55,7 @@ def _contact_numbers(ids: pa.ChunkedArray) -> np.ndarray | None:
         chars = np.frombuffer(data, np.uint8, offsets[-1] - offsets[0], offsets[0]) if data is not None and n else \
             np.zeros(0, np.uint8)
         chars = chars.reshape(-1, width)
-        if not (chars[:, :len(prefix)] == prefix).all():
+        if not all((chars[:, k] == prefix[k]).all() for k in range(len(prefix))):
             return None
         number = np.zeros(len(chars), np.int64)
         for k in range(len(prefix), width):  # (column by column: 10x a matrix product of int64)
@@ -70,13 +70,9 @@ def _contact_numbers(ids: pa.ChunkedArray) -> np.ndarray | None:
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def _keys(*columns: pa.ChunkedArray) -> list[np.ndarray]:
-    """One integer per distinct id across the columns, -1 for a missing one: the contact numbers when
-    every id is the generator's, else codes from one hash pass over them all. Matching ids then costs an
-    array lookup (`_lookup`), not a hash join of strings."""
-    numbers = [_contact_numbers(c) for c in columns]
-    if all(n is not None for n in numbers):
-        return numbers
+def _codes_across(*columns: pa.ChunkedArray) -> list[np.ndarray]:
+    """One integer per distinct id across the columns (-1 for a missing one), from one hash pass over
+    them all: the keys when ids are not all the generator's."""
     codes = _codes(pa.chunked_array([c for col in columns for c in col.chunks], pa.large_string())) - 1
     bounds = np.cumsum([0, *(len(c) for c in columns)])
     return [codes[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
@@ -91,11 +87,41 @@ def _lookup(keys: np.ndarray, size: int) -> np.ndarray:
 
 
 @dataclass
+class Truth:
+    """The generator's truth as the agreement reads it (`prepare_truth`, `read_truth`): its contact ids,
+    each contact's next of the issue and its start, and the issue; the ids' contact numbers parsed once
+    (None where they are not the generator's), so that only the labelled side is left to read."""
+
+    ids: pa.ChunkedArray
+    next_ids: pa.ChunkedArray
+    numbers: np.ndarray | None
+    next_numbers: np.ndarray | None
+    issue: np.ndarray    # int64
+    next_at: np.ndarray  # microseconds; missing: NaT, the smallest int64
+
+
+def prepare_truth(truth: pd.DataFrame | pa.Table) -> Truth:
+    ids, next_ids = _arrow(truth["contact_id"]), _arrow(truth["next_issue_contact_id"])
+    at = truth["next_issue_contact_at"]
+    at = (pa.array(at) if isinstance(at, pd.Series) else at).cast(pa.timestamp("us", "UTC"))
+    return Truth(ids=ids, next_ids=next_ids, numbers=_contact_numbers(ids), next_numbers=_contact_numbers(next_ids),
+                 issue=np.asarray(truth["issue_id"]).astype(np.int64, copy=False),
+                 next_at=at.to_numpy(zero_copy_only=False).view(np.int64))
+
+
+def read_truth(truth_dir: str | Path) -> Truth | None:
+    """The synthetic centre's truth (only the columns the agreement compares), or None off the synthetic
+    centre (ingest.source files: no truth.parquet)."""
+    truth_file = Path(truth_dir) / "truth.parquet"
+    return prepare_truth(pq.read_table(truth_file, columns=TRUTH_COLUMNS)) if truth_file.exists() else None
+
+
+@dataclass
 class _Joined:
     """The truth of each labelled row (a left join on contact_id, as arrays)."""
 
     ids: pa.Array          # the labelled contact ids
-    keys: np.ndarray       # their keys (`_keys`)
+    keys: np.ndarray       # their keys (contact numbers, or `_codes_across`)
     row_of: np.ndarray     # labelled row of each id key
     t: np.ndarray          # started_at, microseconds
     in_truth: np.ndarray   # the row is a contact the generator made (not a call-back leg)
@@ -105,25 +131,27 @@ class _Joined:
     has_next: np.ndarray
 
 
-def _join(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table) -> tuple[_Joined, np.ndarray]:
+def _join(labelled: pd.DataFrame, truth: Truth) -> tuple[_Joined, np.ndarray]:
     """The truth's columns for each labelled row, and the key of each row's merged_into (-1: none)."""
-    ids = _arrow(labelled["contact_id"])
-    keys, truth_keys, next_keys, into_keys = _keys(ids, _arrow(truth["contact_id"]),
-                                                   _arrow(truth["next_issue_contact_id"]),
-                                                   _arrow(labelled["merged_into"]))
+    ids, into = _arrow(labelled["contact_id"]), _arrow(labelled["merged_into"])
+    keys, into_keys = _contact_numbers(ids), _contact_numbers(into)
+    truth_keys, next_keys = truth.numbers, truth.next_numbers
+    if any(k is None for k in (keys, into_keys, truth_keys, next_keys)):
+        keys, truth_keys, next_keys, into_keys = _codes_across(ids, truth.ids, truth.next_ids, into)
     size = int(max(k.max(initial=0) for k in (keys, truth_keys, next_keys, into_keys))) + 1
-    tpos = _lookup(truth_keys, size)[np.maximum(keys, 0)]
-    tpos[keys < 0] = -1
+    n_truth = len(truth_keys)
+    if np.array_equal(truth_keys, np.arange(1, n_truth + 1)):  # the generator's: row i holds contact i + 1
+        tpos = np.where((keys >= 1) & (keys <= n_truth), keys - 1, -1)
+    else:
+        tpos = _lookup(truth_keys, size)[np.maximum(keys, 0)]
+        tpos[keys < 0] = -1
     in_truth = tpos >= 0
-    at = truth["next_issue_contact_at"]
-    at = pa.array(at) if isinstance(at, pd.Series) else at
-    at = (at if isinstance(at, pa.ChunkedArray) else pa.chunked_array([at])).cast(pa.timestamp("us", "UTC"))
     safe = np.maximum(tpos, 0)
-    has_next = at.is_valid().to_numpy()[safe] & in_truth
-    return _Joined(ids=ids, keys=keys, row_of=_lookup(keys, size), t=as_microseconds(labelled["started_at"]), in_truth=in_truth,
-                   issue=np.asarray(truth["issue_id"], dtype=np.float64)[safe] if len(tpos) else np.zeros(0),
+    at = truth.next_at[safe]
+    return _Joined(ids=ids, keys=keys, row_of=_lookup(keys, size), t=as_microseconds(labelled["started_at"]),
+                   in_truth=in_truth, issue=truth.issue[safe] if len(tpos) else np.zeros(0, np.int64),
                    next_key=np.where(in_truth, next_keys[safe] if len(tpos) else 0, -1),
-                   next_at=pc.fill_null(at.cast(pa.int64()), 0).to_numpy()[safe], has_next=has_next), into_keys
+                   next_at=at, has_next=(at != np.iinfo(np.int64).min) & in_truth), into_keys
 
 
 def _merged_group_outcomes(labelled: pd.DataFrame, j: _Joined, into_keys: np.ndarray) -> None:
@@ -170,10 +198,12 @@ def _confounded_by_another_issue(labelled: pd.DataFrame, j: _Joined, linkable: n
     customer = np.cumsum(customer)
     keep = linkable[rows]
     rows = rows[keep]  # linkable rows in (customer, started_at, contact_id) order
-    family = _codes(labelled["reason_family"])
-    key = customer[keep] * (int(family.max(initial=0)) + 1) + family[rows]
-    by_part = radix_argsort(key) if len(key) else np.zeros(0, np.int64)
-    rows, key = rows[by_part], key[by_part]  # the stable sort keeps the time order in each partition
+    family = _codes(labelled["reason_family"])[rows]
+    # Grouped by family, each family's rows still in that order (a stable sort of small codes is one
+    # radix pass): every (customer, family) partition is contiguous and in time order.
+    by_family = np.argsort(family.astype(np.uint16) if family.max(initial=0) < 1 << 16 else family, kind="stable")
+    rows, family, customer = rows[by_family], family[by_family], customer[keep][by_family]
+    key = customer * (int(family.max(initial=0)) + 1) + family  # (equal keys: one partition)
     n = len(rows)
     t, issue, known = j.t[rows], j.issue[rows], j.in_truth[rows]
     run_start = np.ones(n, bool)
@@ -202,9 +232,10 @@ def _merges_across_issues(j: _Joined, into_keys: np.ndarray) -> np.ndarray:
     return (touched[np.maximum(j.keys, 0)] & (j.keys >= 0)) | (touched[np.maximum(j.next_key, 0)] & (j.next_key >= 0))
 
 
-def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table, window_days: float) -> dict:
+def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table | Truth, window_days: float) -> dict:
+    """The agreement figures of the module docstring, and the first disagreeing contacts (`_disagreeing_ids`)."""
     window_ns = pd.Timedelta(days=window_days).value
-    j, into_keys = _join(labelled, truth)
+    j, into_keys = _join(labelled, truth if isinstance(truth, Truth) else prepare_truth(truth))
     _merged_group_outcomes(labelled, j, into_keys)
     # Contacts the labeller links: known customer, not merged away.
     linkable = (labelled["customer_id"].notna() & labelled["excluded_reason"].isin(["", "abandoned"])).to_numpy()
@@ -235,15 +266,18 @@ def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table
     }
 
 
-def truth_agreement_if_synthetic(labelled: pd.DataFrame, truth_dir: str | Path, window_days: float) -> dict | None:
-    """The agreement above when the synthetic centre's truth is there (ingest.source synthetic), else None.
-    Reads only the truth's columns it compares, as Arrow."""
-    truth_file = Path(truth_dir) / "truth.parquet"
-    if not truth_file.exists():
+def truth_agreement(labelled: pd.DataFrame, truth: Truth | None, window_days: float) -> dict | None:
+    """The agreement figures for the stage's metrics (None without the synthetic centre's truth)."""
+    if truth is None:
         return None
-    agreement = label_truth_agreement(labelled, pq.read_table(truth_file, columns=TRUTH_COLUMNS), window_days)
+    agreement = label_truth_agreement(labelled, truth, window_days)
     agreement.pop("_disagreeing_ids")
     return agreement
+
+
+def truth_agreement_if_synthetic(labelled: pd.DataFrame, truth_dir: str | Path, window_days: float) -> dict | None:
+    """The agreement above when the synthetic centre's truth is there (ingest.source synthetic), else None."""
+    return truth_agreement(labelled, read_truth(truth_dir), window_days)
 
 
 def true_probabilities_if_synthetic(truth_dir: str | Path, contact_id: pd.Series, window_days: float) -> pd.Series | None:
