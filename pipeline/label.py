@@ -26,17 +26,18 @@ CATEGORICAL = ["channel", "reason_code", "reason_family", "team", "disposition"]
 
 def run(cfg: LabelConfig, paths: Paths) -> dict:
     columns = [c for c in COLUMNS if c != "reason_code" or cfg.match == "same_reason"]
-    # The labels are written and the synthetic truth read in the background (Parquet releases the GIL).
+    # In the background (Parquet and NumPy release the GIL): the synthetic truth read while the contacts
+    # are read and labelled, then the labels written and checked against it while the FCR figures are made.
     with ThreadPoolExecutor(max_workers=2) as pool:
         truth = pool.submit(read_truth, paths.truth_dir)
         contacts = read_columns(paths.contacts, columns, CATEGORICAL)
         log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
         labelled = label_table(contacts, cfg)
         written = pool.submit(write_parquet_parts, labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
+        checked = pool.submit(lambda: truth_agreement(labelled, truth.result(), cfg.window_days))
         tables = segment_tables(labelled)
         metrics = label_metrics(labelled, cfg.model_dump(), tables)
-        agreement = truth_agreement(labelled, truth.result(), cfg.window_days)
-        if agreement is not None:
+        if (agreement := checked.result()) is not None:
             metrics["agreement_with_generator_truth"] = agreement
         write_csvs({name: table for name, table in tables.items() if name != "all"}, paths.plots_dir, "fcr_by_")
         write_csv(repeat_delay_histogram(labelled), Path(paths.plots_dir) / "repeat_delay.csv")
