@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 
 from labelling.config import LabelConfig
 from contract.ordering import as_microseconds, customer_time_order
-from features.history import arrow_array, group_codes
+from features.history import group_codes
 
 STATUSES = ("labelled", "censored", "excluded")
 REPEAT_SOURCES = ("", "tracking", "survey", "column")
@@ -69,6 +69,12 @@ def _as_of_us(text: str) -> int:
 
 def _as_str(values: pd.Series) -> pd.Series:
     return values if values.dtype == "str" else values.astype("str")
+
+
+def _chunks(values: pd.Series) -> pa.ChunkedArray:
+    """A text column as the Arrow chunks it holds (not combined: that would copy every string)."""
+    arr = pa.array(_as_str(values))
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
 
 
 def _is_abandoned(disposition: pd.Series) -> np.ndarray:
@@ -126,8 +132,8 @@ class _Labelled:
 def _label(contacts: pd.DataFrame, cfg: LabelConfig, workers: int | None, min_block_rows: int) -> _Labelled:
     n = len(contacts)
     # Work in (customer, started_at, contact_id) order on plain arrays; ids stay Arrow strings.
-    ids = arrow_array(_as_str(contacts["contact_id"]))
-    customers = arrow_array(_as_str(contacts["customer_id"]))
+    ids = _chunks(contacts["contact_id"])
+    customers = _chunks(contacts["customer_id"])
     t_in = as_microseconds(contacts["started_at"])
     order = customer_time_order(customers, t_in, ids)
     sort = (lambda a: a) if order is None else (lambda a: a[order])  # ingest writes them sorted
@@ -361,7 +367,7 @@ def _merge_groups(t: np.ndarray, end: np.ndarray, same_prev: np.ndarray, cust: n
     Returns (merged into an earlier row, the group representative) per row."""
     m = len(t)
     pos = np.arange(m)
-    latest_end = pd.Series(end).groupby(cust).cummax().to_numpy()  # including the row itself
+    latest_end = _group_cummax(end, cust)  # including the row itself
     new_max = np.ones(m, bool)
     new_max[1:] = ~same_prev[1:] | (end[1:] >= latest_end[:-1])
     latest_row = np.maximum.accumulate(np.where(new_max, pos, -1))  # first rows of customers reset it
@@ -380,6 +386,26 @@ def _merge_groups(t: np.ndarray, end: np.ndarray, same_prev: np.ndarray, cust: n
             break
         rep = nxt
     return merged, rep
+
+
+def _group_cummax(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Running maximum of integer `values` within each group, the groups numbered 0, 1, ... in row order
+    (each group's rows contiguous): one `np.maximum.accumulate` over the values lifted so that every
+    group's lie above all earlier groups' (group * span), as many groups at a time as fit in 62 bits.
+    Exact, and a tenth of a groupby's time."""
+    if not len(values):
+        return values.copy()
+    lo = int(values.min())
+    span = int(values.max()) - lo + 1
+    if span >= 1 << 62:  # (not times: no room to lift the groups apart)
+        return pd.Series(values).groupby(group).cummax().to_numpy()
+    per_pass = (1 << 62) // span  # groups whose lifted values fit in an int64
+    bounds = [*np.searchsorted(group, np.arange(0, int(group[-1]) + 1, per_pass)), len(values)]
+    out = np.empty_like(values)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        lift = (group[a:b] - group[a]) * np.int64(span)
+        out[a:b] = np.maximum.accumulate((values[a:b] - np.int64(lo)) + lift) - lift + np.int64(lo)
+    return out
 
 
 def _candidates(cand: np.ndarray, cust: np.ndarray, key: np.ndarray, t: np.ndarray,

@@ -12,10 +12,12 @@ import logging
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+
 from pipeline.config import Paths, SyntheticConfig
 from pipeline.io import write_json, write_parquet
 from pipeline.stage import run_stage
-from synthetic.centre import generate
+from synthetic.centre import generate_into
 from synthetic.reasons import REASON_FAMILY, REASONS
 
 log = logging.getLogger(__name__)
@@ -30,16 +32,17 @@ def run(cfg: SyntheticConfig, source: str, paths: Paths) -> None:
         log.info("ingest.source is %s: no synthetic centre generated", source)
         return
     log.info("generating the synthetic contact centre (%d contacts, seed %d)", cfg.n_contacts, cfg.seed)
-    data = generate(cfg)
-    for name in ("contacts", "customers", "agents"):
-        write_parquet(getattr(data, name), raw / f"{name}.parquet")
+    # Arrow's buffers from the heap numpy uses, so that each reuses what the other let go (with Arrow's own
+    # allocator, memory it freed stayed with it: 3M contacts peaked at 2.3 GB instead of 1.4 GB).
+    pa.set_memory_pool(pa.system_memory_pool())
+    # Each table is written as soon as the generator has it, then let go (the truth, then the export...).
+    meta = generate_into(cfg, lambda name, table: write_parquet(table, (truth if "truth" in name else raw)
+                                                                / f"{name}.parquet"))
     (raw / "reason_families.csv").write_text(
         "reason_code,reason_family\n" + "".join(f"{c},{f}\n" for c, f in REASON_FAMILY.items()))
     (raw / "reason_names.csv").write_text(
         "reason_code,reason_name\n" + "".join(f"{c},{name}\n" for codes in REASONS.values() for c, name, _ in codes))
-    write_parquet(data.truth, truth / "truth.parquet")
-    write_parquet(data.agent_truth, truth / "agent_truth.parquet")
-    write_json(data.truth_meta, truth / "truth.json")
+    write_json(meta, truth / "truth.json")
 
 
 def main(params_path: str = "params.yaml") -> None:

@@ -16,7 +16,7 @@ from labelling.measure import label_metrics, repeat_delay_histogram, segment_tab
 from pipeline.config import LabelConfig, Paths
 from pipeline.io import read_columns, write_csv, write_csvs, write_parquet_parts
 from pipeline.stage import run_stage
-from synthetic.truth import truth_agreement_if_synthetic
+from synthetic.truth import read_truth, truth_agreement
 
 log = logging.getLogger(__name__)
 COLUMNS = ["contact_id", "customer_id", "started_at", "ended_at", "channel", "reason_code", "reason_family",
@@ -26,17 +26,19 @@ CATEGORICAL = ["channel", "reason_code", "reason_family", "team", "disposition"]
 
 def run(cfg: LabelConfig, paths: Paths) -> dict:
     columns = [c for c in COLUMNS if c != "reason_code" or cfg.match == "same_reason"]
-    contacts = read_columns(paths.contacts, columns, CATEGORICAL)
-    log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
-    labelled = label_table(contacts, cfg)
-    # Written in the background while the metrics are computed: Parquet encoding releases the GIL.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # In the background (Parquet and NumPy release the GIL): the synthetic truth read while the contacts
+    # are read and labelled, then the labels written and checked against it while the FCR figures are made.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        truth = pool.submit(read_truth, paths.truth_dir)
+        contacts = read_columns(paths.contacts, columns, CATEGORICAL)
+        log.info("labelling %d contacts (window %g days, match %s)", len(contacts), cfg.window_days, cfg.match)
+        labelled = label_table(contacts, cfg)
         written = pool.submit(write_parquet_parts, labelled[["contact_id", *LABEL_COLUMNS]], paths.labels)
+        checked = pool.submit(lambda: truth_agreement(labelled, truth.result(), cfg.window_days))
         tables = segment_tables(labelled)
         metrics = label_metrics(labelled, cfg.model_dump(), tables)
-        truth = truth_agreement_if_synthetic(labelled, paths.truth_dir, cfg.window_days)
-        if truth is not None:
-            metrics["agreement_with_generator_truth"] = truth
+        if (agreement := checked.result()) is not None:
+            metrics["agreement_with_generator_truth"] = agreement
         write_csvs({name: table for name, table in tables.items() if name != "all"}, paths.plots_dir, "fcr_by_")
         write_csv(repeat_delay_histogram(labelled), Path(paths.plots_dir) / "repeat_delay.csv")
         written.result()

@@ -15,6 +15,7 @@ still open, and so on, so 10 million contacts generate in well under a minute.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -29,6 +30,7 @@ from tqdm import tqdm
 from contract.vocabulary import CHANNELS
 from synthetic.reasons import REASONS
 from synthetic.config import SyntheticConfig
+from synthetic.ids import CONTACT_DIGITS, CONTACT_PREFIX, ids as _ids
 
 DAY = 86_400
 MAX_ATTEMPTS = 8
@@ -142,11 +144,6 @@ class SyntheticData:
     truth_meta: dict
 
 
-def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
-    return pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
-
-
 def _customers(cfg: SyntheticConfig, rng: np.random.Generator, start_s: int) -> dict[str, np.ndarray]:
     n = cfg.n_customers
     seg = rng.choice(3, n, p=[0.80, 0.15, 0.05])
@@ -248,7 +245,19 @@ def _assign_agents(rng, ag, channel, family, case, key_customer, t) -> np.ndarra
 
 
 def generate(cfg: SyntheticConfig) -> SyntheticData:
-    """Generate the synthetic contact centre described in the module docstring. The steps draw from one
+    """Generate the synthetic contact centre described in the module docstring, as frames in memory."""
+    tables: dict = {}
+    meta = generate_into(cfg, tables.__setitem__)
+    return SyntheticData(contacts=tables["contacts"].to_pandas(), customers=tables["customers"],
+                         agents=tables["agents"], truth=tables["truth"], agent_truth=tables["agent_truth"],
+                         truth_meta=meta)
+
+
+def generate_into(cfg: SyntheticConfig, sink: Callable[[str, pd.DataFrame | pa.Table], None]) -> dict:
+    """Generate the centre, handing each table to `sink(name, table)` as soon as it is complete (the
+    truth first, then "contacts", the export, as an Arrow table, then "customers", "agents" and
+    "agent_truth") and keeping none of them: a sink that writes each one lets the generator hold at most
+    the contacts' columns and one table. Returns the truth's meta (truth.json). The steps draw from one
     random stream in a fixed order (customers, agents, issues, their attempts, then the export's
     messiness): the same seed gives the same centre."""
     rng = np.random.default_rng(cfg.seed)
@@ -259,7 +268,8 @@ def generate(cfg: SyntheticConfig) -> SyntheticData:
     n_agents = len(ag["team"])
     cust, first = _issues(cfg, rng, cu, start_s)
     g, sd = _attempts(cfg, rng, cu, ag, cust, first, start_s, end_s)
-    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd)
+    del cust, first
+    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd, sink)
 
 
 def _issues(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict[str, np.ndarray],
@@ -309,18 +319,17 @@ def _attempts(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict
         if not n:
             break
         s = _handle(cfg, rng, cu, ag, cust[at["issue"]], at, start_s)
-        parts = _planted_parts(cu, s, at)
-        for name, v in parts.items():  # running moments over handled contacts: each driver's spread
-            v = v[s["handled"]]
-            moments[name] += (len(v), float(v.sum()), float(np.square(v).sum()))
-        row = _outcome(cfg, rng, s, parts, at)
+        row = _outcome(cfg, rng, s, *_logit(cu, s, at, moments), at)
         rows.append(row)
         # Next attempts of the issues that go on.
         progress.update(int(n - row["returns"].sum()))
         at = _next_attempts(rng, s, at, row)
+        del s  # (not held while the next, smaller round is drawn: the first round is the largest)
 
     progress.close()
-    g = {k: np.concatenate([r[k] for r in rows]) for k in rows[0] if k != "returns"}
+    # Column by column, each round's piece let go as soon as it is copied: one column twice, never all.
+    g = {k: np.concatenate([r.pop(k) for r in rows]) for k in list(rows[0]) if k != "returns"}
+    del rows
     sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
     return g, sd
 
@@ -365,37 +374,51 @@ def _handle(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict, 
             "after_hours": after_hours}
 
 
-def _planted_parts(cu: dict, s: dict[str, np.ndarray], at: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The planted logit, one part per driver (named as in PLANTED_DRIVERS)."""
+def _planted_parts(cu: dict, s: dict[str, np.ndarray], at: dict[str, np.ndarray]) -> Iterator[tuple[str, np.ndarray]]:
+    """The planted logit, one part per driver (named as in PLANTED_DRIVERS), one at a time: the caller
+    sums them without holding all thirteen (`_logit`)."""
     c, t, human, diff = s["customer"], at["t"], s["human"], s["difficulty"]
-    return {
-        "agent_skill_x_reason_difficulty":
-            -np.where(human, s["skill"] * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0),
-        "reason_difficulty": diff,
-        "channel": CHANNEL_EFFECT[at["channel"]],
-        "customer_segment": SEGMENT_EFFECT[s["segment"]],
-        "customer_tier": TIER_EFFECT[cu["tier"][c]],
-        "customer_language": LANGUAGE_EFFECT[cu["language"][c]],
-        "new_customer": NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY),
-        "customer_latent_complexity": cu["latent"][c],
-        "repeat_attempt": REPEAT_ATTEMPT_EFFECT * at["handled_before"],
-        "queue_wait": WAIT_EFFECT * np.log1p(np.nan_to_num(s["wait"]) / 60),
-        "transfers": TRANSFER_EFFECT * s["transfers"],
-        "new_agent": np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(s["agent_tenure_d"], 0) / 45), 0.0),
-        "after_hours": AFTER_HOURS_EFFECT * s["after_hours"],
-    }
+    yield ("agent_skill_x_reason_difficulty",
+           -np.where(human, s["skill"] * (1 + SKILL_DIFFICULTY_INTERACTION * np.maximum(diff, 0)), 0.0))
+    yield "reason_difficulty", diff
+    yield "channel", CHANNEL_EFFECT[at["channel"]]
+    yield "customer_segment", SEGMENT_EFFECT[s["segment"]]
+    yield "customer_tier", TIER_EFFECT[cu["tier"][c]]
+    yield "customer_language", LANGUAGE_EFFECT[cu["language"][c]]
+    yield "new_customer", NEW_CUSTOMER_EFFECT * ((t - cu["signup_s"][c]) < 90 * DAY)
+    yield "customer_latent_complexity", cu["latent"][c]
+    yield "repeat_attempt", REPEAT_ATTEMPT_EFFECT * at["handled_before"]
+    yield "queue_wait", WAIT_EFFECT * np.log1p(np.nan_to_num(s["wait"]) / 60)
+    yield "transfers", TRANSFER_EFFECT * s["transfers"]
+    yield "new_agent", np.where(human, NEW_AGENT_EFFECT * np.exp(-np.maximum(s["agent_tenure_d"], 0) / 45), 0.0)
+    yield "after_hours", AFTER_HOURS_EFFECT * s["after_hours"]
 
 
-def _outcome(cfg: SyntheticConfig, rng: np.random.Generator, s: dict[str, np.ndarray], parts: dict[str, np.ndarray],
-             at: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+AGENT_PARTS = ("agent_skill_x_reason_difficulty", "new_agent", "transfers")  # what another agent would change
+
+
+def _logit(cu: dict, s: dict[str, np.ndarray], at: dict[str, np.ndarray],
+           moments: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The planted logit (the intercept plus the parts, added in their order) and the logit without the
+    agent's and the transfers' parts (synthetic/counterfactual.py puts another agent's back, transfers
+    drawn from that agent's law); each part's running moments over handled contacts (its spread) updated."""
+    total, agent = 0, {}
+    for name, v in _planted_parts(cu, s, at):
+        handled = v[s["handled"]]
+        moments[name] += (len(handled), float(handled.sum()), float(np.square(handled).sum()))
+        total = total + v
+        if name in AGENT_PARTS:
+            agent[name] = v
+    logit = INTERCEPT + total
+    return logit, logit - agent["agent_skill_x_reason_difficulty"] - agent["new_agent"] - agent["transfers"]
+
+
+def _outcome(cfg: SyntheticConfig, rng: np.random.Generator, s: dict[str, np.ndarray], logit: np.ndarray,
+             logit_without_agent: np.ndarray, at: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Whether each attempt is resolved, whether a phone call drops, and whether and when the customer
     comes back about the issue: the attempt's row of the generated contacts (`returns`: it goes on)."""
     t, handled, human = at["t"], s["handled"], s["human"]
     n = len(t)
-    logit = INTERCEPT + sum(parts.values())
-    # What another agent would change: the logit without the agent's and the transfers' parts
-    # (synthetic/counterfactual.py puts another agent's back, transfers drawn from that agent's law).
-    logit_without_agent = logit - parts["agent_skill_x_reason_difficulty"] - parts["new_agent"] - parts["transfers"]
     p_unres = np.where(handled, expit(logit), np.nan)
     resolved = handled & (rng.random(n) >= np.nan_to_num(p_unres))
     busy = np.round(np.nan_to_num(s["wait"])) + s["handle"]
@@ -439,23 +462,42 @@ def _next_attempts(rng: np.random.Generator, s: dict[str, np.ndarray], at: dict[
             "attempt": at["attempt"][go] + 1, "handled_before": (at["handled_before"] + handled)[go]}
 
 
-def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd) -> SyntheticData:
-    """The generated contacts as the export (with its messiness), the side tables, the truth and its meta."""
+EXPORT_USES = ("t", "wait", "handle", "dropped", "drop_gap", "abandoned", "transfers", "resolved", "customer",
+               "channel", "code")  # the contacts' columns the export is made of
+
+
+def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd, sink) -> dict:
+    """The generated contacts (`g`, emptied here) as the truth and the export (with its messiness), the side
+    tables, each handed to `sink` in turn; returns the truth's meta."""
     order = np.lexsort((g["issue"], g["t"]))
-    g = {k: v[order] for k, v in g.items()}
+    for k in g:  # in place: the columns in time order replace the generated ones
+        g[k] = g[k][order]
     n = len(order)
-    contact_id = _ids("CT", np.arange(n) + 1, 9)
+    del order
+    contact_id = _ids(CONTACT_PREFIX, np.arange(n) + 1, CONTACT_DIGITS)
     ids = _id_columns(cfg, g, ag, n_agents)
-    truth = _truth(g, cu, contact_id, ids["customer"])
     legs, second, leg_id = _legs(g, contact_id)
-    export = _export(cfg, rng, g, ids, legs, second, leg_id)
+    truth = _truth(g, cu, contact_id, ids["customer"])
     callback = pd.Series(None, index=truth.index, dtype="str")
     callback.iloc[legs[second]] = leg_id.filter(pa.array(second)).to_pandas().to_numpy()
     truth["callback_leg_id"] = callback
-    export = _messy_rows(export, rng, cfg.messiness)
+    del contact_id, callback
+    sink("truth", truth)
+    del truth
+    for k in set(g) - set(EXPORT_USES):  # (the truth's own columns)
+        del g[k]
+    export = _export(cfg, rng, g, ids, legs, second, leg_id)
+    g.clear()  # (the caller's reference too: nothing below needs the contacts' columns)
+    del legs, second, leg_id, ids["contact_agent"], ids["contact_team"]
+    _messy_rows(export, rng, cfg.messiness)
+    export_rows = len(export["contact_id"])
+    sink("contacts", pa.table(export))
+    export.clear()
     customers, agents, agent_truth = _side_tables(cfg, cu, ag, ids, start_s)
-    meta = _truth_meta(cfg, start_s, end_s, n, export.num_rows, spread_sd)
-    return SyntheticData(export.to_pandas(), customers, agents, truth, agent_truth, meta)
+    sink("customers", customers)
+    sink("agents", agents)
+    sink("agent_truth", agent_truth)
+    return _truth_meta(cfg, start_s, end_s, n, export_rows, spread_sd)
 
 
 def _id_columns(cfg: SyntheticConfig, g: dict[str, np.ndarray], ag: dict, n_agents: int) -> dict[str, pa.Array]:
@@ -476,13 +518,9 @@ def _id_columns(cfg: SyntheticConfig, g: dict[str, np.ndarray], ag: dict, n_agen
 
 
 def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: pa.Array) -> pd.DataFrame:
-    """One row per generated contact: its true probabilities, outcome and next contact of the issue."""
-    n = len(g["t"])
-    seq = np.arange(n)
-    # Next contact of the same issue: its id and start (may lie beyond the export's end).
-    pos_of_issue_attempt = pd.Series(seq, index=pd.MultiIndex.from_arrays([g["issue"], g["attempt"]]))
-    nxt = pos_of_issue_attempt.reindex(pd.MultiIndex.from_arrays([g["issue"], g["attempt"] + 1])).to_numpy()
-    next_in_data = ~np.isnan(nxt)
+    """One row per generated contact: its true probabilities, outcome and next contact of the issue. The
+    frame holds the contacts' own columns where it can (not copied: `copy=False`)."""
+    nxt = _next_of_issue(g["issue"], g["attempt"])  # (may lie beyond the export's end: then none)
     return pd.DataFrame({
         "contact_id": contact_id.to_pandas(),
         "issue_id": g["issue"], "attempt": g["attempt"],
@@ -490,8 +528,7 @@ def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: p
         "started_at": pd.to_datetime(g["t"], unit="s", utc=True),
         "abandoned": g["abandoned"], "p_unresolved": g["p_unres"], "resolved": g["resolved"],
         "p_return": g["p_return"], "busy_s": g["busy"],
-        "next_issue_contact_id": pd.Series(contact_id.take(pa.array(np.nan_to_num(nxt).astype(np.int64)))
-                                           .to_pandas()).where(next_in_data, None),
+        "next_issue_contact_id": contact_id.take(pa.array(np.maximum(nxt, 0), mask=nxt < 0)).to_pandas(),
         "next_issue_contact_at": pd.to_datetime(np.where(g["next_t"] >= 0, g["next_t"], np.nan), unit="s", utc=True),
         "dropped_call": g["dropped"],
         # The customer's random effect on the logit: what the customer history features try to recover.
@@ -499,8 +536,18 @@ def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: p
         # Agent-handled contacts: the logit without the agent's parts and transfers, and whether it queued
         # (transfers happen only then): the same contact handled by another agent (synthetic/counterfactual.py).
         "logit_without_agent": g["logit_without_agent"], "queued": g["queued"],
-        "reason_code": np.array(CODES)[g["code"]],
-    })
+        "reason_code": _named(CODES, g["code"]).to_pandas(),
+    }, copy=False)
+
+
+def _next_of_issue(issue: np.ndarray, attempt: np.ndarray) -> np.ndarray:
+    """Row of each contact's next attempt of its issue (attempt + 1), -1 where there is none. An issue's
+    attempts are numbered 1, 2, ... without gaps, so in (issue, attempt) order the next one follows."""
+    order = np.lexsort((attempt, issue))
+    nxt = np.full(len(issue), -1, dtype=np.int64)
+    follows = (issue[order[1:]] == issue[order[:-1]]) & (attempt[order[1:]] == attempt[order[:-1]] + 1)
+    nxt[order[:-1][follows]] = order[1:][follows]
+    return nxt
 
 
 def _legs(g: dict[str, np.ndarray], contact_id: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
@@ -510,62 +557,96 @@ def _legs(g: dict[str, np.ndarray], contact_id: pa.Array) -> tuple[np.ndarray, n
     legs = np.r_[np.arange(n), np.flatnonzero(g["dropped"])]
     second = np.r_[np.zeros(n, bool), np.ones(g["dropped"].sum(), bool)]
     n_callbacks = int(second.sum())
-    leg_id = pa.concat_arrays([contact_id, _ids("CT", np.arange(n + 1, n + 1 + n_callbacks), 9)])
+    leg_id = pa.concat_arrays([contact_id, _ids(CONTACT_PREFIX, np.arange(n + 1, n + 1 + n_callbacks), CONTACT_DIGITS)])
     return legs, second, leg_id
 
 
-def _export(cfg: SyntheticConfig, rng: np.random.Generator, g: dict[str, np.ndarray], ids: dict[str, pa.Array],
-            legs: np.ndarray, second: np.ndarray, leg_id: pa.Array) -> pa.Table:
-    """The export's columns, leg by leg: a dropped call's handle time split between its two legs, the
-    survey answers (some contradicting the outcome), anonymous customers and site clocks."""
-    wait = np.round(g["wait"][legs])
-    handle = g["handle"][legs]
-    first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, len(legs))), handle)
-    t0 = g["t"][legs]
-    first_end = t0 + np.nan_to_num(wait) + first_part
-    started = np.where(second, first_end + g["drop_gap"][legs], t0)
-    ended = np.where(second, started + handle - first_part, first_end)
-    disposition = np.where(g["abandoned"][legs], "abandoned",
-                           np.where(g["dropped"][legs] & ~second, "dropped",
-                                    np.where(g["transfers"][legs] > 0, "transferred", "handled")))
-    survey_answered = ~g["abandoned"][legs] & ~(g["dropped"][legs] & ~second) & (rng.random(len(legs)) < cfg.survey_rate)
-    flip = rng.random(len(legs)) < cfg.survey_noise
-    survey = pd.array(np.where(survey_answered, g["resolved"][legs] ^ flip, False), dtype="boolean")
-    survey[~survey_answered] = pd.NA
+EXPORT_COLUMNS = ("contact_id", "customer_id", "started_at", "ended_at", "channel", "reason_code", "agent_id", "team",
+                  "wait_s", "handle_s", "transfers", "disposition", "survey_resolved")
+TEXT = pa.large_string()  # the export's text as pandas holds it, so that writing it needs no conversion
 
+
+def _export(cfg: SyntheticConfig, rng: np.random.Generator, g: dict[str, np.ndarray], ids: dict[str, pa.Array],
+            legs: np.ndarray, second: np.ndarray, leg_id: pa.Array) -> dict[str, pa.Array]:
+    """The export's columns, leg by leg: a dropped call's handle time split between its two legs, the
+    survey answers (some contradicting the outcome), anonymous customers and site clocks. Each of the
+    contacts' columns in `g` is let go once its last export column is made (`g` ends empty); text
+    columns are taken from their few values (Arrow), not built as numpy text (4 bytes a character)."""
+    cols: dict[str, pa.Array] = {"contact_id": leg_id.cast(TEXT)}
+    started, ended = _leg_times(rng, g, legs, second, cols)
+    _leg_outcomes(cfg, rng, g, legs, second, cols)
     # Messiness of real exports.
     m = cfg.messiness
-    cust_col = ids["customer"].take(pa.array(g["customer"][legs]))
-    anon = rng.random(len(legs)) < m.anonymous
-    cust_col = pc.if_else(pa.array(anon), pa.array(np.where(rng.random(len(legs)) < 0.5, "", "0")), cust_col)
-    offsets = np.where(rng.random(len(legs)) < m.mixed_timezones, rng.choice(SITE_OFFSETS_MIN, len(legs)), 0)
-    return pa.table({
-        "contact_id": leg_id,
-        "customer_id": cust_col,
-        "started_at": _iso(started, offsets),
-        "ended_at": _iso(ended, offsets),
-        "channel": pa.array(np.array(CHANNELS)[g["channel"][legs]]),
-        "reason_code": pa.array(np.array(CODES)[g["code"][legs]]),
-        "agent_id": ids["contact_agent"].take(pa.array(legs)),
-        "team": ids["contact_team"].take(pa.array(legs)),
-        "wait_s": pa.array(wait, mask=np.isnan(wait)),
-        "handle_s": pa.array(np.where(second, handle - first_part, first_part)),
-        "transfers": pa.array(g["transfers"][legs]),
-        "disposition": pa.array(disposition),
-        "survey_resolved": pa.array(survey),
-    })
+    n = len(legs)
+    cust_col = ids["customer"].take(pa.array(g.pop("customer")[legs]))
+    anon = rng.random(n) < m.anonymous
+    cols["customer_id"] = pc.if_else(pa.array(anon), pa.array(np.where(rng.random(n) < 0.5, "", "0")),
+                                     cust_col).cast(TEXT)
+    del cust_col
+    offsets = np.where(rng.random(n) < m.mixed_timezones, rng.choice(SITE_OFFSETS_MIN, n), 0)
+    cols["started_at"] = _iso(started, offsets).cast(TEXT)
+    del started
+    cols["ended_at"] = _iso(ended, offsets).cast(TEXT)
+    del ended
+    cols["agent_id"] = ids["contact_agent"].take(pa.array(legs)).cast(TEXT)
+    cols["team"] = ids["contact_team"].take(pa.array(legs)).cast(TEXT)
+    return {name: cols[name] for name in EXPORT_COLUMNS}
 
 
-def _messy_rows(export: pa.Table, rng: np.random.Generator, m) -> pa.Table:
-    """A few broken rows, rows exported twice, and the rows shuffled (as `cfg.messiness` asks)."""
+def _leg_times(rng: np.random.Generator, g: dict[str, np.ndarray], legs: np.ndarray, second: np.ndarray,
+               cols: dict[str, pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+    """Each leg's wait and handle time (a dropped call's split between its legs) into `cols`; returns its
+    start and end (seconds). Lets go of the contacts' times."""
+    wait = np.round(g.pop("wait")[legs])
+    handle = g.pop("handle")[legs]
+    first_part = np.where(g["dropped"][legs], np.round(handle * rng.uniform(0.2, 0.6, len(legs))), handle)
+    t0 = g.pop("t")[legs]
+    first_end = t0 + np.nan_to_num(wait) + first_part
+    started = np.where(second, first_end + g.pop("drop_gap")[legs], t0)
+    ended = np.where(second, started + handle - first_part, first_end)
+    cols["wait_s"] = pa.array(wait, mask=np.isnan(wait))
+    cols["handle_s"] = pa.array(np.where(second, handle - first_part, first_part))
+    return started, ended
+
+
+def _leg_outcomes(cfg: SyntheticConfig, rng: np.random.Generator, g: dict[str, np.ndarray], legs: np.ndarray,
+                  second: np.ndarray, cols: dict[str, pa.Array]) -> None:
+    """Each leg's channel, reason, transfers, disposition and survey answer into `cols`."""
+    abandoned, first_leg_dropped = g.pop("abandoned")[legs], g.pop("dropped")[legs] & ~second
+    transfers = g.pop("transfers")[legs]
+    disposition = np.where(abandoned, 0, np.where(first_leg_dropped, 1, np.where(transfers > 0, 2, 3)))
+    n = len(legs)
+    survey_answered = ~abandoned & ~first_leg_dropped & (rng.random(n) < cfg.survey_rate)
+    flip = rng.random(n) < cfg.survey_noise
+    survey = pd.array(np.where(survey_answered, g.pop("resolved")[legs] ^ flip, False), dtype="boolean")
+    survey[~survey_answered] = pd.NA
+    cols["channel"] = _named(CHANNELS, g.pop("channel")[legs], TEXT)
+    cols["reason_code"] = _named(CODES, g.pop("code")[legs], TEXT)
+    cols["transfers"] = pa.array(transfers)
+    cols["disposition"] = _named(("abandoned", "dropped", "transferred", "handled"), disposition, TEXT)
+    cols["survey_resolved"] = pa.array(survey)
+
+
+def _named(names: tuple[str, ...], codes: np.ndarray, text: pa.DataType = pa.string()) -> pa.Array:
+    """names[code] for each code, as Arrow text."""
+    return pa.array(list(names), text).take(pa.array(codes))
+
+
+def _messy_rows(cols: dict[str, pa.Array], rng: np.random.Generator, m) -> None:
+    """A few broken rows, rows exported twice, and the rows shuffled (as `cfg.messiness` asks), in place
+    and a column at a time: each column's previous version is let go as its new one is made."""
+    n = len(cols["contact_id"])
     if m.bad_rows > 0:
-        export = _break_rows(export, rng, m.bad_rows)
+        _break_rows(cols, rng, m.bad_rows)
     if m.duplicates > 0:
-        dup = np.flatnonzero(rng.random(export.num_rows) < m.duplicates)
-        export = pa.concat_tables([export, export.take(pa.array(dup))])
+        dup = pa.array(np.flatnonzero(rng.random(n) < m.duplicates))
+        for name in cols:
+            cols[name] = pa.chunked_array([cols[name], cols[name].take(dup)])
+        n += len(dup)
     if m.out_of_order:
-        export = export.take(pa.array(rng.permutation(export.num_rows)))
-    return export
+        shuffle = pa.array(rng.permutation(n))
+        for name in cols:
+            cols[name] = pc.take(cols[name], shuffle)
 
 
 def _side_tables(cfg: SyntheticConfig, cu: dict, ag: dict, ids: dict[str, pa.Array],
@@ -618,8 +699,18 @@ def _truth_meta(cfg: SyntheticConfig, start_s: int, end_s: int, n: int, export_r
     }
 
 
+ISO_PIECE = 1 << 20  # rows of timestamps written at a time (numpy's text takes 4 bytes a character)
+
+
 def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     """ISO 8601 strings in the writer's local clock with its UTC offset, as exports carry them."""
+    pieces = [_iso_piece(seconds[lo:lo + ISO_PIECE], offset_min[lo:lo + ISO_PIECE])
+              for lo in range(0, len(seconds), ISO_PIECE)] or [_iso_piece(seconds, offset_min)]
+    return pa.chunked_array([c for p in pieces for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])],
+                            pa.string()).combine_chunks()
+
+
+def _iso_piece(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     local = (seconds + offset_min * 60).astype("datetime64[s]")
     text = pa.array(np.datetime_as_string(local, unit="s"))
     values, inverse = np.unique(offset_min, return_inverse=True)
@@ -628,18 +719,16 @@ def _iso(seconds: np.ndarray, offset_min: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(text, pa.array(suffix), "")
 
 
-def _break_rows(export: pa.Table, rng: np.random.Generator, share: float) -> pa.Table:
-    """A few rows as broken as real exports have them: unknown channel, unreadable timestamp,
+def _break_rows(cols: dict[str, pa.Array], rng: np.random.Generator, share: float) -> None:
+    """A few rows as broken as real exports have them (in place): unknown channel, unreadable timestamp,
     missing contact id, negative handle time."""
-    n = export.num_rows
+    n = len(cols["contact_id"])
     bad = rng.random(n) < share
     kind = rng.integers(0, 4, n)
-    cols = {name: export[name].combine_chunks() for name in export.column_names}
     cols["channel"] = pc.if_else(pa.array(bad & (kind == 0)), pa.scalar("fax"), cols["channel"])
     cols["started_at"] = pc.if_else(pa.array(bad & (kind == 1)), pa.scalar("31/02/2025 25:61"), cols["started_at"])
     cols["contact_id"] = pc.if_else(pa.array(bad & (kind == 2)), pa.scalar(None, pa.string()), cols["contact_id"])
     cols["handle_s"] = pc.if_else(pa.array(bad & (kind == 3)), pa.scalar(-1.0), cols["handle_s"])
-    return pa.table(cols)
 
 
 def true_repeat_probability(truth: pd.DataFrame, window_days: float) -> pd.Series:

@@ -214,3 +214,19 @@ def test_matches_reference_labeller(rows, cfg):
         prev_end = prev_end.where(prev_end > prev_start, prev_start)
         opened_while_open = (g["started_at"] < prev_end) & (g["started_at"] - prev_start > gap)
         assert a.loc[g.loc[opened_while_open, "contact_id"], "merged_into"].isna().all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-(2**62), 2**62)), max_size=40),
+       st.sampled_from([10, 10**6, 2**40, 2**62]))
+def test_group_running_maximum_is_pandas(rows, spread):
+    """The merge rule's running latest end per customer equals pandas' groupby cummax, lifted groups or not."""
+    import numpy as np
+
+    from labelling.labeller import _group_cummax
+
+    rows.sort(key=lambda r: r[0])
+    group = np.unique(np.array([g for g, _ in rows], dtype=np.int64), return_inverse=True)[1].astype(np.int64)
+    values = np.array([v % spread for _, v in rows], dtype=np.int64)
+    want = pd.Series(values, dtype="int64").groupby(group).cummax().to_numpy()
+    assert np.array_equal(_group_cummax(values, group), want)

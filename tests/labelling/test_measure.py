@@ -145,3 +145,34 @@ def test_merged_share_warns_above_the_threshold_with_the_likely_cause():
     # the implausible repeat rate now blames the merges, not the reason codes
     assert "merges above most likely swallowed the repeats" in text and "check label.match" not in text
     assert not [w for w in sanity_warnings(df, 1, max_merged_share=0.8)[1] if "merged" in w]
+
+
+def test_cohen_kappa_is_scikit_learns_to_the_bit():
+    from sklearn.metrics import cohen_kappa_score
+    from scipy.stats import norm
+
+    from labelling.measure import cohen_kappa
+
+    rng = np.random.default_rng(0)
+    for n, p, q in [(10, 0.5, 0.5), (1000, 0.8, 0.3), (100_000, 0.9, 0.95), (7, 0.3, 0.6)]:
+        a = rng.random(n) < p
+        b = np.where(rng.random(n) < 0.7, a, rng.random(n) < q)
+        if len(set(a)) > 1 and len(set(b)) > 1:
+            assert cohen_kappa(a, b) == float(cohen_kappa_score(a, b))
+    # and the interval's normal quantile is scipy.stats.norm's
+    for level in (0.8, 0.9, 0.95, 0.99):
+        lo, hi = wilson_interval(np.array([3.0]), np.array([10.0]), level)
+        z = norm.ppf(0.5 + level / 2)
+        p, n = 0.3, 10.0
+        centre, half = (p + z**2 / (2 * n)) / (1 + z**2 / n), z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+        assert (lo[0], hi[0]) == (centre - half, centre + half)
+
+
+def test_count_equal_counts_categories_as_text():
+    from labelling.measure import count_equal
+
+    values = pd.Series(["merged", "", None, "merged", "abandoned"], dtype="str")
+    for column in (values, values.astype("category"), pd.Series(pd.Categorical(values, categories=["merged", "x"]))):
+        assert count_equal(column, "merged") == int((column.astype("str") == "merged").sum()) == 2
+        assert count_equal(column, "nan") == int((column.astype("str") == "nan").sum())
+    assert count_equal(pd.Series([True, False, True]).astype("category"), "True") == 2
