@@ -463,7 +463,7 @@ def _next_attempts(rng: np.random.Generator, s: dict[str, np.ndarray], at: dict[
 
 
 EXPORT_USES = ("t", "wait", "handle", "dropped", "drop_gap", "abandoned", "transfers", "resolved", "customer",
-               "channel", "code")  # the contacts' columns the export is made of
+               "channel", "code")  # the contacts' columns the export is made of (besides its ids)
 
 
 def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd, sink) -> dict:
@@ -475,17 +475,15 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd, sink) ->
     n = len(order)
     del order
     contact_id = _ids(CONTACT_PREFIX, np.arange(n) + 1, CONTACT_DIGITS)
-    ids = _id_columns(cfg, g, ag, n_agents)
-    legs, second, leg_id = _legs(g, contact_id)
-    truth = _truth(g, cu, contact_id, ids["customer"])
-    callback = pd.Series(None, index=truth.index, dtype="str")
-    callback.iloc[legs[second]] = leg_id.filter(pa.array(second)).to_pandas().to_numpy()
-    truth["callback_leg_id"] = callback
-    del contact_id, callback
+    cust_ids = _ids("C", np.arange(1, cfg.n_customers + 1), 7)
+    truth = _truth(g, cu, contact_id, cust_ids)
     sink("truth", truth)
     del truth
+    ids = _id_columns(g, ag, n_agents, cust_ids)  # (the export's ids: made once the truth is written)
     for k in set(g) - set(EXPORT_USES):  # (the truth's own columns)
         del g[k]
+    legs, second, leg_id = _legs(g, contact_id)
+    del contact_id
     export = _export(cfg, rng, g, ids, legs, second, leg_id)
     g.clear()  # (the caller's reference too: nothing below needs the contacts' columns)
     del legs, second, leg_id, ids["contact_agent"], ids["contact_team"]
@@ -500,7 +498,7 @@ def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd, sink) ->
     return _truth_meta(cfg, start_s, end_s, n, export_rows, spread_sd)
 
 
-def _id_columns(cfg: SyntheticConfig, g: dict[str, np.ndarray], ag: dict, n_agents: int) -> dict[str, pa.Array]:
+def _id_columns(g: dict[str, np.ndarray], ag: dict, n_agents: int, cust_ids: pa.Array) -> dict[str, pa.Array]:
     """The ids as exports write them: agents, teams and customers, and each contact's agent and team
     (the virtual agent and "Self-service" on self-service, none on abandoned contacts)."""
     hired = g["agent"] >= 0
@@ -512,7 +510,6 @@ def _id_columns(cfg: SyntheticConfig, g: dict[str, np.ndarray], ag: dict, n_agen
     team_str = pc.if_else(pa.array(hired), team_names.take(pa.array(ag["team"][agent_col])),
                           pa.scalar("Self-service"))
     team_str = pc.if_else(pa.array(g["abandoned"]), pa.scalar(None, pa.string()), team_str)
-    cust_ids = _ids("C", np.arange(1, cfg.n_customers + 1), 7)
     return {"agents": agent_ids, "teams": team_names, "customer": cust_ids, "contact_agent": agent_str,
             "contact_team": team_str}
 
@@ -537,7 +534,18 @@ def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: p
         # (transfers happen only then): the same contact handled by another agent (synthetic/counterfactual.py).
         "logit_without_agent": g["logit_without_agent"], "queued": g["queued"],
         "reason_code": _named(CODES, g["code"]).to_pandas(),
+        "callback_leg_id": _callback_ids(g["dropped"]),
     }, copy=False)
+
+
+def _callback_ids(dropped: np.ndarray) -> pd.Series:
+    """The id of each dropped call's call-back leg (numbered after the contacts, in their order), none
+    for the other contacts."""
+    n, rows = len(dropped), np.flatnonzero(dropped)
+    callback = pd.Series(None, index=pd.RangeIndex(n), dtype="str")
+    legs = _ids(CONTACT_PREFIX, np.arange(n + 1, n + 1 + len(rows)), CONTACT_DIGITS)
+    callback.iloc[rows] = legs.to_pandas().to_numpy()
+    return callback
 
 
 def _next_of_issue(issue: np.ndarray, attempt: np.ndarray) -> np.ndarray:

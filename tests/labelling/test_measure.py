@@ -176,3 +176,14 @@ def test_count_equal_counts_categories_as_text():
         assert count_equal(column, "merged") == int((column.astype("str") == "merged").sum()) == 2
         assert count_equal(column, "nan") == int((column.astype("str") == "nan").sum())
     assert count_equal(pd.Series([True, False, True]).astype("category"), "True") == 2
+
+
+def test_returning_share_from_runs_is_value_counts():
+    from labelling.measure import returning_share
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 300, 2000).astype(str).tolist()
+    for values in (sorted(ids) + [None] * 7, ids + [None], ["x"], [None], []):
+        column = pd.Series(values, dtype="str")
+        counts = column.dropna().value_counts()
+        assert returning_share(column) == (float((counts > 1).mean()) if len(counts) else None)
