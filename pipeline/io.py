@@ -67,13 +67,15 @@ def write_parquet(df: pd.DataFrame | pa.Table, path: str | Path, threads: int | 
 def as_from_pandas(table: pa.Table) -> tuple[pa.Table, dict]:
     """`table` as `pa.Table.from_pandas(table.to_pandas())` makes it, and `write_parquet`'s options for
     that frame, without the two copies of the round trip. The types and the pandas metadata are those of
-    the round trip of a few rows holding each column's first missing value (whether a column has one
+    the round trip of a few rows holding each column's first missing value and first value (whether it has one
     decides its pandas type: integers become floats, booleans objects); the values are the table's, a
     float's NaN made missing as pandas makes it, one chunk per column as the frame converts to."""
     rows = {0} if table.num_rows else set()
     for column in table.columns:
-        if column.null_count:
-            rows.add(pc.index(column.is_null(), True).as_py())
+        if column.null_count:  # its first missing value, and its first value (a column of only missing ones
+            rows.add(pc.index(column.is_null(), True).as_py())  # in the sample would be typed null)
+            if (first := pc.index(column.is_valid(), True).as_py()) >= 0:
+                rows.add(first)
     sample = table.take(pa.array(sorted(rows), pa.int64())).to_pandas()
     schema = pa.Table.from_pandas(sample, preserve_index=False).schema
     columns = []

@@ -133,3 +133,16 @@ def test_an_arrow_table_is_written_as_its_pandas_frame_would_be(tmp_path):
         write_parquet(t, tmp_path / "arrow.parquet")
         write_parquet(t.to_pandas(), tmp_path / "pandas.parquet")
         assert (tmp_path / "arrow.parquet").read_bytes() == (tmp_path / "pandas.parquet").read_bytes()
+
+
+def test_a_column_missing_in_every_sampled_row_keeps_its_type():
+    """The round-trip types come from a few sampled rows: a column missing in all of them but set later
+    (a survey answer of a small centre) is still typed as the whole column's round trip types it."""
+    import pyarrow as pa
+
+    from pipeline.io import as_from_pandas
+
+    table = pa.table({"answer": pa.array([None, None, True, False]), "wait": pa.array([1.0, None, 2.0, 3.0])})
+    got, _ = as_from_pandas(table)
+    want = pa.Table.from_pandas(table.to_pandas(), preserve_index=False)
+    assert got.schema == want.schema and got.equals(want)
