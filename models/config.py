@@ -97,6 +97,7 @@ class TrainConfig(Strict):
     specialist_capacity: float = Field(gt=0, lt=1)  # share of arriving contacts specialists can take
     casemix_model: bool        # fit the case-mix model (fair scorecards in the report)
     after_contact_model: bool  # fit the after-contact diagnostic model (process drivers in explain)
+    max_train_rows: int = Field(ge=1000)  # the routing model fits on at most this many training contacts (a sample)
     baseline_rows: int = Field(ge=1000)   # the logistic-regression baseline fits on at most this many training contacts
     auxiliary_rows: int = Field(ge=1000)  # the case-mix and after-contact models: at most this many training contacts
     registry: RegistryConfig

@@ -13,9 +13,9 @@ from models.registry.gate import gate_on_test
 from models.registry.lifeline import Lifeline
 from labelling.target import label_target
 from models.registry.tracking import log_train_run, model_card
-from models.training.auxiliary import auxiliary_models
+from models.training.auxiliary import auxiliary_models, training_spec
 from models.training.evaluation import baseline_table, headline_metrics
-from models.training.fit import train_model
+from models.training.fit import prepare_windows, train_model
 from models.training.no_model import NO_REGISTRY, NoModelPossible, write_no_model
 from models.training.tuning import tune
 from pipeline.config import LabelConfig, Paths, TrainConfig
@@ -28,17 +28,20 @@ def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     lifeline = Lifeline().start()
     table = read_verified(paths.features, paths.features_checksums, "dvc repro --force featurize")
     spec = read_json(paths.feature_spec)
-    true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"], spec["label_window_days"])
     data_version = file_md5(paths.features)
     try:
         tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
-        result = train_model(table, spec, cfg := tuning.config, true_p)
+        windows = prepare_windows(table, training_spec(spec, cfg), cfg.split)  # split + model frame, built once
+        true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"].iloc[windows.split.test],
+                                                 spec["label_window_days"])  # (only the test window is compared)
+        result = train_model(table, spec, cfg := tuning.config, true_p, windows)
     except NoModelPossible as exc:  # one outcome only, or nothing varies: complete honestly, register nothing
         return write_no_model(cfg, exc, data_version, paths) | {RUN_KEY: {"registry": NO_REGISTRY}}
     model_dir, test = Path(paths.model_dir), round_floats(result.test)  # (as tracked: scores and gate see these)
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir, test["p_repeat"])
-    for name, model in auxiliary_models(table, spec, cfg).items():
+    for name, model in auxiliary_models(windows, spec, cfg).items():
         save_model(model, model_dir / name)
+    del windows  # (the model frame of every row: not needed past here)
     write_parquet(test, model_dir / "test_predictions.parquet")
     plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},
                             paths.plots_dir, "train_")

@@ -17,6 +17,7 @@ so does a model with fewer than `min_trees` trees (early stopping found nothing 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,34 +36,65 @@ def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
+class Ranking:
+    """One scorer's test-window scores ranked once: the tie group (distinct score, ascending) of each positive
+    and of each negative, so that every resample's AUC is two weighted counts per group."""
+
+    def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
+        y = np.asarray(y).astype(bool)
+        _, group = np.unique(np.asarray(p, dtype=np.float64), return_inverse=True)
+        self.groups = int(group.max()) + 1 if len(group) else 0
+        self.pos, self.neg = group[y], group[~y]
+
+    def auc(self, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:
+        """ROC AUC under each row of the resample counts of the positives (B x positives) and the negatives
+        (B x negatives); ties count one half. NaN where a resample holds one class only."""
+        out = np.full(len(w_pos), np.nan)
+        for b in range(len(w_pos)):
+            pos = np.bincount(self.pos, weights=w_pos[b], minlength=self.groups)
+            neg = np.bincount(self.neg, weights=w_neg[b], minlength=self.groups)
+            total_pos, total_neg = pos.sum(), neg.sum()
+            if total_pos > 0 and total_neg > 0:
+                below = np.cumsum(neg) - neg  # weighted negatives ranked strictly below each group
+                out[b] = (pos * (below + 0.5 * neg)).sum() / (total_pos * total_neg)
+        return out
+
+
 def weighted_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ROC AUC of `p` under each row of `weights` (resample counts, shape B x n); ties count one half.
-
-    One sort serves every resample: per distinct score, the weighted positives times the weighted
-    negatives ranked below it (plus half of those tied). NaN where a resample holds one class only."""
-    order = np.argsort(p, kind="stable")
-    ps, ys = np.asarray(p)[order], np.asarray(y)[order].astype(bool)
-    starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
-    w = weights[:, order].astype(np.float64)
-    pos = np.add.reduceat(np.where(ys, w, 0.0), starts, axis=1)
-    neg = np.add.reduceat(np.where(ys, 0.0, w), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
-    return np.where((total_pos > 0) & (total_neg > 0), auc, np.nan)
+    NaN where a resample holds one class only."""
+    y = np.asarray(y).astype(bool)
+    return Ranking(y, p).auc(weights[:, y].astype(np.float64), weights[:, ~y].astype(np.float64))
 
 
-def resample_weights(n: int, resamples: int, seed: int) -> list[np.ndarray]:
-    """Seeded bootstrap resamples of n rows (n draws with replacement each) as count matrices, in blocks."""
+def resample_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Seeded bootstrap resamples of n rows (n draws with replacement each) as count matrices, a block at a
+    time (memory: CHUNK x n counts)."""
     rng = np.random.default_rng(seed)
-    blocks, left = [], resamples
+    left = resamples
     while left > 0:
         b = min(CHUNK, left)
         draws = rng.integers(0, n, size=(b, n))
-        blocks.append(np.stack([np.bincount(r, minlength=n) for r in draws]).astype(np.int32))
+        yield np.stack([np.bincount(r, minlength=n) for r in draws]).astype(np.int32)
         left -= b
-    return blocks
+
+
+def bootstrap_draws(y: np.ndarray, scores: dict[str, np.ndarray], ll: dict[str, np.ndarray],
+                    cfg: GateConfig) -> dict[str, np.ndarray]:
+    """Per scorer, one row per resample: (mean log loss, AUC) on the same resampled rows for every scorer.
+    Each block's counts are split into positives and negatives once and shared by all scorers."""
+    y = np.asarray(y).astype(bool)
+    rankings = {n: Ranking(y, s) for n, s in scores.items()}
+    ll_pos = np.column_stack([ll[n][y] for n in scores])
+    ll_neg = np.column_stack([ll[n][~y] for n in scores])
+    draws: dict[str, list[np.ndarray]] = {n: [] for n in scores}
+    for w in resample_weights(len(y), cfg.resamples, cfg.seed):
+        w_pos, w_neg = w[:, y].astype(np.float64), w[:, ~y].astype(np.float64)
+        del w
+        mean_ll = (w_pos @ ll_pos + w_neg @ ll_neg) / (w_pos.sum(axis=1) + w_neg.sum(axis=1))[:, None]
+        for i, n in enumerate(scores):
+            draws[n].append(np.stack([mean_ll[:, i], rankings[n].auc(w_pos, w_neg)], axis=1))
+    return {n: np.concatenate(d) for n, d in draws.items()}
 
 
 @dataclass
@@ -134,12 +166,7 @@ def baseline_gate(y: np.ndarray, p_model: np.ndarray, baselines: dict[str, np.nd
     scores = {"model": np.asarray(p_model, dtype=np.float64), **present}
     point_w = np.ones((1, len(y)), dtype=np.int32)
     point = {n: (float(ll[n].mean()), float(weighted_auc(y, scores[n], point_w)[0])) for n in scores}
-    draws: dict[str, list[np.ndarray]] = {n: [] for n in scores}
-    for w in resample_weights(len(y), cfg.resamples, cfg.seed):
-        total = w.sum(axis=1)
-        for n in scores:
-            draws[n].append(np.stack([(w @ ll[n]) / total, weighted_auc(y, scores[n], w)], axis=1))
-    drawn = {n: np.concatenate(d) for n, d in draws.items()}
+    drawn = bootstrap_draws(y, scores, ll, cfg)
     for n in present:
         ll_red = _interval(point[n][0] - point["model"][0], drawn[n][:, 0] - drawn["model"][:, 0], cfg.confidence)
         auc_gain = _interval(point["model"][1] - point[n][1], drawn["model"][:, 1] - drawn[n][:, 1], cfg.confidence)

@@ -82,7 +82,8 @@ def redact_uri(uri: str) -> str:
 
 def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: dict[str, float], tags: dict,
                  artifacts: dict[str, Path], model_artifacts: dict[str, Path], X_test: pd.DataFrame,
-                 test_rows: pd.DataFrame, y_test: np.ndarray, predict: Callable[[pd.DataFrame], np.ndarray],
+                 test_rows: pd.DataFrame, y_test: np.ndarray, p_test: np.ndarray,
+                 predict: Callable[[pd.DataFrame], np.ndarray],
                  gate: dict, lineage: dict[str, str], lifeline: Lifeline | None,
                  children: list[tuple[str, dict, dict]] = (), inputs: list[tuple[object, str]] = ()) -> dict:
     """Log one training run (with the native model files, the gate, the data it used and any tuning trials
@@ -131,7 +132,7 @@ def log_training(*, cfg: RegistryConfig, run_name: str, params: dict, metrics: d
         else:
             version = str(mlflow.register_model(info.model_uri, cfg.model_name, tags=lineage).version)
         client.set_registered_model_alias(cfg.model_name, "challenger", version)
-        decision = decide(client, cfg, version, lineage, gate, test_rows, y_test, predict(X_test))
+        decision = decide(client, cfg, version, lineage, gate, test_rows, y_test, p_test)
         if decision["promoted"]:
             if lifeline:
                 lifeline.check()
@@ -190,6 +191,7 @@ def log_train_run(cfg: TrainConfig, target: dict, result, test_rows: pd.DataFram
         metrics=flat_numbers({k: v for k, v in metrics.items() if k not in ("split", "gate")}), tags=tags,
         artifacts={f"plots_{k}": v for k, v in plot_files.items()}, model_artifacts=model_files,
         X_test=result.X_test, test_rows=test_rows, y_test=result.test["repeated"].to_numpy(),
+        p_test=result.test["p_repeat"].to_numpy(),  # (= result.predict(X_test), computed once in training)
         predict=result.predict, gate=metrics["gate"], lineage=lineage | {"features": ",".join(result.spec["model_features"])},
         lifeline=lifeline, children=[] if trials is None else trial_runs(trials),
         inputs=data_inputs(result, result.spec, data_version, table, features_path))

@@ -16,7 +16,7 @@ import logging
 from models.model_files import SavedModel
 from models.training.calibration import fit_calibrator
 from models.measures import raw_scores
-from models.training.fit import fit_on_windows
+from models.training.fit import Windows, fit_on_windows, prepare_windows
 from models.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,25 @@ def after_contact_spec(spec: dict) -> dict:
     return dict(spec, model_features=[*spec["model_features"], *[n for n in extra if n not in spec["model_features"]]])
 
 
-def fit_model(table, spec: dict, cfg: TrainConfig) -> SavedModel:
-    """LightGBM on the train window (early stopping on validation), calibrated on validation."""
-    fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed, cfg.auxiliary_rows)
+def training_spec(spec: dict, cfg: TrainConfig) -> dict:
+    """The union of the features of the models params ask for: the routing model's, plus the after-contact
+    ones when that model is on (the case-mix model's are a subset). The shared model frame is built for it."""
+    return after_contact_spec(spec) if cfg.after_contact_model else spec
+
+
+def fit_model(table, spec: dict, cfg: TrainConfig, windows: Windows | None = None) -> SavedModel:
+    """LightGBM on the train window (early stopping on validation), calibrated on validation. `windows`: the
+    split and model frame shared with the other models; built here for `spec` when None."""
+    windows = windows or prepare_windows(table, spec, cfg.split)
+    fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.auxiliary_rows)
     valid = fit.split.valid
     calibrator = fit_calibrator(raw_scores(fit.booster, fit.X.iloc[valid]), fit.y[valid], cfg.calibration)
     return SavedModel(fit.booster, calibrator, fit.spec)
 
 
-def auxiliary_models(table, spec: dict, cfg: TrainConfig) -> dict[str, SavedModel]:
-    """The case-mix and after-contact models that params ask for (train.casemix_model, train.after_contact_model)."""
+def auxiliary_models(windows: Windows, spec: dict, cfg: TrainConfig) -> dict[str, SavedModel]:
+    """The case-mix and after-contact models that params ask for (train.casemix_model, train.after_contact_model),
+    on the windows the routing model was fitted on."""
     wanted = {"casemix": (cfg.casemix_model, casemix_spec), "after_contact": (cfg.after_contact_model,
                                                                               after_contact_spec)}
     models = {}
@@ -53,6 +62,6 @@ def auxiliary_models(table, spec: dict, cfg: TrainConfig) -> dict[str, SavedMode
         if not on or not sub["model_features"]:
             log.info("%s model: skipped (%s)", name, "off in params" if not on else "no features")
             continue
-        models[name] = fit_model(table, sub, cfg)
+        models[name] = fit_model(None, sub, cfg, windows)
         log.info("%s model: %d features, %d trees", name, len(sub["model_features"]), models[name].booster.num_trees())
     return models

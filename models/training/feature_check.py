@@ -60,24 +60,32 @@ def why_unusable(col: pd.Series) -> str | None:
     return None
 
 
-def usable_spec(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict:
-    """The spec training uses: see the module docstring. Raises when no feature is left."""
-    listed = _listed(spec)
-    dropped = [{"name": n, "reason": r} for n, r in listed.items()]
-    keep = []
+def unusable(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict[str, str]:
+    """Each model feature of `spec` that cannot be used, with its reason: listed by featurize, or unusable on
+    the training rows (why_unusable). Absent columns are not judged here: model_frame names them in its error."""
+    reasons = _listed(spec)
     for name in spec["model_features"]:
-        if name in listed:
-            continue
-        why = why_unusable(table[name].iloc[rows]) if name in table.columns else None
-        if why:
-            dropped.append({"name": name, "reason": why})
-        else:
-            keep.append(name)  # absent columns stay: model_frame names them in its error
+        if name not in reasons and name in table.columns and (why := why_unusable(table[name].iloc[rows])):
+            reasons[name] = why
+            log.warning("feature %s left out of training: %s", name, why)
+    return reasons
+
+
+def narrow_spec(spec: dict, reasons: dict[str, str], n_rows: int) -> dict:
+    """`spec` without the features `reasons` names (each listed in `dropped_features` with its reason; those
+    the featurize stage listed stay listed). Raises when no model feature is left."""
+    listed = _listed(spec)
+    keep = [n for n in spec["model_features"] if n not in reasons]
+    dropped = [{"name": n, "reason": r} for n, r in listed.items()]
+    dropped += [{"name": n, "reason": reasons[n]} for n in spec["model_features"] if n in reasons and n not in listed]
     if not keep:
         raise NoUsableFeature(f"no usable feature: every model feature is missing or constant in the "
-                              f"{len(rows)} training-window contacts ({', '.join(d['name'] for d in dropped)}); "
+                              f"{n_rows} training-window contacts ({', '.join(d['name'] for d in dropped)}); "
                               "check the export's columns (ingest.files.column_map in params.yaml) or bring more "
                               "data.", dropped)
-    for d in dropped:
-        log.warning("feature %s left out of training: %s", d["name"], d["reason"])
     return dict(spec, model_features=keep, dropped_features=dropped)
+
+
+def usable_spec(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict:
+    """The spec training uses: see the module docstring. Raises when no feature is left."""
+    return narrow_spec(spec, unusable(table, spec, rows), len(rows))

@@ -24,7 +24,7 @@ from models.scoring import model_frame
 from models.measures import expected_calibration_error, raw_scores, reliability_table
 from models.training.classifier import fit_booster
 from models.training.evaluation import capture_table, pr_table, roc_table, score_metrics
-from models.training.feature_check import NoModelPossible, usable_spec
+from models.training.feature_check import NoModelPossible, narrow_spec, unusable
 from models.training.split import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,22 @@ class WindowFit:
     X: pd.DataFrame   # the model frame of every row of the table
     y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
     spec: dict        # the spec with the features used (constant / all-missing ones in dropped_features)
+    fitted_rows: int  # training-window contacts the booster was fitted on (a sample beyond the cap)
+
+
+@dataclass
+class Windows:
+    """What every model of the train stage shares, built once: the time split of the labelled contacts, the
+    outcome, the unusable features of the training window and the model frame of every row for the union of
+    the models' features (each model takes its columns of it)."""
+    split: TimeSplit
+    y: np.ndarray               # 1 = repeated (unlabelled rows 0; the split leaves them out)
+    X: pd.DataFrame             # model frame of every row, the usable features of the spec it was built for
+    unusable: dict[str, str]    # feature: why it is left out (training window, or listed by featurize)
+
+    def model_spec(self, spec: dict) -> dict:
+        """`spec` reduced to its usable features (raises NoUsableFeature when none is left)."""
+        return narrow_spec(spec, self.unusable, len(self.split.train))
 
 
 def sample_rows(rows: np.ndarray, at_most: int | None, seed: int) -> np.ndarray:
@@ -61,11 +77,9 @@ def sample_rows(rows: np.ndarray, at_most: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, at_most, replace=False))
 
 
-def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_cfg: LightGBMConfig,
-                   seed: int, max_train_rows: int | None = None) -> WindowFit:
-    """Time split of the labelled contacts, then LightGBM on the spec's features of the train window
-    (a random sample of `max_train_rows` of it when longer) with early stopping on validation: how every
-    model of the project (routing, case mix, after contact) starts."""
+def prepare_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig) -> Windows:
+    """Time split (each window must hold both outcomes), the usable features of `spec` (pass the union of the
+    models' specs) and their model frame."""
     split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
     y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
     for name in ("train", "valid", "test"):
@@ -75,15 +89,25 @@ def fit_on_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig, lgb_
             raise NoModelPossible(f"the {name} window holds {len(rows)} labelled contacts and {repeats} repeats: one "
                              "class only, so no model can be fitted or scored; bring more data, widen label."
                              "window_days, or change train.split.valid_share / test_share in params.yaml.")
-    spec = usable_spec(table, spec, split.train)
-    X = model_frame(table, spec)
+    reasons = unusable(table, spec, split.train)
+    usable = dict(spec, model_features=[n for n in spec["model_features"] if n not in reasons])
+    return Windows(split, y, model_frame(table, usable), reasons)
+
+
+def fit_on_windows(windows: Windows, spec: dict, lgb_cfg: LightGBMConfig, seed: int,
+                   max_train_rows: int | None = None) -> WindowFit:
+    """LightGBM on the spec's usable features of the train window (a random sample of `max_train_rows` of it
+    when longer) with early stopping on validation: how every model of the project (routing, case mix,
+    after contact) starts."""
+    spec = windows.model_spec(spec)
+    X, y, split = windows.X[spec["model_features"]], windows.y, windows.split
     by_name = {f["name"]: f for f in spec["features"]}
     monotone = [int(by_name[n].get("monotone", 0)) for n in spec["model_features"]]
     train = sample_rows(split.train, max_train_rows, seed)
     if len(train) < len(split.train):
         log.info("fitted on a random %d of the %d training contacts", len(train), len(split.train))
     booster = fit_booster(X.iloc[train], y[train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed, monotone)
-    return WindowFit(booster, split, X, y, spec)
+    return WindowFit(booster, split, X, y, spec, len(train))
 
 
 def frequent_caller_share(metrics: dict) -> dict:
@@ -102,13 +126,15 @@ def frequent_caller_share(metrics: dict) -> dict:
     return out
 
 
-def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
-                true_p: pd.Series | None = None) -> TrainResult:
+def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Series | None = None,
+                windows: Windows | None = None) -> TrainResult:
     """Time split, LightGBM with early stopping, calibration on validation, baselines, test metrics.
 
-    `true_p` (indexed like `table`, NaN where unknown) adds the Bayes AUC of the true probabilities on
-    the test rows that have one, and the model's AUC on those same rows."""
-    fit = fit_on_windows(table, spec, cfg.split, cfg.lightgbm, cfg.seed)
+    `true_p` (indexed like `table`, at least its test rows; NaN where unknown) adds the Bayes AUC of the true probabilities on
+    the test rows that have one, and the model's AUC on those same rows. `windows`: the split and model
+    frame shared with the other models (prepare_windows); built here for `spec` when None."""
+    windows = windows or prepare_windows(table, spec, cfg.split)
+    fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.max_train_rows)
     booster, split = fit.booster, fit.split
     X = {name: fit.X.iloc[getattr(split, name)] for name in ("train", "valid", "test")}
     y = {name: fit.y[getattr(split, name)] for name in ("train", "valid", "test")}
@@ -131,6 +157,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
     model_metrics = score_metrics(y["test"], p, cfg.capture_shares, cfg.specialist_capacity)
     model_metrics["uncalibrated_ece"] = expected_calibration_error(y["test"], 1 / (1 + np.exp(-raw)))
     model_metrics["trees"] = int(booster.best_iteration or booster.num_trees())
+    model_metrics["fitted_rows"] = fit.fitted_rows  # (train.max_train_rows)
     metrics: dict = {"model": model_metrics, "baselines": {}, "improvement_over_baselines": {}}
     for name, s in scores.items():
         if s is None:
@@ -155,7 +182,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig,
         if s is not None:
             test[f"p_{name}"] = s
     if true_p is not None:
-        tp = true_p.iloc[split.test].to_numpy(dtype=float)
+        tp = true_p.reindex(table.index[split.test]).to_numpy(dtype=float)
         known = ~np.isnan(tp)
         test["p_true"] = tp
         if known.sum() and 0 < y["test"][known].mean() < 1:

@@ -84,3 +84,25 @@ def test_a_one_tree_model_fails_even_when_it_ranks_well():
     y, p, base = _data()
     g = baseline_gate(y, p, base, GATE, trees=1)
     assert not g.passed and "1 tree(s)" in g.failures[0]
+
+
+def test_bootstrap_draws_equal_a_resample_by_resample_reference():
+    """Every resample's mean log loss and AUC, computed the slow way (sklearn with sample weights on the
+    resample counts), equal the shared-counts computation for every scorer."""
+    from sklearn.metrics import log_loss
+
+    from models.registry.gate import bootstrap_draws, resample_weights, row_log_loss
+
+    y, p_model, baselines = _data(n=700, seed=3)
+    scores = {"model": np.round(p_model, 2), **{n: np.asarray(b, dtype=float) for n, b in baselines.items()}}
+    ll = {n: row_log_loss(y, s) for n, s in scores.items()}
+    cfg = GateConfig.default(resamples=70, seed=4)  # two blocks: 64 + 6
+    got = bootstrap_draws(y, scores, ll, cfg)
+    weights = np.concatenate(list(resample_weights(len(y), cfg.resamples, cfg.seed)))
+    assert weights.shape == (70, len(y)) and (weights.sum(axis=1) == len(y)).all()
+    for name, s in scores.items():
+        assert got[name].shape == (70, 2)
+        for b in range(0, 70, 7):
+            w = weights[b]
+            assert got[name][b, 0] == pytest.approx(log_loss(y, np.clip(s, 1e-7, 1 - 1e-7), sample_weight=w), rel=1e-12)
+            assert got[name][b, 1] == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)

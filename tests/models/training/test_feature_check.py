@@ -35,8 +35,8 @@ def test_nothing_left_is_a_clear_error():
 
 
 def test_a_window_with_one_class_stops_training_with_the_counts():
-    from models.training.fit import fit_on_windows
-    from models.config import LightGBMConfig, SplitConfig
+    from models.training.fit import prepare_windows
+    from models.config import SplitConfig
 
     n = 60
     table = pd.DataFrame({"started_at": pd.date_range("2025-01-01", periods=n, freq="h", tz="UTC"),
@@ -44,7 +44,7 @@ def test_a_window_with_one_class_stops_training_with_the_counts():
                           "a": np.arange(n, dtype=float)})
     spec = {"features": [{"name": "a", "kind": "numeric"}], "model_features": ["a"]}
     with pytest.raises(ValueError, match=r"the test window holds 9 labelled contacts and 0 repeats.*test_share"):
-        fit_on_windows(table, spec, SplitConfig.default(), LightGBMConfig.default(), 0)
+        prepare_windows(table, spec, SplitConfig.default())
 
 
 def test_an_id_like_category_is_dropped_and_a_near_unique_number_kept():

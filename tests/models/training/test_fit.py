@@ -113,3 +113,33 @@ def test_sample_rows_keeps_order_and_only_samples_beyond_the_cap():
     got = sample_rows(rows, 30, 0)
     assert len(got) == 30 and len(set(got)) == 30 and (np.diff(got) > 0).all() and set(got) <= set(rows)
     assert (sample_rows(rows, 30, 0) == got).all()  # the seed fixes it
+
+
+def test_models_on_shared_windows_equal_models_fitted_alone(centre):
+    """The train stage builds the split and the model frame once (for the union of the models' features);
+    each model fitted on it is the model fitted on its own, tree for tree."""
+    from models.training.auxiliary import after_contact_spec, casemix_spec, fit_model, training_spec
+    from models.training.fit import prepare_windows
+
+    table, spec, true_p = centre
+    cfg = TrainConfig.default(lightgbm=FAST)
+    windows = prepare_windows(table, training_spec(spec, cfg), cfg.split)
+    assert set(after_contact_spec(spec)["model_features"]) - set(spec["model_features"]) <= set(windows.X.columns)
+    shared = train_model(table, spec, cfg, true_p, windows)
+    alone = train_model(table, spec, cfg, true_p)
+    assert shared.booster.model_to_string() == alone.booster.model_to_string()
+    assert shared.metrics["dropped_features"] == alone.metrics["dropped_features"]
+    for make in (casemix_spec, after_contact_spec):
+        a, b = fit_model(None, make(spec), cfg, windows), fit_model(table, make(spec), cfg)
+        assert a.booster.model_to_string() == b.booster.model_to_string() and a.spec == b.spec
+
+
+def test_the_routing_model_fits_on_at_most_max_train_rows(centre):
+    table, spec, true_p = centre
+    full = train_model(table, spec, TrainConfig.default(lightgbm=FAST), true_p)
+    capped = train_model(table, spec, TrainConfig.default(lightgbm=FAST, max_train_rows=5000), true_p)
+    assert full.metrics["model"]["fitted_rows"] == len(full.split.train) > 5000
+    assert capped.metrics["model"]["fitted_rows"] == 5000
+    assert capped.booster.model_to_string() != full.booster.model_to_string()
+    # the same windows and test rows: only the training sample differs
+    assert np.array_equal(capped.test["contact_id"], full.test["contact_id"])
