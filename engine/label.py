@@ -2,18 +2,25 @@
 
 In: the contacts as a Dask frame (the columns the label stage reads) and the `label` section. Out: the
 contacts joined with their labels (what `labelling.labeller.label_table` returns), partitioned by
-customer. Customers are independent under every rule (labelling/labeller.py), so each partition is
-labelled by `label_table` itself; the one global input, the end of the data (`label.as_of`, default the
-latest start), is computed once over all partitions before and handed to each."""
+customer; for the label stage, the labels written on the cluster by its workers. Customers are independent
+under every rule (labelling/labeller.py), so each partition is labelled by `label_table` itself; the one
+global input, the end of the data (`label.as_of`, default the latest start), is computed once over all
+partitions before and handed to each."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 import dask.dataframe as dd
 import pandas as pd
 
-from engine.partition import by_customer
+from base.config import Paths
+from contract.tables import read_columns
+from engine.cluster import dask_client, partition_count
+from engine.config import DaskConfig
+from engine.partition import by_customer, read_contacts, write_partitions
 from labelling.config import LabelConfig
 from labelling.labeller import LABEL_COLUMNS, label_table
 
@@ -41,3 +48,17 @@ def with_labels(contacts: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     if not labels["contact_id"].reset_index(drop=True).equals(contacts["contact_id"].reset_index(drop=True)):
         labels = labels.set_index("contact_id").reindex(contacts["contact_id"]).reset_index()
     return pd.concat([contacts.reset_index(drop=True), labels[LABEL_COLUMNS].reset_index(drop=True)], axis=1)
+
+
+def labelled_on_cluster(cfg: LabelConfig, dask: DaskConfig, paths: Paths, columns: list[str], categorical: list[str],
+                        write: Callable[[pd.DataFrame, Path], None]) -> pd.DataFrame:
+    """The label stage on the cluster of `dask` (engine.dask): the contacts dataset read there, labelled per
+    customer partition, the labels (contact_id + label columns) written there by `write`, one part per
+    partition. Returns `label_table`'s frame, the contacts (read here) joined with the labels written, for the
+    FCR figures, which are still made from the whole table in this process."""
+    with dask_client(dask) as client:
+        contacts = read_contacts(paths.contacts, columns, categorical)
+        labelled = label_on_dask(contacts, cfg, partition_count(client, dask))
+        rows = write_partitions(labelled[["contact_id", *LABEL_COLUMNS]], paths.labels, write)
+    log.info("%d labels written on dask to %s", rows, paths.labels)
+    return with_labels(read_columns(paths.contacts, columns, categorical), pd.read_parquet(paths.labels))
