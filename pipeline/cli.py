@@ -145,7 +145,7 @@ def label(
     if input is None:
         from pipeline.stage import run_stage
 
-        run_stage("label", lambda _cfg, paths: run(cfg, paths), "label", params_path=params)
+        run_stage("label", lambda _cfg, engine, paths: run(cfg, engine, paths), "label", "engine", params_path=params)
         return
     if output is None:
         raise typer.BadParameter("give OUTPUT too, e.g. `fcr label contacts.csv labelled.parquet`")

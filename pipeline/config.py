@@ -4,7 +4,8 @@ In: the mapping read from params.yaml. Out: a `Params` object whose sections are
 stages one by one. Unknown keys are rejected so that a typo in params.yaml fails loudly. Each section
 lives beside the code that reads it (base/config.py: the strict base, `paths`; contract/config.py:
 `ingest`; labelling/config.py: `label`; features/config.py: `featurize`; models/config.py: `train`,
-`explain`, `routing`, `serve`, `monitor`; report/config.py: `report`; synthetic/config.py: `synthetic`);
+`explain`, `routing`, `serve`, `monitor`; report/config.py: `report`; synthetic/config.py: `synthetic`;
+engine/config.py: `engine`);
 they are re-exported here for the pipeline's own use (and `fcr` names a section by its class name).
 """
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from base.config import PARAMS_FILE, Paths, Strict
 from contract.config import (Aggregate, ColumnSource, ComposedColumn, ConstantColumn, EventsConfig, ExtraColumn,
                              FilesConfig, IngestConfig, OutcomeSignal, ReadConfig, RowFilter)
+from engine.config import DaskConfig, EngineConfig
 from features.config import FeaturizeConfig
 from labelling.config import LabelConfig
 from models.config import (BootstrapConfig, ExplainConfig, GateConfig, LightGBMConfig, MonitorConfig, PropensityConfig,
@@ -27,7 +29,7 @@ from report.config import ReportConfig, report_timezone
 from synthetic.config import Messiness, SyntheticConfig
 
 __all__ = ["PARAMS_FILE", "Aggregate", "BootstrapConfig", "ColumnSource", "ComposedColumn", "ConstantColumn",
-           "EventsConfig", "ExplainConfig", "ExtraColumn", "FeaturizeConfig", "FilesConfig", "GateConfig",
+           "DaskConfig", "EngineConfig", "EventsConfig", "ExplainConfig", "ExtraColumn", "FeaturizeConfig", "FilesConfig", "GateConfig",
            "IngestConfig", "LabelConfig", "LightGBMConfig", "Messiness", "MonitorConfig", "OutcomeSignal", "Params",
            "Paths", "PropensityConfig", "ReadConfig", "RegistryConfig", "ReportConfig", "RoutingConfig", "RowFilter",
            "ServeConfig", "SplitConfig", "Strict", "SyntheticConfig", "TrainConfig", "TuningConfig", "load_params",
@@ -40,6 +42,7 @@ class Params(Strict):
     ingest: IngestConfig
     label: LabelConfig
     featurize: FeaturizeConfig
+    engine: EngineConfig
     train: TrainConfig
     explain: ExplainConfig
     report: ReportConfig

@@ -11,7 +11,7 @@ from __future__ import annotations
 import grimp
 import pytest
 
-DOMAIN = ("contract", "features", "labelling", "models", "report", "synthetic")
+DOMAIN = ("contract", "engine", "features", "labelling", "models", "report", "synthetic")
 PACKAGES = ("pipeline", "base", *DOMAIN)
 NOT_TRAINING = ("models.serving", "models.diagnostics", "models.routing", "report")
 

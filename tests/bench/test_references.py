@@ -15,7 +15,7 @@ def test_sql_references_match_the_stages(params, paths, tmp_path):
     sized = params.synthetic.model_copy(update={"n_contacts": 4000, "n_customers": 800, "n_agents": 40, "n_teams": 6})
     generate.run(sized, "synthetic", paths)
     counts = ingest.run(params.ingest, paths)["contacts"]
-    label.run(params.label, paths)
+    label.run(params.label, params.engine, paths)
     featurize.run(params.featurize, params.label, paths)
 
     sql = duckdb_ingest(paths.raw_dir, tmp_path / "sql")

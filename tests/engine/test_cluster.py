@@ -1,0 +1,33 @@
+"""The client of a stage: a LocalCluster started and closed around the block, its dashboard logged; a
+running cluster joined by its address."""
+
+from __future__ import annotations
+
+import logging
+
+from distributed import LocalCluster
+
+from engine.cluster import dask_client, partition_count
+from engine.config import DaskConfig
+
+
+def test_local_cluster_opened_logged_and_closed(caplog):
+    cfg = DaskConfig.default(n_workers=2, memory_per_worker="1GB", partitions_per_worker=3, processes=False)
+    with caplog.at_level(logging.INFO, logger="engine.cluster"):
+        with dask_client(cfg) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            assert client.submit(lambda x: x + 1, 1).result() == 2
+            assert partition_count(client, cfg) == 6
+            scheduler = client.scheduler.address
+    assert "dashboard" in caplog.text and "LocalCluster of 2 workers x 1GB" in caplog.text
+    assert client.status == "closed" and scheduler.startswith("inproc://")
+
+
+def test_running_cluster_joined_by_address():
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                      scheduler_port=0, protocol="tcp") as cluster:
+        cfg = DaskConfig.default(scheduler=cluster.scheduler_address, partitions_per_worker=2)
+        with dask_client(cfg) as client:
+            assert client.scheduler.address == cluster.scheduler_address
+            assert partition_count(client, cfg) == 2  # the cluster's one worker, not n_workers
+        assert cluster.status.name == "running"  # joined, not owned: left running
