@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from models.model_files import is_no_model, load_model
-from models.routing.replay import replay
+from models.routing.replay import replay, replay_columns
 from pipeline.config import LabelConfig, Paths, RoutingConfig, TrainConfig
+from contract.tables import read_columns
 from pipeline.io import read_json, write_csv
 from pipeline.stage import run_stage
 from synthetic.counterfactual import counterfactual_if_synthetic
@@ -32,8 +33,10 @@ def run(cfg: RoutingConfig, train: TrainConfig, label: LabelConfig, paths: Paths
             columns=["specialist_capacity", "uplift_points", "uplift_low", "uplift_high"])
     else:
         casemix = load_model(model_dir / "casemix") if (model_dir / "casemix" / "model.txt").exists() else None
-        out, curve = replay(pd.read_parquet(paths.features), pd.read_parquet(model_dir / "test_predictions.parquet"),
-                            load_model(model_dir), casemix, cfg, train.specialist_capacity,
+        model = load_model(model_dir)
+        out, curve = replay(read_columns(paths.features, replay_columns(paths.features, model, casemix)),
+                            pd.read_parquet(model_dir / "test_predictions.parquet"), model, casemix, cfg,
+                            train.specialist_capacity,
                             counterfactual_if_synthetic(paths.truth_dir, label.window_days))
     write_csv(curve, Path(paths.plots_dir) / CURVE)
     for name, res in out.get("policies", {}).items():

@@ -64,7 +64,7 @@ def fit_propensity(fit_rows: pd.DataFrame, agent: pd.Series, features: list[str]
     log_p_cell = np.log(smoothed) - np.log(smoothed.sum(axis=1).reshape(-1, 1))
     class_count = counts.sum(axis=1)
     log_prior = np.log(class_count) - np.log(class_count.sum())
-    jll = log_p_cell.T + log_prior
+    jll = np.ascontiguousarray(log_p_cell.T) + log_prior  # (C order, as CategoricalNB sums it: the same bits)
     by_cell = np.exp(jll - np.atleast_2d(logsumexp(jll, axis=1)).T)
     log.info("propensity: %d agents, %d cells of %d contacts", len(agents), len(cells), len(fit_rows))
     return Propensity(cells, log_prior, by_cell, agents, features)
