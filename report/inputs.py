@@ -77,6 +77,10 @@ def load_contacts(paths: Paths) -> pd.DataFrame:
     """contacts.parquet joined with the labels on contact_id (the label stage writes them in the same rows)."""
     contacts = read_columns(paths.contacts, CONTACT_COLUMNS, CATEGORICAL)
     labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_COLUMNS])
+    if len(labels) == len(contacts) and (labels["contact_id"].to_numpy() == contacts["contact_id"].to_numpy()).all():
+        # The same rows in the same order (the local label stage): the join is a side by side (a join on
+        # 10M text ids takes half a minute).
+        return pd.concat([contacts, labels.drop(columns="contact_id")], axis=1)
     return contacts.merge(labels, on="contact_id", how="inner", validate="one_to_one")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from base.frames import per_value
 from scipy.stats import chi2_contingency, norm
 
 from contract.schema import NO_AGENT_CHANNELS
@@ -352,7 +354,9 @@ def channel_switching(contacts: pd.DataFrame) -> pd.DataFrame:
     need = {"episode_id", "contact_seq", "channel"}
     if not need <= set(contacts.columns):
         return pd.DataFrame()
-    c = contacts[contacts["excluded_reason"].astype(str) != "merged"] if "excluded_reason" in contacts else contacts
+    c = contacts[list(need)]  # (only the columns used: the contacts table is GBs at 10M)
+    if "excluded_reason" in contacts:
+        c = c[per_value(contacts["excluded_reason"], lambda r: r.astype(str) != "merged")]
     first = c[c["contact_seq"] == 1].drop_duplicates("episode_id").set_index("episode_id")["channel"].astype(str)
     rep = c[c["contact_seq"] > 1]
     if not len(rep):

@@ -14,6 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from base.frames import per_value
+
 from report.measures import two_proportion_p
 
 # Words of the model's own vocabulary that mean nothing to an operations reader.
@@ -123,7 +125,7 @@ def driver_group(values: pd.Series, shap: np.ndarray) -> tuple[str, tuple[str, o
 def _mask(values: pd.Series, rule: tuple[str, object]) -> np.ndarray:
     kind, x = rule
     if kind == "eq":
-        return (values.astype(str) == x).to_numpy()
+        return per_value(values, lambda v: v.astype(str) == x)
     num = pd.to_numeric(values, errors="coerce")
     return (num > x).to_numpy() if kind == "gt" else (num <= x).fillna(False).to_numpy()
 
@@ -133,9 +135,19 @@ def same_partition(a: pd.Series, b: pd.Series) -> bool:
     both ways)? E.g. reason family and reason code when the export has no reason families."""
     if pd.api.types.is_numeric_dtype(a) or pd.api.types.is_numeric_dtype(b):
         return False
-    x, y = pd.factorize(a.astype(str))[0], pd.factorize(b.astype(str))[0]
-    d = pd.DataFrame({"x": x, "y": y})
-    return bool(d.groupby("x")["y"].nunique().max() <= 1 and d.groupby("y")["x"].nunique().max() <= 1)
+    x, y = _codes(a), _codes(b)
+    if not len(x):
+        return False
+    pairs = np.unique(x.astype(np.int64) * (int(y.max()) + 1) + y)  # the distinct (x, y) pairs
+    return len(pairs) == len(np.unique(x)) == len(np.unique(y))  # one y per x and one x per y
+
+
+def _codes(col: pd.Series) -> np.ndarray:
+    """A code per row, equal for rows whose text is equal (missing values are the text "nan")."""
+    if isinstance(col.dtype, pd.CategoricalDtype):  # (the categories' text: two may read the same)
+        text = pd.Series([*col.cat.categories.astype(object), np.nan], dtype=object).astype(str)
+        return pd.factorize(text)[0][col.cat.codes.to_numpy()]
+    return pd.factorize(col.astype(str))[0]
 
 
 def presentation(name: str, entry: dict) -> dict:
@@ -157,6 +169,18 @@ def data_days(table: pd.DataFrame) -> float | None:
     return float((ts.max() - ts.min()) / pd.Timedelta(days=1))
 
 
+class _Columns:
+    """The rows of `table` under a mask, one column at a time, each taken once."""
+
+    def __init__(self, table: pd.DataFrame, mask: np.ndarray) -> None:
+        self.table, self.mask, self.taken = table, mask, {}
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self.taken:
+            self.taken[name] = self.table[name][self.mask]
+        return self.taken[name]
+
+
 def drivers_in_words(
     drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, shap: pd.DataFrame, top: int, significance: float
 ) -> pd.DataFrame:
@@ -173,7 +197,8 @@ def drivers_in_words(
         "sentence",
     ]
     by_name = {f["name"]: f for f in spec.get("features", [])}
-    lab = table[table["status"] == "labelled"]
+    labelled = (table["status"] == "labelled").to_numpy()
+    lab = _Columns(table, labelled)  # (a column at a time: a copy of the whole labelled table is GBs at 10M)
     y = lab["repeated"].fillna(False).to_numpy(dtype=bool)
     sample = table.set_index("contact_id").reindex(shap["contact_id"])
     span = data_days(table)

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from contract.schema import NO_AGENT_CHANNELS
+from base.frames import per_value
 from labelling.measure import wilson_interval
 
 
@@ -31,11 +32,12 @@ def scored_rows(rows: pd.DataFrame, placeholders: list[str] | tuple[str, ...] = 
     surrounding blanks), on a channel that has agents."""
     if "agent_id" not in rows.columns:
         return np.zeros(len(rows), dtype=bool)
-    agent = rows["agent_id"].astype("string").str.strip().str.upper()
-    person = agent.notna() & ~agent.isin({str(p).strip().upper() for p in placeholders})
-    labelled = rows["status"] == "labelled" if "status" in rows else True
-    channel = ~rows["channel"].astype("str").isin(NO_AGENT_CHANNELS) if "channel" in rows else True
-    return (person & labelled & channel).fillna(False).to_numpy(dtype=bool)
+    marks = {str(p).strip().upper() for p in placeholders}
+    person = per_value(rows["agent_id"], lambda a: (a.notna() & ~a.astype("string").str.strip().str.upper()
+                                                    .isin(marks)).fillna(False))
+    labelled = (rows["status"] == "labelled").fillna(False).to_numpy(dtype=bool) if "status" in rows else True
+    channel = per_value(rows["channel"], lambda c: ~c.astype("str").isin(NO_AGENT_CHANNELS)) if "channel" in rows else True
+    return person & labelled & channel
 
 
 def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int,

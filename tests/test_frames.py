@@ -1,0 +1,27 @@
+"""base/frames.per_value: the same answer as the row-wise test, categorical or not, missing values included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from base.frames import per_value
+
+TESTS = [
+    lambda s: s.astype("string").str.strip().str.upper().isin({"", "NONE"}).fillna(False),
+    lambda s: ~s.astype("str").isin({"self_service", "nan"}),
+    lambda s: s.notna() & (s.astype("str") == "a"),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", " a", "none", "NONE ", "", "self_service", "b"])),
+                       min_size=1, max_size=40), which=st.integers(0, len(TESTS) - 1))
+def test_per_value_equals_the_row_wise_test(values, which):
+    test = TESTS[which]
+    plain = pd.Series([np.nan if v is None else v for v in values], dtype=object)
+    assert np.array_equal(per_value(plain, test), np.asarray(test(plain), dtype=bool))
+    cat = plain.astype("category")  # as the report reads the contacts: the row-wise test on the column itself
+    assert np.array_equal(per_value(cat, test), np.asarray(test(cat), dtype=bool))
