@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from base.frames import rows_of
+
 from labelling.measure import fcr_by_count, fcr_table, first_contacts, weekly_fcr
 from models.diagnostics.scorecards import scored_rows
 from models.diagnostics.truth_check import driver_recovery, skill_tracking
@@ -384,7 +386,7 @@ def _shap_blocks(inp: ReportInputs, cfg: ReportConfig) -> list[str]:
         )
     ]
     top = [f for f in d["feature"].head(8) if f"shap_{f}" in shap.columns]
-    values = model_frame(inp.table.set_index("contact_id").loc[shap["contact_id"]], spec) if len(shap) else None
+    values = model_frame(rows_of(inp.table, shap["contact_id"]), spec) if len(shap) else None
     if values is None:
         return blocks
     blocks.append(

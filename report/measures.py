@@ -357,13 +357,29 @@ def channel_switching(contacts: pd.DataFrame) -> pd.DataFrame:
     c = contacts[list(need)]  # (only the columns used: the contacts table is GBs at 10M)
     if "excluded_reason" in contacts:
         c = c[per_value(contacts["excluded_reason"], lambda r: r.astype(str) != "merged")]
-    first = c[c["contact_seq"] == 1].drop_duplicates("episode_id").set_index("episode_id")["channel"].astype(str)
-    rep = c[c["contact_seq"] > 1]
+    seq = c["contact_seq"].to_numpy(dtype=float)
+    rep = np.flatnonzero(seq > 1)
     if not len(rep):
         return pd.DataFrame()
-    came_from = rep["episode_id"].map(first)
-    m = came_from.notna()
-    return pd.crosstab(came_from[m].rename("first channel"), rep.loc[m, "channel"].astype(str).rename("came back on"))
+    # Episodes as codes (hashing 10M text ids once), each episode's first channel looked up by code.
+    episode = pd.factorize(c["episode_id"])[0]
+    channel = _text(c["channel"])
+    first = np.flatnonzero((seq == 1) & (episode >= 0))
+    first = first[np.unique(episode[first], return_index=True)[1]]  # the first such row of each episode
+    first_channel = np.full(max(int(episode.max()) + 1, 1), None, dtype=object)
+    first_channel[episode[first]] = channel[first]
+    came_from = np.where(episode[rep] >= 0, first_channel[np.maximum(episode[rep], 0)], None)
+    m = pd.notna(came_from)
+    return pd.crosstab(pd.Series(came_from[m], name="first channel"),
+                       pd.Series(channel[rep][m], name="came back on"))
+
+
+def _text(col: pd.Series) -> np.ndarray:
+    """`col.astype(str)` as an object array, converted once per category when categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        text = np.array([*col.cat.categories.astype(object), np.nan], dtype=object).astype(str).astype(object)
+        return text[col.cat.codes.to_numpy()]
+    return col.astype(str).to_numpy(dtype=object)
 
 
 # --- survey / resolution signal vs repeat tracking -------------------------------------------------

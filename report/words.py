@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from base.frames import per_value
+from base.frames import per_value, rows_of
 
 from report.measures import two_proportion_p
 
@@ -200,7 +200,7 @@ def drivers_in_words(
     labelled = (table["status"] == "labelled").to_numpy()
     lab = _Columns(table, labelled)  # (a column at a time: a copy of the whole labelled table is GBs at 10M)
     y = lab["repeated"].fillna(False).to_numpy(dtype=bool)
-    sample = table.set_index("contact_id").reindex(shap["contact_id"])
+    sample = rows_of(table, shap["contact_id"])
     span = data_days(table)
     rows, shown = [], []
     for r in drivers.itertuples():

@@ -25,3 +25,15 @@ def test_per_value_equals_the_row_wise_test(values, which):
     assert np.array_equal(per_value(plain, test), np.asarray(test(plain), dtype=bool))
     cat = plain.astype("category")  # as the report reads the contacts: the row-wise test on the column itself
     assert np.array_equal(per_value(cat, test), np.asarray(test(cat), dtype=bool))
+
+
+@settings(max_examples=40, deadline=None)
+@given(keys=st.lists(st.sampled_from(list("abcdefgh")), min_size=1, max_size=8, unique=True),
+       asked=st.lists(st.sampled_from(list("abcdefghxy")), min_size=0, max_size=6, unique=True))
+def test_rows_of_equals_set_index_reindex(keys, asked):
+    from base.frames import rows_of
+
+    table = pd.DataFrame({"contact_id": keys, "v": np.arange(len(keys), dtype=float),
+                          "c": pd.Categorical([k.upper() for k in keys])})
+    ids = pd.Series(asked, dtype=object)
+    pd.testing.assert_frame_equal(rows_of(table, ids), table.set_index("contact_id").reindex(ids))
