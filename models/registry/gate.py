@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from models.config import GateConfig
 
@@ -37,27 +38,33 @@ def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 class Ranking:
-    """One scorer's test-window scores ranked once: the tie group (distinct score, ascending) of each positive
-    and of each negative, so that every resample's AUC is two weighted counts per group."""
+    """One scorer's test-window scores ranked once: which tie group (distinct score, ascending) each positive
+    and each negative is in, as 0/1 matrices (groups x rows), so that the weighted positives and negatives
+    of every group under a whole block of resamples are two sparse products."""
 
     def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
         y = np.asarray(y).astype(bool)
         _, group = np.unique(np.asarray(p, dtype=np.float64), return_inverse=True)
-        self.groups = int(group.max()) + 1 if len(group) else 0
-        self.pos, self.neg = group[y], group[~y]
+        groups = int(group.max()) + 1 if len(group) else 0
+
+        def member(g: np.ndarray) -> sparse.csr_matrix:
+            return sparse.csr_matrix((np.ones(len(g)), (g, np.arange(len(g)))), shape=(groups, len(g)))
+
+        self.pos, self.neg = member(group[y]), member(group[~y])
 
     def auc(self, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:
         """ROC AUC under each row of the resample counts of the positives (B x positives) and the negatives
         (B x negatives); ties count one half. NaN where a resample holds one class only."""
-        out = np.full(len(w_pos), np.nan)
-        for b in range(len(w_pos)):
-            pos = np.bincount(self.pos, weights=w_pos[b], minlength=self.groups)
-            neg = np.bincount(self.neg, weights=w_neg[b], minlength=self.groups)
-            total_pos, total_neg = pos.sum(), neg.sum()
-            if total_pos > 0 and total_neg > 0:
-                below = np.cumsum(neg) - neg  # weighted negatives ranked strictly below each group
-                out[b] = (pos * (below + 0.5 * neg)).sum() / (total_pos * total_neg)
-        return out
+        return self.auc_t(np.ascontiguousarray(w_pos.T), np.ascontiguousarray(w_neg.T))
+
+    def auc_t(self, w_pos_t: np.ndarray, w_neg_t: np.ndarray) -> np.ndarray:
+        """`auc` from the transposed counts (positives x B, negatives x B; shared by every scorer of a block)."""
+        pos, neg = self.pos @ w_pos_t, self.neg @ w_neg_t  # groups x B: weighted counts per tie group
+        total_pos, total_neg = pos.sum(axis=0), neg.sum(axis=0)
+        below = np.cumsum(neg, axis=0) - neg  # weighted negatives ranked strictly below each group
+        with np.errstate(invalid="ignore", divide="ignore"):
+            auc = (pos * (below + 0.5 * neg)).sum(axis=0) / (total_pos * total_neg)
+        return np.where((total_pos > 0) & (total_neg > 0), auc, np.nan)
 
 
 def weighted_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -89,11 +96,11 @@ def bootstrap_draws(y: np.ndarray, scores: dict[str, np.ndarray], ll: dict[str, 
     ll_neg = np.column_stack([ll[n][~y] for n in scores])
     draws: dict[str, list[np.ndarray]] = {n: [] for n in scores}
     for w in resample_weights(len(y), cfg.resamples, cfg.seed):
-        w_pos, w_neg = w[:, y].astype(np.float64), w[:, ~y].astype(np.float64)
+        w_pos_t, w_neg_t = w[:, y].T.astype(np.float64, order="C"), w[:, ~y].T.astype(np.float64, order="C")
         del w
-        mean_ll = (w_pos @ ll_pos + w_neg @ ll_neg) / (w_pos.sum(axis=1) + w_neg.sum(axis=1))[:, None]
+        mean_ll = (w_pos_t.T @ ll_pos + w_neg_t.T @ ll_neg) / (w_pos_t.sum(axis=0) + w_neg_t.sum(axis=0))[:, None]
         for i, n in enumerate(scores):
-            draws[n].append(np.stack([mean_ll[:, i], rankings[n].auc(w_pos, w_neg)], axis=1))
+            draws[n].append(np.stack([mean_ll[:, i], rankings[n].auc_t(w_pos_t, w_neg_t)], axis=1))
     return {n: np.concatenate(d) for n, d in draws.items()}
 
 
