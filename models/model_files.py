@@ -92,6 +92,12 @@ def save_model(model: SavedModel, folder: str | Path, test_scores: np.ndarray | 
 NATIVE_FILES = ("model.txt", "calibration.json", "feature_spec.json")
 
 
+def save_models(models: dict[str, SavedModel], folder: str | Path) -> None:
+    """Each model in its own subfolder of `folder`, named by its key (the case-mix and after-contact models)."""
+    for name, model in models.items():
+        save_model(model, Path(folder) / name)
+
+
 def files_md5(folder: str | Path) -> str:
     """The content hash of a model's native files (NATIVE_FILES, in that order): the same files, the same
     hash, wherever they were restored from (DVC's run cache, `dvc exp apply`, a registry download)."""

@@ -201,6 +201,13 @@ def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_versioned(table_path: str | Path, checksums_path: str | Path, rebuild: str) -> tuple[pd.DataFrame, str]:
+    """`read_verified`'s table and its data version (`file_md5`), hashed beside the read (hashing frees the GIL)."""
+    with ThreadPoolExecutor(1) as pool:
+        version = pool.submit(file_md5, table_path)
+        return read_verified(table_path, checksums_path, rebuild), version.result()
+
+
 def file_md5(path: str | Path) -> str:
     """The hash DVC gives a file output: the data version of a table."""
     digest = hashlib.md5()

@@ -1,14 +1,13 @@
 """DVC stage `train`: feature table -> every model the pipeline uses, metrics, plots, MLflow run.
 
-Fits the routing model (calibrated LightGBM, baselines, tuning when on) and the case-mix and after-contact
-models; writes them, metrics/train.json, plots/train_*.csv; logs and registers the routing model (run info:
-metrics/runs/train.json). No model possible: the reason instead (models/training/no_model.py)."""
+Fits the routing model (calibrated LightGBM, baselines, tuning when on), the case-mix and after-contact models;
+writes them, metrics/train.json, plots/train_*.csv; logs and registers the routing model; no model: its reason."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from models.model_files import SavedModel, save_model
+from models.model_files import SavedModel, save_model, save_models
 from models.registry.gate import gate_on_test
 from models.registry.lifeline import Lifeline
 from labelling.target import label_target
@@ -19,28 +18,26 @@ from models.training.fit import prepare_windows, train_model
 from models.training.no_model import NO_REGISTRY, NoModelPossible, write_no_model
 from models.training.tuning import tune
 from pipeline.config import LabelConfig, Paths, TrainConfig
-from pipeline.io import file_md5, read_json, read_verified, round_floats, write_csvs, write_json, write_parquet
+from pipeline.io import read_json, read_versioned, round_floats, write_csvs, write_json, write_parquet
 from pipeline.stage import RUN_KEY, run_stage
 from synthetic.truth import true_probabilities_if_synthetic
 
 
 def run(cfg: TrainConfig, label: LabelConfig, paths: Paths) -> dict:
     lifeline = Lifeline().start()
-    table = read_verified(paths.features, paths.features_checksums, "dvc repro --force featurize")
+    table, data_version = read_versioned(paths.features, paths.features_checksums, "dvc repro --force featurize")
     spec = read_json(paths.feature_spec)
-    data_version = file_md5(paths.features)
     try:
         tuning = tune(table, spec, cfg)  # off by default; when on, cfg comes back with the chosen LightGBM settings
         windows = prepare_windows(table, training_spec(spec, cfg), cfg.split)  # split + model frame, built once
-        true_p = true_probabilities_if_synthetic(paths.truth_dir, table["contact_id"].iloc[windows.split.test],
-                                                 spec["label_window_days"])  # (only the test window is compared)
+        ids = table["contact_id"].iloc[windows.split.test]  # (only the test window is compared with the truth)
+        true_p = true_probabilities_if_synthetic(paths.truth_dir, ids, spec["label_window_days"])
         result = train_model(table, spec, cfg := tuning.config, true_p, windows)
     except NoModelPossible as exc:  # one outcome only, or nothing varies: complete honestly, register nothing
         return write_no_model(cfg, exc, data_version, paths) | {RUN_KEY: {"registry": NO_REGISTRY}}
     model_dir, test = Path(paths.model_dir), round_floats(result.test)  # (as tracked: scores and gate see these)
     files = save_model(SavedModel(result.booster, result.calibrator, result.spec), model_dir, test["p_repeat"])
-    for name, model in auxiliary_models(windows, spec, cfg).items():
-        save_model(model, model_dir / name)
+    save_models(auxiliary_models(windows, spec, cfg), model_dir)
     del windows  # (the model frame of every row: not needed past here)
     write_parquet(test, model_dir / "test_predictions.parquet")
     plot_files = write_csvs(result.curves | {"baselines": baseline_table(result.metrics), "tuning": tuning.trials},

@@ -47,7 +47,7 @@ def fit_model(table, spec: dict, cfg: TrainConfig, windows: Windows | None = Non
     windows = windows or prepare_windows(table, spec, cfg.split)
     fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.auxiliary_rows)
     valid = fit.split.valid
-    calibrator = fit_calibrator(raw_scores(fit.booster, fit.X.iloc[valid]), fit.y[valid], cfg.calibration)
+    calibrator = fit_calibrator(raw_scores(fit.booster, fit.X(valid)), fit.y[valid], cfg.calibration)
     return SavedModel(fit.booster, calibrator, fit.spec)
 
 

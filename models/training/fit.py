@@ -49,10 +49,14 @@ class TrainResult:
 class WindowFit:
     booster: lgb.Booster
     split: TimeSplit
-    X: pd.DataFrame   # the model frame of every row of the table
+    frame: pd.DataFrame  # the shared model frame of every row of the table (Windows.X: more columns than used)
     y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
     spec: dict        # the spec with the features used (constant / all-missing ones in dropped_features)
     fitted_rows: int  # training-window contacts the booster was fitted on (a sample beyond the cap)
+
+    def X(self, rows: np.ndarray) -> pd.DataFrame:
+        """The model input of these rows (positions in the table): rows first, so only they are copied."""
+        return self.frame.iloc[rows][self.spec["model_features"]]
 
 
 @dataclass
@@ -100,14 +104,15 @@ def fit_on_windows(windows: Windows, spec: dict, lgb_cfg: LightGBMConfig, seed: 
     when longer) with early stopping on validation: how every model of the project (routing, case mix,
     after contact) starts."""
     spec = windows.model_spec(spec)
-    X, y, split = windows.X[spec["model_features"]], windows.y, windows.split
+    y, split = windows.y, windows.split
     by_name = {f["name"]: f for f in spec["features"]}
     monotone = [int(by_name[n].get("monotone", 0)) for n in spec["model_features"]]
     train = sample_rows(split.train, max_train_rows, seed)
     if len(train) < len(split.train):
         log.info("fitted on a random %d of the %d training contacts", len(train), len(split.train))
-    booster = fit_booster(X.iloc[train], y[train], X.iloc[split.valid], y[split.valid], lgb_cfg, seed, monotone)
-    return WindowFit(booster, split, X, y, spec, len(train))
+    fit = WindowFit(None, split, windows.X, y, spec, len(train))
+    fit.booster = fit_booster(fit.X(train), y[train], fit.X(split.valid), y[split.valid], lgb_cfg, seed, monotone)
+    return fit
 
 
 def frequent_caller_share(metrics: dict) -> dict:
@@ -136,7 +141,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
     windows = windows or prepare_windows(table, spec, cfg.split)
     fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.max_train_rows)
     booster, split = fit.booster, fit.split
-    X = {name: fit.X.iloc[getattr(split, name)] for name in ("train", "valid", "test")}
+    X = {name: fit.X(getattr(split, name)) for name in ("valid", "test")}  # (train: only the LR sample's rows)
     y = {name: fit.y[getattr(split, name)] for name in ("train", "valid", "test")}
     log.info("split: %d train, %d validation, %d test contacts", *(len(y[k]) for k in ("train", "valid", "test")))
     calibrator = fit_calibrator(raw_scores(booster, X["valid"]), y["valid"], cfg.calibration)
@@ -151,7 +156,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
         "previous_outcome": baselines.previous_outcome(rows["train"], y["train"], rows["test"]),
     }
     lr_rows = sample_rows(np.arange(len(y["train"])), cfg.baseline_rows, cfg.seed)
-    lr = baselines.logistic_regression(X["train"].iloc[lr_rows], y["train"][lr_rows], cfg.seed)
+    lr = baselines.logistic_regression(fit.X(split.train[lr_rows]), y["train"][lr_rows], cfg.seed)
     scores["logistic_regression"] = baselines.predict_logistic(lr, X["test"])
 
     model_metrics = score_metrics(y["test"], p, cfg.capture_shares, cfg.specialist_capacity)
