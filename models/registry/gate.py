@@ -99,8 +99,10 @@ def bootstrap_draws(y: np.ndarray, scores: dict[str, np.ndarray], ll: dict[str, 
         w_pos_t, w_neg_t = w[:, y].T.astype(np.float64, order="C"), w[:, ~y].T.astype(np.float64, order="C")
         del w
         mean_ll = (w_pos_t.T @ ll_pos + w_neg_t.T @ ll_neg) / (w_pos_t.sum(axis=0) + w_neg_t.sum(axis=0))[:, None]
-        for i, n in enumerate(scores):
-            draws[n].append(np.stack([mean_ll[:, i], rankings[n].auc_t(w_pos_t, w_neg_t)], axis=1))
+        for i, n in enumerate(scores):  # (AUCs a half block at a time: the groups x resamples counts are GBs)
+            auc = np.concatenate([rankings[n].auc_t(w_pos_t[:, j:j + CHUNK // 2], w_neg_t[:, j:j + CHUNK // 2])
+                                  for j in range(0, w_pos_t.shape[1], CHUNK // 2)])
+            draws[n].append(np.stack([mean_ll[:, i], auc], axis=1))
     return {n: np.concatenate(d) for n, d in draws.items()}
 
 

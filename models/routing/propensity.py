@@ -34,12 +34,16 @@ class Propensity:
 
     def matrix(self, contacts: pd.DataFrame) -> np.ndarray:
         """P(agent | contact): one row per contact, one column per agent of `agents`."""
+        table, row = self.rows(contacts)
+        return table[row]
+
+    def rows(self, contacts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """`matrix` without repeating a row per contact: P(agent | cell) per cell (the last row: an unseen cell,
+        the agents' overall shares) and each contact's row of it. (60k contacts x 3,333 agents are 1.6 GB.)"""
         if self.by_cell is None:
-            return np.ones((len(contacts), 1))
+            return np.ones((1, 1)), np.zeros(len(contacts), dtype=np.intp)
         code = self.cells.get_indexer(_cell(contacts, self.features))
-        p = self.by_cell[np.maximum(code, 0)]
-        p[code < 0] = np.exp(self.log_prior)  # an unseen cell: the agents' overall shares
-        return p
+        return np.vstack([self.by_cell, np.exp(self.log_prior)]), np.where(code < 0, len(self.cells), code)
 
 
 def _cell(table: pd.DataFrame, features: list[str]) -> np.ndarray:

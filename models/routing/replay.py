@@ -109,8 +109,8 @@ def _window(table: pd.DataFrame, test: pd.DataFrame, max_contacts: int, seed: in
                    pop["agent_id"].astype("str").to_numpy(), per_month, start, window_contacts)
 
 
-def _candidates(w: _Window, e_all: np.ndarray, agents: list[str], routable: np.ndarray, model: SavedModel,
-                cfg: RoutingConfig) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
+def _candidates(w: _Window, e_all: tuple[np.ndarray, np.ndarray], agents: list[str], routable: np.ndarray,
+                model: SavedModel, cfg: RoutingConfig) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
     """Candidate pairs: routable contacts x agents working in the same period, inside the overlap, with the
     routing model's predicted resolution `m`. Returns the routable contacts' positions, their periods, the
     pairs (c: routable contact 0.., a: agent, e: propensity, m) and each routable contact's own-agent m."""
@@ -118,7 +118,8 @@ def _candidates(w: _Window, e_all: np.ndarray, agents: list[str], routable: np.n
     period = w.pop["started_at"].dt.floor("h" if cfg.capacity_period == "hour" else "D").to_numpy()[r_idx]
     working = pd.DataFrame({"p": period, "a": w.own[r_idx]}).drop_duplicates()
     cand = pd.DataFrame({"c": np.arange(len(r_idx)), "p": period}).merge(working, on="p")
-    cand["e"] = e_all[r_idx[cand["c"].to_numpy()], pd.Index(agents).get_indexer(cand["a"])]
+    e_table, e_row = e_all  # (Propensity.rows: P(agent | cell) and each contact's cell)
+    cand["e"] = e_table[e_row[r_idx[cand["c"].to_numpy()]], pd.Index(agents).get_indexer(cand["a"])]
     cand = cand[cand["e"] >= cfg.min_propensity].reset_index(drop=True)
     # Agent features as of the window's start (the policy fixed then; see the module docstring).
     rows = pair_rows(w.before, w.pop.iloc[r_idx], cand["c"].to_numpy(), cand["a"].to_numpy())
@@ -177,9 +178,9 @@ def replay(table: pd.DataFrame, test: pd.DataFrame, model: SavedModel, casemix: 
         return _no_estimate(f"{fit['agent_id'].nunique()} agent(s) before the test window: nothing to route between")
 
     prop = fit_propensity(fit, fit["agent_id"], features, cfg.propensity.alpha)
-    e_all = prop.matrix(pop)
+    e_all = prop.rows(pop)
     col = pd.Index(prop.agents).get_indexer(own)
-    e_own = np.where(col >= 0, e_all[np.arange(n), np.maximum(col, 0)], 0.0)
+    e_own = np.where(col >= 0, e_all[0][e_all[1], np.maximum(col, 0)], 0.0)
     routable = e_own >= cfg.min_propensity
     overlap = float(routable.mean())
     base = {"contacts": n, "window_contacts": w.window_contacts, "contacts_per_month": w.per_month, "overlap_share": overlap,
