@@ -43,12 +43,16 @@ def group_rate(key_train: pd.Series, y_train: np.ndarray, key_test: pd.Series, p
 FREQUENT_CALLER_COLUMN = "customer_contacts_90d"
 PREVIOUS_OUTCOME_COLUMNS = ("days_since_last_contact", "same_issue_contacts_window", "customer_past_repeats")
 UNKNOWN = "unknown customer or no history"
+COLUMNS = ("reason_code", FREQUENT_CALLER_COLUMN, *PREVIOUS_OUTCOME_COLUMNS)  # what the simple baselines read
 
 
 def earlier_contacts_key(table: pd.DataFrame, cap: float) -> pd.Series:
     """Earlier contacts of the customer, capped (the long tail pools at the cap); anonymous: UNKNOWN."""
-    n = pd.to_numeric(table[FREQUENT_CALLER_COLUMN], errors="coerce")
-    return n.clip(upper=cap).map(lambda v: UNKNOWN if pd.isna(v) else f"{int(v)}")
+    n = pd.to_numeric(table[FREQUENT_CALLER_COLUMN], errors="coerce").clip(upper=cap)
+    known = n.notna().to_numpy()
+    text = np.full(len(n), UNKNOWN, dtype=object)
+    text[known] = n.to_numpy()[known].astype(np.int64).astype(str)  # (as f"{int(v)}": whole numbers, no ".0")
+    return pd.Series(text, index=table.index)
 
 
 def frequent_caller(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame,

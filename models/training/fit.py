@@ -148,7 +148,8 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
     raw = raw_scores(booster, X["test"])
     p = calibrator(raw)
 
-    rows = {name: table.iloc[getattr(split, name)] for name in ("train", "test")}
+    used = [c for c in baselines.COLUMNS if c in table.columns]  # (not every column: 6M rows of them are GBs)
+    rows = {name: table[used].iloc[getattr(split, name)] for name in ("train", "test")}
     scores: dict[str, np.ndarray | None] = {
         "overall_rate": baselines.overall_rate(y["train"], len(y["test"])),
         "reason_rate": baselines.reason_rate(rows["train"]["reason_code"], y["train"], rows["test"]["reason_code"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.training.baselines import UNKNOWN, frequent_caller, previous_outcome, previous_outcome_key
 
@@ -31,3 +33,14 @@ def test_previous_outcome_states_as_known_at_arrival():
                                                 "earlier repeats on record", "earlier contacts, no repeat on record"]
     p = previous_outcome(rows, np.array([0, 1, 1, 0]), rows, prior_strength=1e-9)
     assert p == pytest.approx([0, 1, 1, 0], abs=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.floats(0, 500)), min_size=0, max_size=30), cap=st.floats(0, 400))
+def test_earlier_contacts_key_equals_its_row_by_row_statement(values, cap):
+    from models.training.baselines import FREQUENT_CALLER_COLUMN, UNKNOWN, earlier_contacts_key
+
+    t = pd.DataFrame({FREQUENT_CALLER_COLUMN: pd.array(values, dtype="float64")}, index=np.arange(len(values)) * 3)
+    n = pd.to_numeric(t[FREQUENT_CALLER_COLUMN], errors="coerce")
+    want = n.clip(upper=cap).map(lambda v: UNKNOWN if pd.isna(v) else f"{int(v)}")
+    pd.testing.assert_series_equal(earlier_contacts_key(t, cap), want, check_dtype=False, check_names=False)
