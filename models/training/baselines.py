@@ -102,9 +102,14 @@ def logistic_regression(X_train: pd.DataFrame, y_train: np.ndarray, seed: int) -
         return Pipeline([("prep", prep), ("lr", lr)]).fit(_as_object(X_train, categorical), y_train)
 
 
+PREDICT_ROWS = 200_000  # rows scored at a time: the object columns and one-hot matrix of 1.3M rows are GBs
+
+
 def predict_logistic(model: Pipeline, X: pd.DataFrame) -> np.ndarray:
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    return model.predict_proba(_as_object(X, categorical))[:, 1]
+    parts = [model.predict_proba(_as_object(X.iloc[lo:lo + PREDICT_ROWS], categorical))[:, 1]
+             for lo in range(0, len(X), PREDICT_ROWS)]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _as_object(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
