@@ -28,31 +28,51 @@ def overall_rate(y_train: np.ndarray, n_test: int) -> np.ndarray:
 def reason_rate(reason_train: pd.Series, y_train: np.ndarray, reason_test: pd.Series,
                 prior_strength: float = 20.0) -> np.ndarray:
     """Repeat rate of each reason code, shrunk toward the overall rate; unseen codes get the overall."""
-    return group_rate(reason_train.astype("str"), y_train, reason_test.astype("str"), prior_strength)
+    return group_rate(reason_train, y_train, reason_test, prior_strength)
 
 
 def group_rate(key_train: pd.Series, y_train: np.ndarray, key_test: pd.Series, prior_strength: float) -> np.ndarray:
-    """Repeat rate of each key in the training rows, shrunk toward the overall rate; unseen keys get the overall."""
+    """Repeat rate of each key in the training rows, shrunk toward the overall rate; keys unseen in training and
+    missing keys get the overall. Counted on integer codes: grouping millions of strings took GBs (train's
+    peak at 10M contacts)."""
     overall = float(np.mean(y_train))
-    stats = pd.DataFrame({"r": key_train.to_numpy(), "y": y_train}).groupby("r")["y"].agg(["sum", "count"])
-    rate = (stats["sum"] + prior_strength * overall) / (stats["count"] + prior_strength)
-    return key_test.map(rate).fillna(overall).to_numpy(dtype=float)
+    train, test, n_keys = _shared_codes(key_train, key_test)
+    seen = train >= 0
+    repeats = np.bincount(train[seen], weights=y_train[seen], minlength=n_keys + 1)
+    count = np.bincount(train[seen], minlength=n_keys + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(count > 0, (repeats + prior_strength * overall) / (count + prior_strength), overall)
+    return rate[np.where(test < 0, n_keys, test)].astype(float)  # (code n_keys: never counted, the overall)
+
+
+def _shared_codes(train: pd.Series, test: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both key columns as codes of one coding (a shared categorical's own codes, else factorized together),
+    -1 where the key is missing; and the number of keys."""
+    if isinstance(train.dtype, pd.CategoricalDtype) and train.dtype == test.dtype:
+        return train.cat.codes.to_numpy(), test.cat.codes.to_numpy(), len(train.cat.categories)
+    codes, uniques = pd.factorize(pd.concat([train.astype(object), test.astype(object)], ignore_index=True))
+    return codes[:len(train)], codes[len(train):], len(uniques)
 
 
 # The customer's number of earlier contacts: the longest history count the feature table holds.
 FREQUENT_CALLER_COLUMN = "customer_contacts_90d"
 PREVIOUS_OUTCOME_COLUMNS = ("days_since_last_contact", "same_issue_contacts_window", "customer_past_repeats")
 UNKNOWN = "unknown customer or no history"
+PREVIOUS_STATES = (UNKNOWN, "previous contact unresolved (this one repeats it)", "earlier repeats on record",
+                   "earlier contacts, no repeat on record")
 COLUMNS = ("reason_code", FREQUENT_CALLER_COLUMN, *PREVIOUS_OUTCOME_COLUMNS)  # what the simple baselines read
 
 
 def earlier_contacts_key(table: pd.DataFrame, cap: float) -> pd.Series:
-    """Earlier contacts of the customer, capped (the long tail pools at the cap); anonymous: UNKNOWN."""
-    n = pd.to_numeric(table[FREQUENT_CALLER_COLUMN], errors="coerce").clip(upper=cap)
-    known = n.notna().to_numpy()
-    text = np.full(len(n), UNKNOWN, dtype=object)
-    text[known] = n.to_numpy()[known].astype(np.int64).astype(str)  # (as f"{int(v)}": whole numbers, no ".0")
-    return pd.Series(text, index=table.index)
+    """Earlier contacts of the customer, capped (the long tail pools at the cap); anonymous: UNKNOWN. A
+    categorical of "0" .. "<cap>" and UNKNOWN (counts are never negative), so every table shares its coding."""
+    top = max(int(cap), 0)
+    n = pd.to_numeric(table[FREQUENT_CALLER_COLUMN], errors="coerce").clip(upper=cap).to_numpy(dtype=float)
+    codes = np.full(len(n), top + 1, dtype=np.int64)
+    known = ~np.isnan(n)
+    codes[known] = n[known].astype(np.int64)  # (as int(v): whole numbers, the long tail at the cap)
+    categories = [str(v) for v in range(top + 1)] + [UNKNOWN]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=table.index)
 
 
 def frequent_caller(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame,
@@ -67,16 +87,14 @@ def frequent_caller(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
 
 
 def previous_outcome_key(table: pd.DataFrame) -> pd.Series:
-    """What is known at arrival about the customer's previous contact. Its own label is unknown until its
-    window closes, except when this contact is itself the repeat: an earlier same-issue contact inside the
-    label window means the previous contact was not resolved."""
+    """What is known at arrival about the customer's previous contact (a categorical of PREVIOUS_STATES). Its
+    own label is unknown until its window closes, except when this contact is itself the repeat: an earlier
+    same-issue contact inside the label window means the previous contact was not resolved."""
     last = pd.to_numeric(table["days_since_last_contact"], errors="coerce")
     open_issue = pd.to_numeric(table["same_issue_contacts_window"], errors="coerce").fillna(0) > 0
     past_repeats = pd.to_numeric(table["customer_past_repeats"], errors="coerce").fillna(0) > 0
-    key = np.select([last.isna().to_numpy(), open_issue.to_numpy(), past_repeats.to_numpy()],
-                    [UNKNOWN, "previous contact unresolved (this one repeats it)", "earlier repeats on record"],
-                    default="earlier contacts, no repeat on record")
-    return pd.Series(key, index=table.index)
+    codes = np.select([last.isna().to_numpy(), open_issue.to_numpy(), past_repeats.to_numpy()], [0, 1, 2], default=3)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=PREVIOUS_STATES), index=table.index)
 
 
 def previous_outcome(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame,
