@@ -14,13 +14,19 @@ import numpy as np
 import pandas as pd
 
 
+def per_category(col: pd.Series, f: Callable[[pd.Series], object]) -> np.ndarray:
+    """`f(col)` as an array, computed once per category (and once for a missing value) when `col` is
+    categorical, then taken per row by code: `f` must work value by value. At 10M rows, the difference between
+    a string operation per row and one per category."""
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(f(col))
+    values = pd.Series([*col.cat.categories.astype(object), np.nan], dtype=object)
+    return np.asarray(f(values))[col.cat.codes.to_numpy()]  # code -1 (missing) picks the last answer, NaN's
+
+
 def per_value(col: pd.Series, test: Callable[[pd.Series], object]) -> np.ndarray:
     """`test(col)` as a boolean array, evaluated on the categories (and NaN) when `col` is categorical."""
-    if not isinstance(col.dtype, pd.CategoricalDtype):
-        return np.asarray(test(col), dtype=bool)
-    values = pd.Series([*col.cat.categories.astype(object), np.nan], dtype=object)
-    answers = np.asarray(test(values), dtype=bool)
-    return answers[col.cat.codes.to_numpy()]  # code -1 (missing) picks the last answer, NaN's
+    return np.asarray(per_category(col, test), dtype=bool)
 
 
 def rows_of(table: pd.DataFrame, ids: pd.Series, key: str = "contact_id") -> pd.DataFrame:

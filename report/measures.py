@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from base.frames import per_value
+from base.frames import per_category, per_value
 from scipy.stats import chi2_contingency, norm
 
 from contract.schema import NO_AGENT_CHANNELS
@@ -363,7 +363,7 @@ def channel_switching(contacts: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     # Episodes as codes (hashing 10M text ids once), each episode's first channel looked up by code.
     episode = pd.factorize(c["episode_id"])[0]
-    channel = _text(c["channel"])
+    channel = per_category(c["channel"], lambda v: v.astype(str).to_numpy(dtype=object))
     first = np.flatnonzero((seq == 1) & (episode >= 0))
     first = first[np.unique(episode[first], return_index=True)[1]]  # the first such row of each episode
     first_channel = np.full(max(int(episode.max()) + 1, 1), None, dtype=object)
@@ -372,14 +372,6 @@ def channel_switching(contacts: pd.DataFrame) -> pd.DataFrame:
     m = pd.notna(came_from)
     return pd.crosstab(pd.Series(came_from[m], name="first channel"),
                        pd.Series(channel[rep][m], name="came back on"))
-
-
-def _text(col: pd.Series) -> np.ndarray:
-    """`col.astype(str)` as an object array, converted once per category when categorical."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        text = np.array([*col.cat.categories.astype(object), np.nan], dtype=object).astype(str).astype(object)
-        return text[col.cat.codes.to_numpy()]
-    return col.astype(str).to_numpy(dtype=object)
 
 
 # --- survey / resolution signal vs repeat tracking -------------------------------------------------

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from base.frames import per_value, rows_of
+from base.frames import per_category, per_value, rows_of
 
 from report.measures import two_proportion_p
 
@@ -135,19 +135,11 @@ def same_partition(a: pd.Series, b: pd.Series) -> bool:
     both ways)? E.g. reason family and reason code when the export has no reason families."""
     if pd.api.types.is_numeric_dtype(a) or pd.api.types.is_numeric_dtype(b):
         return False
-    x, y = _codes(a), _codes(b)
+    x, y = (per_category(c, lambda v: pd.factorize(v.astype(str))[0]) for c in (a, b))  # (equal text: equal code)
     if not len(x):
         return False
     pairs = np.unique(x.astype(np.int64) * (int(y.max()) + 1) + y)  # the distinct (x, y) pairs
     return len(pairs) == len(np.unique(x)) == len(np.unique(y))  # one y per x and one x per y
-
-
-def _codes(col: pd.Series) -> np.ndarray:
-    """A code per row, equal for rows whose text is equal (missing values are the text "nan")."""
-    if isinstance(col.dtype, pd.CategoricalDtype):  # (the categories' text: two may read the same)
-        text = pd.Series([*col.cat.categories.astype(object), np.nan], dtype=object).astype(str)
-        return pd.factorize(text)[0][col.cat.codes.to_numpy()]
-    return pd.factorize(col.astype(str))[0]
 
 
 def presentation(name: str, entry: dict) -> dict:

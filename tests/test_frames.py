@@ -1,4 +1,4 @@
-"""base/frames.per_value: the same answer as the row-wise test, categorical or not, missing values included."""
+"""base/frames.per_category and per_value: the same answer as the row-wise test, categorical or not, missing values included."""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def test_rows_of_equals_set_index_reindex(keys, asked):
                           "c": pd.Categorical([k.upper() for k in keys])})
     ids = pd.Series(asked, dtype=object)
     pd.testing.assert_frame_equal(rows_of(table, ids), table.set_index("contact_id").reindex(ids))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "1", "c d"])), min_size=1, max_size=40),
+       numeric_categories=st.booleans())
+def test_per_category_equals_the_row_wise_statement(values, numeric_categories):
+    """As the report uses it: text per row, and codes equal exactly where the text is equal."""
+    from base.frames import per_category
+
+    raw = [np.nan if v is None else (int(v) if numeric_categories and v == "1" else v) for v in values]
+    plain = pd.Series(raw, dtype=object)
+    for col in (plain, plain.astype("category")):
+        text = per_category(col, lambda v: v.astype(str).to_numpy(dtype=object))
+        want = col.astype(object).astype(str).to_numpy(dtype=object)
+        assert [str(t) for t in text] == [str(w) for w in want]
+        codes = per_category(col, lambda v: pd.factorize(v.astype(str))[0])
+        by_row = pd.factorize(col.astype(object).astype(str))[0]
+        assert np.array_equal(codes[:, None] == codes[None, :], by_row[:, None] == by_row[None, :])

@@ -55,8 +55,13 @@ class WindowFit:
     fitted_rows: int  # training-window contacts the booster was fitted on (a sample beyond the cap)
 
     def X(self, rows: np.ndarray) -> pd.DataFrame:
-        """The model input of these rows (positions in the table): rows first, so only they are copied."""
-        return self.frame.iloc[rows][self.spec["model_features"]]
+        """The model input of these rows (positions in the table)."""
+        return model_rows(self.frame, rows, self.spec)
+
+
+def model_rows(frame: pd.DataFrame, rows: np.ndarray, spec: dict) -> pd.DataFrame:
+    """The spec's model input of these rows of a model frame: rows first, so only they are copied."""
+    return frame.iloc[rows][spec["model_features"]]
 
 
 @dataclass
@@ -110,9 +115,9 @@ def fit_on_windows(windows: Windows, spec: dict, lgb_cfg: LightGBMConfig, seed: 
     train = sample_rows(split.train, max_train_rows, seed)
     if len(train) < len(split.train):
         log.info("fitted on a random %d of the %d training contacts", len(train), len(split.train))
-    fit = WindowFit(None, split, windows.X, y, spec, len(train))
-    fit.booster = fit_booster(fit.X(train), y[train], fit.X(split.valid), y[split.valid], lgb_cfg, seed, monotone)
-    return fit
+    booster = fit_booster(model_rows(windows.X, train, spec), y[train], model_rows(windows.X, split.valid, spec),
+                          y[split.valid], lgb_cfg, seed, monotone)
+    return WindowFit(booster, split, windows.X, y, spec, len(train))
 
 
 def frequent_caller_share(metrics: dict) -> dict:
