@@ -2,40 +2,79 @@
 
 In: `DaskConfig` (engine.dask in params.yaml). Out: a `distributed.Client` for the `with` block, on a
 `LocalCluster` started here (scheduler: null) or on the running cluster at the scheduler's address; its
-dashboard address is logged at start. Everything is closed when the block ends, even on an error."""
+dashboard address is logged at start. Everything is closed when the block ends, even on an error.
+
+Distributed's records below WARNING stay out of the log, by its loggers' level: in this process for the block,
+in a worker process for its life. Not by LocalCluster's `silence_logs`, which sets the level of every
+StreamHandler on the `distributed` logger, whoever put it there: whether that logger has handlers depends on
+the import order (distributed gives it its own and stops its propagation only when imported before logging was
+set up), so a stage, which sets logging up first, got distributed's INFO lines, while under pytest, which then
+puts its capture handler (the root's) on it too, the cluster silenced every INFO record of the test, this
+module's included."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from dask.utils import parse_bytes
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Nanny, Worker
 
 from engine.config import DaskConfig
 
 log = logging.getLogger(__name__)
+QUIETED = ("distributed", "bokeh")  # the loggers silence_logs would quiet
 
 
 @contextmanager
 def dask_client(cfg: DaskConfig) -> Iterator[Client]:
     """A client for the block: a LocalCluster of `n_workers` single-threaded workers of
     `memory_per_worker` each (dashboard on a free port), or the cluster at `cfg.scheduler`."""
-    if cfg.scheduler is None:
-        cluster = LocalCluster(n_workers=cfg.n_workers, threads_per_worker=1, processes=cfg.processes,
-                               memory_limit=parse_bytes(cfg.memory_per_worker), dashboard_address=":0")
-        where = f"a LocalCluster of {cfg.n_workers} workers x {cfg.memory_per_worker}"
-    else:
-        cluster = None
-        where = f"the cluster at {cfg.scheduler}"
-    try:
+    with ExitStack() as stack:
+        for name in QUIETED:
+            stack.enter_context(at_least(logging.getLogger(name), logging.WARNING))
+        if cfg.scheduler is None:
+            cluster = LocalCluster(n_workers=cfg.n_workers, threads_per_worker=1, processes=cfg.processes,
+                                   worker_class=QuietNanny if cfg.processes else Worker, silence_logs=False,
+                                   memory_limit=parse_bytes(cfg.memory_per_worker), dashboard_address=":0")
+            stack.callback(cluster.close)
+            where = f"a LocalCluster of {cfg.n_workers} workers x {cfg.memory_per_worker}"
+        else:
+            cluster = None
+            where = f"the cluster at {cfg.scheduler}"
         with Client(cluster if cluster is not None else cfg.scheduler) as client:
             log.info("dask: %s; dashboard %s", where, client.dashboard_link)
             yield client
+
+
+@contextmanager
+def at_least(logger: logging.Logger, level: int) -> Iterator[None]:
+    """`logger` passes records of `level` and above only, for the block (a logger set quieter stays so); its
+    handlers are left alone."""
+    before = logger.level
+    if logger.getEffectiveLevel() < level:
+        logger.setLevel(level)
+    try:
+        yield
     finally:
-        if cluster is not None:
-            cluster.close()
+        logger.setLevel(before)
+
+
+class QuietWorker(Worker):
+    """The Worker of a worker process: distributed's records below WARNING dropped in that process."""
+
+    def __init__(self, *args, **kwargs):
+        for name in QUIETED:
+            logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.WARNING))
+        super().__init__(*args, **kwargs)
+
+
+class QuietNanny(Nanny):
+    """A Nanny whose worker process is a `QuietWorker`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs, worker_class=QuietWorker)
 
 
 def partition_count(client: Client, cfg: DaskConfig) -> int:

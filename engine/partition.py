@@ -15,27 +15,54 @@ from pathlib import Path
 
 import dask
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from contract.ordering import as_microseconds, customer_time_order
 from contract.tables import read_columns
 
 
-def read_contacts(path: str | Path, columns: list[str], categorical: list[str] = ()) -> dd.DataFrame:
+STORED_ROW = "stored_row"
+
+
+def read_contacts(path: str | Path, columns: list[str], categorical: list[str] = (),
+                  numbered: bool = False) -> dd.DataFrame:
     """The named columns of a Parquet dataset that it has, one Dask partition per part file, each read by
-    the local engine's reader (contract/tables.py: the same dtypes, `categorical` ones as categoricals)."""
+    the local engine's reader (contract/tables.py: the same dtypes, `categorical` ones as categoricals).
+    `numbered`: with each row's position in the dataset as the local engine reads it (column `stored_row`)."""
     path = Path(path)
     parts = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     if not parts:
         raise FileNotFoundError(f"{path} holds no Parquet parts; run the stage that writes it again.")
+    sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts] if numbered else [0] * len(parts)
+    firsts = [int(x) if numbered else None for x in np.cumsum([0, *sizes[:-1]])]
     with dask.config.set({"dataframe.convert-string": False}):  # text stays the local engine's dtype
-        return dd.from_map(_read_part, [str(p) for p in parts], wanted=list(columns), categorical=list(categorical),
-                           meta=_read_part(str(parts[0]), list(columns), list(categorical)).iloc[:0])
+        return dd.from_map(_read_part, [str(p) for p in parts], firsts, wanted=list(columns),
+                           categorical=list(categorical),
+                           meta=_read_part(str(parts[0]), firsts[0], list(columns), list(categorical)).iloc[:0])
 
 
-def _read_part(path: str, wanted: list[str], categorical: list[str]) -> pd.DataFrame:
-    return read_columns(path, wanted, categorical)
+def _read_part(path: str, first: int | None, wanted: list[str], categorical: list[str]) -> pd.DataFrame:
+    part = read_columns(path, wanted, categorical)
+    return part if first is None else part.assign(**{STORED_ROW: np.arange(first, first + len(part), dtype=np.int64)})
+
+
+def dataset_categories(frame: dd.DataFrame, columns: list[str]) -> dict[str, list]:
+    """The categories of categorical `columns` as the local engine reads the whole dataset: each part's in
+    its order, new ones appended part after part (how Arrow unifies the parts' dictionaries)."""
+    per_part = dask.compute(*[dask.delayed(_categories)(piece, columns) for piece in frame.to_delayed()])
+    return {col: list(dict.fromkeys(v for cats in per_part for v in cats[col])) for col in columns}
+
+
+def _categories(part: pd.DataFrame, columns: list[str]) -> dict[str, list]:
+    return {col: list(part[col].cat.categories) for col in columns}
+
+
+def with_categories(part: pd.DataFrame, categories: dict[str, list]) -> pd.DataFrame:
+    """A partition whose categorical columns have the dataset's categories (a shuffle unions its pieces')."""
+    return part.assign(**{col: part[col].cat.set_categories(cats) for col, cats in categories.items()})
 
 
 def _arrow(values: pd.Series) -> pa.ChunkedArray:

@@ -4,11 +4,14 @@ In: contacts in contract form, their labels (from the label stage), the customer
 tables, the label window, a `FeaturizeConfig` and the user's extra columns (contract.json). Out: one
 row per contact with every feature of features/spec.py, and the `FeatureSpec` that travels with the
 model. The rules themselves are in features/rules.py (shared with the service); here the table is
-turned into their input arrays and their output back into a table. Cutting the data at any time T
+turned into their input arrays (`prepare`) and their output back into a table (`assemble`), which the
+Dask engine (engine/features.py) also calls per customer partition. Cutting the data at any time T
 leaves every feature of every contact before T unchanged (tests/features/test_builder.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -99,23 +102,25 @@ def extra_value(col: pd.Series, kind: str) -> pd.Series:
     return pd.to_numeric(col, errors="coerce").astype("float64")
 
 
-def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
-                   window_days: float, cfg: FeaturizeConfig, base: dict[str, pd.DataFrame] | None = None,
-                   extras: dict[str, ExtraColumn] | None = None) -> pd.DataFrame:
-    """Features of every contact (same rows and order as `contacts`); see the module docstring.
+@dataclass
+class Prepared:
+    """A contact table turned into the rules' input arrays, with the columns the feature table takes besides."""
+    contacts: pd.DataFrame   # index reset
+    inputs: Inputs
+    profile: pd.DataFrame    # the customers table's row of each contact
+    channel: pd.Categorical
+    agent: pd.Series
+    team: pd.Series          # the contact's team, else its agent's
 
-    `base`: matured label counts per group that happened before the rows given here (an online
-    snapshot's tables), added to what these rows contribute. `extras`: the user's extra columns."""
+
+def prepare(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
+            base: dict[str, pd.DataFrame] | None = None) -> Prepared:
+    """The rules' inputs of `contacts` (labels in any order; see `build_features` for `base`)."""
     c = contacts.reset_index(drop=True)
     index = c.index
     lab = aligned_labels(labels, c["contact_id"])
     n = len(c)
-    t = _seconds(c["started_at"])
-    f: dict[str, object] = {"contact_id": c["contact_id"].array, "started_at": c["started_at"].array}
-
     prof = _lookup(customers, "customer_id", c["customer_id"])
-    for col in PROFILE:
-        f[col] = _column(prof, col, index)
     channel = c["channel"].array if isinstance(c["channel"].dtype, pd.CategoricalDtype) else \
         pd.Categorical(c["channel"].astype("str"))
     agent_col = _column(c, "agent_id", index)
@@ -125,22 +130,32 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
         team_col = team_col.fillna(pd.Series(ag["team"].array, index=index))
     labelled = is_labelled(lab["status"])
     inputs = Inputs(
-        t=t, customer=group_codes(c["customer_id"]), channel=channel.codes.astype(np.int64),
+        t=_seconds(c["started_at"]), customer=group_codes(c["customer_id"]), channel=channel.codes.astype(np.int64),
         family=group_codes(c["reason_family"]), reason=group_codes(c["reason_code"]),
         agent=group_codes(agent_col), team=group_codes(team_col),
         signup=_seconds(prof["signup_date"]) if "signup_date" in prof else np.full(n, MISSING_TIME),
         hired=_seconds(ag["hired_at"]) if "hired_at" in ag else np.full(n, MISSING_TIME),
         labelled=labelled, repeated=lab["repeated"].fillna(False).to_numpy(dtype=bool) & labelled,
         base=None if base is None else _base_counts(c.assign(agent_id=agent_col), team_col, base))
-    f.update(rules.derived(inputs, window_days, cfg.prior_strength))
-    prev = pd.Categorical.from_codes(f["previous_channel"], categories=channel.categories)
+    return Prepared(c, inputs, prof, channel, agent_col, team_col)
+
+
+def assemble(p: Prepared, derived: dict[str, np.ndarray], extras: dict[str, ExtraColumn] | None = None) -> pd.DataFrame:
+    """The feature table of prepared contacts from the rules' outputs (`derived`, every feature of
+    features/rules.py), in the contacts' row order."""
+    c, index = p.contacts, p.contacts.index
+    f: dict[str, object] = {"contact_id": c["contact_id"].array, "started_at": c["started_at"].array}
+    for col in PROFILE:
+        f[col] = _column(p.profile, col, index)
+    f.update(derived)
+    prev = pd.Categorical.from_codes(f["previous_channel"], categories=p.channel.categories)
     f["previous_channel"] = prev.add_categories([NO_PREVIOUS]).fillna(NO_PREVIOUS)
     f["reason_code"] = c["reason_code"].array
     f["reason_family"] = c["reason_family"].array
-    f["channel"] = channel
+    f["channel"] = p.channel
     f["wait_s"] = _column(c, "wait_s", index, "float64")
-    f["agent_id"] = agent_col
-    f["team"] = team_col
+    f["agent_id"] = p.agent
+    f["team"] = p.team
     f["handle_s"] = _column(c, "handle_s", index, "float64")
     f["transfers"] = pd.to_numeric(_column(c, "transfers", index), errors="coerce").astype("float64")
     f["disposition"] = _column(c, "disposition", index)
@@ -157,21 +172,48 @@ def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.D
     return out
 
 
+def build_features(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
+                   window_days: float, cfg: FeaturizeConfig, base: dict[str, pd.DataFrame] | None = None,
+                   extras: dict[str, ExtraColumn] | None = None) -> pd.DataFrame:
+    """Features of every contact (same rows and order as `contacts`); see the module docstring.
+
+    `base`: matured label counts per group that happened before the rows given here (an online
+    snapshot's tables), added to what these rows contribute. `extras`: the user's extra columns."""
+    p = prepare(contacts, labels, customers, agents, base)
+    return assemble(p, rules.derived(p.inputs, window_days, cfg.prior_strength), extras)
+
+
 LABELS_FOR_TRAINING = ["status", "repeated", "is_first_contact", "contact_seq"]
+
+
+def with_training_labels(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """The feature table with the label columns training needs (labels in any order)."""
+    # The label stage keeps the contacts' row order, so the labels usually line up row by row.
+    if not labels["contact_id"].equals(features["contact_id"]):
+        labels = labels.set_index("contact_id").reindex(features["contact_id"]).reset_index()
+    return pd.concat([features, labels[LABELS_FOR_TRAINING].reset_index(drop=True)], axis=1)
+
+
+def absent_columns(columns: set[str], empty: set[str], extras: dict[str, ExtraColumn] | None = None) -> set[str]:
+    """The optional export columns the features lack: not among the contacts' `columns`, or (the contract's
+    optional columns) missing in every row (`empty`)."""
+    absent = {col for col in OPTIONAL_COLUMNS if col not in columns or col in empty}
+    return absent | {f.source for f in all_features(extras) if f.source and f.source not in columns}
+
+
+def table_spec(table: pd.DataFrame, window_days: float, extras: dict[str, ExtraColumn] | None,
+               absent: set[str]) -> FeatureSpec:
+    """The spec of the featurize stage's table: routing features constant or entirely missing on the labelled
+    rows (what train fits on; all rows when none is labelled) are dropped from the model, with the reason."""
+    training_rows = pd.Series(is_labelled(table["status"]))
+    return feature_spec(table, window_days, extras, absent, training_rows if training_rows.any() else None)
 
 
 def training_table(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
                    window_days: float, cfg: FeaturizeConfig,
                    extras: dict[str, ExtraColumn] | None = None) -> tuple[pd.DataFrame, FeatureSpec]:
-    """The featurize stage's table (features + the label columns training needs) and its spec.
-    Routing features constant or entirely missing on the labelled rows (what train fits on) are
-    dropped from the model, with the reason in the spec."""
+    """The featurize stage's table (features + the label columns training needs) and its spec (`table_spec`)."""
     features = build_features(contacts, labels, customers, agents, window_days, cfg, extras=extras)
-    # The label stage keeps the contacts' row order, so the labels usually line up row by row.
-    if not labels["contact_id"].equals(features["contact_id"]):
-        labels = labels.set_index("contact_id").reindex(features["contact_id"]).reset_index()
-    table = pd.concat([features, labels[LABELS_FOR_TRAINING].reset_index(drop=True)], axis=1)
-    absent = {col for col in OPTIONAL_COLUMNS if col not in contacts or contacts[col].isna().all()}
-    absent |= {f.source for f in all_features(extras) if f.source and f.source not in contacts}
-    training_rows = pd.Series(is_labelled(table["status"]))
-    return table, feature_spec(features, window_days, extras, absent, training_rows if training_rows.any() else None)
+    table = with_training_labels(features, labels)
+    empty = {col for col in OPTIONAL_COLUMNS if col in contacts and contacts[col].isna().all()}
+    return table, table_spec(table, window_days, extras, absent_columns(set(contacts.columns), empty, extras))

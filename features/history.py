@@ -2,7 +2,8 @@
 
 In: a group code per row (customer, agent, reason code, ...; -1 = no group) and times in seconds.
 Out: for each row, how many earlier rows of its group (or the sum of a weight over them) fall in a
-look-back window [t - lookback, t), or started before t - lag. The window ends at the row's own
+look-back window [t - lookback, t), or started before t - lag (`matured_at`: the latter at any query
+times, for rows given apart from the queries). The window ends at the row's own
 time, exclusive, so a feature never sees its own contact, a contact at the same second, or anything
 after it.
 
@@ -112,6 +113,17 @@ class GroupIndex:
             np.cumsum(w[self.order], dtype=np.int64, out=prefix[1:])
             sums.append(self._unsort(prefix[end] - prefix[start]))
         return sums
+
+
+def matured_at(times: np.ndarray, weights: list[np.ndarray], t: np.ndarray, lag: int) -> list[np.ndarray]:
+    """`GroupIndex.matured_sums` of one group at any query times: per time of `t` and weight, the sum of
+    the weight over the entries of `times` before t - lag. The entries and the queries are indexed as one
+    group, the queries weighing nothing, so that the rule is `matured_sums`' own."""
+    n = len(times)
+    rows = np.concatenate([np.asarray(times, dtype=np.int64), np.asarray(t, dtype=np.int64)])
+    index = GroupIndex.build(np.zeros(len(rows), dtype=np.int64), rows, margin=lag)
+    padded = [np.concatenate([np.asarray(w, dtype=np.int64), np.zeros(len(t), dtype=np.int64)]) for w in weights]
+    return [s[n:] for s in index.matured_sums(padded, lag)]
 
 
 def smoothed_rate(events: np.ndarray, trials: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:

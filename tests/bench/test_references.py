@@ -16,7 +16,7 @@ def test_sql_references_match_the_stages(params, paths, tmp_path):
     generate.run(sized, "synthetic", paths)
     counts = ingest.run(params.ingest, paths)["contacts"]
     label.run(params.label, params.engine, paths)
-    featurize.run(params.featurize, params.label, paths)
+    featurize.run(params.featurize, params.label, params.engine, paths)
 
     sql = duckdb_ingest(paths.raw_dir, tmp_path / "sql")
     assert (sql["rows_read"], sql["rows_kept"]) == (counts["rows_read"], counts["rows_kept"])

@@ -3,8 +3,10 @@ running cluster joined by its address."""
 
 from __future__ import annotations
 
+import io
 import logging
 
+import pytest
 from distributed import LocalCluster
 
 from engine.cluster import dask_client, partition_count
@@ -21,6 +23,26 @@ def test_local_cluster_opened_logged_and_closed(caplog):
             scheduler = client.scheduler.address
     assert "dashboard" in caplog.text and "LocalCluster of 2 workers x 1GB" in caplog.text
     assert client.status == "closed" and scheduler.startswith("inproc://")
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_distributed_quieted_by_level_and_handlers_left_alone(processes):
+    """A handler on the `distributed` logger (pytest puts its capture handler there when distributed was imported
+    before logging was set up) keeps its level: LocalCluster's silence_logs lowered it, and with it every INFO
+    record caplog saw. Distributed's INFO records are dropped by the logger's level, for the block only."""
+    distributed_log, seen = logging.getLogger("distributed"), io.StringIO()
+    handler, level = logging.StreamHandler(seen), distributed_log.level
+    distributed_log.addHandler(handler)
+    try:
+        cfg = DaskConfig.default(n_workers=1, memory_per_worker="1GB", partitions_per_worker=1, processes=processes)
+        with dask_client(cfg) as client:
+            assert client.submit(lambda x: x + 1, 1).result() == 2
+            assert handler.level == logging.NOTSET and distributed_log.getEffectiveLevel() == logging.WARNING
+            distributed_log.warning("still shown")
+    finally:
+        distributed_log.removeHandler(handler)
+    assert seen.getvalue() == "still shown\n"  # no "Scheduler at", "Start worker", "Remove client" lines
+    assert distributed_log.level == level
 
 
 def test_running_cluster_joined_by_address():

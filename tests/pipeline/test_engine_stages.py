@@ -1,6 +1,7 @@
 """The stage entries with `engine.kind: local` and `engine.kind: dask` (a LocalCluster of 2 worker processes)
 on a small synthetic centre made by the generate and ingest stages: the same labels row for row, and the
-same metrics and plots byte for byte."""
+same metrics and plots byte for byte; featurize (on the Dask engine's labels) the same feature table, checksums,
+feature spec and online snapshot byte for byte."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from base.config import PARAMS_FILE
-from pipeline import generate, ingest, label
+from pipeline import featurize, generate, ingest, label
 
 SMALL = {"n_contacts": 20_000, "n_customers": 4_000, "n_agents": 60, "n_teams": 6, "days": 150}
 
@@ -58,3 +59,21 @@ def test_label_stage_on_dask_equals_local(project):
     want, got = outputs(project / "local"), outputs(project / "dask")
     assert "metrics/label.json" in want and len(want) > 4
     assert got == want
+
+
+def test_featurize_stage_on_dask_equals_local(project):
+    """Both from the labels the Dask label stage wrote (in the cluster's order): features.parquet is gathered
+    in the contacts' stored order, so every output is the same bytes, not only the same rows."""
+    engine = {"n_workers": 2, "memory_per_worker": "1GB", "partitions_per_worker": 2, "processes": True}
+    local_params, dask_params = write_params(project, "local"), write_params(project, "dask", engine)
+    label.main(str(dask_params))
+    for params in (local_params, dask_params):
+        text = params.read_text().replace(str(project / "local/data/labelled"), str(project / "dask/data/labelled"))
+        params.write_text(text)
+        featurize.main(str(params))
+    local, dask = project / "local/data/features", project / "dask/data/features"
+    files = sorted(p.relative_to(local) for p in local.rglob("*.*"))
+    assert len(files) >= 12 and sorted(p.relative_to(dask) for p in dask.rglob("*.*")) == files
+    for name in files:
+        assert (dask / name).read_bytes() == (local / name).read_bytes(), name
+    assert pd.read_parquet(local / "features.parquet")["customer_past_repeats"].max() > 0
