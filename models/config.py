@@ -100,6 +100,7 @@ class TrainConfig(Strict):
     max_train_rows: int = Field(ge=1000)  # the routing model fits on at most this many training contacts (a sample)
     baseline_rows: int = Field(ge=1000)   # the logistic-regression baseline fits on at most this many training contacts
     auxiliary_rows: int = Field(ge=1000)  # the case-mix and after-contact models: at most this many training contacts
+    max_valid_rows: int = Field(ge=1000)  # early stopping and calibration: at most this many validation contacts
     registry: RegistryConfig
     tuning: TuningConfig
 

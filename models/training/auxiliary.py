@@ -45,8 +45,8 @@ def fit_model(table, spec: dict, cfg: TrainConfig, windows: Windows | None = Non
     """LightGBM on the train window (early stopping on validation), calibrated on validation. `windows`: the
     split and model frame shared with the other models; built here for `spec` when None."""
     windows = windows or prepare_windows(table, spec, cfg.split)
-    fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.auxiliary_rows)
-    valid = fit.split.valid
+    fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.auxiliary_rows, cfg.max_valid_rows)
+    valid = fit.valid
     calibrator = fit_calibrator(raw_scores(fit.booster, fit.X(valid)), fit.y[valid], cfg.calibration)
     return SavedModel(fit.booster, calibrator, fit.spec)
 

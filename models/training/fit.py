@@ -53,6 +53,7 @@ class WindowFit:
     y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
     spec: dict        # the spec with the features used (constant / all-missing ones in dropped_features)
     fitted_rows: int  # training-window contacts the booster was fitted on (a sample beyond the cap)
+    valid: np.ndarray  # validation rows of its early stopping, and of its calibration (a sample beyond the cap)
 
     def X(self, rows: np.ndarray) -> pd.DataFrame:
         """The model input of these rows (positions in the table)."""
@@ -104,20 +105,21 @@ def prepare_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig) -> 
 
 
 def fit_on_windows(windows: Windows, spec: dict, lgb_cfg: LightGBMConfig, seed: int,
-                   max_train_rows: int | None = None) -> WindowFit:
+                   max_train_rows: int | None = None, max_valid_rows: int | None = None) -> WindowFit:
     """LightGBM on the spec's usable features of the train window (a random sample of `max_train_rows` of it
-    when longer) with early stopping on validation: how every model of the project (routing, case mix,
-    after contact) starts."""
+    when longer) with early stopping on validation (a random sample of `max_valid_rows` of it when longer: the
+    loss is computed after every tree): how every model of the project (routing, case mix, after contact) starts."""
     spec = windows.model_spec(spec)
     y, split = windows.y, windows.split
     by_name = {f["name"]: f for f in spec["features"]}
     monotone = [int(by_name[n].get("monotone", 0)) for n in spec["model_features"]]
-    train = sample_rows(split.train, max_train_rows, seed)
-    if len(train) < len(split.train):
-        log.info("fitted on a random %d of the %d training contacts", len(train), len(split.train))
-    booster = fit_booster(model_rows(windows.X, train, spec), y[train], model_rows(windows.X, split.valid, spec),
-                          y[split.valid], lgb_cfg, seed, monotone)
-    return WindowFit(booster, split, windows.X, y, spec, len(train))
+    train, valid = sample_rows(split.train, max_train_rows, seed), sample_rows(split.valid, max_valid_rows, seed)
+    for rows, window, name in ((train, split.train, "training"), (valid, split.valid, "validation")):
+        if len(rows) < len(window):
+            log.info("a random %d of the %d %s contacts", len(rows), len(window), name)
+    booster = fit_booster(model_rows(windows.X, train, spec), y[train], model_rows(windows.X, valid, spec),
+                          y[valid], lgb_cfg, seed, monotone)
+    return WindowFit(booster, split, windows.X, y, spec, len(train), valid)
 
 
 def frequent_caller_share(metrics: dict) -> dict:
@@ -144,11 +146,12 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
     the test rows that have one, and the model's AUC on those same rows. `windows`: the split and model
     frame shared with the other models (prepare_windows); built here for `spec` when None."""
     windows = windows or prepare_windows(table, spec, cfg.split)
-    fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.max_train_rows)
+    fit = fit_on_windows(windows, spec, cfg.lightgbm, cfg.seed, cfg.max_train_rows, cfg.max_valid_rows)
     booster, split = fit.booster, fit.split
-    X = {name: fit.X(getattr(split, name)) for name in ("valid", "test")}  # (train: only the LR sample's rows)
-    y = {name: fit.y[getattr(split, name)] for name in ("train", "valid", "test")}
-    log.info("split: %d train, %d validation, %d test contacts", *(len(y[k]) for k in ("train", "valid", "test")))
+    X = {"valid": fit.X(fit.valid), "test": fit.X(split.test)}  # (train: only the LR sample's rows)
+    y = {"train": fit.y[split.train], "valid": fit.y[fit.valid], "test": fit.y[split.test]}
+    log.info("split: %d train, %d validation, %d test contacts", *(len(getattr(split, k)) for k in
+                                                                   ("train", "valid", "test")))
     calibrator = fit_calibrator(raw_scores(booster, X["valid"]), y["valid"], cfg.calibration)
     raw = raw_scores(booster, X["test"])
     p = calibrator(raw)
@@ -169,6 +172,7 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
     model_metrics["uncalibrated_ece"] = expected_calibration_error(y["test"], 1 / (1 + np.exp(-raw)))
     model_metrics["trees"] = int(booster.best_iteration or booster.num_trees())
     model_metrics["fitted_rows"] = fit.fitted_rows  # (train.max_train_rows)
+    model_metrics["validation_rows"] = len(fit.valid)  # (train.max_valid_rows)
     metrics: dict = {"model": model_metrics, "baselines": {}, "improvement_over_baselines": {}}
     for name, s in scores.items():
         if s is None:

@@ -134,6 +134,17 @@ def test_models_on_shared_windows_equal_models_fitted_alone(centre):
         assert a.booster.model_to_string() == b.booster.model_to_string() and a.spec == b.spec
 
 
+def test_early_stopping_and_calibration_on_at_most_max_valid_rows(centre):
+    table, spec, true_p = centre
+    full = train_model(table, spec, TrainConfig.default(lightgbm=FAST), true_p)
+    capped = train_model(table, spec, TrainConfig.default(lightgbm=FAST, max_valid_rows=2000), true_p)
+    assert full.metrics["model"]["validation_rows"] == len(full.split.valid) > 2000
+    assert capped.metrics["model"]["validation_rows"] == 2000
+    assert np.array_equal(capped.split.valid, full.split.valid)  # the windows stay whole: only the sample differs
+    assert np.array_equal(capped.test["contact_id"], full.test["contact_id"])
+    assert not np.array_equal(capped.test["p_repeat"], full.test["p_repeat"])  # another calibration (and stopping)
+
+
 def test_the_routing_model_fits_on_at_most_max_train_rows(centre):
     table, spec, true_p = centre
     full = train_model(table, spec, TrainConfig.default(lightgbm=FAST), true_p)
