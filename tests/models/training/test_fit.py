@@ -134,9 +134,16 @@ def test_models_on_shared_windows_equal_models_fitted_alone(centre):
         assert a.booster.model_to_string() == b.booster.model_to_string() and a.spec == b.spec
 
 
-def test_early_stopping_and_calibration_on_at_most_max_valid_rows(centre):
+@pytest.fixture(scope="module")
+def uncapped(centre):
+    """The routing model with no sample cap biting: what the capped fits below are compared with."""
     table, spec, true_p = centre
-    full = train_model(table, spec, TrainConfig.default(lightgbm=FAST), true_p)
+    return train_model(table, spec, TrainConfig.default(lightgbm=FAST), true_p)
+
+
+def test_early_stopping_and_calibration_on_at_most_max_valid_rows(centre, uncapped):
+    table, spec, true_p = centre
+    full = uncapped
     capped = train_model(table, spec, TrainConfig.default(lightgbm=FAST, max_valid_rows=2000), true_p)
     assert full.metrics["model"]["validation_rows"] == len(full.split.valid) > 2000
     assert capped.metrics["model"]["validation_rows"] == 2000
@@ -145,9 +152,9 @@ def test_early_stopping_and_calibration_on_at_most_max_valid_rows(centre):
     assert not np.array_equal(capped.test["p_repeat"], full.test["p_repeat"])  # another calibration (and stopping)
 
 
-def test_the_routing_model_fits_on_at_most_max_train_rows(centre):
+def test_the_routing_model_fits_on_at_most_max_train_rows(centre, uncapped):
     table, spec, true_p = centre
-    full = train_model(table, spec, TrainConfig.default(lightgbm=FAST), true_p)
+    full = uncapped
     capped = train_model(table, spec, TrainConfig.default(lightgbm=FAST, max_train_rows=5000), true_p)
     assert full.metrics["model"]["fitted_rows"] == len(full.split.train) > 5000
     assert capped.metrics["model"]["fitted_rows"] == 5000
