@@ -50,12 +50,30 @@ def _connect(threads: int, spill: Path):
     return con
 
 
+def _parquet_rows(pattern: str | Path) -> str:
+    """SQL of the rows of the Parquet files a path or glob names, with `file_row_number` counted over them
+    all in their sorted order (as ingest numbers the rows of several files: a centre written in parts)."""
+    import pyarrow.parquet as pq
+
+    from contract.reading import expand
+
+    files = expand(str(pattern))
+    if len(files) == 1:
+        return f"read_parquet('{files[0]}', file_row_number = true)"
+    offsets = [0]
+    for f in files[:-1]:
+        offsets.append(offsets[-1] + pq.read_metadata(f).num_rows)
+    return "(" + " UNION ALL ".join(
+        f"SELECT * REPLACE (file_row_number + {o} AS file_row_number) FROM read_parquet('{f}', file_row_number = true)"
+        for f, o in zip(files, offsets)) + ")"
+
+
 def _side_table(con, src: Path, key: str, dst: Path) -> None:
     """A side table's key trimmed; rows with a missing or repeated key left out (ingest quarantines them)."""
     con.execute(f"""
         COPY (SELECT * EXCLUDE (file_row_number)
               FROM (SELECT * REPLACE (nullif(trim({key}), '') AS {key})
-                    FROM read_parquet('{src}', file_row_number = true))
+                    FROM {_parquet_rows(src)})
               WHERE {key} IS NOT NULL
               QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY file_row_number) = 1)
         TO '{dst}' (FORMAT parquet)""")
@@ -69,7 +87,7 @@ def duckdb_ingest(raw_dir: str | Path, out_dir: str | Path, threads: int = 2) ->
     files, out = synthetic_files(raw_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     con = _connect(threads, out / "duckdb.tmp")
-    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{files.contacts}', file_row_number = true)")
+    con.execute(f"CREATE VIEW raw AS SELECT * FROM {_parquet_rows(files.contacts)}")
     for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
         _side_table(con, getattr(files, name), key, out / f"{name}.parquet")
     _parsed_and_checked(con, files)

@@ -37,13 +37,18 @@ class IngestOutput:
 
 
 def synthetic_files(raw_dir: str | Path) -> FilesConfig:
-    """The synthetic centre's export (stage generate) as an `ingest.files` block."""
+    """The synthetic centre's export (stage generate) as an `ingest.files` block: contacts.parquet and
+    customers.parquet, or, for a centre generated in parts (synthetic.part_contacts), the globs of their
+    parts (contacts-00000.parquet, ...: synthetic/parts.py)."""
     raw = Path(raw_dir)
-    if not (raw / "contacts.parquet").exists():
+    one = (raw / "contacts.parquet").exists()
+    if not one and not any(raw.glob("contacts-*.parquet")):
         raise FileNotFoundError(f"{raw} holds no synthetic export: ingest.source is synthetic, so run "
                                 "`dvc repro generate` first (or set ingest.source: files).")
+    contacts, customers = ("contacts.parquet", "customers.parquet") if one else ("contacts-*.parquet",
+                                                                                "customers-*.parquet")
     # Its timestamps carry their offsets and it has no DST problems; it is the contract's own shape.
-    return FilesConfig(contacts=str(raw / "contacts.parquet"), customers=str(raw / "customers.parquet"),
+    return FilesConfig(contacts=str(raw / contacts), customers=str(raw / customers),
                        agents=str(raw / "agents.parquet"), reason_family_file=str(raw / "reason_families.csv"),
                        timezone="UTC", dst_ambiguous="quarantine", dst_nonexistent="quarantine",
                        column_map={c: c for c in CONTRACT}, missing_values=[""],
@@ -118,6 +123,27 @@ class UnknownIds:
         return self.unknown
 
 
+@dataclass(frozen=True)
+class KeptFacts:
+    """What `KeptSummary` gathered: rows, the contract columns present and those holding a value, the
+    channels, the contacts with a known outcome signal, and per side-table key the unknown ids. Facts of
+    disjoint sets of contacts add up (`merged`)."""
+
+    rows: int
+    columns: frozenset[str]
+    with_values: frozenset[str]
+    channels: frozenset[str]
+    known_signal: int
+    unknown: dict[str, int]
+
+    @staticmethod
+    def merged(parts: list["KeptFacts"]) -> "KeptFacts":
+        return KeptFacts(sum(p.rows for p in parts), frozenset().union(*(p.columns for p in parts)),
+                         frozenset().union(*(p.with_values for p in parts)),
+                         frozenset().union(*(p.channels for p in parts)), sum(p.known_signal for p in parts),
+                         {key: sum(p.unknown[key] for p in parts) for key in parts[0].unknown} if parts else {})
+
+
 class KeptSummary:
     """What the stages after ingest need to know of the kept contacts, gathered piece by piece as
     they are written (call it with each piece), so that they are never held whole: which contract
@@ -147,6 +173,11 @@ class KeptSummary:
         if "resolution_signal" in piece:
             self.known_signal += int(piece["resolution_signal"].notna().sum())
 
+    def facts(self) -> KeptFacts:
+        """What was gathered so far."""
+        return KeptFacts(self.rows, frozenset(self.columns), frozenset(self.with_values), frozenset(self.channels),
+                         self.known_signal, self.unknown)
+
     def through(self, sink: Callable[[pd.DataFrame], None]) -> Callable[[pd.DataFrame], None]:
         """`sink`, each piece summarised first."""
         def both(piece: pd.DataFrame) -> None:
@@ -155,7 +186,7 @@ class KeptSummary:
         return both
 
 
-def contract_description(files: FilesConfig, result: IngestResult, kept: KeptSummary, kind: str = "files") -> dict:
+def contract_description(files: FilesConfig, result: IngestResult, kept: KeptFacts, kind: str = "files") -> dict:
     """data/ingested/contract.json: what this export holds, for the stages after ingest, and which source it
     is (`source`: contract/lineage.py)."""
     signal = files.outcome_signal
@@ -177,6 +208,40 @@ def contract_description(files: FilesConfig, result: IngestResult, kept: KeptSum
     }
 
 
+@dataclass(frozen=True)
+class SideTables:
+    """The customers and agents tables in contract form, their counts and quarantined rows."""
+
+    customers: pd.DataFrame
+    agents: pd.DataFrame
+    counts: dict
+    quarantines: list[pd.DataFrame]
+
+    @property
+    def teams(self) -> pd.Series | None:
+        """Team by agent id: the contact export may lack the team; the agents table knows it."""
+        agents = self.agents
+        return agents.set_index("agent_id")["team"] if "team" in agents.columns and len(agents) else None
+
+    @property
+    def known(self) -> dict[str, pd.Series]:
+        """The ids the side tables know, by the contacts' column (for `KeptSummary`)."""
+        return {"customer_id": self.customers["customer_id"], "agent_id": self.agents["agent_id"]}
+
+
+def side_tables(files: FilesConfig) -> SideTables:
+    """The customers and agents files of `files` read and validated (a file not named: an empty table)."""
+    sides, counts, quarantines = {}, {}, []
+    for name, path, key in (("customers", files.customers, "customer_id"), ("agents", files.agents, "agent_id")):
+        table = (read_export(path, files.read, f"ingest.files.{name}").table if path
+                 else pd.DataFrame({key: pd.Series(dtype="str")}))
+        side = validate_side_table(table, key, name)
+        quarantines.append(side.quarantine)
+        counts[name] = side.counts
+        sides[name] = side.contacts
+    return SideTables(sides["customers"], sides["agents"], counts, quarantines)
+
+
 def ingest(files: FilesConfig, max_reject_share: float,
            sink: Callable[[pd.DataFrame], None] | None = None, kind: str = "files") -> IngestOutput:
     """Read, map, parse and validate the export (`kind`: synthetic or files, for contract.json's source);
@@ -184,25 +249,23 @@ def ingest(files: FilesConfig, max_reject_share: float,
     `sink` receives the kept contacts piece by piece as they are put in order (the stage writes them
     as they come); it is handed them even when the share rejected then stops the stage."""
     spec = source_spec(files)
-    sides, side_counts, side_quarantines = {}, {}, []
-    for name, path, key in (("customers", files.customers, "customer_id"), ("agents", files.agents, "agent_id")):
-        table = (read_export(path, files.read, f"ingest.files.{name}").table if path
-                 else pd.DataFrame({key: pd.Series(dtype="str")}))
-        side = validate_side_table(table, key, name)
-        side_quarantines.append(side.quarantine)
-        side_counts[name] = side.counts
-        sides[name] = side.contacts
-    agents = sides["agents"]
-    # The contact export may lack the team; the agents table knows it.
-    teams = agents.set_index("agent_id")["team"] if "team" in agents.columns and len(agents) else None
+    sides = side_tables(files)
     export = read_export(files.contacts, files.read)
-    kept = KeptSummary({"customer_id": sides["customers"]["customer_id"], "agent_id": agents["agent_id"]})
-    result = normalise_contacts(export.hand_over(), spec, export.duplicated, agent_teams=teams,
+    kept = KeptSummary(sides.known)
+    result = normalise_contacts(export.hand_over(), spec, export.duplicated, agent_teams=sides.teams,
                                 sink=None if sink is None else kept.through(sink))
     if result.contacts is not None:
         kept(result.contacts)
-    counts: dict = {"contacts": result.counts, "files": export.files, **side_counts}
-    quarantines = [result.quarantine, *side_quarantines]
+    return finish(files, spec, result, export.files, kept.facts(), sides, max_reject_share, kind)
+
+
+def finish(files: FilesConfig, spec: SourceSpec, result: IngestResult, export_files: list[str], kept: KeptFacts,
+           sides: SideTables, max_reject_share: float, kind: str = "files") -> IngestOutput:
+    """The contacts' result (`normalise_contacts`, or an engine's merge of its parts) with the side tables: the
+    row accounting checked, the notes, the quarantine, contract.json; fails when more than
+    `max_reject_share` of the contact rows is rejected."""
+    counts: dict = {"contacts": result.counts, "files": export_files, **sides.counts}
+    quarantines = [result.quarantine, *sides.quarantines]
     for name, key in (("customers", "customer_id"), ("agents", "agent_id")):
         if key in kept.unknown:
             counts["contacts"][f"unknown_{name}"] = kept.unknown[key]
@@ -214,7 +277,7 @@ def ingest(files: FilesConfig, max_reject_share: float,
     if "agent_id" in result.absent:
         counts["notes"] = ["no agent column: agent_id is missing on every contact (no agent features, "
                            "scorecards or routing)"]
-    out = IngestOutput(result.contacts, sides["customers"], sides["agents"],
+    out = IngestOutput(result.contacts, sides.customers, sides.agents,
                        pd.concat(quarantines, ignore_index=True), counts,
                        contract_description(files, result, kept, kind))
     if counts["reject_share"] > max_reject_share:

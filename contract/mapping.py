@@ -29,6 +29,8 @@ from base.errors import StageStop
 
 THREADS = min(4, os.cpu_count() or 1)  # for per-column work
 DROP = "drop"  # a value map target that filters the row
+UNMAPPED_SHOWN = 20  # a value map's unmapped values reported (the most frequent)
+FIRST_ROWS = "unmapped_first_rows"  # with SourceSpec.every_unmapped: each unmapped value's first row
 # The reason family may come from a column too (e.g. a ticket's category above its subcategory).
 MAPPABLE = (*CONTRACT, "reason_family")
 
@@ -403,9 +405,14 @@ def _apply_value_map(frame: pd.DataFrame, spec, key: str, mapping: dict, rules: 
     hit = pd.Series(hit_np, index=frame.index)
     present = values.notna()
     unmapped = values[present & ~hit].value_counts()
-    return {"mapped": int((hit & ~drop).sum()), "dropped": int(drop.sum()),
-            "unmapped": {str(k): int(v) for k, v in unmapped.head(20).items()},
-            "unmapped_rows": int(unmapped.sum())}
+    every = getattr(spec, "every_unmapped", False)
+    report = {"mapped": int((hit & ~drop).sum()), "dropped": int(drop.sum()),
+              "unmapped": {str(k): int(v) for k, v in (unmapped if every else unmapped.head(UNMAPPED_SHOWN)).items()},
+              "unmapped_rows": int(unmapped.sum())}
+    if every:  # each unmapped value's first row: where value_counts puts it among values as frequent
+        firsts = values[present & ~hit].drop_duplicates(keep="first")
+        report[FIRST_ROWS] = {str(v): int(row) for row, v in firsts.items()}
+    return report
 
 
 def filled(value: str, index: pd.Index) -> pd.Series:

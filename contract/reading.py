@@ -62,9 +62,18 @@ class RawExport:
 
 
 def expand(pattern: str, key: str = "ingest.files.contacts") -> list[str]:
-    """The files a path or glob names, sorted; none is an error naming the params key."""
-    if any(ch in pattern for ch in "*?["):
+    """The files a path, glob or folder names, sorted; none is an error naming the params key. A folder (a
+    Parquet dataset folder too) names every file under it whose name starts with neither `.` nor `_` (a
+    dataset's `_SUCCESS`, `_metadata`). An fsspec URL (`s3://...`, `gs://...`, `memory://...`,
+    `file://...`) is expanded the same way on its filesystem, when the package of that filesystem is
+    installed, and its files are named by URL."""
+    if is_url(pattern):
+        files = _expand_url(pattern, key)
+    elif any(ch in pattern for ch in "*?["):
         files = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    elif Path(pattern).is_dir():
+        files = sorted(str(p) for p in Path(pattern).rglob("*")
+                       if p.is_file() and _listed(p.relative_to(pattern).parts))
     else:
         files = [pattern] if Path(pattern).is_file() else []
     if not files:
@@ -74,12 +83,52 @@ def expand(pattern: str, key: str = "ingest.files.contacts") -> list[str]:
     return files
 
 
+def is_url(path: str) -> bool:
+    """True for an fsspec URL such as s3://bucket/x.csv (a Windows drive letter is not a protocol)."""
+    head, sep, _ = path.partition("://")
+    return bool(sep) and len(head) > 1 and head.replace("+", "").replace("-", "").isalnum()
+
+
+def _listed(parts: tuple[str, ...]) -> bool:
+    return not any(part.startswith((".", "_")) for part in parts)
+
+
+def _filesystem(url: str, key: str):
+    """(fsspec filesystem, path on it) of a URL; a protocol whose package is missing is an error to fix."""
+    import fsspec  # (only exports named by URL need it)
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise ReadError(f"{key}: cannot open {url!r} ({exc}); install the package of its filesystem (e.g. s3fs "
+                        "for s3://, gcsfs for gs://) or name a local path in params.yaml.") from None
+
+
+def _expand_url(url: str, key: str) -> list[str]:
+    fs, path = _filesystem(url, key)
+    if any(ch in path for ch in "*?["):
+        found = [p for p in fs.glob(path) if fs.isfile(p)]
+    elif fs.isdir(path):
+        root = path.rstrip("/")
+        found = [p for p in fs.find(path) if _listed(tuple(p[len(root):].strip("/").split("/")))]
+    else:
+        found = [path] if fs.exists(path) else []
+    return sorted(fs.unstrip_protocol(p) for p in found)
+
+
+def _fetch(url: str) -> bytes:
+    """The bytes of a file named by URL."""
+    fs, path = _filesystem(url, "ingest.files")
+    return fs.cat_file(path)
+
+
 def _members(path: str, read: ReadConfig) -> list[tuple[str, bytes | mmap.mmap]]:
     """(name, bytes) of a file, the members of a .zip, or a decompressed .gz (a large plain file:
-    its memory map, which reads like bytes)."""
+    its memory map, which reads like bytes; a file named by URL: its bytes, fetched)."""
     low = path.lower()
+    source = io.BytesIO(_fetch(path)) if is_url(path) else path
     if low.endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(source) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")
                      and (read.member is None or fnmatch.fnmatch(n, read.member))]
             if not names:
@@ -87,8 +136,10 @@ def _members(path: str, read: ReadConfig) -> list[tuple[str, bytes | mmap.mmap]]
                                 f"the archive holds {zf.namelist()}.")
             return [(f"{path}:{n}", zf.read(n)) for n in names]
     if low.endswith(".gz"):
-        with gzip.open(path, "rb") as fh:
+        with gzip.open(source, "rb") as fh:
             return [(path, fh.read())]
+    if not isinstance(source, str):
+        return [(path, source.getvalue())]
     size = Path(path).stat().st_size
     if size < max(MAP_FROM_BYTES, 1):  # (an empty file cannot be mapped)
         return [(path, Path(path).read_bytes())]
@@ -207,41 +258,50 @@ def one_chunk(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.contacts") -> RawExport:
-    """Every file the pattern names, concatenated (same columns required)."""
+def read_file(path: str, read: ReadConfig | None) -> list[tuple[str, pd.DataFrame, list[str]]]:
+    """One file the pattern names as (name, raw table, header as the file spells it): a .zip gives one per
+    member. The reader of one file that `read_export` concatenates (and the Dask engine runs per file)."""
     read = read or ReadConfig()
-    frames, headers, names = [], [], []
-    for path in expand(pattern, key):
-        if path.lower().endswith((".parquet", ".pq")):
-            header = pq.read_schema(path).names
-            unique = occurrence_names(path, header)
-            if unique == header:
-                df = pd.read_parquet(path)
-            else:  # pandas refuses repeated names: renamed in Arrow, then converted by pandas' own reader
-                buffer = io.BytesIO()
-                pq.write_table(pq.ParquetFile(path).read().rename_columns(unique), buffer)
-                df = pd.read_parquet(buffer)
-            frames.append(one_chunk(df))
-            headers.append(header)
-            names.append(path)
-            continue
-        for name, data in _members(path, read):
-            df, header = _read_delimited(name, data, read)
-            frames.append(df)
-            headers.append(header)
-            names.append(name)
+    if path.lower().endswith((".parquet", ".pq")):
+        source = io.BytesIO(_fetch(path)) if is_url(path) else path
+        header = pq.read_schema(source).names
+        unique = occurrence_names(path, header)
+        if unique == header:
+            df = pd.read_parquet(source)
+        else:  # pandas refuses repeated names: renamed in Arrow, then converted by pandas' own reader
+            buffer = io.BytesIO()
+            pq.write_table(pq.ParquetFile(source).read().rename_columns(unique), buffer)
+            df = pd.read_parquet(buffer)
+        return [(path, one_chunk(df), header)]
+    return [(name, *_read_delimited(name, data, read)) for name, data in _members(path, read)]
+
+
+def same_header(names: list[str], headers: list[list[str]], key: str = "ingest.files.contacts") -> dict[str, list[int]]:
+    """Checks that every file has the first one's columns; returns the repeated names' positions."""
     first = headers[0]
     for name, header in zip(names[1:], headers[1:]):
         if header != first:
             raise ReadError(f"{name} has columns {header}, unlike {names[0]} ({first}); every file that "
                             f"{key} names must have the same columns.")
-    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     duplicated: dict[str, list[int]] = {}
     for pos, h in enumerate(first, start=1):
         if first.count(h) > 1:
             duplicated.setdefault(h, []).append(pos)
+    return duplicated
+
+
+def no_rows(names: list[str], header: list[str]) -> ReadError:
+    return ReadError(f"{', '.join(names)}: a header ({len(header)} columns) but no rows.")
+
+
+def read_export(pattern: str, read: ReadConfig | None, key: str = "ingest.files.contacts") -> RawExport:
+    """Every file the pattern names, concatenated (same columns required)."""
+    pieces = [piece for path in expand(pattern, key) for piece in read_file(path, read)]
+    names, frames, headers = ([p[i] for p in pieces] for i in range(3))
+    duplicated = same_header(names, headers, key)
+    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     if not len(table):
-        raise ReadError(f"{', '.join(names)}: a header ({len(first)} columns) but no rows.")
+        raise no_rows(names, headers[0])
     log.info("read %d rows from %d file(s): %s", len(table), len(names), ", ".join(names[:5]))
     return RawExport(table, names, duplicated)
 

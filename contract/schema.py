@@ -33,7 +33,7 @@ from contract.ordering import as_microseconds, coded_order, digit_keys, digit_so
 from contract.vocabulary import CHANNELS, CONTRACT, NUMERIC, OPTIONAL, REQUIRED
 
 __all__ = ["CONTRACT", "OPTIONAL", "REQUIRED", "ContractError", "SourceSpec", "IngestResult", "normalise_contacts",
-           "parse_timestamps", "map_columns"]
+           "parse_timestamps", "map_columns", "contact_ids"]
 INTEGER = ("transfers",)
 # Channels that never have a human agent on the contact, and dispositions without one.
 NO_AGENT_CHANNELS = ("self_service",)
@@ -70,6 +70,9 @@ class SourceSpec:
     decimal: str = "."
     future_tolerance_hours: float = 0.0
     now: pd.Timestamp | None = None        # the clock for the future-rows rule (tests pin it)
+    # Every unmapped value of a value map with its first row, not the most frequent ones: for an engine
+    # that maps the export in parts and merges their reports (engine/ingest.py).
+    every_unmapped: bool = False
 
 
 @dataclass(frozen=True)
@@ -406,6 +409,15 @@ def repeated(by_value: tuple[np.ndarray, np.ndarray], among: np.ndarray) -> tupl
     out[slot[order]] = dup
     ranks[slot[order]] = np.arange(m)
     return out, ranks
+
+
+def contact_ids(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str, list[int]] | None = None) -> pd.Series:
+    """The contact ids of a raw export as `normalise_contacts` reads them (mapped, cleaned), before any row is
+    judged: what an engine that normalises the export in parts partitions it by, so that the rows sharing an id
+    (duplicates, a ticket's events) meet in one part."""
+    mapped = map_export(raw.reset_index(drop=True), spec, duplicated)
+    ids = mapped.frame["contact_id"]
+    return ids if "contact_id" in mapped.clean else _clean_str(ids)
 
 
 def normalise_contacts(raw: pd.DataFrame, spec: SourceSpec, duplicated: dict[str, list[int]] | None = None,

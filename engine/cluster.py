@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from dask.utils import parse_bytes
-from distributed import Client, LocalCluster, Nanny, Worker
+from distributed import Client, Future, LocalCluster, Nanny, Worker, as_completed
+from tqdm import tqdm
 
 from engine.config import DaskConfig
 
@@ -37,7 +38,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         if cfg.scheduler is None:
             cluster = LocalCluster(n_workers=cfg.n_workers, threads_per_worker=1, processes=cfg.processes,
                                    worker_class=QuietNanny if cfg.processes else Worker, silence_logs=False,
-                                   memory_limit=parse_bytes(cfg.memory_per_worker), dashboard_address=":0")
+                                   memory_limit=worker_memory_limit(cfg), dashboard_address=":0")
             stack.callback(cluster.close)
             where = f"a LocalCluster of {cfg.n_workers} workers x {cfg.memory_per_worker}"
         else:
@@ -46,6 +47,14 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
         with Client(cluster if cluster is not None else cfg.scheduler) as client:
             log.info("dask: %s; dashboard %s", where, client.dashboard_link)
             yield client
+
+
+def worker_memory_limit(cfg: DaskConfig) -> int:
+    """A LocalCluster worker's memory limit in bytes: `memory_per_worker` for worker processes; none (0) for
+    thread workers (processes: false), which live in the stage's own process: Dask measures a worker's memory as
+    its process's, so a limit there counts the stage's own tables too, and past 80% of it Dask pauses the workers
+    for good (seen: a test process of 1.1 GB with workers of 1GB never finished a task)."""
+    return parse_bytes(cfg.memory_per_worker) if cfg.processes else 0
 
 
 @contextmanager
@@ -75,6 +84,24 @@ class QuietNanny(Nanny):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs, worker_class=QuietWorker)
+
+
+def computed(client: Client, what: str, *collections) -> list:
+    """`dask.compute(*collections)` on `client`'s cluster, with a progress bar (`show_progress`)."""
+    futures = client.compute(list(collections))
+    show_progress(what, futures)
+    return client.gather(futures)
+
+
+def show_progress(what: str, futures: list[Future]) -> None:
+    """`what` logged, then a progress bar of `futures` (tqdm, on stderr), advanced by Dask's stream of completed
+    futures (`distributed.as_completed`), until every one is done; a failed task shows when it is gathered.
+    (Not `distributed.progress`: its text bar opens a second connection to the scheduler, which never answered
+    for an in-process LocalCluster, `processes: false`, and the stage hung.)"""
+    log.info("dask: %s", what)
+    for _ in tqdm(as_completed(futures), total=len(futures), desc=what, unit="task", leave=False,
+                  disable=len(futures) < 2):
+        pass
 
 
 def partition_count(client: Client, cfg: DaskConfig) -> int:

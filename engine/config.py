@@ -23,9 +23,10 @@ class DaskConfig(Strict):
     # null: start a distributed.LocalCluster on this machine; an address such as tcp://scheduler:8786 joins it
     scheduler: str | None = None
     n_workers: int = Field(ge=1)               # workers of the LocalCluster (a joined cluster has its own)
-    memory_per_worker: str                    # e.g. 6GB: a LocalCluster worker's memory limit
+    memory_per_worker: str                    # e.g. 6GB: a LocalCluster worker process's memory limit
     partitions_per_worker: int = Field(ge=1)  # customer partitions per worker: more = smaller pieces
-    processes: bool                           # LocalCluster workers as processes (false: threads of this one)
+    processes: bool                           # LocalCluster workers as processes (false: threads of this one,
+                                              # with no memory limit of their own)
 
     @field_validator("scheduler")
     @classmethod

@@ -2,36 +2,50 @@
 
 In: the contacts and labels datasets, the customers and agents tables, the label rules, the `featurize`
 section, the user's extra columns. Out: what the local engine makes (features/builder.py, features/online.py):
-the feature table with the label columns training needs, in the contacts' stored order and gathered in this
-process (train reads one verified file), its spec, and the online snapshot. How (no rule is written here):
-- the contacts, joined with their labels, are shuffled by customer (every customer's history in one
-  partition, in stored order, with the dataset's categories); `builder.prepare` makes each partition's
-  rule inputs, and `rules.row_features` and `rules.customer_history` its customer features;
+the feature table with the label columns training needs, in the contacts' stored order, handed to the stage's
+writer partition after partition (never whole in this process), its spec, and the online snapshot. How (no
+rule is written here):
+- the contacts, joined with their labels, are moved by ranges of the customer id (engine/partition.py: every
+  customer's history in one partition, partition i's customers before partition i+1's, so that the partitions
+  one after another are the stored order), each partition in stored order with the dataset's categories;
+  `builder.prepare` makes each partition's rule inputs, and `rules.row_features` and
+  `rules.customer_history` its customer features;
 - each partition's grouping keys are shuffled by reason family, reason code, team and agent, where
   `rules.group_counts` (and `rules.agent_contacts_today`) run on whole groups, and the results go back by
-  customer to the partition of their contacts;
+  customer range to the partition of their contacts;
 - everyone's matured counts: per-second totals of the labelled contacts, summed over partitions, given to
   `rules.overall_counts`;
-- then per customer partition `rules.rates` and `builder.assemble`; the snapshot from `features/online.py`'s
-  parts per customer partition, summed (`group_sums`) and put in stored order.
+- then per customer partition `rules.rates`, `builder.assemble` and the partition's own label columns; what
+  the whole table decides (the categories of a column made from the values present, the spec) comes from
+  small per-partition summaries; the snapshot from `features/online.py`'s parts per customer partition,
+  summed (`group_sums`) and put in stored order.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
 import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import Client
+import pyarrow as pa
+import pyarrow.parquet as pq
+from distributed import Client, Future
 
 from base.config import Paths
-from engine.cluster import dask_client, partition_count
+from base.errors import StageStop
+from engine.cluster import dask_client, partition_count, show_progress
 from engine.config import DaskConfig
-from engine.partition import STORED_ROW, dataset_categories, read_contacts, with_categories
+from engine.partition import (STORED_ROW, by_customer_range, customer_cuts, dataset_categories, read_contacts,
+                              with_categories)
 from features import rules
-from features.builder import (OPTIONAL_COLUMNS, absent_columns, assemble, prepare, table_spec,
-                              with_training_labels)
+from features.builder import (LABELS_FOR_TRAINING, OPTIONAL_COLUMNS, absent_columns, assemble, prepare, spec_rows,
+                              table_spec, with_training_labels)
 from features.config import FeaturizeConfig
 from features.history import GroupIndex, group_codes
 from features.online import (group_sums, history_columns, history_kept, keyed_counts, matured_rows, snapshot_meta,
@@ -41,16 +55,18 @@ from labelling.config import LabelConfig
 
 log = logging.getLogger(__name__)
 LABEL_INPUTS = ["contact_id", "status", "repeated"]  # what the features read of the labels
+LABELS = list(dict.fromkeys([*LABEL_INPUTS, *LABELS_FOR_TRAINING]))  # read on the cluster: those and training's
+Written = TypeVar("Written")
 GROUPED = ("reason_family", "reason_code", "team", "agent")  # shuffled by their column (agent: with agent x family)
 
 
-def by_customer_in_stored_order(contacts: dd.DataFrame, labels: dd.DataFrame, npartitions: int,
+def by_customer_in_stored_order(contacts: dd.DataFrame, labels: dd.DataFrame, cuts: list[str],
                                 categories: dict[str, list]) -> dd.DataFrame:
-    """Contacts with their labels' columns, `npartitions` partitions by a hash of customer_id, each in stored
-    order with the dataset's categories."""
+    """Contacts with their labels' columns, partitioned by the customer ranges of `cuts`, each partition in
+    stored order with the dataset's categories."""
     joined = contacts.merge(labels, on="contact_id", how="left")
-    shuffled = joined.shuffle(on="customer_id", npartitions=npartitions, ignore_index=True)
-    return shuffled.map_partitions(_stored_order, categories, meta=with_categories(joined._meta, categories))
+    ranges = by_customer_range(joined, cuts)
+    return ranges.map_partitions(_stored_order, categories, meta=with_categories(joined._meta, categories))
 
 
 def _stored_order(part: pd.DataFrame, categories: dict[str, list]) -> pd.DataFrame:
@@ -113,6 +129,18 @@ def featurize_partition(part: pd.DataFrame, grouped: list[pd.DataFrame], overall
     return assemble(p, f, extras).assign(**{STORED_ROW: part[STORED_ROW].to_numpy()})
 
 
+def table_partition(part: pd.DataFrame, *args) -> pd.DataFrame:
+    """A customer partition's rows of the stage's table: `featurize_partition(part, *args)` with the label
+    columns training needs (the partition's own labels) and `stored_row`."""
+    return with_training_labels(featurize_partition(part, *args), part[["contact_id", *LABELS_FOR_TRAINING]])
+
+
+def piece_summary(piece: pd.DataFrame) -> tuple[dict[str, list], pd.DataFrame]:
+    """What the whole table's categories and spec need of a partition's rows: the categories of its categorical
+    columns and its `spec_rows`."""
+    return categories_of(piece), spec_rows(piece.drop(columns=STORED_ROW))
+
+
 def snapshot_partition(part: pd.DataFrame, label: LabelConfig, as_of: pd.Timestamp) -> tuple[dict, pd.DataFrame]:
     """A customer partition's share of the online snapshot: its `group_sums` and its history rows."""
     part = with_history_columns(part)
@@ -120,68 +148,119 @@ def snapshot_partition(part: pd.DataFrame, label: LabelConfig, as_of: pd.Timesta
     return group_sums(matured_rows(part, part, label, as_of)), kept
 
 
+def categories_of(frame: pd.DataFrame) -> dict[str, list]:
+    """The categories of each categorical column of a frame."""
+    return {c: list(frame[c].cat.categories) for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+
+
+def unified_categories(per_piece: list[dict[str, list]], rows: list[int]) -> dict[str, list]:
+    """The categories of the categorical columns of pieces' rows as one table, from each piece's
+    (`categories_of`) and its row count: a column whose categories differ between (non-empty) pieces was made
+    from the values present (`astype("category")`: sorted), so it gets the sorted union, what the whole table's
+    values give."""
+    kept = [cats for cats, n in zip(per_piece, rows) if n] or per_piece[:1]
+    return {col: first if all(c[col] == first for c in kept) else sorted(set().union(*(c[col] for c in kept)))
+            for col, first in (kept[0] if kept else {}).items()}
+
+
 def in_stored_order(pieces: list[pd.DataFrame]) -> pd.DataFrame:
-    """Partitions' rows as one frame in the contacts' stored order. A categorical column whose categories
-    differ between partitions was made from the values present (`astype("category")`: sorted), so it gets
-    the sorted union, what the whole table's values give."""
-    pieces = [p for p in pieces if len(p)] or pieces[:1]
-    for col in pieces[0].columns:
-        if isinstance(pieces[0][col].dtype, pd.CategoricalDtype):
-            cats = [list(p[col].cat.categories) for p in pieces]
-            if any(c != cats[0] for c in cats):
-                union = sorted(set().union(*cats))
-                pieces = [p.assign(**{col: p[col].cat.set_categories(union)}) for p in pieces]
+    """Partitions' rows as one frame in the contacts' stored order, with `unified_categories`."""
+    categories = unified_categories([categories_of(p) for p in pieces], [len(p) for p in pieces])
+    pieces = [with_categories(p, categories) for p in pieces if len(p)] or pieces[:1]
     frame = pd.concat(pieces, ignore_index=True).sort_values(STORED_ROW, kind="stable")
     return frame.drop(columns=STORED_ROW).reset_index(drop=True)
 
 
+@dataclass
+class OnCluster:
+    """The featurize stage's table left on the cluster, one future per customer partition in partition order
+    (see `pieces`), with what the whole table decides, and the online snapshot."""
+    futures: list[Future]
+    categories: dict[str, list]  # the table's categories of each categorical column (`unified_categories`)
+    spec: FeatureSpec
+    snapshot: dict[str, pd.DataFrame]
+    last_row: int = -1
+
+    def pieces(self) -> Iterator[pd.DataFrame]:
+        """The table's rows, partition after partition (the stored order), each fetched when asked for and
+        released on the cluster once taken: only the piece in hand is held here."""
+        while self.futures:
+            yield self._taken(self.futures.pop(0))
+
+    def _taken(self, future: Future) -> pd.DataFrame:
+        piece = future.result()
+        future.release()
+        rows = piece[STORED_ROW].to_numpy()
+        if len(rows) and rows[0] <= self.last_row:
+            raise StageStop("the contacts dataset (paths.contacts) is not in the stored order ingest writes it in "
+                            "(customer id, missing last; time; id): run `dvc repro ingest` to write it again.")
+        self.last_row = int(rows[-1]) if len(rows) else self.last_row
+        return with_categories(piece.drop(columns=STORED_ROW), self.categories)
+
+
 def featurize_on_dask(client: Client, contacts: dd.DataFrame, labels: dd.DataFrame, customers: pd.DataFrame,
                       agents: pd.DataFrame, label: LabelConfig, cfg: FeaturizeConfig,
-                      extras: dict[str, ExtraColumn] | None, categorical: list[str], npartitions: int
-                      ) -> tuple[pd.DataFrame, set[str], dict[str, pd.DataFrame]]:
-    """The feature table (in stored order, no label columns), the absent optional columns and the snapshot,
-    from `contacts` read with `stored_row` (see the module docstring)."""
+                      extras: dict[str, ExtraColumn] | None, categorical: list[str], npartitions: int) -> OnCluster:
+    """The stage's table on the cluster (features and the label columns training needs, per customer partition
+    in stored order), its spec and the snapshot, from `contacts` read with `stored_row` and `labels` (the
+    columns `LABELS`, categorical ones read as such); see the module docstring."""
     window_days = label.window_days
     categories = dataset_categories(contacts, [c for c in categorical if c in contacts.columns])
-    parts = by_customer_in_stored_order(contacts, labels, npartitions, categories).persist()
+    categories |= dataset_categories(labels, [c for c in labels.columns if isinstance(labels[c].dtype,
+                                                                                        pd.CategoricalDtype)])
+    cuts = customer_cuts(contacts, npartitions)
+    parts = by_customer_in_stored_order(contacts, labels, cuts, categories).persist()
     side = client.scatter([customers, agents], broadcast=True)
     keys = parts.map_partitions(grouping_keys, *side, meta=grouping_keys(parts._meta, customers, agents)).persist()
     overall = keys.map_partitions(per_second_totals, meta=per_second_totals(keys._meta)).compute()
     overall = overall.groupby(level="t").sum()  # (sorted by time)
-    grouped = [keys.shuffle(on=rules.GROUPINGS[g][0], npartitions=npartitions, ignore_index=True)
-               .map_partitions(grouped_counts, g, window_days, meta=grouped_counts(keys._meta, g, window_days))
-               .shuffle(on="customer_id", npartitions=npartitions, ignore_index=True) for g in GROUPED]
+    grouped = [by_customer_range(keys.shuffle(on=rules.GROUPINGS[g][0], npartitions=npartitions, ignore_index=True)
+               .map_partitions(grouped_counts, g, window_days, meta=grouped_counts(keys._meta, g, window_days)), cuts)
+               for g in GROUPED]
     optional = [c for c in OPTIONAL_COLUMNS if c in contacts.columns]
     empty = {c for c, none in parts[optional].isna().all().compute().items() if none} if optional else set()
     latest = max((m for m in dask.compute(*[dask.delayed(lambda p: p["started_at"].max())(piece)
                                             for piece in parts.to_delayed()]) if not pd.isna(m)), default=pd.NaT)
     as_of = snapshot_time(label, latest)
     overall_f = client.scatter(overall, broadcast=True)
-    tasks = [dask.delayed(featurize_partition)(piece, [g[i] for g in (gg.to_delayed() for gg in grouped)],
-                                               overall_f, *side, window_days, cfg, extras)
+    tasks = [dask.delayed(table_partition)(piece, [g[i] for g in (gg.to_delayed() for gg in grouped)],
+                                           overall_f, *side, window_days, cfg, extras)
              for i, piece in enumerate(parts.to_delayed())]
     shares = [dask.delayed(snapshot_partition)(piece, label, as_of) for piece in parts.to_delayed()]
-    pieces, shares = dask.compute(tasks, shares)
+    futures = client.compute(tasks)
+    show_progress(f"features of {len(futures)} customer partitions", futures)
+    shares, summaries, rows = client.gather([client.compute(shares), client.map(piece_summary, futures),
+                                             client.map(len, futures)])
     sums = group_sums({g: pd.concat([s[0][g] for s in shares], ignore_index=True) for g in rules.GROUPINGS})
     snapshot = keyed_counts(sums) | {"history": in_stored_order([s[1] for s in shares]),
                                      "meta": snapshot_meta(label, as_of)}
+    table_categories = unified_categories([c for c, _ in summaries], rows)
+    summary = pd.concat([with_categories(s, table_categories) for _, s in summaries], ignore_index=True)
     absent = absent_columns(set(contacts.columns) - {STORED_ROW}, empty, extras)
-    return in_stored_order(pieces), absent, snapshot
+    log.info("features of %d contacts made on dask in %d customer partitions", sum(rows), len(futures))
+    return OnCluster(futures, table_categories, table_spec(summary, window_days, extras, absent), snapshot)
+
+
+def categorical_columns(path: str | Path, columns: list[str]) -> list[str]:
+    """Those of `columns` a Parquet dataset (its first part) stores as dictionaries: pandas categoricals."""
+    path = Path(path)
+    first = min(path.glob("*.parquet")) if path.is_dir() else path
+    schema = pq.read_schema(first)
+    return [c for c in columns if c in schema.names and pa.types.is_dictionary(schema.field(c).type)]
 
 
 def featurized_on_cluster(cfg: FeaturizeConfig, label: LabelConfig, dask_cfg: DaskConfig, paths: Paths,
-                          columns: list[str], categorical: list[str], labels: pd.DataFrame,
-                          customers: pd.DataFrame, agents: pd.DataFrame,
-                          extras: dict[str, ExtraColumn] | None
-                          ) -> tuple[pd.DataFrame, FeatureSpec, dict[str, pd.DataFrame]]:
+                          columns: list[str], categorical: list[str], customers: pd.DataFrame,
+                          agents: pd.DataFrame, extras: dict[str, ExtraColumn] | None,
+                          write: Callable[[Iterable[pd.DataFrame], str], Written]
+                          ) -> tuple[Written, FeatureSpec, dict[str, pd.DataFrame]]:
     """The featurize stage on the cluster of `dask_cfg`: the contacts and labels datasets read there, the
-    features made per partition and gathered here with `labels` (the label columns training needs) joined.
-    Returns the stage's table (in the contacts' stored order), its spec and the online snapshot."""
+    table made per partition and handed to `write(pieces, paths.features)` partition after partition, in
+    the contacts' stored order. Returns what `write` returns, the table's spec and the online snapshot."""
     with dask_client(dask_cfg) as client:
         contacts = read_contacts(paths.contacts, columns, categorical, numbered=True)
-        features, absent, snapshot = featurize_on_dask(
-            client, contacts, read_contacts(paths.labels, LABEL_INPUTS), customers, agents, label, cfg, extras,
-            categorical, partition_count(client, dask_cfg))
-    log.info("features of %d contacts made on dask", len(features))
-    table = with_training_labels(features, labels)
-    return table, table_spec(table, label.window_days, extras, absent), snapshot
+        labels = read_contacts(paths.labels, LABELS, categorical_columns(paths.labels, LABELS))
+        made = featurize_on_dask(client, contacts, labels, customers, agents, label, cfg, extras, categorical,
+                                 partition_count(client, dask_cfg))
+        written = write(made.pieces(), paths.features)
+    return written, made.spec, made.snapshot

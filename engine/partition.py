@@ -1,30 +1,39 @@
 """Contacts on a Dask cluster, partitioned by customer: read, shuffled and written back.
 
 In: the contacts dataset (the pipeline's own Parquet, as ingest writes it) or any Dask frame with
-`customer_id`, `started_at` and `contact_id`. Out: a Dask frame whose partitions each hold whole customers
-(by a hash of the customer id; anonymous contacts together), each partition in the stored order the local
-engine relies on (contract/ordering.py: customer, missing last; time; id). Writing: each partition one
-Parquet part, written by the worker that holds it with the writer the stage hands in, the folder replacing
-the previous one only when every part is written."""
+`customer_id`, `started_at` and `contact_id`. Out: a Dask frame whose partitions each hold whole customers,
+by ranges of the customer id (`customer_cuts`: partition i's customers all sort before partition i+1's, in
+Arrow's binary order of the UTF-8 ids, which is Python's order of the strings; anonymous contacts in the last),
+each partition in the stored order the local engine relies on (contract/ordering.py: customer, missing last;
+time; id): the partitions one after another are the stored order, with no global sort. Writing: each partition
+one Parquet part, written by the worker that holds it with the writer the stage hands in (and, if asked,
+summarized there), the folder replacing the previous one only when every part is written."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import dask
 import dask.dataframe as dd
+from distributed import get_client
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract.ordering import as_microseconds, customer_time_order
 from contract.tables import read_columns
+from engine.cluster import computed
 
 
 STORED_ROW = "stored_row"
+T = TypeVar("T")
+PARTITION = "customer_partition"  # the range partition a row goes to (a column only while it is moved there)
+SAMPLES = 64  # customer ids sampled per part and partition: partitions' rows within ~1/64 of the mean of each other
 
 
 def read_contacts(path: str | Path, columns: list[str], categorical: list[str] = (),
@@ -61,8 +70,10 @@ def _categories(part: pd.DataFrame, columns: list[str]) -> dict[str, list]:
 
 
 def with_categories(part: pd.DataFrame, categories: dict[str, list]) -> pd.DataFrame:
-    """A partition whose categorical columns have the dataset's categories (a shuffle unions its pieces')."""
-    return part.assign(**{col: part[col].cat.set_categories(cats) for col, cats in categories.items()})
+    """A partition whose categorical columns have the dataset's categories (a shuffle unions its pieces'); a
+    column that has them already is left as it is (the dtype of no categories included)."""
+    return part.assign(**{col: part[col].cat.set_categories(cats) for col, cats in categories.items()
+                          if list(part[col].cat.categories) != list(cats)})
 
 
 def _arrow(values: pd.Series) -> pa.ChunkedArray:
@@ -77,29 +88,90 @@ def in_customer_order(part: pd.DataFrame) -> pd.DataFrame:
     return part.reset_index(drop=True) if order is None else part.iloc[order].reset_index(drop=True)
 
 
+def customer_cuts(contacts: dd.DataFrame, npartitions: int) -> list[str]:
+    """At most `npartitions - 1` increasing customer ids that cut the contacts into ranges of about equal rows
+    (`by_customer_range`; the anonymous contacts count as after every id): from each part's ids at evenly
+    spaced ranks (row-weighted quantiles, computed on the cluster), merged here."""
+    samples = dask.compute(*[dask.delayed(_id_sample)(piece, SAMPLES * npartitions)
+                             for piece in contacts["customer_id"].to_delayed()])
+    ids = np.array([v for values, _, _ in samples for v in values], dtype=object)
+    weights = np.concatenate([np.full(len(values), w) for values, w, _ in samples])
+    if not len(ids):
+        return []
+    order = np.argsort(ids, kind="stable")  # (Python's order of str: code points, the UTF-8 bytes' order)
+    ids, rows = ids[order], np.cumsum(weights[order])
+    total = rows[-1] + sum(anonymous for _, _, anonymous in samples)
+    after = np.searchsorted(rows, total * np.arange(1, npartitions) / npartitions) + 1  # rows before: the share
+    return [c for c in dict.fromkeys(ids[after[after < len(ids)]]) if c > ids[0]]
+
+
+def _id_sample(ids: pd.Series, k: int) -> tuple[list[str], float, int]:
+    """A part's customer ids at `k` evenly spaced ranks (all when fewer), the rows each stands for, and its
+    anonymous rows."""
+    present = pa.array(ids.dropna().astype("str").array)
+    n = len(present)
+    ranks = pc.sort_indices(present).to_numpy()[(np.arange(min(k, n)) * n) // max(min(k, n), 1)]
+    return present.take(pa.array(ranks, pa.int64())).to_pylist(), n / max(len(ranks), 1), len(ids) - n
+
+
+def customer_partition(part: pd.DataFrame, cuts: list[str]) -> pd.DataFrame:
+    """The partition of each row's customer (`PARTITION`): the number of `cuts` at or below its id; anonymous
+    contacts in the last, after every id."""
+    ids = part["customer_id"]
+    missing = ids.isna().to_numpy()
+    out = np.full(len(part), len(cuts), dtype=np.int64)
+    out[~missing] = np.searchsorted(np.array(cuts, dtype=object), ids[~missing].astype("str").to_numpy(dtype=object),
+                                    side="right")
+    return part.assign(**{PARTITION: out})
+
+
+def by_customer_range(frame: dd.DataFrame, cuts: list[str]) -> dd.DataFrame:
+    """`len(cuts) + 1` partitions of `frame` (any frame with `customer_id`) by ranges of the customer id:
+    partition i holds the customers from cut i - 1 (included) to cut i, the anonymous ones in the last; the
+    rows of a partition in no particular order, the index meaningless. (Dask's shuffle to known divisions, on
+    the partition number.)"""
+    keyed = frame.map_partitions(customer_partition, cuts, meta=customer_partition(frame._meta, cuts))
+    moved = keyed.set_index(PARTITION, divisions=list(range(len(cuts) + 2)))
+    return moved.map_partitions(lambda part: part.reset_index(drop=True), meta=frame._meta)
+
+
 def by_customer(contacts: dd.DataFrame, npartitions: int) -> dd.DataFrame:
-    """`npartitions` partitions by a hash of the customer id, every customer's history in one, in time order."""
-    shuffled = contacts.shuffle(on="customer_id", npartitions=npartitions, ignore_index=True)
-    return shuffled.map_partitions(in_customer_order, meta=contacts._meta)
+    """At most `npartitions` partitions by ranges of the customer id (`customer_cuts`), every customer's
+    history in one, in stored order: the partitions one after another are the stored order."""
+    parts = by_customer_range(contacts, customer_cuts(contacts, npartitions))
+    return parts.map_partitions(in_customer_order, meta=contacts._meta)
 
 
-def _write_part(part: pd.DataFrame, path: Path, write: Callable[[pd.DataFrame, Path], None]) -> int:
+def _write_part(part: pd.DataFrame, path: Path, write: Callable[[pd.DataFrame, Path], None],
+                summarize: Callable[[pd.DataFrame], T]) -> T:
     write(part, path)
-    return len(part)
+    return summarize(part)
 
 
 def write_partitions(frame: dd.DataFrame, directory: str | Path,
                      write: Callable[[pd.DataFrame, Path], None]) -> int:
     """Each partition as `directory/part-NNNNN.parquet` (names sort in partition order), written on the
     workers by `write(piece, path)`; the folder replaces the previous one when all are written. Rows written."""
+    return write_pieces(frame.to_delayed(), directory, write)
+
+
+def write_pieces(pieces: list, directory: str | Path, write: Callable[[pd.DataFrame, Path], None]) -> int:
+    """`write_partitions` of frames held on the cluster (Dask delayed objects or futures), in their order."""
+    return sum(write_summarized(pieces, directory, write, len))
+
+
+def write_summarized(pieces: list, directory: str | Path, write: Callable[[pd.DataFrame, Path], None],
+                     summarize: Callable[[pd.DataFrame], T]) -> list[T]:
+    """`write_pieces`, and each piece also handed to `summarize` by the worker that holds it, right after writing
+    it: what it returns (something small: the piece itself is never gathered), in the pieces' order."""
     directory = Path(directory)
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        tasks = [dask.delayed(_write_part)(piece, partial / f"part-{i:05d}.parquet", write)
-                 for i, piece in enumerate(frame.to_delayed())]
-        rows = sum(dask.compute(*tasks))
+        tasks = [dask.delayed(_write_part)(piece, partial / f"part-{i:05d}.parquet", write, summarize)
+                 for i, piece in enumerate(pieces)]
+        summaries = computed(get_client(), f"{len(tasks)} partitions written to {directory.name}", *tasks)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -108,4 +180,4 @@ def write_partitions(frame: dd.DataFrame, directory: str | Path,
     elif directory.exists():
         directory.unlink()
     partial.replace(directory)
-    return rows
+    return summaries

@@ -209,6 +209,24 @@ def table_spec(table: pd.DataFrame, window_days: float, extras: dict[str, ExtraC
     return feature_spec(table, window_days, extras, absent, training_rows if training_rows.any() else None)
 
 
+def spec_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A few rows of a featurize table on which `table_spec` gives the table's own spec, so that the spec of a
+    table made in pieces comes from its pieces' `spec_rows` concatenated (in order): for the training rows
+    (labelled) and for the others, each column's first two distinct values (missing counting as one, as
+    `nunique(dropna=False)`; the first repeated when there is one), what the spec reads of them (dtypes,
+    categories, entirely missing, constant and its value)."""
+    labelled = is_labelled(table["status"])
+    out = []
+    for rows in (table.loc[labelled], table.loc[~labelled]):
+        if not len(rows):
+            continue
+        picks = {c: np.flatnonzero(~rows[c].duplicated().to_numpy())[:2] for c in rows.columns}
+        width = max(len(p) for p in picks.values())
+        picks["status"] = np.zeros(width, dtype=np.int64)  # (the rows' class, labelled or not, kept)
+        out.append(pd.DataFrame({c: rows[c].iloc[np.resize(p, width)].array for c, p in picks.items()}))
+    return pd.concat(out, ignore_index=True) if out else table.iloc[:0]
+
+
 def training_table(contacts: pd.DataFrame, labels: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame,
                    window_days: float, cfg: FeaturizeConfig,
                    extras: dict[str, ExtraColumn] | None = None) -> tuple[pd.DataFrame, FeatureSpec]:

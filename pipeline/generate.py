@@ -2,7 +2,9 @@
 
 With `ingest.source: synthetic`, writes the export (contacts, customers, agents, reason families) to
 paths.raw_dir, which ingest then reads like any user's files, and the generator's truth (true
-probabilities, agent skill, planted drivers) to paths.truth_dir. With `ingest.source: files` both
+probabilities, agent skill, planted drivers) to paths.truth_dir. A centre larger than
+synthetic.part_contacts is generated and written part by part (contacts-00000.parquet, truth-00000.parquet,
+customers-00000.parquet, ...; agents, reasons and truth.json once). With `ingest.source: files` both
 folders are left empty: nothing synthetic can leak into a run on real data.
 """
 
@@ -35,7 +37,7 @@ def run(cfg: SyntheticConfig, source: str, paths: Paths) -> None:
     # Arrow's buffers from the heap numpy uses, so that each reuses what the other let go (with Arrow's own
     # allocator, memory it freed stayed with it: 3M contacts peaked at 2.3 GB instead of 1.4 GB).
     pa.set_memory_pool(pa.system_memory_pool())
-    # Each table is written as soon as the generator has it, then let go (the truth, then the export...).
+    # Each table is written as soon as the generator has it, then let go (a part's truth, then its export...).
     meta = generate_into(cfg, lambda name, table: write_parquet(table, (truth if "truth" in name else raw)
                                                                 / f"{name}.parquet"))
     (raw / "reason_families.csv").write_text(

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,10 +22,11 @@ import pyarrow.parquet as pq
 from contract.precision import NULL_REASONS, finite_json, round_floats, write_csv, write_csvs, write_json
 from contract.tables import parquet_columns, read_columns
 
-__all__ = ["NULL_REASONS", "ParquetParts", "as_from_pandas", "column_checksums", "file_md5", "file_sha256", "finite_json",
-           "parquet_columns", "read_columns", "read_json", "read_tables", "read_verified", "round_floats",
+__all__ = ["NULL_REASONS", "ColumnSums", "ParquetParts", "VerifiedTable", "as_from_pandas", "column_checksums", "file_md5",
+           "file_sha256", "finite_json", "parquet_columns", "read_columns", "read_json", "read_tables", "read_verified",
+           "round_floats",
            "save_figures", "setup_logging", "write_checksums", "write_csv", "write_csvs", "write_json",
-           "write_parquet", "write_parquet_parts", "write_tables"]
+           "write_parquet", "write_parquet_parts", "write_parquet_pieces", "write_tables"]
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -62,6 +64,72 @@ def write_parquet(df: pd.DataFrame | pa.Table, path: str | Path, threads: int | 
     else:
         table, options = pa.Table.from_pandas(df, preserve_index=False, nthreads=threads), _writer_options(df)
     pq.write_table(table, path, **options)
+
+
+ROW_GROUP_ROWS = 1024 * 1024  # the rows of a row group pyarrow's write_table cuts when given no size
+
+
+def write_parquet_pieces(pieces: Iterable[pd.DataFrame], path: str | Path) -> "ColumnSums":
+    """One Parquet file from the row pieces of a table coming one after another (the same columns and dtypes,
+    categories included), byte for byte as `write_parquet` writes their concatenation: its schema, options and
+    row groups (`RowGroups`), holding at most the piece in hand and a row group's rows. The file replaces `path`
+    only when every piece is written. Returns the table's `ColumnSums`, for `write_checksums`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    sums, groups, first = ColumnSums(), None, None
+    try:
+        for piece in pieces:
+            sums.add(piece)
+            first = piece.iloc[:0] if first is None else first
+            if len(piece):
+                groups = groups or RowGroups(partial, piece)
+                groups.add(piece)
+            del piece  # (the caller's next piece is fetched without this one)
+        if groups is None:  # no rows: the empty table as write_parquet writes it
+            write_parquet(pd.DataFrame() if first is None else first, partial)
+        else:
+            groups.close()
+    except BaseException:
+        if groups is not None:
+            groups.writer.close()
+        _remove(partial)
+        raise
+    partial.replace(path)
+    return sums
+
+
+class RowGroups:
+    """A Parquet file written from pandas pieces in row groups of `ROW_GROUP_ROWS` rows, where pyarrow's
+    write_table cuts a whole table (each piece converted a row group's rows at a time); `write_parquet`'s options
+    and the first piece's schema, which every piece must have."""
+
+    def __init__(self, path: Path, first: pd.DataFrame) -> None:
+        self.path, self.options, self.pending, self.rows, self.writer = path, _writer_options(first), [], 0, None
+
+    def add(self, piece: pd.DataFrame) -> None:
+        start = 0
+        while start < len(piece):
+            rows = pa.Table.from_pandas(piece.iloc[start:start + ROW_GROUP_ROWS - self.rows], preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, rows.schema, **self.options)
+            elif not rows.schema.equals(self.writer.schema, check_metadata=True):
+                raise ValueError(f"{self.path}: a piece with columns {piece.dtypes.to_dict()} after pieces of "
+                                 f"another schema ({self.writer.schema})")
+            self.pending.append(rows)
+            self.rows += rows.num_rows
+            start += rows.num_rows
+            if self.rows == ROW_GROUP_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        self.writer.write_table(pa.concat_tables(self.pending))
+        self.pending, self.rows = [], 0
+
+    def close(self) -> None:
+        if self.pending:
+            self._flush()
+        self.writer.close()
 
 
 def as_from_pandas(table: pa.Table) -> tuple[pa.Table, dict]:
@@ -150,17 +218,37 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class ColumnSums:
+    """The rows and `column_checksums` of a table given piece by piece (rows in order): a column's checksum
+    is the uint64 sum of its values' hashes, so the pieces' sums add up (mod 2^64) to the whole table's."""
+
+    def __init__(self) -> None:
+        self.rows, self.sums = 0, {}
+
+    def add(self, piece: pd.DataFrame) -> "ColumnSums":
+        for c in piece.columns:
+            part = int(pd.util.hash_pandas_object(piece[c], index=False).to_numpy().sum(dtype=np.uint64))
+            self.sums[str(c)] = (self.sums.get(str(c), 0) + part) % 2**64
+        self.rows += len(piece)
+        return self
+
+    def checksums(self) -> dict[str, str]:
+        return {c: f"{v:016x}" for c, v in self.sums.items()}
+
+
 def column_checksums(df: pd.DataFrame) -> dict[str, str]:
-    """One content hash per column (row order counts): names the columns a corruption touched."""
-    return {str(c): f"{int(pd.util.hash_pandas_object(df[c], index=False).to_numpy().sum(dtype=np.uint64)):016x}"
-            for c in df.columns}
+    """One content hash per column (a sum over its values: see `ColumnSums`): names the columns a corruption
+    touched."""
+    return ColumnSums().add(df).checksums()
 
 
-def write_checksums(df: pd.DataFrame, table_path: str | Path, out: str | Path) -> dict:
-    """Next to a table just written from `df`: its byte count, SHA-256, row count and column checksums."""
+def write_checksums(table: pd.DataFrame | ColumnSums, table_path: str | Path, out: str | Path) -> dict:
+    """Next to a table just written (from `table`, the frame, or its pieces' `ColumnSums`): its byte count,
+    SHA-256, row count and column checksums."""
+    sums = table if isinstance(table, ColumnSums) else ColumnSums().add(table)
     table_path = Path(table_path)
     record = {"file": table_path.name, "bytes": table_path.stat().st_size, "sha256": file_sha256(table_path),
-              "rows": len(df), "columns": column_checksums(df)}
+              "rows": sums.rows, "columns": sums.checksums()}
     write_json(record, out)
     return record
 
@@ -178,6 +266,12 @@ def read_verified(table_path: str | Path, checksums_path: str | Path, rebuild: s
         df = pq.read_table(table_path, page_checksum_verification=True).to_pandas()
         if len(df) == want["rows"]:
             return df
+    _refuse(table_path, want, got, rebuild)
+
+
+def _refuse(table_path: Path, want: dict, got: str, rebuild: str) -> None:
+    """Raise read_verified's error: what differs from what the producer wrote (`want`, its checksums record;
+    `got`, the file's SHA-256), reading the whole table to name the damaged columns when it can."""
     problems = [f"SHA-256 {got[:12]}... instead of {want['sha256'][:12]}..."]
     size = table_path.stat().st_size
     if size != want["bytes"]:
@@ -195,6 +289,69 @@ def read_verified(table_path: str | Path, checksums_path: str | Path, rebuild: s
             problems.append(f"columns changed: {', '.join(damaged)}")
     raise ValueError(f"{table_path} is not the table its producer wrote ({'; '.join(problems)}): it was modified "
                      f"or corrupted after it was written. Refusing to use it; run `{rebuild}` to rebuild it.")
+
+
+class VerifiedTable:
+    """A Parquet table verified as `read_verified` verifies it (its SHA-256 and row count against its checksums
+    record; on a mismatch the same error, naming damaged columns; every read with page-checksum verification),
+    read in parts and never whole: `columns` of every row, then `rows`, the chosen rows of every column, read a
+    few columns at a time (memory: those whole columns and the result). `version`: its data version (`file_md5`, hashed
+    beside the SHA-256)."""
+
+    COLUMNS_AT_ONCE = 4  # columns decoded together by `rows` (in parallel threads): memory of 4 whole columns
+
+    def __init__(self, table_path: str | Path, checksums_path: str | Path, rebuild: str) -> None:
+        self.path, checksums_path = Path(table_path), Path(checksums_path)
+        if not checksums_path.exists():
+            raise ValueError(f"{checksums_path} is missing, so {self.path} cannot be verified; run `{rebuild}`.")
+        want = read_json(checksums_path)
+        with ThreadPoolExecutor(1) as pool:
+            version = pool.submit(file_md5, self.path)
+            got = file_sha256(self.path)
+            self.version = version.result()
+        try:
+            self.file = pq.ParquetFile(self.path, page_checksum_verification=True)
+            rows = self.file.metadata.num_rows
+        except Exception:  # noqa: BLE001 - _refuse reports why it cannot be read
+            rows = None
+        if got != want["sha256"] or rows != want["rows"]:
+            _refuse(self.path, want, got, rebuild)
+        self.num_rows = int(rows)
+        index = (self.file.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+        if any(isinstance(c, str) for c in index):
+            raise ValueError(f"{self.path} stores a pandas index ({index}): VerifiedTable reads tables written "
+                             "without one (pipeline/io.py write_parquet).")
+
+    def columns(self, names: Iterable[str]) -> pd.DataFrame:
+        """These columns of every row, as `read_verified(...)[names]` gives them."""
+        return self.file.read(columns=list(names)).to_pandas()
+
+    def rows(self, rows: np.ndarray, whole: dict[str, Callable[[pd.Series], object]] | None = None
+             ) -> tuple[pd.DataFrame, dict[str, object]]:
+        """The rows at these positions (ascending or not; repeats allowed) of every column, indexed by their
+        positions: `read_verified(...).iloc[rows]` with that index, equal value for value and type for type.
+        `whole`: a function per column, called with the whole column (pandas) as it is read; their results
+        come back by column name (columns the table lacks are left out)."""
+        whole, rows = whole or {}, np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.num_rows):
+            raise IndexError(f"{self.path} has {self.num_rows} rows: positions {rows.min()}..{rows.max()} asked")
+        out, facts, names = {}, {}, self.file.schema_arrow.names
+        for batch in (names[i:i + self.COLUMNS_AT_ONCE] for i in range(0, len(names), self.COLUMNS_AT_ONCE)):
+            part = self.file.read(columns=batch)  # (decoded in parallel threads)
+            for name in batch:
+                if name in whole or not _text(part.schema.field(name).type):
+                    column = part.select([name]).to_pandas()[name]  # (as the whole table converts it: the type
+                    if name in whole:                               # can depend on every row)
+                        facts[name] = whole[name](column)
+                    out[name] = column.iloc[rows].reset_index(drop=True)
+                else:  # text converts value by value: only the rows asked are converted
+                    out[name] = part.select([name]).take(pa.array(rows)).to_pandas()[name]
+            del part
+        return pd.DataFrame(out).set_axis(pd.Index(rows)), facts
+
+
+def _text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
 
 
 def read_json(path: str | Path) -> dict:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from base.frames import rows_of
 
 from labelling.measure import fcr_by_count, fcr_table, first_contacts, weekly_fcr
 from models.diagnostics.scorecards import scored_rows
@@ -32,6 +32,7 @@ from report import measures as ms
 from report.charts import Bars, Lines, Scatter, Strips, img
 from report.coverage import coming_back_sentence, coverage_sentence, coverage_table
 from report.html import render, table
+from report.feature_rows import FeatureRows, max_of
 from report.inputs import ModelOutputs, ReportInputs
 from report.routing import routing_section
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
@@ -386,7 +387,8 @@ def _shap_blocks(inp: ReportInputs, cfg: ReportConfig) -> list[str]:
         )
     ]
     top = [f for f in d["feature"].head(8) if f"shap_{f}" in shap.columns]
-    values = model_frame(rows_of(inp.table, shap["contact_id"]), spec) if len(shap) else None
+    values = model_frame(FeatureRows.of(inp.table).rows_with(shap["contact_id"], spec["model_features"]), spec) if len(
+        shap) else None
     if values is None:
         return blocks
     blocks.append(
@@ -564,19 +566,31 @@ def truth_checks(inp: ReportInputs, agents: pd.DataFrame, min_spread: float) -> 
     }
 
 
+CARD_COLUMNS = ["started_at", "status", "repeated", "agent_id", "team", "channel", "reason_family"]
+
+
 def fair_cards(
     inp: ReportInputs, cfg: ReportConfig
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, np.ndarray]:
     empty = pd.DataFrame(columns=SCORECARD_COLUMNS)
-    t = inp.table
-    if inp.model is None or inp.model.casemix is None or "agent_id" not in t or not t["agent_id"].notna().any():
-        return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), t.iloc[:0], np.array([])
-    horizon = ms.outcome_horizon(t)
-    # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents apart.
-    recent = (ms.utc_naive(t["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days)).to_numpy()
-    # The headline's definition: first contacts, handled by a person (not a placeholder agent id).
-    rows = t[recent & scored_rows(t, cfg.placeholder_agents)]
-    expected = inp.model.casemix.predict(rows) if len(rows) else np.array([])
+    t = FeatureRows.of(inp.table)
+    if (inp.model is None or inp.model.casemix is None or "agent_id" not in t.columns
+            or not t.fold(["agent_id"], lambda part: bool(part["agent_id"].notna().any()), operator.or_)):
+        return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), pd.DataFrame(), np.array([])
+    horizon = t.fold(["status", "started_at"], ms.outcome_horizon, max_of)
+    casemix = inp.model.casemix
+
+    def newest_scored(part: pd.DataFrame) -> tuple[np.ndarray, dict]:
+        # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents
+        # apart; the headline's definition: first contacts, handled by a person (not a placeholder agent id).
+        recent = (ms.utc_naive(part["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days)).to_numpy()
+        picked = recent & scored_rows(part, cfg.placeholder_agents)
+        return picked, {"expected": casemix.predict(part[picked]) if picked.any() else np.array([])}
+
+    # A row group at a time: only the scored rows' few columns and their expected repeat probability are kept.
+    rows = t.gather([*CARD_COLUMNS, *getattr(casemix, "spec", {}).get("model_features", [])], CARD_COLUMNS,
+                    newest_scored)
+    expected = rows.pop("expected").to_numpy(dtype=float)
     y = rows["repeated"].fillna(False).to_numpy(dtype=float)
     agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance, "agents")
     has_team = "team" in rows and rows["team"].notna().any()

@@ -1,7 +1,8 @@
 """What the report reads: the outputs of ingest, label, train and explain, gathered in one object.
 
 In: the paths section and the report section (for the optional reason-names file). Out: `ReportInputs`
-(tables and dicts only; nothing is fitted or computed here). Outputs a real export may lack (no model
+(tables and dicts only; nothing is fitted or computed here; the feature table is not read here but by the
+sections that need a few of its columns or rows, report/feature_rows.py). Outputs a real export may lack (no model
 trained, no after-contact model, no truth files) are None, and the report says what it left out.
 """
 
@@ -12,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from contract.reading import read_side_table
-from labelling.labeller import LABEL_COLUMNS
 from models.model_files import SavedModel, is_no_model, load_model
 from models.measures import capture_at
+from report.feature_rows import FeatureRows
 from report.routing import load_routing
 from base.config import Paths
 from report.config import ReportConfig
@@ -25,8 +29,6 @@ from contract.tables import read_columns
 SEGMENTS = ("channel", "reason_family", "team")
 # Contact columns the report uses, when the export has them (contract/schema.py names them).
 CONTACT_COLUMNS = [
-    "contact_id",
-    "customer_id",
     "started_at",
     "channel",
     "reason_code",
@@ -38,6 +40,10 @@ CONTACT_COLUMNS = [
     "resolution_signal",
 ]
 CATEGORICAL = ["channel", "reason_code", "reason_family", "team"]
+# Label columns the report uses (labelling/labeller.py LABEL_COLUMNS has more: merged_into, repeat_source and
+# next_contact_delay_s are the label stage's own).
+REPORT_LABEL_COLUMNS = ["status", "repeated", "tracking_repeated", "excluded_reason", "episode_id", "contact_seq",
+                        "is_first_contact"]
 
 
 @dataclass
@@ -63,7 +69,7 @@ class ModelOutputs:
 class ReportInputs:
     label: dict  # metrics/label.json
     contacts: pd.DataFrame  # every contact with its label columns (status, repeated, episode_id, ...)
-    table: pd.DataFrame  # the feature table
+    table: pd.DataFrame | FeatureRows  # the feature table: read by columns and row groups (report/feature_rows.py)
     model: ModelOutputs | None
     reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
     truth_dir: Path
@@ -73,15 +79,25 @@ class ReportInputs:
     routing: tuple | None = None  # metrics/routing.json and the capacity curve (report/routing.py), else None
 
 
+def _same_ids(paths: Paths) -> bool:
+    """Do the contacts and the labels hold the same contact ids in the same order (the local label stage)?
+    Compared in Arrow: 10M ids as Python strings are GBs."""
+    ids, label_ids = (pq.read_table(p, columns=["contact_id"])["contact_id"].cast(pa.large_string())
+                      for p in (paths.contacts, paths.labels))
+    return len(ids) == len(label_ids) and bool(pc.all(pc.equal(ids, label_ids)).as_py())
+
+
 def load_contacts(paths: Paths) -> pd.DataFrame:
-    """contacts.parquet joined with the labels on contact_id (the label stage writes them in the same rows)."""
-    contacts = read_columns(paths.contacts, CONTACT_COLUMNS, CATEGORICAL)
-    labels = pd.read_parquet(paths.labels, columns=["contact_id", *LABEL_COLUMNS])
-    if len(labels) == len(contacts) and (labels["contact_id"].to_numpy() == contacts["contact_id"].to_numpy()).all():
-        # The same rows in the same order (the local label stage): the join is a side by side (a join on
-        # 10M text ids takes half a minute).
-        return pd.concat([contacts, labels.drop(columns="contact_id")], axis=1)
-    return contacts.merge(labels, on="contact_id", how="inner", validate="one_to_one")
+    """contacts.parquet joined with the labels on contact_id (the label stage writes them in the same rows);
+    the ids themselves are not kept (no section uses them)."""
+    if _same_ids(paths):
+        # The same rows in the same order: the join is a side by side (a join on 10M text ids takes half a minute).
+        contacts = read_columns(paths.contacts, CONTACT_COLUMNS, CATEGORICAL)
+        return pd.concat([contacts, pd.read_parquet(paths.labels, columns=REPORT_LABEL_COLUMNS)], axis=1)
+    contacts = read_columns(paths.contacts, ["contact_id", *CONTACT_COLUMNS], CATEGORICAL)
+    labels = pd.read_parquet(paths.labels, columns=["contact_id", *REPORT_LABEL_COLUMNS])
+    joined = contacts.merge(labels, on="contact_id", how="inner", validate="one_to_one")
+    return joined.drop(columns="contact_id")
 
 
 def load_reason_names(path: str | None) -> dict[str, str]:
@@ -169,7 +185,7 @@ def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, trackin
     return ReportInputs(
         label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
         contacts=load_contacts(paths),
-        table=pd.read_parquet(paths.features),
+        table=FeatureRows(paths.features),
         model=load_model_outputs(paths, model_name, tracking_uri),
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),
         truth_dir=Path(paths.truth_dir),

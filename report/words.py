@@ -14,7 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from base.frames import per_category, per_value, rows_of
+from base.frames import per_category, per_value
+from report.feature_rows import FeatureRows, max_of, min_of
 
 from report.measures import two_proportion_p
 
@@ -153,28 +154,48 @@ def presentation(name: str, entry: dict) -> dict:
     return entry | {"label": builtin.label, "unit": builtin.unit, "window_days": builtin.window_days}
 
 
-def data_days(table: pd.DataFrame) -> float | None:
-    """Days the data covers (first to last contact), or None when it has no start times."""
+def started_range(table: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """(first, last) contact start of the rows, or None when they have no start times."""
     if "started_at" not in table or not len(table):
         return None
     ts = pd.to_datetime(table["started_at"])
-    return float((ts.max() - ts.min()) / pd.Timedelta(days=1))
+    return ts.min(), ts.max()
+
+
+def _wider(a: tuple | None, b: tuple | None) -> tuple | None:
+    return b if a is None else a if b is None else (min_of(a[0], b[0]), max_of(a[1], b[1]))
+
+
+def data_days(table: pd.DataFrame | FeatureRows) -> float | None:
+    """Days the data covers (first to last contact), or None when it has no start times."""
+    rows = FeatureRows.of(table)
+    span = rows.fold(["started_at"], started_range, _wider) if "started_at" in rows.columns else None
+    return None if span is None else float((span[1] - span[0]) / pd.Timedelta(days=1))
+
+
+def _labelled(rows: pd.DataFrame) -> np.ndarray:
+    return (rows["status"] == "labelled").to_numpy()
 
 
 class _Columns:
-    """The rows of `table` under a mask, one column at a time, each taken once."""
+    """The labelled rows of the feature table, one column at a time, each read once."""
 
-    def __init__(self, table: pd.DataFrame, mask: np.ndarray) -> None:
-        self.table, self.mask, self.taken = table, mask, {}
+    def __init__(self, rows: FeatureRows) -> None:
+        self.rows, self.taken = rows, {}
 
     def __getitem__(self, name: str) -> pd.Series:
         if name not in self.taken:
-            self.taken[name] = self.table[name][self.mask]
+            self.taken[name] = self.rows.column(name, _labelled, ["status"])
         return self.taken[name]
 
 
 def drivers_in_words(
-    drivers: pd.DataFrame, spec: dict, table: pd.DataFrame, shap: pd.DataFrame, top: int, significance: float
+    drivers: pd.DataFrame,
+    spec: dict,
+    table: pd.DataFrame | FeatureRows,
+    shap: pd.DataFrame,
+    top: int,
+    significance: float,
 ) -> pd.DataFrame:
     """The top drivers, each with its condition, the repeat rate with and without it and their ratio; a driver
     whose two rates do not differ beyond noise (two-proportion test at `significance`) is left out."""
@@ -189,10 +210,10 @@ def drivers_in_words(
         "sentence",
     ]
     by_name = {f["name"]: f for f in spec.get("features", [])}
-    labelled = (table["status"] == "labelled").to_numpy()
-    lab = _Columns(table, labelled)  # (a column at a time: a copy of the whole labelled table is GBs at 10M)
+    table = FeatureRows.of(table)
+    lab = _Columns(table)  # (a column at a time: a copy of the whole labelled table is GBs at 10M)
     y = lab["repeated"].fillna(False).to_numpy(dtype=bool)
-    sample = rows_of(table, shap["contact_id"])
+    sample = table.rows_with(shap["contact_id"], [f for f in drivers["feature"] if f in table.columns])
     span = data_days(table)
     rows, shown = [], []
     for r in drivers.itertuples():

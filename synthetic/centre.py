@@ -10,11 +10,15 @@ In: a `SyntheticConfig` (size, seed, messiness). Out: `SyntheticData` holding
 - `truth_meta`: the planted drivers with their sizes (logit effects) and the return-delay law.
 
 Everything is vectorised over "attempts": attempt 1 of every issue, then attempt 2 of the issues
-still open, and so on, so 10 million contacts generate in well under a minute.
+still open, and so on, so 10 million contacts generate in well under a minute. A centre larger than
+synthetic.part_contacts is generated in parts, disjoint blocks of customers one after the other
+(synthetic/parts.py), handed over table by table as they are made (`generate_into`); the agents and
+teams are the centre's, shared by the parts.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,6 +35,9 @@ from contract.vocabulary import CHANNELS
 from synthetic.reasons import REASONS
 from synthetic.config import SyntheticConfig
 from synthetic.ids import CONTACT_DIGITS, CONTACT_PREFIX, ids as _ids
+from synthetic.parts import Part, split_parts
+
+log = logging.getLogger(__name__)
 
 DAY = 86_400
 MAX_ATTEMPTS = 8
@@ -245,31 +252,78 @@ def _assign_agents(rng, ag, channel, family, case, key_customer, t) -> np.ndarra
 
 
 def generate(cfg: SyntheticConfig) -> SyntheticData:
-    """Generate the synthetic contact centre described in the module docstring, as frames in memory."""
-    tables: dict = {}
-    meta = generate_into(cfg, tables.__setitem__)
-    return SyntheticData(contacts=tables["contacts"].to_pandas(), customers=tables["customers"],
-                         agents=tables["agents"], truth=tables["truth"], agent_truth=tables["agent_truth"],
-                         truth_meta=meta)
+    """Generate the synthetic contact centre described in the module docstring, as frames in memory (a
+    centre of several parts with each table's parts concatenated)."""
+    tables: dict[str, list] = {}
+    meta = generate_into(cfg, lambda name, table: tables.setdefault(name.split("-")[0], []).append(table))
+    contacts = tables["contacts"][0] if len(tables["contacts"]) == 1 else pa.concat_tables(tables["contacts"])
+    whole = {k: v[0] if len(v) == 1 else pd.concat(v, ignore_index=True) for k, v in tables.items() if k != "contacts"}
+    return SyntheticData(contacts=contacts.to_pandas(), customers=whole["customers"], agents=whole["agents"],
+                         truth=whole["truth"], agent_truth=whole["agent_truth"], truth_meta=meta)
+
+
+@dataclass
+class Numbering:
+    """Where the next part's contact and issue numbers start (after those of the parts before it), and the
+    counts so far."""
+
+    contacts: int = 0  # contact ids used (contacts and call-back legs)
+    issues: int = 0
+    generated: int = 0  # contacts generated (the truth's rows)
+    export_rows: int = 0
+
+
+def _streams(cfg: SyntheticConfig, parts: list[Part], start_s: int
+             ) -> tuple[dict, Iterator[tuple[np.random.Generator, dict]]]:
+    """The agents and, part by part (lazily), each part's random stream and customers. One part: the
+    centre's one stream, drawing the customers, then the agents (as the centre always did); several: the
+    agents from child 0 of SeedSequence(seed).spawn, part k's customers and all the rest from child k + 1."""
+    if len(parts) == 1:
+        rng = np.random.default_rng(cfg.seed)
+        cu = _customers(cfg, rng, start_s)
+        return _agents(cfg, rng, start_s), iter([(rng, cu)])
+    children = np.random.SeedSequence(cfg.seed).spawn(len(parts) + 1)
+    ag = _agents(cfg, np.random.default_rng(children[0]), start_s)
+    rngs = (np.random.default_rng(child) for child in children[1:])
+    return ag, ((rng, _customers(_part_config(cfg, p), rng, start_s)) for rng, p in zip(rngs, parts))
+
+
+def _part_config(cfg: SyntheticConfig, part: Part) -> SyntheticConfig:
+    return cfg if part.parts == 1 else cfg.model_copy(update={"n_contacts": part.n_contacts,
+                                                               "n_customers": part.n_customers})
 
 
 def generate_into(cfg: SyntheticConfig, sink: Callable[[str, pd.DataFrame | pa.Table], None]) -> dict:
-    """Generate the centre, handing each table to `sink(name, table)` as soon as it is complete (the
-    truth first, then "contacts", the export, as an Arrow table, then "customers", "agents" and
-    "agent_truth") and keeping none of them: a sink that writes each one lets the generator hold at most
-    the contacts' columns and one table. Returns the truth's meta (truth.json). The steps draw from one
-    random stream in a fixed order (customers, agents, issues, their attempts, then the export's
-    messiness): the same seed gives the same centre."""
-    rng = np.random.default_rng(cfg.seed)
+    """Generate the centre part by part (`split_parts`: synthetic.part_contacts), handing each table to
+    `sink(name, table)` as soon as it is complete (each part's truth first, then its "contacts", the
+    export, as an Arrow table, then its "customers"; after the parts "agents" and "agent_truth"; a part's
+    tables named "truth-00000", ... when there are several: synthetic/parts.py) and keeping none of
+    them: a sink that writes each one lets the generator hold at most one part's contacts' columns and one
+    table. Returns the truth's meta (truth.json) of the whole centre. Each part draws from one random
+    stream in a fixed order (customers, [agents,] issues, their attempts, then the export's messiness):
+    the same seed and part size give the same centre."""
     start_s = int(datetime(cfg.start.year, cfg.start.month, cfg.start.day, tzinfo=timezone.utc).timestamp())
     end_s = start_s + cfg.days * DAY
-    cu = _customers(cfg, rng, start_s)
-    ag = _agents(cfg, rng, start_s)
-    n_agents = len(ag["team"])
-    cust, first = _issues(cfg, rng, cu, start_s)
-    g, sd = _attempts(cfg, rng, cu, ag, cust, first, start_s, end_s)
-    del cust, first
-    return _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, sd, sink)
+    parts = split_parts(cfg)
+    ag, streams = _streams(cfg, parts, start_s)
+    moments = {d["driver"]: np.zeros(3) for d in PLANTED_DRIVERS}
+    at = Numbering()
+    for part, (rng, cu) in zip(parts, streams):
+        pcfg = _part_config(cfg, part)
+        cust, first = _issues(pcfg, rng, cu, start_s)
+        n_issues = len(cust)
+        g = _attempts(pcfg, rng, cu, ag, cust, first, start_s, end_s, moments)
+        del cust, first
+        _assemble(pcfg, rng, g, cu, ag, part, at, sink)
+        at.issues += n_issues
+        del g, cu, rng
+        if part.parts > 1:
+            log.info("synthetic part %d of %d written (%d contacts so far)", part.index + 1, part.parts, at.generated)
+    agents, agent_truth = _agent_tables(ag, start_s)
+    sink("agents", agents)
+    sink("agent_truth", agent_truth)
+    sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
+    return _truth_meta(cfg, start_s, end_s, at.generated, at.export_rows, sd)
 
 
 def _issues(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict[str, np.ndarray],
@@ -301,13 +355,13 @@ def _issues(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict[str, np.nda
 
 
 def _attempts(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict, cust: np.ndarray,
-              first: dict[str, np.ndarray], start_s: int, end_s: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+              first: dict[str, np.ndarray], start_s: int, end_s: int, moments: dict[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
     """Every contact, attempt by attempt: attempt 1 of every issue, then attempt 2 of the issues still
-    open, and so on. Returns the contacts' columns and each planted driver's spread (the standard
-    deviation of its part of the logit over handled contacts)."""
+    open, and so on. Returns the contacts' columns; adds to `moments` those of each planted driver's part
+    of the logit over handled contacts (count, sum, sum of squares: its spread over all parts)."""
     at = first
     rows: list[dict[str, np.ndarray]] = []
-    moments = {d["driver"]: np.zeros(3) for d in PLANTED_DRIVERS}
     n_issues = len(at["issue"])
     progress = tqdm(total=n_issues, desc="synthetic issues", unit="issue", unit_scale=True, leave=False,
                     disable=n_issues < 200_000)
@@ -330,8 +384,7 @@ def _attempts(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict
     # Column by column, each round's piece let go as soon as it is copied: one column twice, never all.
     g = {k: np.concatenate([r.pop(k) for r in rows]) for k in list(rows[0]) if k != "returns"}
     del rows
-    sd = {k: float(np.sqrt(max(m[2] / m[0] - (m[1] / m[0]) ** 2, 0.0))) if m[0] else 0.0 for k, m in moments.items()}
-    return g, sd
+    return g
 
 
 def _handle(cfg: SyntheticConfig, rng: np.random.Generator, cu: dict, ag: dict, c: np.ndarray,
@@ -466,57 +519,62 @@ EXPORT_USES = ("t", "wait", "handle", "dropped", "drop_gap", "abandoned", "trans
                "channel", "code")  # the contacts' columns the export is made of (besides its ids)
 
 
-def _assemble(cfg, rng, g, cu, ag, start_s, end_s, n_agents, spread_sd, sink) -> dict:
-    """The generated contacts (`g`, emptied here) as the truth and the export (with its messiness), the side
-    tables, each handed to `sink` in turn; returns the truth's meta."""
+def _assemble(cfg: SyntheticConfig, rng: np.random.Generator, g: dict[str, np.ndarray], cu: dict, ag: dict,
+              part: Part, at: Numbering, sink: Callable[[str, pd.DataFrame | pa.Table], None]) -> None:
+    """A part's generated contacts (`g`, emptied here) as its truth, its export (with its messiness) and its
+    customers, each handed to `sink` in turn; its contacts, call-back legs and issues numbered after `at`'s,
+    its customers after `part.first_customer`; `at` moved on past them, its counts added to."""
+    g["issue"] += at.issues  # (in place; the same order)
     order = np.lexsort((g["issue"], g["t"]))
     for k in g:  # in place: the columns in time order replace the generated ones
         g[k] = g[k][order]
     n = len(order)
     del order
-    contact_id = _ids(CONTACT_PREFIX, np.arange(n) + 1, CONTACT_DIGITS)
-    cust_ids = _ids("C", np.arange(1, cfg.n_customers + 1), 7)
-    truth = _truth(g, cu, contact_id, cust_ids)
-    sink("truth", truth)
+    contact_id = _ids(CONTACT_PREFIX, at.contacts + np.arange(n) + 1, CONTACT_DIGITS)
+    cust_ids = _ids("C", part.first_customer + np.arange(1, cfg.n_customers + 1), 7)
+    truth = _truth(g, cu, contact_id, cust_ids, at.contacts)
+    sink(part.name("truth"), truth)
     del truth
-    ids = _id_columns(g, ag, n_agents, cust_ids)  # (the export's ids: made once the truth is written)
+    ids = _id_columns(g, ag, cust_ids)  # (the export's ids: made once the truth is written)
     for k in set(g) - set(EXPORT_USES):  # (the truth's own columns)
         del g[k]
-    legs, second, leg_id = _legs(g, contact_id)
+    legs, second, leg_id = _legs(g, contact_id, at.contacts)
     del contact_id
     export = _export(cfg, rng, g, ids, legs, second, leg_id)
     g.clear()  # (the caller's reference too: nothing below needs the contacts' columns)
+    at.contacts += len(leg_id)
     del legs, second, leg_id, ids["contact_agent"], ids["contact_team"]
     _messy_rows(export, rng, cfg.messiness)
-    export_rows = len(export["contact_id"])
-    sink("contacts", pa.table(export))
+    at.generated += n
+    at.export_rows += len(export["contact_id"])
+    sink(part.name("contacts"), pa.table(export))
     export.clear()
-    customers, agents, agent_truth = _side_tables(cfg, cu, ag, ids, start_s)
-    sink("customers", customers)
-    sink("agents", agents)
-    sink("agent_truth", agent_truth)
-    return _truth_meta(cfg, start_s, end_s, n, export_rows, spread_sd)
+    sink(part.name("customers"), _customer_table(cu, ids["customer"]))
 
 
-def _id_columns(g: dict[str, np.ndarray], ag: dict, n_agents: int, cust_ids: pa.Array) -> dict[str, pa.Array]:
-    """The ids as exports write them: agents, teams and customers, and each contact's agent and team
-    (the virtual agent and "Self-service" on self-service, none on abandoned contacts)."""
+def _agent_ids(ag: dict) -> tuple[pa.Array, pa.Array]:
+    """The agents' ids and the teams' names."""
+    return _ids("A", np.arange(1, len(ag["team"]) + 1), 4), _ids("T", np.arange(1, len(ag["team_channel"]) + 1), 2)
+
+
+def _id_columns(g: dict[str, np.ndarray], ag: dict, cust_ids: pa.Array) -> dict[str, pa.Array]:
+    """The ids as exports write them: customers, and each contact's agent and team (the virtual agent and
+    "Self-service" on self-service, none on abandoned contacts)."""
     hired = g["agent"] >= 0
-    agent_ids = _ids("A", np.arange(1, n_agents + 1), 4)
-    team_names = _ids("T", np.arange(1, len(ag["team_channel"]) + 1), 2)
+    agent_ids, team_names = _agent_ids(ag)
     agent_col = pa.array(np.where(hired, g["agent"], 0)).to_numpy()
     agent_str = pc.if_else(pa.array(hired), agent_ids.take(pa.array(agent_col)), pa.scalar(VIRTUAL_AGENT))
     agent_str = pc.if_else(pa.array(g["abandoned"]), pa.scalar(None, pa.string()), agent_str)
     team_str = pc.if_else(pa.array(hired), team_names.take(pa.array(ag["team"][agent_col])),
                           pa.scalar("Self-service"))
     team_str = pc.if_else(pa.array(g["abandoned"]), pa.scalar(None, pa.string()), team_str)
-    return {"agents": agent_ids, "teams": team_names, "customer": cust_ids, "contact_agent": agent_str,
-            "contact_team": team_str}
+    return {"customer": cust_ids, "contact_agent": agent_str, "contact_team": team_str}
 
 
-def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: pa.Array) -> pd.DataFrame:
-    """One row per generated contact: its true probabilities, outcome and next contact of the issue. The
-    frame holds the contacts' own columns where it can (not copied: `copy=False`)."""
+def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: pa.Array, before: int) -> pd.DataFrame:
+    """One row per generated contact: its true probabilities, outcome and next contact of the issue (the
+    contact ids: `before` + 1, ...). The frame holds the contacts' own columns where it can (not copied:
+    `copy=False`)."""
     nxt = _next_of_issue(g["issue"], g["attempt"])  # (may lie beyond the export's end: then none)
     return pd.DataFrame({
         "contact_id": contact_id.to_pandas(),
@@ -534,16 +592,16 @@ def _truth(g: dict[str, np.ndarray], cu: dict, contact_id: pa.Array, cust_ids: p
         # (transfers happen only then): the same contact handled by another agent (synthetic/counterfactual.py).
         "logit_without_agent": g["logit_without_agent"], "queued": g["queued"],
         "reason_code": _named(CODES, g["code"]).to_pandas(),
-        "callback_leg_id": _callback_ids(g["dropped"]),
+        "callback_leg_id": _callback_ids(g["dropped"], before),
     }, copy=False)
 
 
-def _callback_ids(dropped: np.ndarray) -> pd.Series:
-    """The id of each dropped call's call-back leg (numbered after the contacts, in their order), none
-    for the other contacts."""
+def _callback_ids(dropped: np.ndarray, before: int) -> pd.Series:
+    """The id of each dropped call's call-back leg (numbered after the contacts, `before` + 1, ..., in their
+    order), none for the other contacts."""
     n, rows = len(dropped), np.flatnonzero(dropped)
     callback = pd.Series(None, index=pd.RangeIndex(n), dtype="str")
-    legs = _ids(CONTACT_PREFIX, np.arange(n + 1, n + 1 + len(rows)), CONTACT_DIGITS)
+    legs = _ids(CONTACT_PREFIX, before + np.arange(n + 1, n + 1 + len(rows)), CONTACT_DIGITS)
     callback.iloc[rows] = legs.to_pandas().to_numpy()
     return callback
 
@@ -558,14 +616,16 @@ def _next_of_issue(issue: np.ndarray, attempt: np.ndarray) -> np.ndarray:
     return nxt
 
 
-def _legs(g: dict[str, np.ndarray], contact_id: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+def _legs(g: dict[str, np.ndarray], contact_id: pa.Array, before: int) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """The export's rows: one per contact, a second one for the call-back leg of each dropped call.
-    Returns the contact of each leg, whether it is a call-back leg, and the legs' ids."""
+    Returns the contact of each leg, whether it is a call-back leg, and the legs' ids (the contacts'
+    `contact_id`, the call-back legs' numbered after them)."""
     n = len(g["t"])
     legs = np.r_[np.arange(n), np.flatnonzero(g["dropped"])]
     second = np.r_[np.zeros(n, bool), np.ones(g["dropped"].sum(), bool)]
     n_callbacks = int(second.sum())
-    leg_id = pa.concat_arrays([contact_id, _ids(CONTACT_PREFIX, np.arange(n + 1, n + 1 + n_callbacks), CONTACT_DIGITS)])
+    callback_numbers = before + np.arange(n + 1, n + 1 + n_callbacks)
+    leg_id = pa.concat_arrays([contact_id, _ids(CONTACT_PREFIX, callback_numbers, CONTACT_DIGITS)])
     return legs, second, leg_id
 
 
@@ -657,19 +717,23 @@ def _messy_rows(cols: dict[str, pa.Array], rng: np.random.Generator, m) -> None:
             cols[name] = pc.take(cols[name], shuffle)
 
 
-def _side_tables(cfg: SyntheticConfig, cu: dict, ag: dict, ids: dict[str, pa.Array],
-                 start_s: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The customers and agents tables (the virtual agent last) and the agents' true skills."""
-    customers = pd.DataFrame({
-        "customer_id": ids["customer"].to_pandas(),
+def _customer_table(cu: dict, cust_ids: pa.Array) -> pd.DataFrame:
+    """The customers table (of a part)."""
+    return pd.DataFrame({
+        "customer_id": cust_ids.to_pandas(),
         "segment": np.array(SEGMENTS)[cu["segment"]], "tier": np.array(TIERS)[cu["tier"]],
         "plan": np.array(PLANS)[cu["plan"]], "region": np.array(REGIONS)[cu["region"]],
         "language": np.array(LANGUAGES)[cu["language"]],
         "signup_date": pd.to_datetime(cu["signup_s"], unit="s", utc=True).normalize(),
     })
+
+
+def _agent_tables(ag: dict, start_s: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The agents table (the virtual agent last) and the agents' true skills."""
+    agent_ids, team_names = _agent_ids(ag)
     agents = pd.DataFrame({
-        "agent_id": ids["agents"].to_pandas(),
-        "team": ids["teams"].take(pa.array(ag["team"])).to_pandas(),
+        "agent_id": agent_ids.to_pandas(),
+        "team": team_names.take(pa.array(ag["team"])).to_pandas(),
         "channel": np.array(CHANNELS)[ag["team_channel"][ag["team"]]],
         "hired_at": pd.to_datetime(ag["hired_s"], unit="s", utc=True).normalize(),
         "second_channel": np.array(CHANNELS)[ag["team_second_channel"][ag["team"]]],
@@ -684,7 +748,7 @@ def _side_tables(cfg: SyntheticConfig, cu: dict, ag: dict, ids: dict[str, pa.Arr
                             "second_channel": [None], "skills": ["all"], "specialist": [False]})
     for f, fam in enumerate(FAMILIES):
         agent_truth[f"skill_{fam}"] = ag["skill_base"] + ag["skill_family"][:, f]
-    return customers, pd.concat([agents, virtual], ignore_index=True), agent_truth
+    return pd.concat([agents, virtual], ignore_index=True), agent_truth
 
 
 def _truth_meta(cfg: SyntheticConfig, start_s: int, end_s: int, n: int, export_rows: int,

@@ -31,6 +31,7 @@ class SyntheticConfig(Strict):
     _section: ClassVar[str] = "synthetic"
     seed: int
     n_contacts: int = Field(gt=0)
+    part_contacts: int = Field(gt=0)
     n_customers: int = Field(gt=0)
     n_agents: int = Field(gt=0)
     n_teams: int = Field(gt=0)

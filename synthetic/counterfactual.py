@@ -1,6 +1,6 @@
 """The same contact handled by another agent: the synthetic centre's true counterfactual repeat probability.
 
-In: the generator's truth rows of some contacts (truth.parquet: `logit_without_agent`, `queued`,
+In: the generator's truth rows of some contacts (truth.parquet or its parts: `logit_without_agent`, `queued`,
 `reason_code`, `started_at`, `p_return`, `busy_s`), agent_truth.parquet, and for each contact the agent
 that would handle it. Out: the true probability that the customer comes back within the label window,
 from the generator's own outcome model: the contact's logit without its agent's parts, plus the other
@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from scipy.special import expit
 from scipy.stats import poisson
 
 from synthetic.centre import (CODE_DIFFICULTY, CODES, FAMILIES, NEW_AGENT_EFFECT, SKILL_DIFFICULTY_INTERACTION,
                               TRANSFER_EFFECT, true_repeat_probability)
 from synthetic.reasons import REASON_FAMILY
+from synthetic.truth import truth_files
 
 MAX_TRANSFERS = 3  # the generator caps transfers at 3
 TRUTH_COLUMNS = ["contact_id", "started_at", "reason_code", "logit_without_agent", "queued", "p_return", "busy_s"]
@@ -63,14 +65,16 @@ def counterfactual_if_synthetic(truth_dir: str | Path, window_days: float
     """(contact ids, agent ids) -> true P(repeat) of each contact handled by that agent (NaN for a contact
     that is not an agent-handled one of the generator), or None off the synthetic centre (or for a truth
     written before the generator recorded counterfactuals: regenerate with `dvc repro generate`)."""
-    truth_file, agents_file = Path(truth_dir) / "truth.parquet", Path(truth_dir) / "agent_truth.parquet"
-    if not truth_file.exists():
+    files, agents_file = truth_files(truth_dir), Path(truth_dir) / "agent_truth.parquet"
+    if not files:
         return None
-    truth = pd.read_parquet(truth_file)
     agent_truth = pd.read_parquet(agents_file)
-    if "logit_without_agent" not in truth.columns or "hired_at_exact" not in agent_truth.columns:
+    if "logit_without_agent" not in pq.read_schema(files[0]).names or "hired_at_exact" not in agent_truth.columns:
         raise ValueError(f"{truth_dir} lacks the generator's counterfactual columns: run `dvc repro generate`")
-    truth = truth.loc[truth["logit_without_agent"].notna(), TRUTH_COLUMNS].set_index("contact_id")
+    # The agent-handled contacts, part by part (truth-00000.parquet, ... when the centre is in parts).
+    pieces = [t.loc[t["logit_without_agent"].notna()] for t in (pd.read_parquet(f, columns=TRUTH_COLUMNS)
+                                                                for f in files)]
+    truth = (pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)).set_index("contact_id")
 
     position = pd.Index(truth.index.astype(object)).get_indexer  # (object ids: hashed lookups, fast)
     agents = set(agent_truth["agent_id"])

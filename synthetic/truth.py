@@ -11,7 +11,10 @@ it must be exact when the label rules match the generator's (match=reason_family
 
 Computed on arrays (contact ids matched by Arrow hash lookups, the customer and family partitions as
 integer codes), never on joined copies of the frames: at 10M contacts the check costs less than the
-labelling. tests/synthetic/reference_truth.py spells the same rules out on pandas frames.
+labelling. tests/synthetic/reference_truth.py spells the same rules out on pandas frames. Every rule looks
+within one customer's contacts, so the figures are also made from counts (`truth_counts`) of pieces of the
+labelled table holding whole customers, each with the truth rows of its contacts (`truth_of`), added up
+(`combine_truth_counts`, `agreement_figures`): how the label stage checks on a Dask cluster (engine/label.py).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from contract.ordering import as_microseconds, customer_time_order
 from synthetic.ids import CONTACT_DIGITS, CONTACT_PREFIX
+from synthetic.parts import part_files
 
 TRUTH_COLUMNS = ["contact_id", "issue_id", "next_issue_contact_id", "next_issue_contact_at"]
 
@@ -109,11 +114,34 @@ def prepare_truth(truth: pd.DataFrame | pa.Table) -> Truth:
                  next_at=at.to_numpy(zero_copy_only=False).view(np.int64))
 
 
+def truth_files(truth_dir: str | Path) -> list[Path]:
+    """The truth's files: truth.parquet, or those of its parts (truth-00000.parquet, ...) in part order; []
+    off the synthetic centre (ingest.source files)."""
+    return part_files(truth_dir, "truth")
+
+
+def read_truth_table(truth_dir: str | Path, columns: list[str] | None = None) -> pa.Table | None:
+    """The truth's columns (all: None) over its parts, or None off the synthetic centre."""
+    files = truth_files(truth_dir)
+    if not files:
+        return None
+    tables = [pq.read_table(f, columns=columns) for f in files]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
 def read_truth(truth_dir: str | Path) -> Truth | None:
     """The synthetic centre's truth (only the columns the agreement compares), or None off the synthetic
-    centre (ingest.source files: no truth.parquet)."""
-    truth_file = Path(truth_dir) / "truth.parquet"
-    return prepare_truth(pq.read_table(truth_file, columns=TRUTH_COLUMNS)) if truth_file.exists() else None
+    centre (ingest.source files: no truth)."""
+    table = read_truth_table(truth_dir, TRUTH_COLUMNS)
+    return None if table is None else prepare_truth(table)
+
+
+def truth_of(files: list[Path], contact_ids: pd.Series) -> Truth:
+    """The truth rows of the given contacts only, read from `truth_files` (filtered while scanning: the
+    whole truth is never in memory), for the agreement on a piece of the labelled table."""
+    dataset = ds.dataset([str(f) for f in files], format="parquet")
+    wanted = _arrow(contact_ids).combine_chunks().cast(dataset.schema.field("contact_id").type)
+    return prepare_truth(dataset.to_table(columns=TRUTH_COLUMNS, filter=ds.field("contact_id").isin(wanted)))
 
 
 @dataclass
@@ -139,6 +167,9 @@ def _join(labelled: pd.DataFrame, truth: Truth) -> tuple[_Joined, np.ndarray]:
     if any(k is None for k in (keys, into_keys, truth_keys, next_keys)):
         keys, truth_keys, next_keys, into_keys = _codes_across(ids, truth.ids, truth.next_ids, into)
     size = int(max(k.max(initial=0) for k in (keys, truth_keys, next_keys, into_keys))) + 1
+    if size > 4 * (len(keys) + len(truth_keys)) + 1024:  # a piece of the contacts: arrays by key would span them all
+        keys, truth_keys, next_keys, into_keys = _codes_across(ids, truth.ids, truth.next_ids, into)
+        size = int(max(k.max(initial=0) for k in (keys, truth_keys, next_keys, into_keys))) + 1
     n_truth = len(truth_keys)
     if np.array_equal(truth_keys, np.arange(1, n_truth + 1)):  # the generator's: row i holds contact i + 1
         tpos = np.where((keys >= 1) & (keys <= n_truth), keys - 1, -1)
@@ -164,7 +195,7 @@ def _merged_group_outcomes(labelled: pd.DataFrame, j: _Joined, into_keys: np.nda
     at = pd.Series(pd.to_datetime(j.next_at[members], unit="us", utc=True)).where(j.has_next[members])
     frame = pd.DataFrame({"into": into_keys[members], "started_at": labelled["started_at"].iloc[members].array,
                           "next_issue_contact_at": at.array})
-    last = frame.sort_values("started_at").groupby("into")["next_issue_contact_at"].last()
+    last = frame.sort_values("started_at", kind="stable").groupby("into")["next_issue_contact_at"].last()
     reps = j.row_of[last.index.to_numpy()]
     found = reps >= 0
     values = last.to_numpy()[found]
@@ -232,8 +263,9 @@ def _merges_across_issues(j: _Joined, into_keys: np.ndarray) -> np.ndarray:
     return (touched[np.maximum(j.keys, 0)] & (j.keys >= 0)) | (touched[np.maximum(j.next_key, 0)] & (j.next_key >= 0))
 
 
-def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table | Truth, window_days: float) -> dict:
-    """The agreement figures of the module docstring, and the first disagreeing contacts (`_disagreeing_ids`)."""
+def _judged(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table | Truth, window_days: float) -> dict:
+    """Per judged contact (labelled, the generator's, tracked): whether the labels agree with the truth,
+    whether it is unconfounded, the truth's and the labels' repeat; and the judged rows' ids."""
     window_ns = pd.Timedelta(days=window_days).value
     j, into_keys = _join(labelled, truth if isinstance(truth, Truth) else prepare_truth(truth))
     _merged_group_outcomes(labelled, j, into_keys)
@@ -250,29 +282,57 @@ def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table
     judged = np.flatnonzero((labelled["status"] == "labelled").to_numpy() & j.in_truth & tracking.notna().to_numpy())
     truth_followed = j.has_next[judged] & ((j.next_at[judged] - j.t[judged]) * 1000 <= window_ns)
     repeated = tracking.to_numpy(dtype=bool, na_value=False)[judged]
-    agree = repeated == truth_followed
-    clean = ~confounded[judged]
-    n = len(judged)
+    return {"agree": repeated == truth_followed, "clean": ~confounded[judged], "truth_followed": truth_followed,
+            "repeated": repeated, "ids": j.ids.take(pa.array(judged))}
+
+
+def truth_counts(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table | Truth | None,
+                 window_days: float) -> dict[str, int] | None:
+    """The counts behind the agreement figures (None without a truth), additive over pieces of the labelled
+    table that each hold whole customers with their contacts' truth rows: every rule of the module docstring
+    looks within one customer's contacts (a merge, a confounding issue, a merged group's outcome); a repeat
+    made anonymously is in no customer's piece, and confounds either way."""
+    return None if truth is None else _counts_of(_judged(labelled, truth, window_days))
+
+
+def _counts_of(judged: dict) -> dict[str, int]:
+    agree, clean = judged["agree"], judged["clean"]
+    return {"contacts_compared": len(agree), "agree": int(agree.sum()), "contacts_unconfounded": int(clean.sum()),
+            "agree_unconfounded": int(agree[clean].sum()), "false_repeats_confounded": int((~agree & ~clean).sum()),
+            "truth_repeats": int(judged["truth_followed"].sum()), "label_repeats": int(judged["repeated"].sum())}
+
+
+def combine_truth_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    """The `truth_counts` of pieces added up."""
+    return {key: sum(c[key] for c in counts) for key in counts[0]}
+
+
+def agreement_figures(c: dict[str, int]) -> dict:
+    """The agreement figures of the module docstring from `truth_counts` (of the whole table, or combined)."""
+    n, clean = c["contacts_compared"], c["contacts_unconfounded"]
     return {
-        "contacts_compared": int(n),
-        "agreement": float(agree.mean()) if n else None,
-        "contacts_unconfounded": int(clean.sum()),
-        "agreement_unconfounded": float(agree[clean].mean()) if clean.any() else None,
-        "disagreements_unconfounded": int((~agree[clean]).sum()),
-        "false_repeats_confounded": int((~agree & ~clean).sum()),
-        "truth_repeat_rate": float(truth_followed.mean()) if n else None,
-        "label_repeat_rate": float(repeated.mean()) if n else None,
-        "_disagreeing_ids": j.ids.take(pa.array(judged[~agree & clean][:20])).to_pylist(),
+        "contacts_compared": n,
+        "agreement": c["agree"] / n if n else None,
+        "contacts_unconfounded": clean,
+        "agreement_unconfounded": c["agree_unconfounded"] / clean if clean else None,
+        "disagreements_unconfounded": clean - c["agree_unconfounded"],
+        "false_repeats_confounded": c["false_repeats_confounded"],
+        "truth_repeat_rate": c["truth_repeats"] / n if n else None,
+        "label_repeat_rate": c["label_repeats"] / n if n else None,
     }
+
+
+def label_truth_agreement(labelled: pd.DataFrame, truth: pd.DataFrame | pa.Table | Truth, window_days: float) -> dict:
+    """The agreement figures of the module docstring, and the first disagreeing contacts (`_disagreeing_ids`)."""
+    judged = _judged(labelled, truth, window_days)
+    disagreeing = np.flatnonzero(~judged["agree"] & judged["clean"])[:20]
+    ids = judged["ids"].take(pa.array(disagreeing)).to_pylist()
+    return {**agreement_figures(_counts_of(judged)), "_disagreeing_ids": ids}
 
 
 def truth_agreement(labelled: pd.DataFrame, truth: Truth | None, window_days: float) -> dict | None:
     """The agreement figures for the stage's metrics (None without the synthetic centre's truth)."""
-    if truth is None:
-        return None
-    agreement = label_truth_agreement(labelled, truth, window_days)
-    agreement.pop("_disagreeing_ids")
-    return agreement
+    return None if truth is None else agreement_figures(truth_counts(labelled, truth, window_days))
 
 
 def truth_agreement_if_synthetic(labelled: pd.DataFrame, truth_dir: str | Path, window_days: float) -> dict | None:
@@ -285,10 +345,12 @@ def true_probabilities_if_synthetic(truth_dir: str | Path, contact_id: pd.Series
     contact is not the generator's), or None off the synthetic centre."""
     from synthetic.centre import true_repeat_probability
 
-    truth_file = Path(truth_dir) / "truth.parquet"
-    if not truth_file.exists():
+    files = truth_files(truth_dir)
+    if not files:
         return None
-    truth = pd.read_parquet(truth_file, columns=["contact_id", "p_unresolved", "p_return", "busy_s"])
-    truth = truth[truth["contact_id"].isin(contact_id)]  # (the asked contacts only: hashing all 10M ids costs 10 s)
+    columns = ["contact_id", "p_unresolved", "p_return", "busy_s"]
+    # The asked contacts only, part by part (hashing all 10M ids costs 10 s).
+    pieces = [t[t["contact_id"].isin(contact_id)] for t in (pd.read_parquet(f, columns=columns) for f in files)]
+    truth = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
     p = true_repeat_probability(truth, window_days)
     return pd.Series(p.to_numpy(), index=truth["contact_id"]).reindex(contact_id).set_axis(contact_id.index)

@@ -18,6 +18,7 @@ import pandas as pd
 import shap
 from matplotlib.figure import Figure
 
+from contract.tables import read_rows_by_id
 from models.diagnostics.drivers import Explanation, explain
 from models.model_files import load_model
 from models.scoring import model_frame
@@ -75,7 +76,7 @@ def explain_test_sample(cfg: ExplainConfig, model_dir: str | Path, features: str
     after = load_model(model_dir / "after_contact") if (model_dir / "after_contact").exists() else None
     test = pd.read_parquet(model_dir / "test_predictions.parquet", columns=["contact_id"])
     ids = test.sample(n=min(cfg.sample_size, len(test)), random_state=cfg.seed).sort_index()["contact_id"]
-    sample = pd.read_parquet(features).set_index("contact_id").loc[ids].reset_index()
+    sample = read_rows_by_id(features, "contact_id", ids)  # (only the sample is read: the table can be 30M rows)
     log.info("explaining %d test-window contacts", len(sample))
     out = explain(model, sample, cfg, after)
     return out, shap_figures(out.per_contact, sample, model.spec, out.drivers)

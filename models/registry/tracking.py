@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -172,7 +173,7 @@ def _md5(obj: object) -> str:
 
 def log_train_run(cfg: TrainConfig, target: dict, result, test_rows: pd.DataFrame, model_files: dict[str, Path],
                   plot_files: dict[str, Path], metrics: dict, data_version: str, lifeline: Lifeline | None,
-                  trials: pd.DataFrame | None = None, table: pd.DataFrame | None = None,
+                  trials: pd.DataFrame | None = None, table: "pd.DataFrame | TableOutline | None" = None,
                   features_path: str | None = None) -> dict:
     """The train stage's MLflow run: params, metrics, plots, the data version (mlflow.data inputs), the
     native model files and the pyfunc model, tuning trials as child runs; then registration (tagged with
@@ -219,35 +220,65 @@ def log_artifacts_to_run(cfg: RegistryConfig, run_id: str, files: list[Path], fo
 SCHEMA_SAMPLE_ROWS = 10_000  # rows MLflow's dataset schema is inferred from (types); nulls from every row
 
 
-def data_inputs(result, spec: dict, data_version: str, table: pd.DataFrame | None,
-                features_path: str | None) -> list[tuple[object, str]]:
-    """mlflow.data records of the feature table (context training) and the test window (context test);
-    their digest is the DVC data version (the features file's md5), their source the file."""
-    import mlflow.data
+@dataclass(frozen=True)
+class TableOutline:
+    """What MLflow's record of a table is made of, without the table: its first SCHEMA_SAMPLE_ROWS rows (the
+    types), its row count and which columns hold a missing value on some row (the train stage reads only the
+    rows its models use; `of` outlines a frame in memory)."""
+    head: pd.DataFrame
+    rows: int
+    missing: dict[str, bool]
 
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> "TableOutline":
+        return cls(frame.head(SCHEMA_SAMPLE_ROWS), len(frame), frame.isna().any().to_dict())
+
+    def select(self, columns: list[str]) -> "TableOutline":
+        return TableOutline(self.head[columns], self.rows, {c: bool(self.missing[c]) for c in columns})
+
+
+def _outlined_dataset(outline: TableOutline, **kwargs):
+    """mlflow.data's PandasDataset of the outlined table: its schema and profile ({num_rows, num_elements})
+    those of the whole table."""
+    import mlflow.data
+    from mlflow.data.pandas_dataset import PandasDataset
+
+    class OutlinedDataset(PandasDataset):
+        @property
+        def profile(self) -> dict:
+            return {"num_rows": outline.rows, "num_elements": int(outline.rows * outline.head.shape[1])}
+
+    made = mlflow.data.from_pandas(outline.head, **kwargs)  # (the source resolved as MLflow resolves it)
+    dataset = OutlinedDataset(outline.head, source=made.source, targets=made.targets, name=made.name,
+                              digest=made.digest)
+    dataset.__dict__["schema"] = sampled_schema(outline)  # (a cached_property: set, MLflow's own is not computed)
+    return dataset
+
+
+def data_inputs(result, spec: dict, data_version: str, table: pd.DataFrame | TableOutline | None,
+                features_path: str | None) -> list[tuple[object, str]]:
+    """mlflow.data records of the feature table (context training; a frame or its TableOutline) and the test
+    window (context test); their digest is the DVC data version (the features file's md5), their source the file."""
     source = str(Path(features_path).resolve()) if features_path else None
     test = plain_input(result.X_test).assign(repeated=result.test["repeated"].to_numpy())
-    frames = {"test_window": (test, "test")}
+    outlines = {"test_window": (TableOutline.of(test), "test")}
     if table is not None:
-        frames = {"features": (table[[*spec["model_features"], "repeated"]], "training")} | frames
-    out = []
-    for name, (frame, context) in frames.items():
-        dataset = mlflow.data.from_pandas(frame, source=source, targets="repeated", name=name, digest=data_version[:16])
-        dataset.__dict__["schema"] = sampled_schema(frame)  # (a cached_property: set, MLflow's own is not computed)
-        out.append((dataset, context))
-    return out
+        table = table if isinstance(table, TableOutline) else TableOutline.of(table)
+        outlines = {"features": (table.select([*spec["model_features"], "repeated"]), "training")} | outlines
+    return [(_outlined_dataset(outline, source=source, targets="repeated", name=name, digest=data_version[:16]),
+             context) for name, (outline, context) in outlines.items()]
 
 
-def sampled_schema(frame: pd.DataFrame, rows: int = SCHEMA_SAMPLE_ROWS):
+def sampled_schema(frame: pd.DataFrame | TableOutline, rows: int = SCHEMA_SAMPLE_ROWS):
     """MLflow's schema of `frame`: the types inferred from its first `rows` rows, each column required unless it
     holds a null anywhere. Equal to MLflow's inference on the whole frame (a test checks), which looks at every
     value: 21 s of the train stage at 1M contacts, 0.2 s this way."""
     from mlflow.types.schema import ColSpec, Schema
     from mlflow.types.utils import _infer_schema
 
-    nulls = frame.isna().any()
-    return Schema([ColSpec(c.type, c.name, required=not bool(nulls[c.name]))
-                   for c in _infer_schema(frame.head(rows)).inputs])
+    outline = frame if isinstance(frame, TableOutline) else TableOutline.of(frame)
+    return Schema([ColSpec(c.type, c.name, required=not outline.missing[c.name])
+                   for c in _infer_schema(outline.head.head(rows)).inputs])
 
 
 def trial_runs(trials: pd.DataFrame) -> list[tuple[str, dict, dict]]:

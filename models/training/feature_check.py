@@ -70,9 +70,22 @@ def _distinct(present: pd.Series) -> int:
 def unusable(table: pd.DataFrame, spec: dict, rows: np.ndarray) -> dict[str, str]:
     """Each model feature of `spec` that cannot be used, with its reason: listed by featurize, or unusable on
     the training rows (why_unusable). Absent columns are not judged here: model_frame names them in its error."""
+    return reasons_of(spec, {name: why_unusable(table[name].iloc[rows]) for name in to_judge(spec)
+                             if name in table.columns})
+
+
+def to_judge(spec: dict) -> list[str]:
+    """The model features whose training-window values decide whether they are used (those featurize did not list)."""
+    listed = _listed(spec)
+    return [name for name in spec["model_features"] if name not in listed]
+
+
+def reasons_of(spec: dict, found: dict[str, str | None]) -> dict[str, str]:
+    """`unusable`'s answer from `why_unusable` of each judged feature (`found`: name -> reason or None; a name
+    missing from it is not judged): the ones featurize listed, then those found unusable, in the spec's order."""
     reasons = _listed(spec)
     for name in spec["model_features"]:
-        if name not in reasons and name in table.columns and (why := why_unusable(table[name].iloc[rows])):
+        if name not in reasons and (why := found.get(name)):
             reasons[name] = why
             log.warning("feature %s left out of training: %s", name, why)
     return reasons

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 import lightgbm as lgb
 import numpy as np
@@ -24,7 +26,7 @@ from models.scoring import model_frame
 from models.measures import expected_calibration_error, raw_scores, reliability_table
 from models.training.classifier import fit_booster
 from models.training.evaluation import capture_table, pr_table, roc_table, score_metrics
-from models.training.feature_check import NoModelPossible, narrow_spec, unusable
+from models.training.feature_check import NoModelPossible, narrow_spec, reasons_of, to_judge, why_unusable
 from models.training.split import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class TrainResult:
 class WindowFit:
     booster: lgb.Booster
     split: TimeSplit
-    frame: pd.DataFrame  # the shared model frame of every row of the table (Windows.X: more columns than used)
+    windows: "Windows"  # the shared model frame (Windows.X: more columns than used)
     y: np.ndarray     # 1 = repeated (unlabelled rows 0; the split leaves them out)
     spec: dict        # the spec with the features used (constant / all-missing ones in dropped_features)
     fitted_rows: int  # training-window contacts the booster was fitted on (a sample beyond the cap)
@@ -57,7 +59,7 @@ class WindowFit:
 
     def X(self, rows: np.ndarray) -> pd.DataFrame:
         """The model input of these rows (positions in the table)."""
-        return model_rows(self.frame, rows, self.spec)
+        return self.windows.model_rows(rows, self.spec)
 
 
 def model_rows(frame: pd.DataFrame, rows: np.ndarray, spec: dict) -> pd.DataFrame:
@@ -68,16 +70,38 @@ def model_rows(frame: pd.DataFrame, rows: np.ndarray, spec: dict) -> pd.DataFram
 @dataclass
 class Windows:
     """What every model of the train stage shares, built once: the time split of the labelled contacts, the
-    outcome, the unusable features of the training window and the model frame of every row for the union of
-    the models' features (each model takes its columns of it)."""
+    outcome, the unusable features of the training window and the model frame of the rows read (every row, or
+    only those the models use: `read`) for the union of the models' features (each model takes its columns of it).
+    Split, outcome and the facts of whole columns are those of the whole table either way."""
     split: TimeSplit
-    y: np.ndarray               # 1 = repeated (unlabelled rows 0; the split leaves them out)
-    X: pd.DataFrame             # model frame of every row, the usable features of the spec it was built for
+    y: np.ndarray               # 1 = repeated, every row of the table (unlabelled rows 0; the split leaves them out)
+    X: pd.DataFrame             # model frame of the rows read, the usable features of the spec it was built for
     unusable: dict[str, str]    # feature: why it is left out (training window, or listed by featurize)
+    train_columns: pd.DataFrame  # the baselines' columns (baselines.COLUMNS) of the whole training window
+    missing: dict[str, bool]    # model feature (and repeated): a missing value on any row of the table
+    read: np.ndarray | None = None  # table positions of the rows of X, ascending (None: every row)
 
     def model_spec(self, spec: dict) -> dict:
         """`spec` reduced to its usable features (raises NoUsableFeature when none is left)."""
         return narrow_spec(spec, self.unusable, len(self.split.train))
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """Positions in the rows read of these table positions; raises when one of them was not read."""
+        if self.read is None:
+            return rows
+        at = np.searchsorted(self.read, rows)
+        if len(rows) and (at.max() >= len(self.read) or not np.array_equal(self.read[at], rows)):
+            raise ValueError(f"{len(rows)} table rows asked, some of which were not read: the rows read "
+                             "(models.training.rows.rows_used) must include every sample the models draw.")
+        return at
+
+    def take(self, table: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+        """These table positions of `table`, the rows read (the whole table when `read` is None)."""
+        return table.iloc[self.at(rows)]
+
+    def model_rows(self, rows: np.ndarray, spec: dict) -> pd.DataFrame:
+        """The spec's model input of these table positions."""
+        return model_rows(self.X, self.at(rows), spec)
 
 
 def sample_rows(rows: np.ndarray, at_most: int | None, seed: int) -> np.ndarray:
@@ -87,11 +111,13 @@ def sample_rows(rows: np.ndarray, at_most: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, at_most, replace=False))
 
 
-def prepare_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig) -> Windows:
-    """Time split (each window must hold both outcomes), the usable features of `spec` (pass the union of the
-    models' specs) and their model frame."""
-    split = time_split(table["started_at"], table["status"], split_cfg.valid_share, split_cfg.test_share)
-    y = table["repeated"].fillna(False).to_numpy(dtype=np.int8)
+KEY_COLUMNS = ["started_at", "status", "repeated"]  # what the split and its class checks read of every row
+
+
+def split_outcomes(keys: pd.DataFrame, split_cfg: SplitConfig) -> tuple[TimeSplit, np.ndarray]:
+    """Time split of the table's KEY_COLUMNS (each window must hold both outcomes) and the outcome of every row."""
+    split = time_split(keys["started_at"], keys["status"], split_cfg.valid_share, split_cfg.test_share)
+    y = keys["repeated"].fillna(False).to_numpy(dtype=np.int8)
     for name in ("train", "valid", "test"):
         rows = getattr(split, name)
         repeats = int(y[rows].sum())
@@ -99,9 +125,50 @@ def prepare_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig) -> 
             raise NoModelPossible(f"the {name} window holds {len(rows)} labelled contacts and {repeats} repeats: one "
                              "class only, so no model can be fitted or scored; bring more data, widen label."
                              "window_days, or change train.split.valid_share / test_share in params.yaml.")
-    reasons = unusable(table, spec, split.train)
+    return split, y
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What training needs of a whole column besides the rows it reads."""
+    reason: str | None       # why the training window cannot teach it (why_unusable; judged model features)
+    missing: bool            # a missing value on any row (model features; MLflow's schema of the table)
+    train: pd.Series | None  # its training-window values (the baselines' columns)
+
+
+def _facts(column: pd.Series, judge: bool, feature: bool, baseline: bool, split: TimeSplit) -> ColumnFacts:
+    return ColumnFacts(why_unusable(column.iloc[split.train]) if judge else None,
+                       bool(column.isna().any()) if feature else False,
+                       column.iloc[split.train] if baseline else None)
+
+
+def column_checks(spec: dict, split: TimeSplit) -> dict[str, Callable[[pd.Series], ColumnFacts]]:
+    """Per column of the table training looks at whole (the spec's model features, the baselines' columns): the
+    function giving its ColumnFacts from the whole column, run as each column is read."""
+    judged, features = set(to_judge(spec)), set(spec["model_features"])
+    return {name: partial(_facts, judge=name in judged, feature=name in features,
+                          baseline=name in baselines.COLUMNS, split=split)
+            for name in [*spec["model_features"], *[c for c in baselines.COLUMNS if c not in features]]}
+
+
+def windows_from(split: TimeSplit, y: np.ndarray, table: pd.DataFrame, spec: dict, facts: dict[str, ColumnFacts],
+                 read: np.ndarray | None = None, repeated_missing: bool = False) -> Windows:
+    """The Windows of `spec` (the union of the models' specs) from the split, the rows read (`table`: those at
+    positions `read`, every row when None) and the facts of the whole columns (column_checks)."""
+    reasons = reasons_of(spec, {name: f.reason for name, f in facts.items()})
     usable = dict(spec, model_features=[n for n in spec["model_features"] if n not in reasons])
-    return Windows(split, y, model_frame(table, usable), reasons)
+    train_columns = pd.DataFrame({c: facts[c].train for c in baselines.COLUMNS if c in facts})
+    missing = {name: f.missing for name, f in facts.items()} | {"repeated": repeated_missing}
+    return Windows(split, y, model_frame(table, usable), reasons, train_columns, missing, read)
+
+
+def prepare_windows(table: pd.DataFrame, spec: dict, split_cfg: SplitConfig) -> Windows:
+    """Time split (each window must hold both outcomes), the usable features of `spec` (pass the union of the
+    models' specs) and their model frame, of every row of `table` (the train stage reads only the rows its
+    models use: models/training/rows.py)."""
+    split, y = split_outcomes(table, split_cfg)
+    facts = {name: check(table[name]) for name, check in column_checks(spec, split).items() if name in table.columns}
+    return windows_from(split, y, table, spec, facts, None, bool(table["repeated"].isna().any()))
 
 
 def fit_on_windows(windows: Windows, spec: dict, lgb_cfg: LightGBMConfig, seed: int,
@@ -117,9 +184,9 @@ def fit_on_windows(windows: Windows, spec: dict, lgb_cfg: LightGBMConfig, seed: 
     for rows, window, name in ((train, split.train, "training"), (valid, split.valid, "validation")):
         if len(rows) < len(window):
             log.info("a random %d of the %d %s contacts", len(rows), len(window), name)
-    booster = fit_booster(model_rows(windows.X, train, spec), y[train], model_rows(windows.X, valid, spec),
+    booster = fit_booster(windows.model_rows(train, spec), y[train], windows.model_rows(valid, spec),
                           y[valid], lgb_cfg, seed, monotone)
-    return WindowFit(booster, split, windows.X, y, spec, len(train), valid)
+    return WindowFit(booster, split, windows, y, spec, len(train), valid)
 
 
 def frequent_caller_share(metrics: dict) -> dict:
@@ -157,7 +224,8 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
     p = calibrator(raw)
 
     used = [c for c in baselines.COLUMNS if c in table.columns]  # (not every column: 6M rows of them are GBs)
-    rows = {name: table[used].iloc[getattr(split, name)] for name in ("train", "test")}
+    test_rows = windows.take(table, split.test)
+    rows = {"train": windows.train_columns[used], "test": test_rows[used]}
     scores: dict[str, np.ndarray | None] = {
         "overall_rate": baselines.overall_rate(y["train"], len(y["test"])),
         "reason_rate": baselines.reason_rate(rows["train"]["reason_code"], y["train"], rows["test"]["reason_code"]),
@@ -190,14 +258,14 @@ def train_model(table: pd.DataFrame, spec: dict, cfg: TrainConfig, true_p: pd.Se
         v["log_loss_reduction"] > 0 for v in metrics["improvement_over_baselines"].values())
     metrics["frequent_caller_share"] = frequent_caller_share(metrics)
 
-    test = pd.DataFrame({"contact_id": table["contact_id"].iloc[split.test].to_numpy(),
-                         "started_at": table["started_at"].iloc[split.test].to_numpy(),
+    test = pd.DataFrame({"contact_id": test_rows["contact_id"].to_numpy(),
+                         "started_at": test_rows["started_at"].to_numpy(),
                          "repeated": y["test"], "p_repeat": p, "raw_score": raw})
     for name, s in scores.items():
         if s is not None:
             test[f"p_{name}"] = s
     if true_p is not None:
-        tp = true_p.reindex(table.index[split.test]).to_numpy(dtype=float)
+        tp = true_p.reindex(test_rows.index).to_numpy(dtype=float)
         known = ~np.isnan(tp)
         test["p_true"] = tp
         if known.sum() and 0 < y["test"][known].mean() < 1:

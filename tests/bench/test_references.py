@@ -4,17 +4,23 @@ features in SQL are the featurize stage's, value for value. (Not timed.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from bench._reference import duckdb_features, duckdb_ingest
 from pipeline import featurize, generate, ingest, label
 
 
-def test_sql_references_match_the_stages(params, paths, tmp_path):
-    sized = params.synthetic.model_copy(update={"n_contacts": 4000, "n_customers": 800, "n_agents": 40, "n_teams": 6})
+@pytest.mark.parametrize("part_contacts", [4000, 1500])  # the centre in one part, and in three (contacts-00000, ...)
+def test_sql_references_match_the_stages(params, paths, tmp_path, part_contacts):
+    sized = params.synthetic.model_copy(update={"n_contacts": 4000, "n_customers": 800, "n_agents": 40, "n_teams": 6,
+                                                "part_contacts": part_contacts})
     generate.run(sized, "synthetic", paths)
-    counts = ingest.run(params.ingest, paths)["contacts"]
+    assert len(list(Path(paths.raw_dir).glob("contacts*.parquet"))) == -(-4000 // part_contacts)
+    counts = ingest.run(params.ingest, params.engine, paths)["contacts"]
     label.run(params.label, params.engine, paths)
     featurize.run(params.featurize, params.label, params.engine, paths)
 

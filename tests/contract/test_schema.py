@@ -10,6 +10,7 @@ import pytest
 from base.config import Paths
 from contract.config import FilesConfig, IngestConfig
 from contract.schema import ContractError, SourceSpec, map_columns, normalise_contacts, parse_timestamps
+from engine.config import EngineConfig
 from pipeline.ingest import IngestRejected, run
 
 GOOD = {"contact_id": "k1", "customer_id": "u1", "started_at": "2025-03-01T10:00:00Z",
@@ -113,6 +114,9 @@ def _paths(tmp_path) -> Paths:
                                                                           "quarantine") else ""))) for n in names})
 
 
+LOCAL = EngineConfig.default(kind="local")
+
+
 def test_stage_with_files_counts_add_up_and_fails_above_reject_limit(tmp_path):
     rows = [GOOD | {"contact_id": f"k{i}", "started_at": f"2025-03-{1 + i % 28:02d}T10:00:00", "ended_at": ""}
             for i in range(40)]
@@ -123,14 +127,14 @@ def test_stage_with_files_counts_add_up_and_fails_above_reject_limit(tmp_path):
                         column_map={c: c for c in GOOD if c != "team"} | {"started_at": "Start"},
                         timezone="Europe/London")
     paths = _paths(tmp_path)
-    counts = run(IngestConfig.default(source="files", files=files, max_reject_share=0.05), paths)
+    counts = run(IngestConfig.default(source="files", files=files, max_reject_share=0.05), LOCAL, paths)
     c = counts["contacts"]
     assert (c["rows_read"], c["rows_kept"], c["rows_quarantined"]) == (40, 39, 1)
     out = pd.read_parquet(paths.contacts)
     assert (out["team"] == "Billing team").all()  # filled from the agents table
     assert pd.read_parquet(paths.quarantine)["source_row"].tolist() == [3]
     with pytest.raises(IngestRejected) as err:
-        run(IngestConfig.default(source="files", files=files, max_reject_share=0.01), paths)
+        run(IngestConfig.default(source="files", files=files, max_reject_share=0.01), LOCAL, paths)
     msg = str(err.value)
     assert "started_at: unparseable timestamp" in msg and "column 'Start'" in msg and "[3]" in msg
     assert "03/04/2025 10:00" in msg and "column_map" in msg

@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import logging
 
+import dask.dataframe as dd
+import pandas as pd
 import pytest
 from distributed import LocalCluster
 
-from engine.cluster import dask_client, partition_count
+from engine.cluster import computed, dask_client, partition_count, worker_memory_limit
 from engine.config import DaskConfig
 
 
@@ -53,3 +55,31 @@ def test_running_cluster_joined_by_address():
             assert client.scheduler.address == cluster.scheduler_address
             assert partition_count(client, cfg) == 2  # the cluster's one worker, not n_workers
         assert cluster.status.name == "running"  # joined, not owned: left running
+
+
+def test_computed_returns_what_dask_compute_returns_and_shows_a_progress_bar(client, capsys):
+    """On the in-process cluster of the tests (processes: false), where `distributed.progress` hung once."""
+    import dask
+
+    from engine.cluster import computed
+
+    frame = dd.from_pandas(pd.DataFrame({"x": range(100)}), npartitions=4)
+    total, doubled = computed(client, "two things", frame["x"].sum(), frame["x"] * 2)
+    assert total == 4950
+    assert doubled.tolist() == [2 * x for x in range(100)]
+    assert "two things" in capsys.readouterr().err  # the bar, named by what is computed
+    with pytest.raises(ZeroDivisionError):
+        computed(client, "a failing task", dask.delayed(lambda: 1 / 0)())
+
+
+@pytest.mark.timeout(120)
+def test_thread_workers_are_not_paused_by_the_stage_process_memory():
+    """Thread workers live in the stage's (here the test's) process, which is larger than this limit: with the limit
+    applied to them, Dask paused them for good and the computation never finished (the test timed out)."""
+    cfg = DaskConfig.default(n_workers=2, memory_per_worker="128MiB", partitions_per_worker=2, processes=False)
+    with dask_client(cfg) as client:
+        frame = dd.from_pandas(pd.DataFrame({"x": range(1000)}), npartitions=4)
+        assert computed(client, "a sum", frame["x"].sum()) == [499500]
+        assert all(w["memory_limit"] == 0 for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    processes = DaskConfig.default(n_workers=1, memory_per_worker="1GiB", partitions_per_worker=1, processes=True)
+    assert worker_memory_limit(processes) == 2**30

@@ -1,7 +1,9 @@
-"""Features on a LocalCluster (2 workers) equal the local engine's, row for row (every column, same dtypes and
-categories) with the same spec and online snapshot: on a small synthetic centre of the default shape and on every
-real-export fixture under tests/ (the example shapes and the exports of tests/real_exports.py, through ingest);
-and cutting the data at a time T leaves the Dask features of every contact before T unchanged."""
+"""Features on a LocalCluster (2 workers), written partition after partition and read back with their checksums
+verified, equal the local engine's table, row for row (every column, same dtypes and categories; the same file,
+byte for byte, at these sizes) with the same spec, checksums and online snapshot: on a small synthetic centre of
+the default shape and on every real-export fixture under tests/ (the example shapes and the exports of
+tests/real_exports.py, through ingest); and cutting the data at a time T leaves the Dask features of every
+contact before T unchanged. The customer partitions are ranges of the customer id."""
 
 from __future__ import annotations
 
@@ -10,18 +12,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from base.errors import StageStop
 from contract.config import FilesConfig
 from contract.ingest import ingest
-from engine.features import featurize_on_dask
+from engine.features import LABELS, categorical_columns, featurize_on_dask
 from engine.partition import read_contacts
-from features.builder import LABELS_FOR_TRAINING, input_columns, table_spec, training_table, with_training_labels
+from features.builder import LABELS_FOR_TRAINING, input_columns, training_table
 from features.config import FeaturizeConfig
 from features.online import LABEL_INPUTS, online_snapshot, snapshot_time
 from features.spec import FEATURES, extra_columns
 from labelling.config import LabelConfig
 from labelling.labeller import LABEL_COLUMNS, label_contacts
 from pipeline.featurize import CATEGORICAL
-from pipeline.io import read_columns, write_parquet_parts
+from pipeline.io import (column_checksums, read_columns, read_json, read_verified, write_checksums, write_parquet,
+                         write_parquet_parts, write_parquet_pieces)
 from synthetic.config import SyntheticConfig
 from tests.centre import centre
 from tests.contract.test_shapes import SHAPES, example
@@ -31,24 +35,31 @@ from tests.real_exports import EXPORTS
 
 def both_engines(contacts: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame, folder: Path, client,
                  label: LabelConfig = LabelConfig.default(), extras: dict | None = None):
-    """(local, dask) feature tables (with the label columns), specs and snapshots, from the same datasets."""
+    """(local, dask) feature tables (with the label columns), specs and snapshots, from the same datasets, as the
+    featurize stage makes and train reads them: the local table written by `write_parquet` and read back, the
+    Dask one written by `write_parquet_pieces` and read back by `read_verified` (its checksums written from the
+    pieces' sums, equal to the local table's)."""
     contacts_path = as_dataset(contacts, folder / "contacts")
     columns = list(dict.fromkeys([*input_columns(extras), *LABEL_INPUTS]))
     read = read_columns(contacts_path, columns, CATEGORICAL)
     labels = label_contacts(read, label)[["contact_id", *LABEL_COLUMNS]]
     write_parquet_parts(labels.sample(frac=1.0, random_state=1), folder / "labels", parts=2)  # in another order
+    labels = pd.read_parquet(folder / "labels", columns=["contact_id", *LABELS_FOR_TRAINING])  # as the stage does
     cfg = FeaturizeConfig.default()
     table, spec = training_table(read, labels, customers, agents, label.window_days, cfg, extras)
     snapshot = online_snapshot(read, labels, label, snapshot_time(label, read["started_at"].max()))
-    features, absent, dask_snapshot = featurize_on_dask(
+    made = featurize_on_dask(
         client, read_contacts(contacts_path, columns, CATEGORICAL, numbered=True),
-        read_contacts(folder / "labels", ["contact_id", "status", "repeated"]), customers, agents, label, cfg, extras,
-        CATEGORICAL, 6)
-    dask_table = with_training_labels(features, labels[["contact_id", *LABELS_FOR_TRAINING]])
-    dask_spec = table_spec(dask_table, label.window_days, extras, absent)
-    return (table, spec, snapshot), (dask_table, dask_spec, dask_snapshot)
-
-
+        read_contacts(folder / "labels", LABELS, categorical_columns(folder / "labels", LABELS)), customers, agents,
+        label, cfg, extras, CATEGORICAL, 6)
+    path, checksums = folder / "features.parquet", folder / "features.checksums.json"
+    write_checksums(write_parquet_pieces(made.pieces(), path), path, checksums)
+    assert not made.futures  # every partition taken, and released on the cluster
+    assert read_json(checksums)["columns"] == column_checksums(table) and read_json(checksums)["rows"] == len(table)
+    write_parquet(table, folder / "local.parquet")  # what train reads of the local engine's table
+    assert path.read_bytes() == (folder / "local.parquet").read_bytes()
+    local = pd.read_parquet(folder / "local.parquet")
+    return (local, spec, snapshot), (read_verified(path, checksums, "rebuild"), made.spec, made.snapshot)
 def assert_same(local, dask) -> pd.DataFrame:
     (table, spec, snapshot), (dask_table, dask_spec, dask_snapshot) = local, dask
     pd.testing.assert_frame_equal(dask_table, table, check_exact=True, check_categorical=True)
@@ -108,3 +119,19 @@ def test_truncation_invariance_on_dask(synthetic, tmp_path, client, cut):
         kind = "object" if f.kind == "categorical" else "float64"
         pd.testing.assert_series_equal(dask[0].set_index("contact_id")[f.name].astype(kind),
                                        before[f.name].astype(kind), obj=f"feature {f.name} at cut {T}")
+
+
+def test_contacts_not_in_stored_order_stop_the_stage(synthetic, tmp_path, client):
+    """The partitions one after another are the stored order only when the contacts dataset is in it (ingest
+    writes it so): a dataset in another order is refused, naming the stage that writes it again."""
+    contacts, customers, agents = synthetic
+    path = as_dataset(contacts.iloc[::-1], tmp_path / "contacts")
+    columns = list(dict.fromkeys([*input_columns(None), *LABEL_INPUTS]))
+    labels = label_contacts(read_columns(path, columns, CATEGORICAL), LabelConfig.default())
+    write_parquet_parts(labels[["contact_id", *LABEL_COLUMNS]], tmp_path / "labels")
+    made = featurize_on_dask(client, read_contacts(path, columns, CATEGORICAL, numbered=True),
+                             read_contacts(tmp_path / "labels", LABELS, ["status"]), customers, agents,
+                             LabelConfig.default(), FeaturizeConfig.default(), None, CATEGORICAL, 6)
+    with pytest.raises(StageStop, match="dvc repro ingest"):
+        write_parquet_pieces(made.pieces(), tmp_path / "features.parquet")
+    assert not list(tmp_path.glob("features*"))

@@ -2,34 +2,48 @@
 the default shape, on every real-export fixture under tests/ (the example shapes of tests/contract/fixtures
 and the exports of tests/real_exports.py, through ingest), under every issue-matching rule and both label
 sources; and cutting the data at a time T leaves the Dask labels of contacts whose window closed before T
-unchanged (the labeller's truncation invariance)."""
+unchanged (the labeller's truncation invariance). The label stage's figures from the partitions' summaries
+combined (and, on the synthetic centre, the agreement with the generator's truth from each partition's truth
+rows) equal the local engine's from the whole table, float for float."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from contract.config import FilesConfig
 from contract.ingest import ingest
-from engine.label import label_on_dask, with_labels
-from engine.partition import by_customer, read_contacts
+from base.config import Paths
+from engine.label import label_on_dask, summarized_on_cluster
+from engine.partition import by_customer, by_customer_range, customer_cuts, read_contacts
 from labelling.config import LabelConfig
 from labelling.labeller import LABEL_COLUMNS, label_contacts, label_table
-from pipeline.io import read_columns
+from labelling.measure import data_end, label_figures, summarize
+from pipeline.io import read_columns, write_parquet
 from pipeline.label import CATEGORICAL, COLUMNS
 from synthetic.config import SyntheticConfig
 from tests.centre import centre
 from tests.contract.test_shapes import SHAPES, example
+from synthetic.truth import read_truth, truth_counts
 from tests.engine.conftest import as_dataset
+from tests.labelling.test_measure import _same_figures
 from tests.real_exports import EXPORTS
 
 
 @pytest.fixture(scope="module")
-def synthetic_contacts() -> pd.DataFrame:
-    """The default centre's shape (messiness included) at 20k contacts."""
-    return centre(SyntheticConfig.default(n_contacts=20_000, n_customers=4_000, n_agents=60, n_teams=6, days=150))[1]
+def synthetic_centre() -> tuple:
+    """The default centre's shape (messiness included) at 20k contacts: the generator's data and the contacts."""
+    return centre(SyntheticConfig.default(n_contacts=20_000, n_customers=4_000, n_agents=60, n_teams=6, days=150))
+
+
+@pytest.fixture(scope="module")
+def synthetic_contacts(synthetic_centre) -> pd.DataFrame:
+    return synthetic_centre[1]
 
 
 def local_and_dask(path: Path, cfg: LabelConfig, client, partitions: int = 6) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,6 +80,30 @@ def test_partitions_hold_whole_customers_in_stored_order(synthetic_contacts, tmp
         ordered = piece.sort_values(["customer_id", "started_at", "contact_id"], na_position="last")
         assert piece["contact_id"].tolist() == ordered["contact_id"].tolist()
     assert sum(len(p) for p in pieces) == len(synthetic_contacts) and sum(len(p) > 0 for p in pieces) >= 4
+    # by ranges of the customer id, anonymous contacts last: the partitions one after another are the stored order
+    whole = pd.concat(pieces, ignore_index=True)
+    assert whole["contact_id"].tolist() == read_columns(path, ["contact_id"])["contact_id"].tolist()
+    assert whole["customer_id"].isna().any() and max(map(len, pieces)) < 1.5 * len(whole) / len(pieces)
+
+
+def test_customer_ranges_follow_arrow_s_order_of_utf8_ids(client):
+    """Ids Python and Arrow could order differently if either compared anything but the UTF-8 bytes (case,
+    accents, other scripts, emoji, digits of different lengths): every partition's customers sort before the
+    next one's as Arrow sorts them, each customer in one partition, the anonymous ones in the last."""
+    ids = ["a", "B", "b", "Z", "é", "e", "ü", "日本", "中", "\U0001F600", "ﬀ", "10", "9", "099", "a b", "a\tb", ""]
+    rows = pd.DataFrame({"customer_id": pd.array([ids[i % len(ids)] if i % 11 else None for i in range(600)],
+                                                 dtype="str"), "contact_id": [f"c{i}" for i in range(600)]})
+    frame = dd.from_pandas(rows, npartitions=4, sort=False)
+    cuts = customer_cuts(frame, 5)
+    pieces = [p.compute() for p in by_customer_range(frame, cuts).to_delayed()]
+    assert len(pieces) == len(cuts) + 1 >= 4 and sum(map(len, pieces)) == len(rows)
+    arrow = pc.sort_indices(pa.array(sorted(set(ids)))).to_pylist()
+    assert arrow == list(range(len(set(ids))))  # (Python's order of str is Arrow's)
+    order = {c: i for i, c in enumerate(sorted(set(ids)))}
+    seen = [[order[c] for c in p["customer_id"].dropna().unique()] for p in pieces]
+    for before, after in zip(seen[:-1], seen[1:]):
+        assert not before or not after or max(before) < min(after)
+    assert all(p["customer_id"].notna().all() for p in pieces[:-1]) and pieces[-1]["customer_id"].isna().any()
 
 
 def ingested(name: str, tmp_path: Path) -> pd.DataFrame:
@@ -107,8 +145,46 @@ def test_truncation_invariance_on_dask(synthetic_contacts, tmp_path, client, cut
     pd.testing.assert_frame_equal(dask_cut.loc[closed, fields], dask_whole.loc[closed, fields])
 
 
-def test_labels_read_back_in_any_order_join_as_label_table(synthetic_contacts):
-    cfg = LabelConfig.default()
-    want = label_table(synthetic_contacts, cfg)
-    shuffled = want[["contact_id", *LABEL_COLUMNS]].sample(frac=1.0, random_state=0)
-    pd.testing.assert_frame_equal(with_labels(synthetic_contacts, shuffled), want)
+def figures_here_and_on_dask(path: Path, cfg: LabelConfig, client, dask_cfg, tmp_path: Path,
+                             truth_dir: Path | None = None) -> tuple[tuple, tuple]:
+    """(label_figures, truth counts) of the whole table labelled here, and of the summaries made on the cluster
+    (the stage's `summarized_on_cluster`, on the test's cluster: at most its 6 partitions, ranges of customer ids,
+    fewer where a small export has too few distinct ids at the cuts)."""
+    truth_dir = truth_dir or tmp_path / "no_truth"
+    labelled = label_table(read_columns(path, COLUMNS, CATEGORICAL), cfg)
+    rules = cfg.model_dump()
+    here = summarize(labelled, cfg.window_days, data_end(labelled["started_at"], cfg.as_of))
+    paths = Paths.default(contacts=str(path), labels=str(tmp_path / "labels"), truth_dir=str(truth_dir))
+    on_cluster = dask_cfg.model_copy(update={"scheduler": client.scheduler.address})
+    summary, truth = summarized_on_cluster(cfg, on_cluster, paths, COLUMNS, CATEGORICAL, write_parquet)
+    assert 1 < len(list((tmp_path / "labels").glob("part-*.parquet"))) <= 6
+    return ((label_figures(here, rules), truth_counts(labelled, read_truth(truth_dir), cfg.window_days)),
+            (label_figures(summary, rules), truth))
+
+
+@pytest.mark.parametrize("settings", [{}, {"match": "same_reason", "window_days": 3}, {"as_of": "2025-04-01"}])
+def test_figures_from_partition_summaries_equal_the_local_engine(synthetic_centre, tmp_path, client, dask_cfg,
+                                                                settings):
+    data, contacts = synthetic_centre
+    path = as_dataset(contacts, tmp_path / "contacts")
+    (tmp_path / "truth").mkdir()
+    data.truth.iloc[:9000].to_parquet(tmp_path / "truth" / "truth-00000.parquet", index=False)
+    data.truth.iloc[9000:].to_parquet(tmp_path / "truth" / "truth-00001.parquet", index=False)
+    cfg = LabelConfig.default(**settings)
+    (here, truth_here), (dask, truth_dask) = figures_here_and_on_dask(path, cfg, client, dask_cfg, tmp_path,
+                                                                      tmp_path / "truth")
+    _same_figures(dask, here)
+    assert truth_dask == truth_here and truth_here["contacts_compared"] > 5_000
+    assert here[0]["counts"]["rows_in"] == len(contacts) and here[0]["sanity"]["merged_share"] > 0
+
+
+@pytest.mark.parametrize("name", [*SHAPES, *EXPORTS])
+def test_real_export_fixtures_figures_equal_the_local_engine(name, tmp_path, client, dask_cfg):
+    contacts = ingested(name, tmp_path)
+    path = as_dataset(contacts, tmp_path / "contacts")
+    sources = ["repeats", "column"] if "resolution_signal" in contacts else ["repeats"]
+    for source in sources:
+        (here, no_truth), (dask, none) = figures_here_and_on_dask(path, LabelConfig.default(source=source), client,
+                                                                  dask_cfg, tmp_path / source)
+        _same_figures(dask, here)
+        assert no_truth is None and none is None and here[0]["fcr"]["first_contacts"] > 0

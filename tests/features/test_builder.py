@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.builder import build_features, feature_spec
+from features.builder import build_features, feature_spec, spec_rows, table_spec, training_table
 from features.spec import FEATURES
 from synthetic.reasons import REASON_FAMILY
 from features.config import FeaturizeConfig
@@ -197,3 +197,25 @@ def test_online_features_equal_batch_features(small_centre):
                 assert np.isnan(online[j]), (k["contact_id"], name, online[j], b)
             else:
                 assert online[j] == pytest.approx(float(b), rel=1e-6), (k["contact_id"], name, online[j], b)
+
+
+def test_the_spec_of_a_table_in_pieces_comes_from_their_spec_rows(small_centre):
+    """`table_spec` on the pieces' `spec_rows` (concatenated in order) is the whole table's spec: whatever the
+    cuts, a piece without labelled rows, a table without any, and features constant or missing on the
+    training rows only."""
+    contacts, customers, agents = small_centre
+    labels = label_contacts(contacts, LabelConfig.default(window_days=7))
+    table, spec = training_table(contacts, labels, customers, agents, 7, FeaturizeConfig.default())
+    table = table.assign(wait_s=table["wait_s"].where(table["status"] != "labelled", 3.0),  # constant when trained
+                         hour=table["hour"].where(table["status"] != "labelled"))  # missing when trained
+    rng = np.random.default_rng(5)
+    for none_labelled in (False, True):
+        whole = table.assign(status=table["status"].cat.rename_categories({"labelled": "x"})) if none_labelled else table
+        want = table_spec(whole, 7, None, set())
+        cuts = [0, 0, *np.sort(rng.integers(1, len(whole), 5)), len(whole)]
+        rows = pd.concat([spec_rows(whole.iloc[a:b]) for a, b in zip(cuts[:-1], cuts[1:])], ignore_index=True)
+        assert len(rows) <= 4 * (len(cuts) - 1) and table_spec(rows, 7, None, set()) == want
+        reasons = {d["name"]: d["reason"] for d in want.dropped_features}
+        assert none_labelled or (reasons["wait_s"] == "constant in the training table (3.0)"
+                                 and reasons["hour"].startswith("entirely"))
+    assert spec.model_features and "wait_s" in spec.model_features  # (the changes above made those reasons)

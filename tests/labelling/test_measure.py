@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,10 @@ from synthetic.centre import generate
 from synthetic.truth import label_truth_agreement
 from labelling.labeller import label_table
 from labelling.measure import label_metrics, segment_tables
+from hypothesis import HealthCheck, given, settings, strategies as st
+import tests.labelling.reference_measure as reference
+from labelling.measure import combine, data_end, label_figures, summarize
+from tests.centre import centre
 
 
 def test_wilson_interval_known_values():
@@ -187,3 +193,87 @@ def test_returning_share_from_runs_is_value_counts():
         column = pd.Series(values, dtype="str")
         counts = column.dropna().value_counts()
         assert returning_share(column) == (float((counts > 1).mean()) if len(counts) else None)
+
+
+# the figures from summaries (issue 28): the same as on the whole table, and additive over customers
+
+
+@pytest.fixture(scope="module")
+def labelled_frames() -> dict[str, pd.DataFrame]:
+    """The default centre's shape (anonymous contacts included) labelled, with an outcome signal added (NA on a
+    fifth), its segments as text and as the stage reads them (categoricals)."""
+    contacts = centre(SyntheticConfig.default(n_contacts=12_000, n_customers=2_500, n_agents=40, n_teams=5,
+                                              days=120))[1]
+    rng = np.random.default_rng(1)
+    signal = pd.array(rng.random(len(contacts)) < 0.7, dtype="boolean")
+    signal[rng.random(len(contacts)) < 0.2] = pd.NA
+    labelled = label_table(contacts.assign(resolution_signal=signal), LabelConfig.default())
+    categorical = ["channel", "reason_family", "team", "disposition"]
+    return {"text": labelled, "categorical": labelled.astype({c: "category" for c in categorical})}
+
+
+def _customer_pieces(labelled: pd.DataFrame, pieces: int, seed: int) -> list[pd.DataFrame]:
+    """`labelled` split by customer into `pieces` frames (anonymous contacts anywhere), each in stored order."""
+    rng = np.random.default_rng(seed)
+    codes, uniques = pd.factorize(labelled["customer_id"])
+    of_customer = rng.integers(0, pieces, len(uniques) + 1)
+    piece = np.where(codes >= 0, of_customer[codes], rng.integers(0, pieces, len(labelled)))
+    return [labelled[piece == i] for i in range(pieces)]
+
+
+def _same_figures(got: tuple, want: tuple) -> None:
+    """label_figures' outputs equal: the metrics to the bit and in key order, the tables with their dtypes."""
+    assert json.dumps(got[0], default=str) == json.dumps(want[0], default=str)
+    assert got[1].keys() == want[1].keys()
+    for name in want[1]:
+        pd.testing.assert_frame_equal(got[1][name], want[1][name], check_exact=True)
+    pd.testing.assert_frame_equal(got[2], want[2], check_exact=True)
+
+
+RULES = st.sampled_from([{}, {"window_days": 3}, {"as_of": "2025-03-01T00:00:00+00:00"},
+                         {"window_days": 14, "max_merged_share": 0.001}])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["text", "categorical"]), share=st.floats(0.002, 1.0), seed=st.integers(0, 10**6),
+       update=RULES)
+def test_figures_from_the_summary_are_the_old_whole_table_figures(labelled_frames, kind, share, seed, update):
+    """On any set of customers: metrics/label.json's figures, the FCR tables and the delay histogram from
+    `summarize` + `label_figures` are those the label stage computed on the whole table before (kept in
+    tests/labelling/reference_measure.py), float for float."""
+    labelled = labelled_frames[kind]
+    customers = labelled["customer_id"].dropna().unique()
+    keep = np.random.default_rng(seed).random(len(customers)) < share
+    frame = labelled[labelled["customer_id"].isin(customers[keep]).to_numpy()]
+    rules = LabelConfig.default(**update).model_dump()
+    tables = reference.segment_tables(frame)
+    want = reference.label_metrics(frame, rules, tables), tables, reference.repeat_delay_histogram(frame)
+    summary = summarize(frame, rules["window_days"], data_end(frame["started_at"], rules["as_of"]))
+    _same_figures(label_figures(summary, rules), want)
+    assert label_metrics(frame, rules, segment_tables(frame)) == want[0]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["text", "categorical"]), pieces=st.integers(1, 7), seed=st.integers(0, 10**6),
+       update=RULES)
+def test_summaries_of_any_split_by_customer_combine_to_the_whole(labelled_frames, kind, pieces, seed, update):
+    labelled = labelled_frames[kind]
+    rules = LabelConfig.default(**update).model_dump()
+    end = data_end(labelled["started_at"], rules["as_of"])
+    whole = label_figures(summarize(labelled, rules["window_days"], end), rules)
+    split = _customer_pieces(labelled, pieces, seed)
+    assert sum(len(p) for p in split) == len(labelled)
+    combined = combine([summarize(p, rules["window_days"], end) for p in split])
+    _same_figures(label_figures(combined, rules), whole)
+    assert whole[0]["signal_vs_tracking"]["contacts_with_signal"] > 1000  # every figure has something to add up
+    assert whole[0]["survey_vs_tracking"]["contacts_with_survey"] > 500 and whole[0]["sanity"]["merged_share"] > 0
+
+
+def test_an_empty_piece_adds_nothing(labelled_frames):
+    labelled = labelled_frames["categorical"]
+    end = data_end(labelled["started_at"], None)
+    rules = LabelConfig.default().model_dump()
+    whole = label_figures(summarize(labelled, 7, end), rules)
+    combined = combine([summarize(labelled.iloc[:0], 7, end), summarize(labelled, 7, end),
+                        summarize(labelled.iloc[:0], 7, end)])
+    _same_figures(label_figures(combined, rules), whole)

@@ -1,7 +1,8 @@
 """The stage entries with `engine.kind: local` and `engine.kind: dask` (a LocalCluster of 2 worker processes)
 on a small synthetic centre made by the generate and ingest stages: the same labels row for row, and the
-same metrics and plots byte for byte; featurize (on the Dask engine's labels) the same feature table, checksums,
-feature spec and online snapshot byte for byte."""
+same metrics and plots byte for byte (the truth agreement included); likewise the label stage on every real-export
+fixture under tests/ (through ingest; 2 worker threads x 2 partitions); featurize (on the Dask engine's labels) the
+same feature table, checksums, feature spec and online snapshot byte for byte."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import yaml
 
 from base.config import PARAMS_FILE
 from pipeline import featurize, generate, ingest, label
+from pipeline.io import write_parquet_parts
+from tests.contract.test_shapes import SHAPES
+from tests.engine.test_label import ingested
+from tests.real_exports import EXPORTS
 
 SMALL = {"n_contacts": 20_000, "n_customers": 4_000, "n_agents": 60, "n_teams": 6, "days": 150}
 
@@ -59,10 +64,26 @@ def test_label_stage_on_dask_equals_local(project):
     want, got = outputs(project / "local"), outputs(project / "dask")
     assert "metrics/label.json" in want and len(want) > 4
     assert got == want
+    assert b"agreement_with_generator_truth" in want["metrics/label.json"]
+
+
+@pytest.mark.parametrize("name", [*SHAPES, *EXPORTS])
+def test_label_stage_on_dask_equals_local_on_real_export_fixtures(name, tmp_path):
+    contacts = ingested(name, tmp_path)
+    local = write_params(tmp_path, "local")
+    write_parquet_parts(contacts, yaml.safe_load(local.read_text())["paths"]["contacts"], parts=3)
+    label.main(str(local))
+    label.main(str(write_params(tmp_path, "dask", {"n_workers": 2, "memory_per_worker": "1GB",
+                                                    "partitions_per_worker": 2, "processes": False})))
+    assert len(list((tmp_path / "dask/data/labelled/labels").glob("*.parquet"))) == 4
+    want, got = outputs(tmp_path / "local"), outputs(tmp_path / "dask")
+    assert "metrics/label.json" in want and len(want) > 4 and b"agreement_with_generator_truth" not in want[
+        "metrics/label.json"]
+    assert got == want
 
 
 def test_featurize_stage_on_dask_equals_local(project):
-    """Both from the labels the Dask label stage wrote (in the cluster's order): features.parquet is gathered
+    """Both from the labels the Dask label stage wrote (in the cluster's order): features.parquet is written
     in the contacts' stored order, so every output is the same bytes, not only the same rows."""
     engine = {"n_workers": 2, "memory_per_worker": "1GB", "partitions_per_worker": 2, "processes": True}
     local_params, dask_params = write_params(project, "local"), write_params(project, "dask", engine)
