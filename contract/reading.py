@@ -13,6 +13,7 @@ write in params.yaml, never guessed: a wrong guess garbles names silently).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fnmatch
 import glob
@@ -23,12 +24,14 @@ import mmap
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pandas.io._util import arrow_table_to_pandas  # pd.read_parquet's conversion, applied to row groups
 
 from contract.config import ReadConfig
 from base.errors import StageStop
@@ -258,22 +261,61 @@ def one_chunk(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def read_file(path: str, read: ReadConfig | None) -> list[tuple[str, pd.DataFrame, list[str]]]:
+def read_file(path: str, read: ReadConfig | None, groups: range | None = None) -> list[tuple[str, pd.DataFrame, list[str]]]:
     """One file the pattern names as (name, raw table, header as the file spells it): a .zip gives one per
-    member. The reader of one file that `read_export` concatenates (and the Dask engine runs per file)."""
+    member. The reader of one file that `read_export` concatenates (and the Dask engine runs per file, or per
+    range of a Parquet file's row groups: `groups`, see `read_units`)."""
     read = read or ReadConfig()
-    if path.lower().endswith((".parquet", ".pq")):
-        source = io.BytesIO(_fetch(path)) if is_url(path) else path
-        header = pq.read_schema(source).names
-        unique = occurrence_names(path, header)
-        if unique == header:
-            df = pd.read_parquet(source)
-        else:  # pandas refuses repeated names: renamed in Arrow, then converted by pandas' own reader
-            buffer = io.BytesIO()
-            pq.write_table(pq.ParquetFile(source).read().rename_columns(unique), buffer)
-            df = pd.read_parquet(buffer)
-        return [(path, one_chunk(df), header)]
+    if path.lower().endswith(PARQUET):
+        return [_read_parquet(path, groups)]
     return [(name, *_read_delimited(name, data, read)) for name, data in _members(path, read)]
+
+
+PARQUET = (".parquet", ".pq")
+
+
+def read_units(path: str, max_rows: int) -> list[range | None]:
+    """How the Dask engine reads a file in tasks: a Parquet file as ranges of its row groups of at most
+    `max_rows` rows each (a larger row group alone), so that no task holds a whole large file; any other file
+    whole (None)."""
+    if not path.lower().endswith(PARQUET):
+        return [None]
+    with _opened(path) as source:
+        meta = pq.ParquetFile(source).metadata
+    units, first, rows = [], 0, 0
+    for g in range(meta.num_row_groups):
+        size = meta.row_group(g).num_rows
+        if g > first and rows + size > max_rows:
+            units.append(range(first, g))
+            first, rows = g, 0
+        rows += size
+    units.append(range(first, meta.num_row_groups))
+    return units
+
+
+def _opened(path: str) -> Any:
+    """A local path, or a file named by URL opened on its filesystem (read where Parquet asks: footer, pages)."""
+    if not is_url(path):
+        return contextlib.nullcontext(path)
+    fs, inner = _filesystem(path, "ingest.files")
+    return fs.open(inner, "rb")
+
+
+def _read_parquet(path: str, groups: range | None) -> tuple[str, pd.DataFrame, list[str]]:
+    """A Parquet file, or the row groups `groups` of it, as pandas' own reader makes it (`pd.read_parquet`,
+    whose Arrow-to-pandas conversion is applied to the groups read: the same dtypes in every range)."""
+    with _opened(path) as source:
+        file = pq.ParquetFile(source)
+        header = file.schema_arrow.names
+        table = (file.read(use_pandas_metadata=True) if groups is None
+                 else file.read_row_groups(list(groups), use_pandas_metadata=True))
+    unique = occurrence_names(path, header)
+    if unique != header:  # pandas refuses repeated names: renamed in Arrow
+        table = table.rename_columns(unique)
+    df = arrow_table_to_pandas(table)
+    if groups is not None:  # rows numbered from 0 in every range, as a whole file's
+        df.index = pd.RangeIndex(len(df))
+    return path, one_chunk(df), header
 
 
 def same_header(names: list[str], headers: list[list[str]], key: str = "ingest.files.contacts") -> dict[str, list[int]]:

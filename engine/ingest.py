@@ -5,8 +5,9 @@ share, `engine.dask`, the contacts' folder and the writer of a Parquet part. Out
 `IngestOutput` (side tables, quarantine, counts, contract description; `contacts` None: they are written as
 a Parquet dataset on the cluster). How (no rule is written here):
 - one task per export file (`contract.reading.read_file`, the local reader of one file; `expand` names the
-  files: a path, glob, folder, Parquet dataset folder or fsspec URL), its rows numbered as the local engine
-  numbers the concatenated export;
+  files: a path, glob, folder, Parquet dataset folder or fsspec URL), a Parquet file one task per range of its
+  row groups of at most a million rows (`read_units`: no worker holds a whole large file), its rows numbered as
+  the local engine numbers the concatenated export;
 - the rows shuffled by a hash of the contact id as `normalise_contacts` cleans it (`contract.schema.contact_ids`),
   so that duplicate rows and a ticket's events, wherever their files, meet in one partition, where they stay in
   the export's row order; then `normalise_contacts` itself on each partition, its source rows put back to the
@@ -45,7 +46,7 @@ from distributed import Client, Future
 from contract.config import FilesConfig
 from contract.ingest import IngestOutput, KeptFacts, KeptSummary, SideTables, finish, side_tables, source_spec
 from contract.mapping import FIRST_ROWS, UNMAPPED_SHOWN
-from contract.reading import expand, no_rows, read_file, same_header
+from contract.reading import expand, no_rows, read_file, read_units, same_header
 from contract.schema import IngestResult, SourceSpec, contact_ids, normalise_contacts
 from engine.cluster import dask_client, partition_count, show_progress
 from engine.config import DaskConfig
@@ -53,6 +54,7 @@ from engine.partition import PARTITION, customer_partition, in_customer_order, w
 
 log = logging.getLogger(__name__)
 SAMPLE = 1000  # customer ids each partition offers for the range boundaries
+ROWS_PER_TASK = 1 << 20  # a Parquet file is read in tasks of row groups of at most this many rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,11 +94,12 @@ def normalised(client: Client, files: FilesConfig, spec: SourceSpec, sides: Side
                n: int) -> tuple[list[str], list[Future], list[Part]]:
     """The export read per file, shuffled into `n` contact-id partitions and normalised: the files' names (as
     the local engine lists them), the kept contacts of each non-empty partition (futures) and their `Part`s."""
-    read = client.map(read_file, expand(files.contacts), read=files.read, pure=False)
+    units = [(path, groups) for path in expand(files.contacts) for groups in read_units(path, ROWS_PER_TASK)]
+    read = [client.submit(read_file, path, files.read, groups, pure=False) for path, groups in units]
     per_file = client.gather(client.map(_heads, read))
-    heads = [h for file_heads in per_file for h in file_heads]  # in (file, member) order
-    names = [name for name, _, _ in heads]
-    duplicated = same_header(names, [header for _, header, _ in heads])
+    heads = [h for file_heads in per_file for h in file_heads]  # in (file, member or row groups) order
+    names = list(dict.fromkeys(name for name, _, _ in heads))  # the files as the local engine lists them
+    duplicated = same_header([name for name, _, _ in heads], [header for _, header, _ in heads])
     sizes = [size for _, _, size in heads]
     if not sum(sizes):
         raise no_rows(names, heads[0][1])

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from contract.ingest import ingest
 from contract.mapping import ContractError
-from contract.reading import ReadError, read_export
+from contract.reading import ReadError, read_export, read_file, read_units
 from contract.schema import SourceSpec, normalise_contacts, parse_times
 from base.config import PARAMS_FILE
 from base.errors import ParamsError
@@ -131,6 +131,29 @@ def test_duplicated_names_in_parquet_are_spelled_as_in_text(tmp_path):
     pq.write_table(pa.Table.from_arrays(arrays, names=[*cols, "agent_id", "agent_id"]), tmp_path / "c.parquet")
     export = read_export(str(tmp_path / "c.parquet"), None)
     assert list(export.table.columns)[-2:] == ["agent_id#1", "agent_id#2"] and export.duplicated == {"agent_id": [6, 7]}
+
+
+@pytest.mark.parametrize("names", [["contact_id", "agent_id", "wait_s"], ["contact_id", "agent_id", "agent_id"]])
+def test_parquet_row_group_ranges_read_as_the_whole_file(tmp_path, names):
+    """The Dask engine's tasks read a Parquet file by ranges of row groups (`read_units`): together, the same
+    rows, dtypes and header as the whole file read at once, repeated names included; a range holding only
+    nulls of a column keeps its type."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 2_500
+    arrays = [pa.array([f"k{i}" for i in range(n)]), pa.array([None] * 1_200 + [f"a{i}" for i in range(n - 1_200)]),
+              pa.array([float(i % 7) if i % 5 else None for i in range(n)])]
+    path = str(tmp_path / "c.parquet")
+    pq.write_table(pa.Table.from_arrays(arrays, names=names), path, row_group_size=500)
+    units = read_units(path, 1_100)
+    assert units == [range(0, 2), range(2, 4), range(4, 5)] and read_units(str(tmp_path / "x.csv"), 1) == [None]
+    assert read_units(path, 10) == [range(g, g + 1) for g in range(5)]  # a larger row group alone
+    [(_, whole, header)] = read_file(path, None)
+    pieces = [read_file(path, None, groups)[0] for groups in units]
+    assert all(h == header == names for _, _, h in pieces)
+    pd.testing.assert_frame_equal(pd.concat([df for _, df, _ in pieces], ignore_index=True), whole)
+    assert all(df.dtypes.equals(whole.dtypes) for _, df, _ in pieces)
 
 
 def test_integer_ids_with_a_gap_stay_integers(tmp_path):

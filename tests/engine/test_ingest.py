@@ -1,6 +1,7 @@
 """Ingest on a LocalCluster (2 workers) equals the local engine's: the contacts read back from the Parquet
 dataset, the side tables, the quarantine, the counts and contract.json, on a small synthetic centre, on exports
-cut into several files (CSV files by glob, a Parquet dataset folder, `file://` and `memory://` URLs), on a ticket
+cut into several files (CSV files by glob, a Parquet dataset folder, `file://` and `memory://` URLs, Parquet
+files read in ranges of row groups), on a ticket
 event log whose tickets' events lie in different files, on every real-export fixture of tests/, with more than 20
 unmapped values tied across files, on a synthetic centre generated in parts; and the ingest stage with
 `engine.kind: dask` writes what it writes locally."""
@@ -18,9 +19,10 @@ import pytest
 
 from contract.config import FilesConfig
 from contract.ingest import IngestOutput, IngestRejected, ingest, synthetic_files
-from contract.reading import ReadError, expand
+from contract.reading import ReadError, expand, read_units
 from contract.schema import EVENTS_MERGED, ContractError
 from engine.config import EngineConfig
+from engine import ingest as engine_ingest
 from engine.ingest import boundaries, ingest_with
 from pipeline import generate
 from pipeline import ingest as ingest_stage
@@ -115,6 +117,28 @@ def test_export_cut_into_files_equals_the_local_engine(raw_dir, tmp_path, client
     files = synthetic_files(raw_dir).model_copy(update={"contacts": location})
     local, _ = on_both(files, 0.05, tmp_path, client)
     assert len(local.counts["files"]) == 4 and local.counts["contacts"]["rows_read"] == len(contacts)
+
+
+@pytest.mark.parametrize("where", ["path", "memory_url"])
+def test_parquet_read_by_row_groups_equals_the_local_engine(raw_dir, tmp_path, client, monkeypatch, where):
+    """Large Parquet files are read in tasks of row-group ranges (engine.ingest.ROWS_PER_TASK): the rows
+    numbered across ranges and files as the local engine numbers the whole export."""
+    contacts = pd.read_parquet(raw_dir / "contacts.parquet")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for i, piece in enumerate(cut(contacts, 2)):
+        piece.to_parquet(folder / f"part.{i}.parquet", index=False, row_group_size=700)
+    location = str(folder)
+    if where == "memory_url":
+        fs = fsspec.filesystem("memory")
+        for p in sorted(folder.iterdir()):
+            fs.pipe(f"/{tmp_path.name}/groups/{p.name}", p.read_bytes())
+        location = f"memory:///{tmp_path.name}/groups"
+    monkeypatch.setattr(engine_ingest, "ROWS_PER_TASK", 1_500)
+    assert all(len(read_units(p, 1_500)) >= 3 for p in expand(location))
+    files = synthetic_files(raw_dir).model_copy(update={"contacts": location})
+    local, _ = on_both(files, 0.05, tmp_path, client)
+    assert len(local.counts["files"]) == 2 and local.counts["contacts"]["rows_read"] == len(contacts)
 
 
 def test_a_missing_url_or_empty_folder_names_the_key(tmp_path):
