@@ -26,10 +26,7 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +34,7 @@ import psutil
 import yaml
 
 from bench._common import OUT, centre_size
-from bench.bench_repro import GB, STAGE_LOG, clean_env, dag_stages, make_clone
+from bench.bench_repro import GB, dag_stages, make_clone, measured_repro
 
 log = logging.getLogger("bench")
 STAGES = ["generate", "ingest", "label", "featurize", "train"]
@@ -113,21 +110,10 @@ def engine_params(clone: Path, kind: str, a: argparse.Namespace) -> None:
 
 
 def run_stage(clone: Path, stage: str, engine: str, logs: Path) -> Run:
-    logs.mkdir(parents=True, exist_ok=True)
-    out = logs / f"{engine}-{stage}.log"
-    with out.open("w") as sink:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-s", stage], cwd=clone, env=clean_env(clone),
-                                stdout=sink, stderr=subprocess.STDOUT)
-        peaks = TreePeaks(proc.pid)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        stage_gb, workers = peaks.stop()
-    text = out.read_text()
-    own = [float(s) for name, s in STAGE_LOG.findall(text) if name == stage]
-    return Run(engine, stage, wall, own[-1] if own else None, usage.ru_utime + usage.ru_stime,
-               usage.ru_maxrss * 1024 / GB, stage_gb, workers,
-               failed=text[-3000:] if os.waitstatus_to_exitcode(status) else None)
+    m, peaks = measured_repro(clone, stage, logs / f"{engine}-{stage}.log", TreePeaks)
+    stage_gb, workers = peaks.stop()
+    return Run(engine, stage, m.wall_s, m.stage_s, m.cpu_s, m.max_gb, stage_gb, workers,
+               failed=m.text[-3000:] if m.exit_code else None)
 
 
 def bench_engine(n: int, engine: str, a: argparse.Namespace) -> list[Run]:

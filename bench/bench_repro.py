@@ -44,8 +44,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
@@ -79,6 +81,7 @@ GOALS = {"generate": Goal(peak_gb=6.0), "ingest": Goal(ratio=2.0), "label": Goal
          "report": Goal(seconds=60.0)}
 REFERENCES = {"ingest": "duckdb SQL", "label": "duckdb lead", "featurize": "duckdb SQL", "train": "bare lgb"}
 STAGE_LOG = re.compile(r"stage (\S+) done in ([0-9.]+) s")
+W = TypeVar("W")  # what a watcher of a measured run gives back
 
 
 @dataclass
@@ -206,23 +209,43 @@ def dag_stages(clone: Path) -> list[str]:
     return list(yaml.safe_load((clone / "dvc.yaml").read_text())["stages"])
 
 
-def run_stage(clone: Path, stage: str, logs: Path) -> StageRun:
-    """`dvc repro -s stage` in the clone, measured (see the module docstring); its output in logs/<stage>.log."""
-    logs.mkdir(parents=True, exist_ok=True)
-    out = logs / f"{stage}.log"
+@dataclass
+class Measured:
+    """One `dvc repro -s stage`, measured from outside: wall time, the stage's own "done in" figure, CPU and the
+    largest process of the tree (wait4), its exit code and output."""
+
+    wall_s: float
+    stage_s: float | None
+    cpu_s: float
+    max_gb: float
+    exit_code: int
+    text: str
+
+
+def measured_repro(clone: Path, stage: str, out: Path, watch: Callable[[int], W] | None = None
+                   ) -> tuple[Measured, W | None]:
+    """`dvc repro -s stage` in the clone as DVC runs it, its output in `out`; `watch(pid)`, when given, is started
+    with the dvc process (a sampler of its tree) and returned beside the measure, to be read once it ended."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as sink:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-s", stage], cwd=clone, env=clean_env(clone),
                                 stdout=sink, stderr=subprocess.STDOUT)
+        watcher = watch(proc.pid) if watch else None
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     text = out.read_text()
-    if proc.returncode:
-        raise RuntimeError(f"dvc repro -s {stage} failed (exit {proc.returncode}); its output:\n{text[-4000:]}")
     own = [float(s) for name, s in STAGE_LOG.findall(text) if name == stage]
-    return StageRun(stage, wall, own[-1] if own else None, usage.ru_utime + usage.ru_stime,
-                    usage.ru_maxrss * 1024 / GB)
+    return Measured(wall, own[-1] if own else None, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / GB,
+                    os.waitstatus_to_exitcode(status), text), watcher
+
+
+def run_stage(clone: Path, stage: str, logs: Path) -> StageRun:
+    """`dvc repro -s stage` in the clone, measured (see the module docstring); its output in logs/<stage>.log."""
+    m, _ = measured_repro(clone, stage, logs / f"{stage}.log")
+    if m.exit_code:
+        raise RuntimeError(f"dvc repro -s {stage} failed (exit {m.exit_code}); its output:\n{m.text[-4000:]}")
+    return StageRun(stage, m.wall_s, m.stage_s, m.cpu_s, m.max_gb)
 
 
 # --- the references, each in a fresh process ---------------------------------------------------------

@@ -50,21 +50,21 @@ from contract.reading import expand, no_rows, read_file, read_units, same_header
 from contract.schema import IngestResult, SourceSpec, contact_ids, normalise_contacts
 from engine.cluster import dask_client, partition_count, show_progress
 from engine.config import DaskConfig
-from engine.partition import PARTITION, customer_partition, in_customer_order, write_pieces
+from engine.partition import (PARTITION, IdSample, customer_partition, cuts_of, id_sample, in_customer_order,
+                              write_pieces)
 
 log = logging.getLogger(__name__)
-SAMPLE = 1000  # customer ids each partition offers for the range boundaries
 ROWS_PER_TASK = 1 << 20  # a Parquet file is read in tasks of row groups of at most this many rows
 
 
 @dataclasses.dataclass(frozen=True)
 class Part:
     """One contact-id partition normalised: its result (contacts None: they stay on the worker), the facts of
-    its kept contacts, a sample of their customer ids."""
+    its kept contacts, a sample of their customer ids (for the ranges' cuts)."""
 
     result: IngestResult
     kept: KeptFacts
-    sample: list[str]
+    sample: IdSample
 
 
 def ingest_on_cluster(files: FilesConfig, max_reject_share: float, cfg: DaskConfig, contacts_path: str | Path,
@@ -84,7 +84,7 @@ def ingest_with(client: Client, files: FilesConfig, max_reject_share: float, n: 
     names, contacts, parts = normalised(client, files, spec, sides, n)
     result = merged_result([p.result for p in parts])
     out = finish(files, spec, result, names, KeptFacts.merged([p.kept for p in parts]), sides, max_reject_share, kind)
-    rows = write_by_customer_range(client, contacts, boundaries([p.sample for p in parts], n), contacts_path, write)
+    rows = write_by_customer_range(client, contacts, cuts_of((p.sample for p in parts), n), contacts_path, write)
     log.info("ingest on dask: %d files, %d contact-id partitions, %d contacts written to %s", len(names),
              len(parts), rows, contacts_path)
     return out
@@ -110,7 +110,7 @@ def normalised(client: Client, files: FilesConfig, spec: SourceSpec, sides: Side
     del read, members
     teams, known = client.scatter([sides.teams, sides.known], broadcast=True)
     done = [client.submit(_normalise, [client.submit(operator.getitem, s, j) for s in splits], spec, duplicated,
-                          teams, known) for j in range(n)]
+                          teams, known, n) for j in range(n)]
     del splits
     show_progress(f"{len(names)} export file(s) read, moved by contact id and normalised", done)
     present = [f for f, empty in zip(done, client.gather(client.map(_is_none, done))) if not empty]
@@ -137,7 +137,7 @@ def _split(pieces: list[tuple[str, pd.DataFrame, list[str]]], member: int, first
 
 
 def _normalise(pieces: list[pd.DataFrame], spec: SourceSpec, duplicated: dict[str, list[int]],
-               teams: pd.Series | None, known: dict[str, pd.Series]) -> tuple[pd.DataFrame, Part] | None:
+               teams: pd.Series | None, known: dict[str, pd.Series], n: int) -> tuple[pd.DataFrame, Part] | None:
     """`normalise_contacts` of one contact-id partition (its pieces in export row order); the source rows, in
     the contacts, the quarantine and the value-map reports, put back to the export's numbering."""
     pieces = [p for p in pieces if len(p)]
@@ -153,10 +153,8 @@ def _normalise(pieces: list[pd.DataFrame], spec: SourceSpec, duplicated: dict[st
         report[FIRST_ROWS] = {value: int(rows[row]) for value, row in report[FIRST_ROWS].items()}
     kept = KeptSummary(known)
     kept(contacts)
-    customers = contacts["customer_id"].dropna()
-    sample = customers.iloc[np.linspace(0, len(customers) - 1, min(SAMPLE, len(customers))).astype(np.int64)]
     return contacts, Part(dataclasses.replace(result, contacts=None, quarantine=quarantine), kept.facts(),
-                          [str(v) for v in sample])
+                          id_sample(contacts["customer_id"], n))
 
 
 def merged_result(parts: list[IngestResult]) -> IngestResult:
@@ -221,13 +219,6 @@ def _value_map(reports: list[dict]) -> dict:
     shown = sorted(counts, key=lambda v: (-counts[v], firsts[v]))[:UNMAPPED_SHOWN]
     return {"mapped": sum(r["mapped"] for r in reports), "dropped": sum(r["dropped"] for r in reports),
             "unmapped": {v: counts[v] for v in shown}, "unmapped_rows": sum(r["unmapped_rows"] for r in reports)}
-
-
-def boundaries(samples: list[list[str]], n: int) -> list[str]:
-    """At most `n - 1` customer ids cutting the sampled ids into ranges of about as many contacts (ascending in
-    the stored order: Python compares strings by code point, as Arrow's sort compares their UTF-8 bytes)."""
-    values = sorted(v for sample in samples for v in sample)
-    return sorted({values[len(values) * i // n] for i in range(1, n)}) if values and n > 1 else []
 
 
 def _by_range(contacts: pd.DataFrame, cuts: list[str]) -> list[pd.DataFrame]:

@@ -12,7 +12,7 @@ summarized there), the folder replacing the previous one only when every part is
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -90,12 +90,20 @@ def in_customer_order(part: pd.DataFrame) -> pd.DataFrame:
 
 def customer_cuts(contacts: dd.DataFrame, npartitions: int) -> list[str]:
     """At most `npartitions - 1` increasing customer ids that cut the contacts into ranges of about equal rows
-    (`by_customer_range`; the anonymous contacts count as after every id): from each part's ids at evenly
-    spaced ranks (row-weighted quantiles, computed on the cluster), merged here."""
-    samples = dask.compute(*[dask.delayed(_id_sample)(piece, SAMPLES * npartitions)
-                             for piece in contacts["customer_id"].to_delayed()])
+    (`by_customer_range`; the anonymous contacts count as after every id): `cuts_of` each part's `id_sample`
+    (computed on the cluster)."""
+    return cuts_of(dask.compute(*[dask.delayed(id_sample)(piece, npartitions)
+                                  for piece in contacts["customer_id"].to_delayed()]), npartitions)
+
+
+IdSample = tuple[list[str], float, int]  # a part's sampled ids, the rows each stands for, its anonymous rows
+
+
+def cuts_of(samples: Iterable[IdSample], npartitions: int) -> list[str]:
+    """The cuts of `customer_cuts` from the parts' `id_sample`s: row-weighted quantiles of the sampled ids."""
+    samples = list(samples)
     ids = np.array([v for values, _, _ in samples for v in values], dtype=object)
-    weights = np.concatenate([np.full(len(values), w) for values, w, _ in samples])
+    weights = np.concatenate([np.full(len(values), w) for values, w, _ in samples]) if samples else np.zeros(0)
     if not len(ids):
         return []
     order = np.argsort(ids, kind="stable")  # (Python's order of str: code points, the UTF-8 bytes' order)
@@ -105,9 +113,10 @@ def customer_cuts(contacts: dd.DataFrame, npartitions: int) -> list[str]:
     return [c for c in dict.fromkeys(ids[after[after < len(ids)]]) if c > ids[0]]
 
 
-def _id_sample(ids: pd.Series, k: int) -> tuple[list[str], float, int]:
-    """A part's customer ids at `k` evenly spaced ranks (all when fewer), the rows each stands for, and its
-    anonymous rows."""
+def id_sample(ids: pd.Series, npartitions: int) -> IdSample:
+    """A part's customer ids at `SAMPLES * npartitions` evenly spaced ranks (all when fewer), the rows each
+    stands for, and its anonymous rows."""
+    k = SAMPLES * npartitions
     present = pa.array(ids.dropna().astype("str").array)
     n = len(present)
     ranks = pc.sort_indices(present).to_numpy()[(np.arange(min(k, n)) * n) // max(min(k, n), 1)]

@@ -23,7 +23,7 @@ from contract.reading import ReadError, expand, read_units
 from contract.schema import EVENTS_MERGED, ContractError
 from engine.config import EngineConfig
 from engine import ingest as engine_ingest
-from engine.ingest import boundaries, ingest_with
+from engine.ingest import ingest_with
 from pipeline import generate
 from pipeline import ingest as ingest_stage
 from pipeline.io import ParquetParts, write_parquet
@@ -240,11 +240,6 @@ def test_unmapped_values_merge_exactly(tmp_path, client):
     counts = list(report["disposition"]["unmapped"].values())
     assert len(set(counts)) < len(counts)  # ties among the shown
     assert "fax" in report["channel"]["unmapped"]
-
-
-def test_boundaries_cut_in_the_stored_order():
-    assert boundaries([["b", "a"], ["d", "c"]], 2) == ["c"]
-    assert boundaries([["x"]], 4) == ["x"] and boundaries([[]], 3) == [] and boundaries([["a", "b"]], 1) == []
 
 
 def test_ingest_stage_on_dask_writes_what_local_writes(raw_dir, params, tmp_path, dask_cfg):

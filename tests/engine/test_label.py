@@ -20,7 +20,7 @@ from contract.config import FilesConfig
 from contract.ingest import ingest
 from base.config import Paths
 from engine.label import label_on_dask, summarized_on_cluster
-from engine.partition import by_customer, by_customer_range, customer_cuts, read_contacts
+from engine.partition import by_customer, by_customer_range, customer_cuts, cuts_of, id_sample, read_contacts
 from labelling.config import LabelConfig
 from labelling.labeller import LABEL_COLUMNS, label_contacts, label_table
 from labelling.measure import data_end, label_figures, summarize
@@ -188,3 +188,14 @@ def test_real_export_fixtures_figures_equal_the_local_engine(name, tmp_path, cli
                                                                   dask_cfg, tmp_path / source)
         _same_figures(dask, here)
         assert no_truth is None and none is None and here[0]["fcr"]["first_contacts"] > 0
+
+
+def test_cuts_of_samples_weigh_each_id_by_the_rows_it_stands_for():
+    """Ingest and the customer partitions cut ranges from the same `cuts_of`: row-weighted, in the stored order,
+    the anonymous rows counted after every id; none for one partition or no ids."""
+    assert cuts_of([(["b", "a"], 1.0, 0), (["d", "c"], 1.0, 0)], 2) == ["c"]
+    assert cuts_of([(["a", "b"], 1.0, 0), (["c", "d"], 3.0, 0)], 2) == ["d"]  # c, d stand for 3 rows each
+    assert cuts_of([(["a", "b", "c", "d"], 1.0, 4)], 2) == []  # half the rows anonymous: the ids in one range
+    assert cuts_of([(["x"], 1.0, 0)], 4) == [] and cuts_of([([], 1.0, 0)], 3) == [] and cuts_of([], 3) == []
+    assert cuts_of([(["a", "b"], 1.0, 0)], 1) == []
+    assert id_sample(pd.Series(["b", None, "a", "c"], dtype="str"), 1) == (["a", "b", "c"], 1.0, 1)
