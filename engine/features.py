@@ -3,14 +3,15 @@
 In: the contacts and labels datasets, the customers and agents tables, the label rules, the `featurize`
 section, the user's extra columns. Out: what the local engine makes (features/builder.py, features/online.py):
 the feature table with the label columns training needs, in the contacts' stored order, handed to the stage's
-writer partition after partition (never whole in this process), its spec, and the online snapshot. How (no
+writer partition after partition (never whole in this process; each partition written to disk by its worker as
+soon as it is made, so that the workers never hold the table either), its spec, and the online snapshot. How (no
 rule is written here):
 - the contacts, joined with their labels, are moved by ranges of the customer id (engine/partition.py: every
   customer's history in one partition, partition i's customers before partition i+1's, so that the partitions
   one after another are the stored order), each partition in stored order with the dataset's categories;
   `builder.prepare` makes each partition's rule inputs, and `rules.row_features` and
   `rules.customer_history` its customer features;
-- each partition's grouping keys are shuffled by reason family, reason code, team and agent, where
+- each partition's grouping keys are shuffled by reason family, reason code, team and agent (one after the other), where
   `rules.group_counts` (and `rules.agent_contacts_today`) run on whole groups, and the results go back by
   customer range to the partition of their contacts;
 - everyone's matured counts: per-second totals of the labelled contacts, summed over partitions, given to
@@ -24,6 +25,7 @@ rule is written here):
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +37,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from distributed import Client, Future
+from distributed import Client, futures_of
 
 from base.config import Paths
 from base.errors import StageStop
 from engine.cluster import dask_client, partition_count, show_progress
 from engine.config import DaskConfig
 from engine.partition import (STORED_ROW, by_customer_range, customer_cuts, dataset_categories, read_contacts,
-                              with_categories)
+                              with_categories, write_summarized)
 from features import rules
 from features.builder import (LABELS_FOR_TRAINING, OPTIONAL_COLUMNS, absent_columns, assemble, prepare, spec_rows,
                               table_spec, with_training_labels)
@@ -173,23 +175,26 @@ def in_stored_order(pieces: list[pd.DataFrame]) -> pd.DataFrame:
 
 @dataclass
 class OnCluster:
-    """The featurize stage's table left on the cluster, one future per customer partition in partition order
-    (see `pieces`), with what the whole table decides, and the online snapshot."""
-    futures: list[Future]
+    """The featurize stage's table as the workers wrote it, one Parquet piece per customer partition in partition
+    order (see `pieces`), with what the whole table decides, and the online snapshot."""
+    paths: list[Path]
+    dtypes: list[pd.Series]  # each piece's dtypes as made (Parquet loses some: a category column with no category)
     categories: dict[str, list]  # the table's categories of each categorical column (`unified_categories`)
     spec: FeatureSpec
     snapshot: dict[str, pd.DataFrame]
     last_row: int = -1
 
     def pieces(self) -> Iterator[pd.DataFrame]:
-        """The table's rows, partition after partition (the stored order), each fetched when asked for and
-        released on the cluster once taken: only the piece in hand is held here."""
-        while self.futures:
-            yield self._taken(self.futures.pop(0))
+        """The table's rows, partition after partition (the stored order), each read when asked for and its
+        file removed once taken: only the piece in hand is held here."""
+        while self.paths:
+            path, dtypes = self.paths.pop(0), self.dtypes.pop(0)
+            piece = pd.read_parquet(path)
+            path.unlink()
+            changed = {c: t for c, t in dtypes.items() if piece[c].dtype != t}
+            yield self._checked(piece.astype(changed) if changed else piece)
 
-    def _taken(self, future: Future) -> pd.DataFrame:
-        piece = future.result()
-        future.release()
+    def _checked(self, piece: pd.DataFrame) -> pd.DataFrame:
         rows = piece[STORED_ROW].to_numpy()
         if len(rows) and rows[0] <= self.last_row:
             raise StageStop("the contacts dataset (paths.contacts) is not in the stored order ingest writes it in "
@@ -198,12 +203,22 @@ class OnCluster:
         return with_categories(piece.drop(columns=STORED_ROW), self.categories)
 
 
+def _write_piece(piece: pd.DataFrame, path: Path) -> None:
+    piece.to_parquet(path, index=False)
+
+
+def _summary(piece: pd.DataFrame) -> tuple[tuple[dict[str, list], pd.DataFrame], int, pd.Series]:
+    return piece_summary(piece), len(piece), piece.dtypes
+
+
 def featurize_on_dask(client: Client, contacts: dd.DataFrame, labels: dd.DataFrame, customers: pd.DataFrame,
                       agents: pd.DataFrame, label: LabelConfig, cfg: FeaturizeConfig,
-                      extras: dict[str, ExtraColumn] | None, categorical: list[str], npartitions: int) -> OnCluster:
-    """The stage's table on the cluster (features and the label columns training needs, per customer partition
-    in stored order), its spec and the snapshot, from `contacts` read with `stored_row` and `labels` (the
-    columns `LABELS`, categorical ones read as such); see the module docstring."""
+                      extras: dict[str, ExtraColumn] | None, categorical: list[str], npartitions: int,
+                      pieces: Path) -> OnCluster:
+    """The stage's table written by the workers in `pieces` (a folder every worker and this process see; features
+    and the label columns training needs, one Parquet file per customer partition, in stored order), its spec and
+    the snapshot, from `contacts` read with `stored_row` and `labels` (the columns `LABELS`, categorical ones
+    read as such); see the module docstring."""
     window_days = label.window_days
     categories = dataset_categories(contacts, [c for c in categorical if c in contacts.columns])
     categories |= dataset_categories(labels, [c for c in labels.columns if isinstance(labels[c].dtype,
@@ -214,9 +229,15 @@ def featurize_on_dask(client: Client, contacts: dd.DataFrame, labels: dd.DataFra
     keys = parts.map_partitions(grouping_keys, *side, meta=grouping_keys(parts._meta, customers, agents)).persist()
     overall = keys.map_partitions(per_second_totals, meta=per_second_totals(keys._meta)).compute()
     overall = overall.groupby(level="t").sum()  # (sorted by time)
-    grouped = [by_customer_range(keys.shuffle(on=rules.GROUPINGS[g][0], npartitions=npartitions, ignore_index=True)
-               .map_partitions(grouped_counts, g, window_days, meta=grouped_counts(keys._meta, g, window_days)), cuts)
-               for g in GROUPED]
+    grouped = []
+    for g in GROUPED:  # one shuffle at a time: at 30M contacts the four at once took a worker past its memory
+        counted = by_customer_range(keys.shuffle(on=rules.GROUPINGS[g][0], npartitions=npartitions,
+                                                 ignore_index=True)
+                                    .map_partitions(grouped_counts, g, window_days,
+                                                    meta=grouped_counts(keys._meta, g, window_days)), cuts).persist()
+        show_progress(f"{g} histories of {npartitions} partitions", futures_of(counted))
+        grouped.append(counted)
+    del keys  # (released on the cluster: everything made of it is held)
     optional = [c for c in OPTIONAL_COLUMNS if c in contacts.columns]
     empty = {c for c, none in parts[optional].isna().all().compute().items() if none} if optional else set()
     latest = max((m for m in dask.compute(*[dask.delayed(lambda p: p["started_at"].max())(piece)
@@ -226,19 +247,19 @@ def featurize_on_dask(client: Client, contacts: dd.DataFrame, labels: dd.DataFra
     tasks = [dask.delayed(table_partition)(piece, [g[i] for g in (gg.to_delayed() for gg in grouped)],
                                            overall_f, *side, window_days, cfg, extras)
              for i, piece in enumerate(parts.to_delayed())]
-    shares = [dask.delayed(snapshot_partition)(piece, label, as_of) for piece in parts.to_delayed()]
-    futures = client.compute(tasks)
-    show_progress(f"features of {len(futures)} customer partitions", futures)
-    shares, summaries, rows = client.gather([client.compute(shares), client.map(piece_summary, futures),
-                                             client.map(len, futures)])
+    shares = client.compute([dask.delayed(snapshot_partition)(piece, label, as_of) for piece in parts.to_delayed()])
+    written = write_summarized(tasks, pieces, _write_piece, _summary)  # each piece to disk as soon as it is made
+    shares = client.gather(shares)
+    rows = [n for _, n, _ in written]
     sums = group_sums({g: pd.concat([s[0][g] for s in shares], ignore_index=True) for g in rules.GROUPINGS})
     snapshot = keyed_counts(sums) | {"history": in_stored_order([s[1] for s in shares]),
                                      "meta": snapshot_meta(label, as_of)}
-    table_categories = unified_categories([c for c, _ in summaries], rows)
-    summary = pd.concat([with_categories(s, table_categories) for _, s in summaries], ignore_index=True)
+    table_categories = unified_categories([c for (c, _), _, _ in written], rows)
+    summary = pd.concat([with_categories(s, table_categories) for (_, s), _, _ in written], ignore_index=True)
     absent = absent_columns(set(contacts.columns) - {STORED_ROW}, empty, extras)
-    log.info("features of %d contacts made on dask in %d customer partitions", sum(rows), len(futures))
-    return OnCluster(futures, table_categories, table_spec(summary, window_days, extras, absent), snapshot)
+    log.info("features of %d contacts made on dask in %d customer partitions", sum(rows), len(rows))
+    return OnCluster(sorted(Path(pieces).glob("part-*.parquet")), [d for _, _, d in written], table_categories,
+                     table_spec(summary, window_days, extras, absent), snapshot)
 
 
 def categorical_columns(path: str | Path, columns: list[str]) -> list[str]:
@@ -255,12 +276,18 @@ def featurized_on_cluster(cfg: FeaturizeConfig, label: LabelConfig, dask_cfg: Da
                           write: Callable[[Iterable[pd.DataFrame], str], Written]
                           ) -> tuple[Written, FeatureSpec, dict[str, pd.DataFrame]]:
     """The featurize stage on the cluster of `dask_cfg`: the contacts and labels datasets read there, the
-    table made per partition and handed to `write(pieces, paths.features)` partition after partition, in
-    the contacts' stored order. Returns what `write` returns, the table's spec and the online snapshot."""
-    with dask_client(dask_cfg) as client:
-        contacts = read_contacts(paths.contacts, columns, categorical, numbered=True)
-        labels = read_contacts(paths.labels, LABELS, categorical_columns(paths.labels, LABELS))
-        made = featurize_on_dask(client, contacts, labels, customers, agents, label, cfg, extras, categorical,
-                                 partition_count(client, dask_cfg))
+    table made per partition, each written by its worker to a Parquet piece in `<features>.pieces/` as soon as
+    it is made (the workers hold no finished partition), then handed to `write(pieces, paths.features)` piece
+    after piece, in the contacts' stored order, each read here when its turn comes and removed. Returns what
+    `write` returns, the table's spec and the online snapshot."""
+    pieces = Path(paths.features).with_name(Path(paths.features).name + ".pieces")
+    try:
+        with dask_client(dask_cfg) as client:
+            contacts = read_contacts(paths.contacts, columns, categorical, numbered=True)
+            labels = read_contacts(paths.labels, LABELS, categorical_columns(paths.labels, LABELS))
+            made = featurize_on_dask(client, contacts, labels, customers, agents, label, cfg, extras, categorical,
+                                     partition_count(client, dask_cfg), pieces)
         written = write(made.pieces(), paths.features)
+    finally:
+        shutil.rmtree(pieces, ignore_errors=True)
     return written, made.spec, made.snapshot

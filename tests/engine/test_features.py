@@ -51,10 +51,11 @@ def both_engines(contacts: pd.DataFrame, customers: pd.DataFrame, agents: pd.Dat
     made = featurize_on_dask(
         client, read_contacts(contacts_path, columns, CATEGORICAL, numbered=True),
         read_contacts(folder / "labels", LABELS, categorical_columns(folder / "labels", LABELS)), customers, agents,
-        label, cfg, extras, CATEGORICAL, 6)
+        label, cfg, extras, CATEGORICAL, 6, folder / "features.pieces")
+    assert sorted((folder / "features.pieces").glob("part-*.parquet")) == made.paths  # the workers wrote each piece
     path, checksums = folder / "features.parquet", folder / "features.checksums.json"
     write_checksums(write_parquet_pieces(made.pieces(), path), path, checksums)
-    assert not made.futures  # every partition taken, and released on the cluster
+    assert not made.paths and not list((folder / "features.pieces").iterdir())  # every piece taken, and removed
     assert read_json(checksums)["columns"] == column_checksums(table) and read_json(checksums)["rows"] == len(table)
     write_parquet(table, folder / "local.parquet")  # what train reads of the local engine's table
     assert path.read_bytes() == (folder / "local.parquet").read_bytes()
@@ -131,7 +132,8 @@ def test_contacts_not_in_stored_order_stop_the_stage(synthetic, tmp_path, client
     write_parquet_parts(labels[["contact_id", *LABEL_COLUMNS]], tmp_path / "labels")
     made = featurize_on_dask(client, read_contacts(path, columns, CATEGORICAL, numbered=True),
                              read_contacts(tmp_path / "labels", LABELS, ["status"]), customers, agents,
-                             LabelConfig.default(), FeaturizeConfig.default(), None, CATEGORICAL, 6)
+                             LabelConfig.default(), FeaturizeConfig.default(), None, CATEGORICAL, 6,
+                             tmp_path / "pieces")
     with pytest.raises(StageStop, match="dvc repro ingest"):
         write_parquet_pieces(made.pieces(), tmp_path / "features.parquet")
     assert not list(tmp_path.glob("features*"))
