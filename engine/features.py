@@ -43,8 +43,8 @@ from base.config import Paths
 from base.errors import StageStop
 from engine.cluster import dask_client, partition_count, show_progress
 from engine.config import DaskConfig
-from engine.partition import (STORED_ROW, by_customer_range, customer_cuts, dataset_categories, read_contacts,
-                              with_categories, write_summarized)
+from engine.partition import (PARTITION, STORED_ROW, by_customer_range, customer_cuts, customer_partition,
+                              dataset_categories, read_contacts, to_partitions, with_categories, write_summarized)
 from features import rules
 from features.builder import (LABELS_FOR_TRAINING, OPTIONAL_COLUMNS, absent_columns, assemble, prepare, spec_rows,
                               table_spec, with_training_labels)
@@ -75,23 +75,25 @@ def _stored_order(part: pd.DataFrame, categories: dict[str, list]) -> pd.DataFra
     return with_categories(part.sort_values(STORED_ROW, kind="stable").reset_index(drop=True), categories)
 
 
-def grouping_keys(part: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame) -> pd.DataFrame:
+def grouping_keys(part: pd.DataFrame, customers: pd.DataFrame, agents: pd.DataFrame, cuts: list[str]) -> pd.DataFrame:
     """Per contact of a customer partition: what the grouped counts need (its raw keys, the team its agent's
-    where the contact names none, start in seconds, label flags)."""
+    where the contact names none, start in seconds, label flags), its stored row and its customer's partition
+    (numbers, not ids: at 30M contacts the ids' text in the four groupings' copies took the workers' memory)."""
     p = prepare(part, part, customers, agents)
     c, x = p.contacts, p.inputs
-    return pd.DataFrame({"contact_id": c["contact_id"].array, "customer_id": c["customer_id"].array, "t": x.t,
+    home = customer_partition(part[["customer_id"]], cuts)[PARTITION].to_numpy(np.int32)
+    return pd.DataFrame({STORED_ROW: part[STORED_ROW].to_numpy(), PARTITION: home, "t": x.t,
                          "labelled": x.labelled, "repeated": x.repeated, "reason_family": c["reason_family"].array,
                          "reason_code": c["reason_code"].array, "team": p.team.array, "agent_id": p.agent.array})
 
 
 def grouped_counts(keys: pd.DataFrame, grouping: str, window_days: float) -> pd.DataFrame:
     """The matured counts of a partition holding whole groups of `grouping` (agent: also agent x family and
-    the agent's contacts today), per contact_id (with customer_id, to go back to its customer's partition)."""
+    the agent's contacts today), per stored row (with its customer's partition, to go back there)."""
     t, labelled, repeated = keys["t"].to_numpy(), keys["labelled"].to_numpy(), keys["repeated"].to_numpy()
     window = rules.window_seconds(window_days)
     group = group_codes(keys[rules.GROUPINGS[grouping][0]])
-    out = {"contact_id": keys["contact_id"].array, "customer_id": keys["customer_id"].array}
+    out = {STORED_ROW: keys[STORED_ROW].to_numpy(), PARTITION: keys[PARTITION].to_numpy()}
     index = GroupIndex.build(group, t, margin=rules.longest_lookback(window_days)) if grouping == "agent" else None
     out[f"{grouping}_events"], out[f"{grouping}_trials"] = rules.group_counts(group, t, labelled, repeated, window,
                                                                              index=index)
@@ -111,13 +113,14 @@ def per_second_totals(keys: pd.DataFrame) -> pd.DataFrame:
 def featurize_partition(part: pd.DataFrame, grouped: list[pd.DataFrame], overall: pd.DataFrame,
                         customers: pd.DataFrame, agents: pd.DataFrame, window_days: float, cfg: FeaturizeConfig,
                         extras: dict[str, ExtraColumn] | None) -> pd.DataFrame:
-    """The features of a customer partition (with `stored_row`), its grouped counts joined back by contact_id."""
+    """The features of a customer partition (with `stored_row`), its grouped counts joined back by stored row."""
     p = prepare(part, part, customers, agents)
     x = p.inputs
-    joined = pd.concat([g.drop(columns="customer_id").set_index("contact_id") for g in grouped], axis=1)
-    if len(joined) != len(part) or not p.contacts["contact_id"].isin(joined.index).all():
+    joined = pd.concat([g.set_index(STORED_ROW) for g in grouped], axis=1)
+    rows = part[STORED_ROW].to_numpy()
+    if len(joined) != len(part) or not joined.index.isin(rows).all():
         raise RuntimeError("grouped counts did not come back to their customer's partition")
-    joined = joined.reindex(p.contacts["contact_id"])
+    joined = joined.reindex(rows)
     f = rules.row_features(x)
     history, customer = rules.customer_history(x, window_days)
     f.update(history)
@@ -226,16 +229,17 @@ def featurize_on_dask(client: Client, contacts: dd.DataFrame, labels: dd.DataFra
     cuts = customer_cuts(contacts, npartitions)
     parts = by_customer_in_stored_order(contacts, labels, cuts, categories).persist()
     side = client.scatter([customers, agents], broadcast=True)
-    keys = parts.map_partitions(grouping_keys, *side, meta=grouping_keys(parts._meta, customers, agents)).persist()
+    keys = parts.map_partitions(grouping_keys, *side, cuts,
+                                meta=grouping_keys(parts._meta, customers, agents, cuts)).persist()
     overall = keys.map_partitions(per_second_totals, meta=per_second_totals(keys._meta)).compute()
     overall = overall.groupby(level="t").sum()  # (sorted by time)
     grouped = []
     for g in GROUPED:  # one shuffle at a time: at 30M contacts the four at once took a worker past its memory
-        counted = by_customer_range(keys.shuffle(on=rules.GROUPINGS[g][0], npartitions=npartitions,
-                                                 ignore_index=True)
-                                    .map_partitions(grouped_counts, g, window_days,
-                                                    meta=grouped_counts(keys._meta, g, window_days)), cuts).persist()
-        show_progress(f"{g} histories of {npartitions} partitions", futures_of(counted))
+        meta = grouped_counts(keys._meta, g, window_days)
+        counted = keys.shuffle(on=rules.GROUPINGS[g][0], npartitions=npartitions, ignore_index=True).map_partitions(
+            grouped_counts, g, window_days, meta=meta)
+        counted = to_partitions(counted, len(cuts) + 1, meta.drop(columns=PARTITION)).persist()
+        show_progress(f"{g} histories of {len(cuts) + 1} partitions", futures_of(counted))
         grouped.append(counted)
     del keys  # (released on the cluster: everything made of it is held)
     optional = [c for c in OPTIONAL_COLUMNS if c in contacts.columns]

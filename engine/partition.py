@@ -137,11 +137,16 @@ def customer_partition(part: pd.DataFrame, cuts: list[str]) -> pd.DataFrame:
 def by_customer_range(frame: dd.DataFrame, cuts: list[str]) -> dd.DataFrame:
     """`len(cuts) + 1` partitions of `frame` (any frame with `customer_id`) by ranges of the customer id:
     partition i holds the customers from cut i - 1 (included) to cut i, the anonymous ones in the last; the
-    rows of a partition in no particular order, the index meaningless. (Dask's shuffle to known divisions, on
-    the partition number.)"""
+    rows of a partition in no particular order, the index meaningless."""
     keyed = frame.map_partitions(customer_partition, cuts, meta=customer_partition(frame._meta, cuts))
-    moved = keyed.set_index(PARTITION, divisions=list(range(len(cuts) + 2)))
-    return moved.map_partitions(lambda part: part.reset_index(drop=True), meta=frame._meta)
+    return to_partitions(keyed, len(cuts) + 1, frame._meta)
+
+
+def to_partitions(keyed: dd.DataFrame, n: int, meta: pd.DataFrame) -> dd.DataFrame:
+    """`n` partitions of the rows of `keyed`, each row in the partition its `PARTITION` column names (dropped);
+    the rows of a partition in no particular order, the index meaningless. (Dask's shuffle to known divisions.)"""
+    moved = keyed.set_index(PARTITION, divisions=list(range(n + 1)))
+    return moved.map_partitions(lambda part: part.reset_index(drop=True), meta=meta)
 
 
 def by_customer(contacts: dd.DataFrame, npartitions: int) -> dd.DataFrame:
