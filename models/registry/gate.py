@@ -29,7 +29,8 @@ from models.config import GateConfig
 EPS = 1e-7
 SIMPLE_BASELINES = ("overall_rate", "reason_rate", "frequent_caller", "previous_outcome")
 LOGISTIC = "logistic_regression"
-CHUNK = 64  # resamples per block: bounds memory at CHUNK x test rows
+CHUNK = 64  # resamples per block at most
+CELLS = 1 << 26  # resample counts per block at most (256 MB of int32): bounds memory on large test windows
 
 
 def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -75,14 +76,19 @@ def weighted_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarra
 
 
 def resample_weights(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Seeded bootstrap resamples of n rows (n draws with replacement each) as count matrices, a block at a
-    time (memory: CHUNK x n counts)."""
+    """Seeded bootstrap resamples of n rows (n draws with replacement each) as count matrices, a block of at most
+    CHUNK resamples and CELLS counts at a time (at 30M contacts, blocks of 64 over the 3.9M-row test window took
+    train to 13 GB). Each resample's draws are made alone: the same stream as a block drawn at once, so the
+    resamples do not depend on the block size."""
     rng = np.random.default_rng(seed)
+    block = max(1, min(CHUNK, CELLS // max(n, 1)))
     left = resamples
     while left > 0:
-        b = min(CHUNK, left)
-        draws = rng.integers(0, n, size=(b, n))
-        yield np.stack([np.bincount(r, minlength=n) for r in draws]).astype(np.int32)
+        b = min(block, left)
+        counts = np.empty((b, n), dtype=np.int32)
+        for i in range(b):
+            counts[i] = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        yield counts
         left -= b
 
 

@@ -106,3 +106,22 @@ def test_bootstrap_draws_equal_a_resample_by_resample_reference():
             w = weights[b]
             assert got[name][b, 0] == pytest.approx(log_loss(y, np.clip(s, 1e-7, 1 - 1e-7), sample_weight=w), rel=1e-12)
             assert got[name][b, 1] == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+
+
+def test_resamples_do_not_depend_on_the_block_size(monkeypatch):
+    """Large test windows are resampled in smaller blocks (gate.CELLS): the same resamples, and the same draws,
+    as in blocks of CHUNK."""
+    from models.registry import gate
+
+    y, p_model, baselines = _data(n=500, seed=5)
+    scores = {"model": p_model, **{n: np.asarray(b, dtype=float) for n, b in baselines.items()}}
+    ll = {n: gate.row_log_loss(y, s) for n, s in scores.items()}
+    cfg = GateConfig.default(resamples=70, seed=9)
+    whole = np.concatenate(list(gate.resample_weights(len(y), cfg.resamples, cfg.seed)))
+    draws = gate.bootstrap_draws(y, scores, ll, cfg)
+    monkeypatch.setattr(gate, "CELLS", 3 * len(y))
+    blocks = list(gate.resample_weights(len(y), cfg.resamples, cfg.seed))
+    assert [len(b) for b in blocks] == [3] * 23 + [1]
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    for name, d in gate.bootstrap_draws(y, scores, ll, cfg).items():
+        np.testing.assert_allclose(d, draws[name], rtol=1e-12)
