@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import logging
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 import pytest
 from distributed import LocalCluster
 
-from engine.cluster import computed, dask_client, partition_count, worker_memory_limit
+from engine.cluster import EARLY_SPILL, computed, dask_client, partition_count, worker_memory_limit
 from engine.config import DaskConfig
 
 
@@ -40,6 +41,10 @@ def test_distributed_quieted_by_level_and_handlers_left_alone(processes):
         with dask_client(cfg) as client:
             assert client.submit(lambda x: x + 1, 1).result() == 2
             assert handler.level == logging.NOTSET and distributed_log.getEffectiveLevel() == logging.WARNING
+            spill = client.run(lambda dask_worker: (dask_worker.memory_manager.memory_target_fraction,
+                                                    dask_worker.memory_manager.memory_spill_fraction))
+            assert list(spill.values()) == [(EARLY_SPILL["distributed.worker.memory.target"],
+                                             EARLY_SPILL["distributed.worker.memory.spill"])]  # in worker processes too
             distributed_log.warning("still shown")
     finally:
         distributed_log.removeHandler(handler)
@@ -54,6 +59,7 @@ def test_running_cluster_joined_by_address():
         with dask_client(cfg) as client:
             assert client.scheduler.address == cluster.scheduler_address
             assert partition_count(client, cfg) == 2  # the cluster's one worker, not n_workers
+            assert dask.config.get("distributed.worker.memory.target") == 0.6  # a joined cluster's settings its own
         assert cluster.status.name == "running"  # joined, not owned: left running
 
 
