@@ -166,7 +166,6 @@ def test_online_features_equal_batch_features(small_centre):
     batch features (every routing feature, categoricals as the model's codes)."""
     from features.online import online_snapshot
     from features.online_state import OnlineState
-    from models.scoring import model_frame
 
     contacts, customers, agents = small_centre
     batch = _features(contacts, customers, agents)
@@ -183,20 +182,28 @@ def test_online_features_equal_batch_features(small_centre):
         labels = label_contacts(before, LabelConfig.default(window_days=7, as_of=str(T)))
         state = OnlineState(online_snapshot(before, labels, LabelConfig.default(window_days=7), T), customers, agents,
                             spec, FeaturizeConfig.default())
-        request = {"customer_id": str(k["customer_id"]), "channel": str(k["channel"]),
-                   "reason_code": str(k["reason_code"]), "reason_family": str(k["reason_family"]),
-                   "agent_id": str(k["agent_id"]), "team": None, "started_at": int(T.timestamp()),
-                   "wait_s": None if pd.isna(k["wait_s"]) else float(k["wait_s"])}
-        online = state.features([request])[0]
-        want = model_frame(batch.loc[[k["contact_id"]]], spec).iloc[0]
-        for j, name in enumerate(spec["model_features"]):
-            b = want[name]
-            if name in state.codes:
-                b = np.nan if pd.isna(b) else state.codes[name][str(b)]
-            if pd.isna(b):
-                assert np.isnan(online[j]), (k["contact_id"], name, online[j], b)
-            else:
-                assert online[j] == pytest.approx(float(b), rel=1e-6), (k["contact_id"], name, online[j], b)
+        assert_online_equals_batch(state, k, batch, spec)
+
+
+def assert_online_equals_batch(state, k: pd.Series, batch: pd.DataFrame, spec: dict) -> None:
+    """The service's features of contact `k` (a request made of its columns, arriving at its start) are its
+    batch features (`batch` indexed by contact_id), every routing feature, categoricals as the model's codes."""
+    from models.scoring import model_frame
+
+    request = {"customer_id": str(k["customer_id"]), "channel": str(k["channel"]),
+               "reason_code": str(k["reason_code"]), "reason_family": str(k["reason_family"]),
+               "agent_id": str(k["agent_id"]), "team": None, "started_at": int(k["started_at"].timestamp()),
+               "wait_s": None if pd.isna(k["wait_s"]) else float(k["wait_s"])}
+    online = state.features([request])[0]
+    want = model_frame(batch.loc[[k["contact_id"]]], spec).iloc[0]
+    for j, name in enumerate(spec["model_features"]):
+        b = want[name]
+        if name in state.codes:
+            b = np.nan if pd.isna(b) else state.codes[name][str(b)]
+        if pd.isna(b):
+            assert np.isnan(online[j]), (k["contact_id"], name, online[j], b)
+        else:
+            assert online[j] == pytest.approx(float(b), rel=1e-6), (k["contact_id"], name, online[j], b)
 
 
 def test_the_spec_of_a_table_in_pieces_comes_from_their_spec_rows(small_centre):
