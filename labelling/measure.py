@@ -35,11 +35,21 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = 0.95) -
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
+WEIGHT = "n_contacts"  # contacts a row stands for, in counted contacts (report/counts.py); absent: one each
+
+
+def weights(rows: pd.DataFrame) -> np.ndarray:
+    """How many contacts each row stands for: its `WEIGHT`, else one (a contact)."""
+    return rows[WEIGHT].to_numpy(dtype=np.int64) if WEIGHT in rows.columns else np.ones(len(rows), dtype=np.int64)
+
+
 def first_contacts(labelled: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """The FCR population: labelled (matured, not excluded) first contacts of an episode, with a
-    boolean `resolved`; only `columns` (default all) are carried, since this can be millions of rows."""
+    boolean `resolved`; only `columns` (default all) are carried, since this can be millions of rows (and the
+    count of contacts each row stands for, `WEIGHT`, when the rows are counts)."""
     mask = ((labelled["status"] == "labelled") & labelled["is_first_contact"]).to_numpy()
-    keep = labelled if columns is None else labelled[[c for c in columns if c in labelled.columns]]
+    wanted = None if columns is None else [c for c in [*columns, WEIGHT] if c in labelled.columns]
+    keep = labelled if wanted is None else labelled[list(dict.fromkeys(wanted))]
     out = keep[mask]
     return out.assign(resolved=~labelled["repeated"].fillna(True).to_numpy(dtype=bool)[mask])
 
@@ -52,9 +62,10 @@ def _counts(values: np.ndarray | list, counts: np.ndarray | list, dtype: object 
 def first_contact_counts(fc: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """First contacts and resolved ones (of `first_contacts`) by the values of `by` (one row "all" without):
     the additive counts behind `fcr_table`. Grouped on integer codes: cheap for millions of contacts."""
-    resolved = fc["resolved"].to_numpy()
+    w = weights(fc)
+    resolved = np.where(fc["resolved"].to_numpy(dtype=bool), w, 0)
     if by is None:
-        return pd.DataFrame({"first_contacts": _counts(["all"], [len(fc)]),
+        return pd.DataFrame({"first_contacts": _counts(["all"], [int(w.sum())]),
                              "resolved": _counts(["all"], [int(resolved.sum())])})
     col = fc[by]
     if isinstance(col.dtype, pd.CategoricalDtype):
@@ -62,7 +73,7 @@ def first_contact_counts(fc: pd.DataFrame, by: str | None = None) -> pd.DataFram
     else:
         codes, uniques = pd.factorize(col.to_numpy(), sort=True)
     keep = codes >= 0
-    size = np.bincount(codes[keep], minlength=len(uniques))
+    size = np.bincount(codes[keep], weights=w[keep], minlength=len(uniques)).astype(np.int64)
     res = np.bincount(codes[keep], weights=resolved[keep], minlength=len(uniques)).astype(np.int64)
     present = size > 0
     values = np.asarray(uniques, dtype=object)[present]

@@ -30,6 +30,7 @@ from models.scoring import model_frame
 from report.config import ReportConfig
 from report import measures as ms
 from report.charts import Bars, Lines, Scatter, Strips, img
+from report.counts import ContactCounts
 from report.coverage import coming_back_sentence, coverage_sentence, coverage_table
 from report.html import render, table
 from report.feature_rows import FeatureRows, max_of
@@ -262,12 +263,13 @@ def signal_section(sv: dict, signal: dict | None = None) -> dict:
     return _section("survey", w.title, intro, blocks)
 
 
-def not_in_data(c: pd.DataFrame, inp: ReportInputs, cmp: dict, cfg: ReportConfig, has_agents: bool) -> list[str]:
+def not_in_data(counts: ContactCounts, inp: ReportInputs, cmp: dict, cfg: ReportConfig, has_agents: bool
+                ) -> list[str]:
     """What this export could not support, and what would enable it (columns shown as code)."""
-    out = []
+    out, c = [], counts.rows
 
     def missing(col: str) -> bool:
-        return col not in c.columns or not c[col].notna().any()
+        return not counts.has(col)
 
     if missing("agent_id"):
         out.append("Agent scorecards and the coaching list: add an agent column (<code>agent_id</code>) to the export.")
@@ -637,7 +639,7 @@ class Findings:
 
     inp: ReportInputs
     cfg: ReportConfig
-    contacts: pd.DataFrame
+    contacts: pd.DataFrame  # the contacts' counts (report/counts.py `ContactCounts.rows`)
     timezone: str
     segments: list[str]
     overall: pd.DataFrame
@@ -674,7 +676,7 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     actions = actions_this_week(found)
     summary_sec, movers_text = summary_section(found.cmp, found.movers, actions)
     coverage = coverage_sentence(inp.ingest, inp.label)
-    missing = not_in_data(found.contacts, inp, found.cmp, cfg, found.has_agents)
+    missing = not_in_data(inp.counts, inp, found.cmp, cfg, found.has_agents)
     sections = {
         "summary": summary_sec,
         "coverage": coverage_section(inp, coverage),
@@ -703,8 +705,10 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
 
 
 def measure(inp: ReportInputs, cfg: ReportConfig) -> Findings:
-    c, sig, floor = inp.contacts, cfg.significance, cfg.min_segment_contacts
+    c, sig, floor = inp.counts.rows, cfg.significance, cfg.min_segment_contacts
     tz = cfg.timezone or "UTC"
+    if inp.counts.timezone != tz:
+        raise ValueError(f"the contacts were counted by day in {inp.counts.timezone}, the report cuts months in {tz}")
     rules = inp.label.get("rules", {})
     cal = ms.Calendar.of(c, tz, float(rules.get("window_days", 0)), rules.get("as_of"), floor)
     segs = [s for s in SEGMENT_WORDS if s in c.columns and c[s].notna().any()]
@@ -717,7 +721,7 @@ def measure(inp: ReportInputs, cfg: ReportConfig) -> Findings:
     reasons, period = ms.monthly_reasons(c, inp.reason_names, cfg.top_reasons, cal)
     tw = ms.team_weeks(c, cfg.team_targets, cfg.fcr_target, cfg.weeks_shown, floor, sig, tz)
     switching = (
-        ms.channel_switching(c) if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
+        inp.counts.switching if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
     )
     sv = ms.signal_agreement(c, "channel" if "channel" in segs else None, sig)
     transfers = fcr_by_count(c, "transfers") if "transfers" in c and c["transfers"].notna().any() else None
@@ -980,10 +984,10 @@ def drivers_section(found: Findings) -> dict:
 
 def _no_scorecards(found: Findings) -> str:
     """Why there are no scorecards (nor a coaching list)."""
-    c, m, cfg = found.contacts, found.inp.model, found.cfg
+    m, cfg = found.inp.model, found.cfg
     why = (
         "the export has no agent column"
-        if "agent_id" not in c or not c["agent_id"].notna().any()
+        if not found.inp.counts.has("agent_id")
         else no_model_words(found.inp)
         if m is None
         else "no case-mix model was trained on this data"

@@ -1,8 +1,9 @@
 """What the report reads: the outputs of ingest, label, train and explain, gathered in one object.
 
 In: the paths section and the report section (for the optional reason-names file). Out: `ReportInputs`
-(tables and dicts only; nothing is fitted or computed here; the feature table is not read here but by the
-sections that need a few of its columns or rows, report/feature_rows.py). Outputs a real export may lack (no model
+(tables and dicts only; nothing is fitted here; the contacts are kept as their counts, report/counts.py; the
+feature table is not read here but by the sections that need a few of its columns or rows,
+report/feature_rows.py). Outputs a real export may lack (no model
 trained, no after-contact model, no truth files) are None, and the report says what it left out.
 """
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from contract.reading import read_side_table
 from models.model_files import SavedModel, is_no_model, load_model
 from models.measures import capture_at
+from report.counts import ContactCounts, contact_counts
 from report.feature_rows import FeatureRows
 from report.routing import load_routing
 from base.config import Paths
@@ -40,6 +42,7 @@ CONTACT_COLUMNS = [
     "resolution_signal",
 ]
 CATEGORICAL = ["channel", "reason_code", "reason_family", "team"]
+PRESENT = ["agent_id"]  # besides what the figures split on: what the report only says the export has or lacks
 # Label columns the report uses (labelling/labeller.py LABEL_COLUMNS has more: merged_into, repeat_source and
 # next_contact_delay_s are the label stage's own).
 REPORT_LABEL_COLUMNS = ["status", "repeated", "tracking_repeated", "excluded_reason", "episode_id", "contact_seq",
@@ -68,7 +71,7 @@ class ModelOutputs:
 @dataclass
 class ReportInputs:
     label: dict  # metrics/label.json
-    contacts: pd.DataFrame  # every contact with its label columns (status, repeated, episode_id, ...)
+    counts: ContactCounts  # the contacts with their labels, counted by day and by what the figures split on
     table: pd.DataFrame | FeatureRows  # the feature table: read by columns and row groups (report/feature_rows.py)
     model: ModelOutputs | None
     reason_names: dict[str, str]  # reason_code: name (empty: show the codes)
@@ -181,10 +184,18 @@ def outcome_signal(paths: Paths) -> dict | None:
     return json.loads(path.read_text()).get("outcome_signal") if path.exists() else None
 
 
-def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, tracking_uri: str) -> ReportInputs:
+def count_contacts(paths: Paths, tz: str) -> ContactCounts:
+    """The local engine's counts: the contacts and labels read whole (their few columns), counted at once."""
+    return contact_counts(load_contacts(paths), tz, PRESENT)
+
+
+def load_report_inputs(paths: Paths, cfg: ReportConfig, model_name: str, tracking_uri: str,
+                       counts: ContactCounts | None = None) -> ReportInputs:
+    """What the report reads; `counts`: the contacts' counts when made elsewhere (on a cluster), else counted
+    here in the report's zone (`count_contacts`)."""
     return ReportInputs(
         label=json.loads((Path(paths.metrics_dir) / "label.json").read_text()),
-        contacts=load_contacts(paths),
+        counts=counts if counts is not None else count_contacts(paths, cfg.timezone or "UTC"),
         table=FeatureRows(paths.features),
         model=load_model_outputs(paths, model_name, tracking_uri),
         reason_names=load_reason_names(cfg.reason_names or _synthetic_names(paths)),

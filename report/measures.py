@@ -2,8 +2,9 @@
 biggest movers, monthly top reasons of unresolved contacts, team x week against targets, channel
 switching, survey (or the user's resolution signal) against repeat tracking.
 
-In: the contacts joined with their labels (report/inputs.py) and plain arguments. Out: DataFrames and
-dicts. Pure. Every rate comes with its counts; a figure that cannot be computed is None with the reason,
+In: the contacts joined with their labels, or their counts (report/counts.py: rows standing for several
+contacts, with their number in `labelling.measure.WEIGHT`; every figure counts contacts, not rows), and plain
+arguments. Channel switching needs the contacts themselves (their episodes). Out: DataFrames and dicts. Pure. Every rate comes with its counts; a figure that cannot be computed is None with the reason,
 never NaN. Months and weeks (from Monday) are cut in the report's time zone (`Calendar.tz`). The headline
 period is the latest month whose outcomes are all known and that holds enough first contacts (`periods`).
 """
@@ -19,7 +20,7 @@ from base.frames import per_category, per_value
 from scipy.stats import chi2_contingency, norm
 
 from contract.schema import NO_AGENT_CHANNELS
-from labelling.measure import first_contacts, wilson_interval
+from labelling.measure import first_contacts, weights, wilson_interval
 
 SEGMENT_WORDS = {"reason_family": "reason family", "channel": "channel", "team": "team"}
 
@@ -114,7 +115,8 @@ def outcome_horizon(contacts: pd.DataFrame) -> pd.Timestamp | None:
 def month_counts(contacts: pd.DataFrame, cal: Calendar) -> pd.Series:
     """First contacts with a known outcome per calendar month in the report's zone."""
     fc = first_contacts(contacts, ["started_at"])
-    return local_naive(fc["started_at"], cal.tz).dt.to_period("M").value_counts().sort_index()
+    month = local_naive(fc["started_at"], cal.tz).dt.to_period("M")
+    return pd.Series(weights(fc), index=fc.index).groupby(month).sum().sort_index()
 
 
 def periods(contacts: pd.DataFrame, cal: Calendar) -> tuple[Period | None, Period | None, str | None]:
@@ -148,8 +150,16 @@ def first_in_month(contacts: pd.DataFrame, columns: list[str], tz: str) -> pd.Da
     return fc.assign(month=local_naive(fc["started_at"], tz).dt.to_period("M"))
 
 
+def weighted_counts(fc: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """First contacts (`size`) and resolved ones (`sum`) of `first_contacts` rows (contacts or counts) by `by`."""
+    w = weights(fc)
+    frame = fc[by].assign(sum=np.where(fc["resolved"].to_numpy(dtype=bool), w, 0), size=w)
+    return frame.groupby(by, observed=True)[["sum", "size"]].sum()
+
+
 def fcr_of(fc: pd.DataFrame) -> dict:
-    n, r = int(len(fc)), int(fc["resolved"].sum())
+    w = weights(fc)
+    n, r = int(w.sum()), int(w[fc["resolved"].to_numpy(dtype=bool)].sum())
     return {"first_contacts": n, "resolved": r, "fcr": (r / n) if n else None}
 
 
@@ -179,7 +189,7 @@ def period_comparison(contacts: pd.DataFrame, target: float, significance: float
             "above target" if lo[0] > target else "below target" if hi[0] < target else "at target (within noise)"
         )
     if previous is None and (fc["month"] == current.month - 1).any():
-        n = int((fc["month"] == current.month - 1).sum())
+        n = int(weights(fc)[(fc["month"] == current.month - 1).to_numpy()].sum())
         out["previous_why"] = (f"{(current.month - 1).strftime('%B %Y')} holds {n:,} first contacts with a known "
                                f"outcome, under the {cal.min_contacts:,} a comparison needs: no comparison.")
     if previous is not None:
@@ -210,7 +220,7 @@ def movers(
     rows = []
     for seg in segs:
         part = fc[fc["month"].isin([current.month, previous.month])]
-        g = part.groupby([seg, "month"], observed=True)["resolved"].agg(["sum", "size"]).unstack("month")
+        g = weighted_counts(part, [seg, "month"]).unstack("month")
         if current.month not in g.columns.get_level_values(1) or previous.month not in g.columns.get_level_values(1):
             continue
         for value, r in g.iterrows():
@@ -253,7 +263,8 @@ def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int,
         return pd.DataFrame(columns=cols), None
     lab = contacts[(contacts["status"] == "labelled") & contacts["repeated"].fillna(False).astype(bool)]
     month = local_naive(lab["started_at"], cal.tz).dt.to_period("M")
-    counts = lab.groupby([month.rename("month"), lab["reason_code"].astype(str).rename("reason_code")]).size()
+    counts = pd.Series(weights(lab), index=lab.index).groupby(
+        [month.rename("month"), lab["reason_code"].astype(str).rename("reason_code")]).sum()
     now = counts[current.month] if current.month in counts.index.get_level_values(0) else pd.Series(dtype=int)
     before = (
         counts[previous.month]
@@ -273,7 +284,8 @@ def monthly_reasons(contacts: pd.DataFrame, names: dict[str, str], top: int,
         table["change_from_last_month"] = pd.NA
     table.insert(0, "reason", [names.get(c, pretty(c)) for c in table["reason_code"]])
     fc = first_in_month(contacts, ["reason_code"], cal.tz)
-    per_reason = fc.loc[fc["month"] == current.month, "reason_code"].astype(str).value_counts()
+    now_fc = fc[fc["month"] == current.month]
+    per_reason = pd.Series(weights(now_fc), index=now_fc.index).groupby(now_fc["reason_code"].astype(str)).sum()
     table["first_contacts"] = table["reason_code"].map(per_reason).fillna(0).astype(int)
     return table[cols].reset_index(drop=True), current
 
@@ -308,9 +320,10 @@ def team_weeks(
     shown = sorted(week_all.unique())[-weeks:]
     fc = first_contacts(contacts, ["team", "started_at", "channel"])
     people = ~fc["channel"].astype(str).isin(NO_AGENT_CHANNELS) if "channel" in fc else True
-    fc = fc[fc["team"].notna() & people].assign(week=week_start(fc["started_at"], tz))
+    fc = fc[fc["team"].notna() & people]
+    fc = fc.assign(week=week_start(fc["started_at"], tz))  # (of the rows kept: none kept, none made up)
     fc = fc[fc["week"].isin(shown)]
-    g = fc.groupby(["team", "week"], observed=True)["resolved"].agg(["sum", "size"]).reset_index()
+    g = weighted_counts(fc, ["team", "week"]).reset_index()
     teams = sorted(fc["team"].dropna().astype(str).unique())
     grid = pd.MultiIndex.from_product([teams, shown], names=["team", "week"]).to_frame(index=False)
     g["team"] = g["team"].astype(str)
@@ -394,10 +407,11 @@ def signal_agreement(contacts: pd.DataFrame, by: str | None, significance: float
     d = contacts.loc[m]
     says = d[col].astype(bool).to_numpy()
     tracked = ~d["tracking_repeated"].astype(bool).to_numpy()
-    n = int(m.sum())
+    w = weights(d)
+    n = int(w.sum())
     if n == 0:
         return {"available": False, "column": col}
-    agree = int((says == tracked).sum())
+    agree = int(w[says == tracked].sum())
     lo, hi = interval(np.array([agree]), np.array([n]), significance)
     out = {
         "available": True,
@@ -407,19 +421,19 @@ def signal_agreement(contacts: pd.DataFrame, by: str | None, significance: float
         "agreement": agree / n,
         "low": float(lo[0]),
         "high": float(hi[0]),
-        "says_resolved_but_came_back": int((says & ~tracked).sum()),
-        "says_unresolved_but_no_repeat": int((~says & tracked).sum()),
-        "both_resolved": int((says & tracked).sum()),
-        "both_unresolved": int((~says & ~tracked).sum()),
+        "says_resolved_but_came_back": int(w[says & ~tracked].sum()),
+        "says_unresolved_but_no_repeat": int(w[~says & tracked].sum()),
+        "both_resolved": int(w[says & tracked].sum()),
+        "both_unresolved": int(w[~says & ~tracked].sum()),
     }
     if by is not None and by in d.columns:
         frame = pd.DataFrame(
             {
                 by: d[by].astype(str).map(pretty).to_numpy(),
-                "n": 1,
-                "agree": says == tracked,
-                "sr_cb": says & ~tracked,
-                "su_nr": ~says & tracked,
+                "n": w,
+                "agree": np.where(says == tracked, w, 0),
+                "sr_cb": np.where(says & ~tracked, w, 0),
+                "su_nr": np.where(~says & tracked, w, 0),
             }
         )
         g = frame.groupby(by).sum().reset_index()

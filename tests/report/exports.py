@@ -11,7 +11,8 @@ import pandas as pd
 
 from labelling.labeller import label_table
 from labelling.config import LabelConfig
-from report.inputs import ModelOutputs, ReportInputs
+from report.counts import contact_counts
+from report.inputs import PRESENT, ModelOutputs, ReportInputs
 
 T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")  # a Monday
 
@@ -189,7 +190,13 @@ def fake_model(table: pd.DataFrame, seed: int = 0) -> ModelOutputs:
     )
 
 
-def report_inputs(contacts: pd.DataFrame, with_model: bool = True, truth_dir: Path | None = None) -> ReportInputs:
+def labelled_contacts(contacts: pd.DataFrame) -> pd.DataFrame:
+    """The contacts with their labels under the default rules (what the report counts)."""
+    return label_table(contacts, LabelConfig.default())
+
+
+def report_inputs(contacts: pd.DataFrame, with_model: bool = True, truth_dir: Path | None = None,
+                  tz: str = "UTC") -> ReportInputs:
     cfg = LabelConfig.default()
     labelled = label_table(contacts, cfg)
     table = labelled.assign(
@@ -197,7 +204,7 @@ def report_inputs(contacts: pd.DataFrame, with_model: bool = True, truth_dir: Pa
     )
     return ReportInputs(
         label={"rules": cfg.model_dump()},
-        contacts=labelled,
+        counts=contact_counts(labelled, tz, PRESENT),
         table=table,
         model=fake_model(table) if with_model and "channel" in table else None,
         reason_names={},

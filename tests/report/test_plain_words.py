@@ -145,7 +145,9 @@ import pytest  # noqa: E402
 from report.config import ReportConfig  # noqa: E402
 from report.build import build_report  # noqa: E402
 from report.categories import top_and_others  # noqa: E402
-from tests.report.exports import busy_centre, export, report_inputs  # noqa: E402
+from report.counts import contact_counts  # noqa: E402
+from report.inputs import PRESENT  # noqa: E402
+from tests.report.exports import busy_centre, export, labelled_contacts, report_inputs  # noqa: E402
 from tests.report.test_build import JARGON, body_text, text_of  # noqa: E402
 
 CFG = ReportConfig.default(min_segment_contacts=20, scorecard_min_contacts=10, top_categories=12)
@@ -180,10 +182,11 @@ def shape(name: str):
     if name == "placeholder_agent":
         return report_inputs(export(_rows(placeholder=True))), ["resolution rate"]
     inp = report_inputs(export(_rows(), drop=("survey_resolved",)))
+    labelled = labelled_contacts(export(_rows(), drop=("survey_resolved",)))
     rng = np.random.default_rng(2)
-    flip = rng.uniform(size=len(inp.contacts)) < 0.2
-    resolved = ~inp.contacts["tracking_repeated"].fillna(False).to_numpy(dtype=bool) ^ flip
-    inp.contacts = inp.contacts.assign(resolution_signal=pd.array(resolved, dtype="boolean"))
+    flip = rng.uniform(size=len(labelled)) < 0.2
+    resolved = ~labelled["tracking_repeated"].fillna(False).to_numpy(dtype=bool) ^ flip
+    inp.counts = contact_counts(labelled.assign(resolution_signal=pd.array(resolved, dtype="boolean")), "UTC", PRESENT)
     if name == "reopen_count":
         inp.signal = {"column": "resolution_signal", "source_column": "ReopenCount", "kind": "count",
                       "resolved_when": "zero"}
