@@ -43,7 +43,8 @@ def count_partitions(client: Client, contacts: dd.DataFrame, labels: dd.DataFram
     while len(counts) > 1:
         counts = [dask.delayed(combine)(counts[i:i + FAN_IN]) for i in range(0, len(counts), FAN_IN)]
     (counted,) = computed(client, f"contacts of {len(cuts) + 1} partitions counted for the report", counts[0])
-    log.info("report counts made on dask: %d rows for %d contacts", len(counted.rows), int(counted.rows[WEIGHT].sum()))
+    log.info("report counts made on dask: %d contacts in %s rows", int(counted.views["channel_team"][WEIGHT].sum()),
+             " + ".join(f"{len(v):,} ({k})" for k, v in counted.views.items()))
     return counted
 
 

@@ -266,7 +266,7 @@ def signal_section(sv: dict, signal: dict | None = None) -> dict:
 def not_in_data(counts: ContactCounts, inp: ReportInputs, cmp: dict, cfg: ReportConfig, has_agents: bool
                 ) -> list[str]:
     """What this export could not support, and what would enable it (columns shown as code)."""
-    out, c = [], counts.rows
+    out, c = [], counts.views["channel_team"]
 
     def missing(col: str) -> bool:
         return not counts.has(col)
@@ -280,7 +280,7 @@ def not_in_data(counts: ContactCounts, inp: ReportInputs, cmp: dict, cfg: Report
         )
     if missing("transfers"):
         out.append("FCR by number of transfers: add a transfers count (<code>transfers</code>).")
-    if ms.signal_column(c) is None:
+    if ms.signal_column(counts.views["signal"]) is None:
         out.append(
             "Survey against repeat tracking: add the survey answer (<code>survey_resolved</code>) or your own "
             "resolution flag (<code>resolution_signal</code>)."
@@ -704,27 +704,31 @@ def build_report(inp: ReportInputs, cfg: ReportConfig) -> Report:
     return Report(html, report_tables(found), summary)
 
 
+def segment_view(views: dict[str, pd.DataFrame], seg: str) -> pd.DataFrame:
+    """The view of the contacts' counts that splits on `seg` (report/counts.py VIEWS)."""
+    return views["reason"] if seg in ("reason_family", "reason_code") else views["channel_team"]
+
+
 def measure(inp: ReportInputs, cfg: ReportConfig) -> Findings:
-    c, sig, floor = inp.counts.rows, cfg.significance, cfg.min_segment_contacts
+    views, sig, floor = inp.counts.views, cfg.significance, cfg.min_segment_contacts
+    c, by_reason = views["channel_team"], views["reason"]  # (each counts every contact once: report/counts.py)
     tz = cfg.timezone or "UTC"
     if inp.counts.timezone != tz:
         raise ValueError(f"the contacts were counted by day in {inp.counts.timezone}, the report cuts months in {tz}")
     rules = inp.label.get("rules", {})
     cal = ms.Calendar.of(c, tz, float(rules.get("window_days", 0)), rules.get("as_of"), floor)
-    segs = [s for s in SEGMENT_WORDS if s in c.columns and c[s].notna().any()]
-    first = first_contacts(c, [*segs, "started_at"])
-    overall = _with_interval(fcr_table(c, first=first), sig, 1)
-    seg_tables = {s: _with_interval(fcr_table(c, s, first=first), sig, floor) for s in segs}
+    segs = [s for s in SEGMENT_WORDS if inp.counts.has(s)]
+    seg_tables = {s: _with_interval(fcr_table(segment_view(views, s), s), sig, floor) for s in segs}
+    overall = _with_interval(fcr_table(c), sig, 1)
+    first = first_contacts(c, ["started_at"])
     weekly = _with_interval(weekly_fcr(c, first=first, tz=tz), sig, floor) if len(first) else None
     cmp = ms.period_comparison(c, cfg.fcr_target, sig, cal)
-    mv = ms.movers(c, segs, floor, sig, cfg.movers, cal)
-    reasons, period = ms.monthly_reasons(c, inp.reason_names, cfg.top_reasons, cal)
+    mv = ms.movers({s: segment_view(views, s) for s in segs}, floor, sig, cfg.movers, cal)
+    reasons, period = ms.monthly_reasons(by_reason, inp.reason_names, cfg.top_reasons, cal)
     tw = ms.team_weeks(c, cfg.team_targets, cfg.fcr_target, cfg.weeks_shown, floor, sig, tz)
-    switching = (
-        inp.counts.switching if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
-    )
-    sv = ms.signal_agreement(c, "channel" if "channel" in segs else None, sig)
-    transfers = fcr_by_count(c, "transfers") if "transfers" in c and c["transfers"].notna().any() else None
+    switching = inp.counts.switching if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
+    sv = ms.signal_agreement(views["signal"], "channel" if "channel" in segs else None, sig)
+    transfers = fcr_by_count(views["transfers"], "transfers") if inp.counts.has("transfers") else None
     cards, coach, _, _ = fair_cards(inp, cfg)
     has_agents = len(cards["agents"]) > 0
     m = inp.model
@@ -808,7 +812,7 @@ def fcr_section(found: Findings) -> dict:
         "<div class='grid'>"
         + "".join(
             _segment_bars(
-                top_and_others(t, cfg.top_categories, sig, floor), s, cfg.fcr_target, segment_words(found.contacts, s)
+                top_and_others(t, cfg.top_categories, sig, floor), s, cfg.fcr_target, segment_words(segment_view(found.inp.counts.views, s), s)
             )
             for s, t in found.seg_tables.items()
         )
@@ -1070,8 +1074,10 @@ def missing_section(missing: list[str]) -> dict:
 def describes(found: Findings) -> str:
     """The line under the title: the contacts' span, how far outcomes are known, the model's version."""
     c, m, inp = found.contacts, found.inp.model, found.inp
+    first = inp.counts.first_start  # (the counts keep each count's latest start, not its earliest)
     started = ms.utc_naive(c["started_at"]) if len(c) else pd.Series(dtype="datetime64[ns]")
-    span = f"contacts from {started.min():%d %b %Y} to {started.max():%d %b %Y}" if len(started) else "no contacts"
+    span = (f"contacts from {ms.utc_naive(pd.Series([first])).iloc[0]:%d %b %Y} to {started.max():%d %b %Y}"
+            if len(started) and first is not None else "no contacts")
     horizon = ms.outcome_horizon(c)
     reg = m.registry if m is not None else {}
     model_words = (

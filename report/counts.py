@@ -2,10 +2,12 @@
 
 In: contacts joined with their labels (report/inputs.py: the whole table on the local engine; one customer
 partition at a time on a Dask cluster, engine/report.py) and the report's time zone. Out: `ContactCounts`:
-- `rows`: contacts counted (column `labelling.measure.WEIGHT`) by local day and by every value the report's
-  figures split on or select by, with the latest start of each count: report/measures.py reads these rows with
-  their count as a weight; a day in the report's zone lies in one week and one month, so every figure cut by
-  month or week is the same as from the contacts themselves, and the latest starts keep the end of the data;
+- `views`: each view counts every contact once (column `labelling.measure.WEIGHT`), by what one group of the
+  report's figures splits on or selects by (`VIEWS`: channel and team, reason, survey, transfers; the outcome
+  columns, and the local day where figures are cut by month or week), with the latest start of each count:
+  report/measures.py reads a view's rows with their count as a weight; a day in the report's zone lies in one
+  week and one month, so every figure is the same as from the contacts themselves, and the latest starts keep
+  the end of the data. A view's size grows with days and values, not with contacts;
 - `switching`: repeat contacts by the channel the episode started on and the one the customer came back on
   (an episode lies in one customer's history: made per customer partition, summed);
 - `present`: which of the report's columns hold any value (what the report says the export lacks).
@@ -14,6 +16,7 @@ Counts of partitions add up (`combine`): the same figures from the whole table a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,40 +26,61 @@ from labelling.measure import WEIGHT
 from report.measures import channel_switching, local_naive
 
 DAY = "day"  # the contact's calendar day in the report's zone (naive midnight)
-# What the figures split on or select by; a column the export lacks is left out. Transfers are capped where
-# the report groups them ("3+"): more values would only make more rows.
-KEYS = ["channel", "reason_code", "reason_family", "team", "transfers", "survey_resolved", "resolution_signal",
-        "status", "repeated", "tracking_repeated", "is_first_contact"]
-TRANSFERS_CAP = 3
+OUTCOME = ["status", "is_first_contact", "repeated"]  # which contacts count in FCR, and resolved or not
+# Each view counts every contact once, by the values one group of figures splits on (a column the export lacks
+# is left out) and, where they are cut by month or week, by day: (columns, by day). Views rather than one count
+# by every column at once: that would have nearly a row per contact (days x teams x reasons x ...).
+VIEWS: dict[str, tuple[list[str], bool]] = {
+    "channel_team": (["channel", "team"], True),  # FCR by month and week, channel, team; teams by week
+    "reason": (["reason_code", "reason_family"], True),  # top reasons by month; FCR by reason
+    "signal": (["channel", "survey_resolved", "resolution_signal", "tracking_repeated"], False),  # survey vs repeats
+    "transfers": (["transfers"], False),  # FCR by number of transfers
+}
+TRANSFERS_CAP = 3  # transfers counted as 0, 1, 2 and 3+ (the report's groups): more values would only add rows
 SWITCHING_AXES = ("first channel", "came back on")
 
 
 @dataclass
 class ContactCounts:
     timezone: str  # the zone of `DAY`: the report must cut months and weeks in the same one
-    rows: pd.DataFrame  # DAY, the KEYS the export has, started_at (the latest of the row's contacts), WEIGHT
+    # name: the view's columns the export has (DAY first where by day), started_at (the latest of the row's
+    # contacts) and their number, WEIGHT; sorted by the columns
+    views: dict[str, pd.DataFrame]
     switching: pd.DataFrame = field(default_factory=pd.DataFrame)  # counts, rows: first channel, columns: back on
     present: dict[str, bool] = field(default_factory=dict)  # column: holds any value
+    first_start: pd.Timestamp | None = None  # the earliest start (the views keep each count's latest)
 
     def has(self, column: str) -> bool:
         """Does the export have `column` with any value?"""
         return self.present.get(column, False)
 
 
+def _view(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    grouped = frame.groupby(keys, dropna=False, observed=True, sort=True)
+    rows = grouped["started_at"].max().to_frame()
+    rows[WEIGHT] = grouped[WEIGHT].sum().astype(np.int64) if WEIGHT in frame else grouped.size().astype(np.int64)
+    return rows.reset_index()
+
+
+def view_keys(name: str, columns: Iterable[str]) -> list[str]:
+    """The columns view `name` counts by, of those in `columns`."""
+    wanted, by_day = VIEWS[name]
+    return [c for c in ([DAY] if by_day else []) + wanted + OUTCOME if c in columns]
+
+
 def contact_counts(contacts: pd.DataFrame, tz: str, present: list[str] = ()) -> ContactCounts:
     """The counts of `contacts` (contacts joined with their labels) with days cut in `tz`; `present`: the
-    columns to record whether they hold any value (besides the KEYS')."""
-    keys = [k for k in KEYS if k in contacts.columns]
+    columns to record whether they hold any value (besides the views')."""
+    keys = list(dict.fromkeys(c for wanted, _ in VIEWS.values() for c in [*wanted, *OUTCOME] if c in contacts))
     frame = contacts[[*keys, "started_at"]]
     if "transfers" in keys:
         frame = frame.assign(transfers=frame["transfers"].clip(upper=TRANSFERS_CAP))
     frame = frame.assign(**{DAY: local_naive(frame["started_at"], tz).dt.floor("D")})
-    grouped = frame.groupby([DAY, *keys], dropna=False, observed=True, sort=True)
-    rows = grouped["started_at"].max().to_frame()
-    rows[WEIGHT] = grouped.size().astype(np.int64)
-    wanted = dict.fromkeys([*keys, *present])
-    return ContactCounts(tz, rows.reset_index(), _switching(channel_switching(contacts)),
-                         {c: bool(c in contacts.columns and contacts[c].notna().any()) for c in wanted})
+    views = {name: _view(frame, view_keys(name, frame.columns)) for name in VIEWS}
+    first = contacts["started_at"].min() if len(contacts) else None
+    return ContactCounts(tz, views, _switching(channel_switching(contacts)),
+                         {c: bool(c in contacts.columns and contacts[c].notna().any())
+                          for c in dict.fromkeys([*keys, *present])}, None if pd.isna(first) else first)
 
 
 def _switching(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -67,10 +91,10 @@ def _switching(matrix: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _as_categories(rows: pd.DataFrame, parts: list[ContactCounts]) -> pd.DataFrame:
+def _as_categories(rows: pd.DataFrame, parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Columns categorical in the parts stay categorical (concatenated with other categories, they became text)."""
     for column in rows.columns:
-        dtypes = [p.rows[column].dtype for p in parts if column in p.rows]
+        dtypes = [p[column].dtype for p in parts if column in p]
         if all(isinstance(d, pd.CategoricalDtype) for d in dtypes) and not isinstance(rows[column].dtype,
                                                                                         pd.CategoricalDtype):
             values = sorted({v for d in dtypes for v in d.categories})
@@ -87,15 +111,16 @@ def combine(parts: list[ContactCounts]) -> ContactCounts:
         raise ValueError(f"partition counts cut in different zones: {sorted(zones)}")
     if len(parts) == 1:
         return parts[0]
-    rows = _as_categories(pd.concat([p.rows for p in parts], ignore_index=True), parts)
-    keys = [c for c in rows.columns if c not in ("started_at", WEIGHT)]
-    grouped = rows.groupby(keys, dropna=False, observed=True, sort=True)
-    summed = grouped["started_at"].max().to_frame()
-    summed[WEIGHT] = grouped[WEIGHT].sum().astype(np.int64)
+    views = {}
+    for name in parts[0].views:
+        frames = [p.views[name] for p in parts]
+        rows = _as_categories(pd.concat(frames, ignore_index=True), frames)
+        views[name] = _view(rows, [c for c in rows.columns if c not in ("started_at", WEIGHT)])
     matrices = [p.switching.stack() for p in parts if len(p.switching)]  # (first channel, came back on): count
     switching = pd.concat(matrices).groupby(level=[0, 1]).sum().unstack(fill_value=0) if matrices else pd.DataFrame()
     present: dict[str, bool] = {}
     for p in parts:
         for column, holds in p.present.items():
             present[column] = present.get(column, False) or holds
-    return ContactCounts(zones.pop(), summed.reset_index(), _switching(switching), present)
+    firsts = [p.first_start for p in parts if p.first_start is not None]
+    return ContactCounts(zones.pop(), views, _switching(switching), present, min(firsts) if firsts else None)

@@ -206,19 +206,22 @@ def period_comparison(contacts: pd.DataFrame, target: float, significance: float
 
 
 def movers(
-    contacts: pd.DataFrame, segments: list[str], min_contacts: int, significance: float, top: int, cal: Calendar
+    by_segment: dict[str, pd.DataFrame], min_contacts: int, significance: float, top: int, cal: Calendar
 ) -> pd.DataFrame:
     """Segments (reason family, channel, team) whose FCR moved most from the previous period to this one,
     weighted by size (change x contacts now); only segments with at least `min_contacts` first contacts in
-    both periods are ranked."""
+    both periods are ranked. `by_segment`: segment column -> contacts (or counts) holding it, in the order
+    the segments are ranked on ties."""
     cols = ["segment", "value", "fcr_before", "fcr_now", "change", "first_contacts", "p_value", "beyond_noise"]
-    current, previous, _ = periods(contacts, cal)
-    segs = [s for s in segments if s in contacts.columns]
-    if current is None or previous is None or not segs:
+    segs = [s for s, frame in by_segment.items() if s in frame.columns]
+    if not segs:
         return pd.DataFrame(columns=cols)
-    fc = first_in_month(contacts, segs, cal.tz)
+    current, previous, _ = periods(by_segment[segs[0]], cal)
+    if current is None or previous is None:
+        return pd.DataFrame(columns=cols)
     rows = []
     for seg in segs:
+        fc = first_in_month(by_segment[seg], [seg], cal.tz)
         part = fc[fc["month"].isin([current.month, previous.month])]
         g = weighted_counts(part, [seg, "month"]).unstack("month")
         if current.month not in g.columns.get_level_values(1) or previous.month not in g.columns.get_level_values(1):

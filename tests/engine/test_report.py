@@ -34,17 +34,20 @@ def here_and_on_cluster(contacts: pd.DataFrame, tmp_path: Path, client, dask_cfg
 
 
 def assert_same_counts(dask: ContactCounts, local: ContactCounts, tz: str) -> None:
-    pd.testing.assert_frame_equal(_plain(dask.rows), _plain(local.rows))
+    assert dask.views.keys() == local.views.keys()
+    for name, view in local.views.items():
+        pd.testing.assert_frame_equal(_plain(dask.views[name]), _plain(view), obj=name)
     assert_same(dask.switching, local.switching, "switching")
     assert dask.present == local.present and dask.timezone == local.timezone == tz
-    assert_same(figures(dask.rows, tz), figures(local.rows, tz), "figures")
+    assert dask.first_start == local.first_start
+    assert_same(figures(dask, tz), figures(local, tz), "figures")
 
 
 @pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
 def test_synthetic_centre_counts_equal_the_local_engine(synthetic_centre, tmp_path, client, dask_cfg, tz):  # noqa: F811
     local, dask = here_and_on_cluster(synthetic_centre[1], tmp_path, client, dask_cfg, tz)
     assert_same_counts(dask, local, tz)
-    assert local.rows["n_contacts"].sum() == len(synthetic_centre[1]) and len(local.switching) > 1
+    assert local.views["reason"]["n_contacts"].sum() == len(synthetic_centre[1]) and len(local.switching) > 1
 
 
 @pytest.mark.parametrize("name", [*SHAPES, *EXPORTS])

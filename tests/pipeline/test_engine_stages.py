@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from base.config import PARAMS_FILE
-from pipeline import featurize, generate, ingest, label, train
+from pipeline import featurize, generate, ingest, label, report, train
 from pipeline.io import write_parquet_parts
 from tests.contract.test_shapes import SHAPES
 from tests.engine.test_label import ingested
@@ -107,3 +107,31 @@ def test_featurize_stage_on_dask_equals_local(project):
         train.main(str(params))
         aucs[out] = json.loads((project / out / "metrics/train.json").read_text())["model"]["roc_auc"]
     assert 0.55 < aucs["local"] and abs(aucs["dask"] - aucs["local"]) <= 0.002
+
+
+def test_report_stage_on_dask_equals_local(project):
+    """The same stage outputs (labels, features, the model of train) read by the report stage with each engine:
+    the page, its tables and metrics/report.json are the same bytes (on dask, the contacts counted per customer
+    partition on the cluster, engine/report.py)."""
+    local_params = write_params(project, "local")
+    paths = yaml.safe_load(local_params.read_text())["paths"]
+    if not Path(paths["labels"]).exists():
+        label.main(str(local_params))
+    if not Path(paths["features"]).exists():
+        featurize.main(str(local_params))
+    report.main(str(local_params))
+    want = {p.name: p.read_bytes() for p in sorted(Path(paths["reports_dir"]).glob("*.*"))}
+    want["report.json"] = (Path(paths["metrics_dir"]) / "report.json").read_bytes()
+    params = yaml.safe_load(local_params.read_text())
+    params["engine"] = {"kind": "dask", "dask": params["engine"]["dask"] | {
+        "n_workers": 2, "memory_per_worker": "1GB", "partitions_per_worker": 2, "processes": False}}
+    dask_params = project / "params_local_on_dask.yaml"
+    dask_params.write_text(yaml.safe_dump(params, sort_keys=False))
+    report.main(str(dask_params))
+    got = {p.name: p.read_bytes() for p in sorted(Path(paths["reports_dir"]).glob("*.*"))}
+    got["report.json"] = (Path(paths["metrics_dir"]) / "report.json").read_bytes()
+    assert "drivers.html" in want and "top_reasons.csv" in want and "channel_switching.csv" in want
+    assert b"FCR" in want["drivers.html"] and json.loads(want["report.json"])["fcr"] is not None
+    assert got.keys() == want.keys()
+    for name in want:
+        assert got[name] == want[name], name

@@ -164,7 +164,7 @@ def test_jargon_check_can_fail():
 
 def test_monthly_top_reasons_equal_a_pandas_groupby():
     contacts = labelled_contacts(scenarios()["ordinary"])
-    counts = report_inputs(scenarios()["ordinary"], False).counts.rows  # (what the report measures)
+    counts = report_inputs(scenarios()["ordinary"], False).counts.views["reason"]  # (what the report measures)
     table, period = ms.monthly_reasons(counts, {"BIL-01": "Bill higher than expected"}, 5, calendar(counts))
     lab = contacts[(contacts["status"] == "labelled") & contacts["repeated"].fillna(False).astype(bool)]
     month = lab["started_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M")
@@ -186,7 +186,7 @@ def calendar(contacts: pd.DataFrame, tz: str = "UTC", min_contacts: int = 20) ->
 
 
 def test_period_is_the_latest_month_with_every_outcome_known():
-    contacts = report_inputs(scenarios()["ordinary"], False).counts.rows  # 3 Mar .. ~22 May 2025
+    contacts = report_inputs(scenarios()["ordinary"], False).counts.views["channel_team"]  # 3 Mar .. ~22 May 2025
     current, previous, why = ms.periods(contacts, calendar(contacts))
     assert str(current.month) == "2025-04" and current.complete and str(previous.month) == "2025-03"
     assert why is None
@@ -195,7 +195,7 @@ def test_period_is_the_latest_month_with_every_outcome_known():
     assert str(ms.periods(contacts, cal)[0].month) == "2025-03"
     # a month below the minimum is never the headline: the latest month that holds enough is
     assert ms.periods(contacts, calendar(contacts, min_contacts=10**6))[0] is None
-    one_week = report_inputs(scenarios()["one_week"], False).counts.rows
+    one_week = report_inputs(scenarios()["one_week"], False).counts.views["channel_team"]
     current, previous, why = ms.periods(one_week, calendar(one_week))
     assert current is None and previous is None and "no calendar month is complete" in why
 
@@ -214,7 +214,7 @@ def test_two_proportion_test_matches_a_hand_computed_z_test():
 def test_thin_teams_and_weeks_are_marked_not_judged():
     rows = [(f"K{i}", i * 0.3, "phone", "BIL-01", "A1", "T1", 0, None) for i in range(200)]
     rows += [(f"Q{i}", i * 3.0, "phone", "BIL-01", "A2", "T2", 0, None) for i in range(20)]  # T2: 1 a week
-    contacts = report_inputs(export(rows), False).counts.rows
+    contacts = report_inputs(export(rows), False).counts.views["channel_team"]
     tw = ms.team_weeks(contacts, {"T1": 0.5}, 0.8, 20, 5, 0.05, "UTC")
     t2 = tw[(tw["team"] == "T2") & ~tw["partial"]]
     assert (t2["verdict"] == "too few contacts").all() and len(t2)
@@ -255,14 +255,14 @@ def test_survey_agreement_counts_both_ways_of_disagreeing():
         ("K3", 0, "phone", "BIL-01", "A1", "T1", 0, True),
         ("K9", 40, "phone", "BIL-01", "A1", "T1", 0, None),
     ]
-    sv = ms.signal_agreement(report_inputs(export(rows), False).counts.rows, "channel", 0.05)
+    sv = ms.signal_agreement(report_inputs(export(rows), False).counts.views["signal"], "channel", 0.05)
     assert (sv["contacts"], sv["says_resolved_but_came_back"], sv["says_unresolved_but_no_repeat"], sv["agree"]) == (
         3,
         1,
         1,
         1,
     )
-    with_signal = report_inputs(export(rows), False).counts.rows.assign(resolution_signal=True)
+    with_signal = report_inputs(export(rows), False).counts.views["signal"].assign(resolution_signal=True)
     assert ms.signal_agreement(with_signal, None, 0.05)["column"] == "resolution_signal"
 
 

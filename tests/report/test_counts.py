@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from labelling.measure import WEIGHT, fcr_by_count, fcr_table, weekly_fcr
 from report import measures as ms
-from report.counts import ContactCounts, combine, contact_counts
+from report.counts import VIEWS, ContactCounts, combine, contact_counts
 from report.inputs import PRESENT
 from tests.contract.test_shapes import SHAPES
 from tests.engine.test_label import ingested
@@ -22,27 +22,31 @@ from tests.real_exports import EXPORTS
 from tests.report.exports import busy_centre, export, labelled_contacts, scenarios
 
 ZONES = ["UTC", "Pacific/Auckland", "America/New_York", "Asia/Kolkata"]
-SEGMENTS = ["channel", "reason_family", "team", "reason_code"]
+SEGMENTS = ["channel", "team"]  # (reason family and reason code: from the reason view)
 
 
-def figures(c: pd.DataFrame, tz: str) -> dict:
-    """Every figure report/build.py `measure` takes from the contacts (or their counts)."""
-    cal = ms.Calendar.of(c, tz, 7.0, None, 20)
-    segs = [s for s in SEGMENTS if s in c.columns and c[s].notna().any()]
+def figures(c: pd.DataFrame | ContactCounts, tz: str) -> dict:
+    """Every figure report/build.py `measure` takes from the contacts (or from their counts' views)."""
+    view = (lambda name: c.views[name]) if isinstance(c, ContactCounts) else (lambda name: c)
+    base = view("channel_team")
+    segs = [s for s in SEGMENTS if s in base.columns and base[s].notna().any()]
+    segs += [s for s in ("reason_family", "reason_code") if view("reason")[s].notna().any()]
+    by_seg = {s: view("reason" if s.startswith("reason") else "channel_team") for s in segs}
+    cal = ms.Calendar.of(base, tz, 7.0, None, 20)
     out = {
-        "months": ms.month_counts(c, cal),
-        "periods": ms.periods(c, cal),
-        "comparison": ms.period_comparison(c, 0.7, 0.05, cal),
-        "movers": ms.movers(c, segs, 5, 0.05, 10, cal),
-        "reasons": ms.monthly_reasons(c, {}, 10, cal),
-        "team_weeks": ms.team_weeks(c, {}, 0.7, 12, 5, 0.05, tz),
-        "signal": ms.signal_agreement(c, "channel" if "channel" in segs else None, 0.05),
-        "weekly": weekly_fcr(c, tz=tz),
-        "overall": fcr_table(c),
-        **{f"by_{s}": fcr_table(c, s) for s in segs},
+        "months": ms.month_counts(base, cal),
+        "periods": ms.periods(base, cal),
+        "comparison": ms.period_comparison(base, 0.7, 0.05, cal),
+        "movers": ms.movers(by_seg, 5, 0.05, 10, cal),
+        "reasons": ms.monthly_reasons(view("reason"), {}, 10, cal),
+        "team_weeks": ms.team_weeks(base, {}, 0.7, 12, 5, 0.05, tz),
+        "signal": ms.signal_agreement(view("signal"), "channel" if "channel" in segs else None, 0.05),
+        "weekly": weekly_fcr(base, tz=tz),
+        "overall": fcr_table(base),
+        **{f"by_{s}": fcr_table(frame, s) for s, frame in by_seg.items()},
     }
-    if "transfers" in c and c["transfers"].notna().any():
-        out["transfers"] = fcr_by_count(c, "transfers")
+    if "transfers" in view("transfers") and view("transfers")["transfers"].notna().any():
+        out["transfers"] = fcr_by_count(view("transfers"), "transfers")
     return out
 
 
@@ -77,11 +81,14 @@ def test_counts_grow_with_days_and_values_not_with_contacts():
                                       episode_id=labelled["episode_id"].astype(str) + f"-{i}") for i in range(20)],
                      ignore_index=True)
     one, twenty = contact_counts(labelled, "UTC", PRESENT), contact_counts(many, "UTC", PRESENT)
-    assert one.rows[WEIGHT].sum() == len(labelled) and twenty.rows[WEIGHT].sum() == len(many)
-    pd.testing.assert_frame_equal(twenty.rows.drop(columns=WEIGHT), one.rows.drop(columns=WEIGHT))
-    assert (twenty.rows[WEIGHT] == 20 * one.rows[WEIGHT]).all()
+    assert one.views.keys() == twenty.views.keys() == set(VIEWS)
+    for name, view in one.views.items():
+        assert view[WEIGHT].sum() == len(labelled) and twenty.views[name][WEIGHT].sum() == len(many)
+        pd.testing.assert_frame_equal(twenty.views[name].drop(columns=WEIGHT), view.drop(columns=WEIGHT))
+        assert (twenty.views[name][WEIGHT] == 20 * view[WEIGHT]).all()
+        assert view["started_at"].max() == labelled["started_at"].max()
     assert_same(twenty.switching, one.switching * 20)
-    assert one.rows["started_at"].max() == labelled["started_at"].max()
+    assert one.first_start == twenty.first_start == labelled["started_at"].min()
 
 
 @pytest.mark.parametrize("tz", ZONES)
@@ -91,11 +98,11 @@ def test_figures_from_counts_equal_figures_from_contacts(name, tz):
     labelled = labelled_contacts(contacts)
     want = figures(labelled, tz)
     counts = contact_counts(labelled, tz, PRESENT)
-    assert_same(figures(counts.rows, tz), want, name)
+    assert_same(figures(counts, tz), want, name)
     assert want["comparison"]["available"] and len(want["team_weeks"]) and want["signal"]["available"]
     assert_same(counts.switching, ms.channel_switching(labelled).astype(np.int64), "switching")
     split = combine(by_customers(labelled, np.arange(5), tz))
-    assert_same(figures(split.rows, tz), want, f"{name} in 5 customer partitions")
+    assert_same(figures(split, tz), want, f"{name} in 5 customer partitions")
     assert_same(split.switching, counts.switching, "switching of partitions")
 
 
@@ -104,7 +111,7 @@ def test_real_export_fixtures_figures_from_counts_equal_figures_from_contacts(na
     labelled = labelled_contacts(ingested(name, tmp_path))
     tz = "Pacific/Auckland" if name == "local_midnight" else "Europe/London"
     counts = combine(by_customers(labelled, np.arange(3), tz))
-    assert_same(figures(counts.rows, tz), figures(labelled, tz), name)
+    assert_same(figures(counts, tz), figures(labelled, tz), name)
     assert counts.present == contact_counts(labelled, tz, PRESENT).present
     assert counts.has("agent_id") == bool("agent_id" in labelled and labelled["agent_id"].notna().any())
 
@@ -115,8 +122,9 @@ def test_counts_of_any_customer_partitions_add_up_to_the_whole(groups, tz):
     labelled = _ordinary()
     whole = contact_counts(labelled, tz, PRESENT)
     parts = combine(by_customers(labelled, np.array(groups), tz))
-    cols = whole.rows.columns
-    pd.testing.assert_frame_equal(_plain(parts.rows[cols]), _plain(whole.rows))
+    for name, view in whole.views.items():
+        pd.testing.assert_frame_equal(_plain(parts.views[name][view.columns]), _plain(view), obj=name)
+    assert parts.first_start == whole.first_start
     assert_same(parts.switching, whole.switching)
     assert parts.present == whole.present
 
