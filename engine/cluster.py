@@ -27,6 +27,9 @@ from engine.config import DaskConfig
 
 log = logging.getLogger(__name__)
 QUIETED = ("distributed", "bokeh")  # the loggers silence_logs would quiet
+# Dask's scheduler logs every shuffle's start and end at WARNING ("Shuffle ... initialized by task ...",
+# "... deactivated due to stimulus ..."): routine, dozens per stage; its failures are logged as errors.
+ROUTINE_WARNINGS = "distributed.shuffle._scheduler_plugin"
 # A LocalCluster's workers move what they hold to disk earlier than Dask's defaults (target 0.6, spill 0.7):
 # a partition's task here needs ~2 GB above what the worker holds, and at 30M contacts on 6 GB workers (the
 # persisted contacts and counts more than the workers' memory) a task past 95% had its worker restarted.
@@ -40,6 +43,7 @@ def dask_client(cfg: DaskConfig) -> Iterator[Client]:
     with ExitStack() as stack:
         for name in QUIETED:
             stack.enter_context(at_least(logging.getLogger(name), logging.WARNING))
+        stack.enter_context(at_least(logging.getLogger(ROUTINE_WARNINGS), logging.ERROR))
         if cfg.scheduler is None:
             stack.enter_context(dask.config.set(EARLY_SPILL))  # (the workers take the config they start with)
             cluster = LocalCluster(n_workers=cfg.n_workers, threads_per_worker=1, processes=cfg.processes,

@@ -747,8 +747,12 @@ def actions_this_week(found: Findings) -> list[str]:
     """The few things the numbers point at, most specific first."""
     reasons, coach, tw, mv, words = found.reasons, found.coach, found.team_weeks, found.movers, found.words
     actions = []
-    # never on a reason with fewer first contacts in the period than a segment needs
-    solid = reasons[(reasons["repeats"] > 0) & (reasons["first_contacts"] >= found.floor)] if len(reasons) else reasons
+    # Never on a reason with fewer first contacts in the period than a segment needs, nor on one that makes no more
+    # than its share of the repeats (its share of the month's first contacts): the most repeats of a reason that
+    # repeats less than the others is its volume, not how it is handled.
+    total = _now(found).get("first_contacts") or 0
+    solid = reasons[(reasons["repeats"] > 0) & (reasons["first_contacts"] >= found.floor)
+                    & (reasons["share_of_repeats"] > reasons["first_contacts"] / max(total, 1))] if len(reasons) else reasons
     if len(solid):
         r0 = solid.iloc[0]
         actions.append(

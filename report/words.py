@@ -111,8 +111,8 @@ def driver_group(values: pd.Series, shap: np.ndarray) -> tuple[str, tuple[str, o
         return condition_words(("eq", top), None), ("eq", top)
     num = pd.to_numeric(values, errors="coerce")
     ok = num.notna().to_numpy()
-    if ok.sum() < 2 or num.nunique() < 2:
-        return None
+    if ok.sum() < 2 or num.nunique() < 2 or np.ptp(np.asarray(shap, dtype=float)[ok]) == 0:
+        return None  # (a driver the model never used pushes nothing: no direction; no 0/0 correlation)
     rho = np.corrcoef(num[ok].rank(), pd.Series(shap[ok]).rank())[0, 1]
     if not np.isfinite(rho):
         return None

@@ -291,3 +291,31 @@ def test_fair_scorecard_ranks_by_interval_pulls_small_groups_in_and_marks_thin_o
     assert card.set_index("group").loc["A0", "verdict"] == "better than expected"
     assert card.set_index("group").loc["A11", "verdict"] == "below expected"
     assert ((card["adjusted_low"] <= card["adjusted_fcr"]) & (card["adjusted_fcr"] <= card["adjusted_high"])).all()
+
+
+def _volume_against_handling(hard_customers: int) -> list[tuple]:
+    """BIL-01: many first contacts, few come back; TEC-01: `hard_customers` a week, most come back."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for week in range(11):
+        for i in range(40):
+            day = week * 7 + float(rng.uniform(0, 6))
+            rows.append((f"E{week}-{i}", day, "phone", "BIL-01", f"A{i % 6}", "T1", 0, None))
+            if i < 4:
+                rows.append((f"E{week}-{i}", day + 1.0, "phone", "BIL-01", f"A{i % 6}", "T1", 0, None))
+        for i in range(hard_customers):
+            day = week * 7 + float(rng.uniform(0, 6))
+            rows.append((f"H{week}-{i}", day, "phone", "TEC-01", f"A{i % 6}", "T1", 0, None))
+            if i % 4:
+                rows.append((f"H{week}-{i}", day + 1.0, "phone", "TEC-01", f"A{i % 6}", "T1", 0, None))
+    return rows
+
+
+def test_review_action_names_a_reason_that_repeats_more_than_its_share_not_the_busiest():
+    # TEC-01 repeats 3 in 4, BIL-01 1 in 10 and has the most repeats; TEC-01 below the 20 first contacts a
+    # month a figure needs: no reason to review (BIL-01's repeats are its volume)
+    few = build_report(report_inputs(export(_volume_against_handling(3)), True), CFG)
+    assert few.summary["fcr"] is not None
+    assert not any("Review how" in a for a in few.summary["actions"]), few.summary["actions"]
+    many = build_report(report_inputs(export(_volume_against_handling(12)), True), CFG)
+    assert any("Review how \u201cTEC" in a for a in many.summary["actions"]), many.summary["actions"]
