@@ -52,8 +52,8 @@ def counted_on_cluster(dask_cfg: DaskConfig, paths: Paths, tz: str) -> ContactCo
     """The report stage's counts on the cluster of `dask_cfg` (engine.dask), from the contacts and labels
     datasets read there."""
     with dask_client(dask_cfg) as client:
-        contacts = read_contacts(paths.contacts, list(dict.fromkeys(["contact_id", "customer_id", *CONTACT_COLUMNS, *PRESENT])),
-                                 CATEGORICAL, numbered=True)
+        columns = list(dict.fromkeys(["contact_id", "customer_id", *CONTACT_COLUMNS, *PRESENT]))
+        contacts = read_contacts(paths.contacts, columns, CATEGORICAL, numbered=True)
         label_columns = ["contact_id", *REPORT_LABEL_COLUMNS]
         labels = read_contacts(paths.labels, label_columns, categorical_columns(paths.labels, label_columns))
         return count_partitions(client, contacts, labels, tz, partition_count(client, dask_cfg))

@@ -37,7 +37,8 @@ from report.feature_rows import FeatureRows, max_of
 from report.inputs import ModelOutputs, ReportInputs
 from report.routing import routing_section
 from report.scorecards import COLUMNS as SCORECARD_COLUMNS
-from report.scorecards import coaching_hit_rates, coaching_list, fair_scorecard, scorecard_blocks
+from report.scorecards import (add_sums, card_sums, coaching_hit_rates, coaching_list, fair_scorecard_of_sums,
+                               scorecard_blocks)
 from report.categories import top_and_others
 from report.signal_words import signal_words
 from report.words import drivers_in_words, same_partition
@@ -571,39 +572,36 @@ def truth_checks(inp: ReportInputs, agents: pd.DataFrame, min_spread: float) -> 
 CARD_COLUMNS = ["started_at", "status", "repeated", "agent_id", "team", "channel", "reason_family"]
 
 
-def fair_cards(
-    inp: ReportInputs, cfg: ReportConfig
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, np.ndarray]:
+def fair_cards(inp: ReportInputs, cfg: ReportConfig) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """The agents' and teams' scorecards and the coaching list, from sums of the scored contacts per agent, team
+    and reason family, made a row group of the feature table at a time (report/scorecards.py `card_sums`)."""
     empty = pd.DataFrame(columns=SCORECARD_COLUMNS)
     t = FeatureRows.of(inp.table)
     if (inp.model is None or inp.model.casemix is None or "agent_id" not in t.columns
             or not t.fold(["agent_id"], lambda part: bool(part["agent_id"].notna().any()), operator.or_)):
-        return {"agents": empty, "teams": empty.copy()}, pd.DataFrame(), pd.DataFrame(), np.array([])
+        return {"agents": empty, "teams": empty.copy()}, pd.DataFrame()
     horizon = t.fold(["status", "started_at"], ms.outcome_horizon, max_of)
     casemix = inp.model.casemix
 
-    def newest_scored(part: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    def newest_scored(part: pd.DataFrame) -> pd.DataFrame:
         # The last `scorecard_days` of known outcomes: recent enough to coach on, long enough to tell agents
-        # apart; the headline's definition: first contacts, handled by a person (not a placeholder agent id).
+        # apart; labelled contacts handled by a person (not a placeholder agent id).
         recent = (ms.utc_naive(part["started_at"]) > horizon - pd.Timedelta(days=cfg.scorecard_days)).to_numpy()
-        picked = recent & scored_rows(part, cfg.placeholder_agents)
-        return picked, {"expected": casemix.predict(part[picked]) if picked.any() else np.array([])}
+        rows = part[recent & scored_rows(part, cfg.placeholder_agents)]
+        return card_sums(rows, casemix.predict(rows) if len(rows) else np.array([]))
 
-    # A row group at a time: only the scored rows' few columns and their expected repeat probability are kept.
-    rows = t.gather([*CARD_COLUMNS, *getattr(casemix, "spec", {}).get("model_features", [])], CARD_COLUMNS,
-                    newest_scored)
-    expected = rows.pop("expected").to_numpy(dtype=float)
-    y = rows["repeated"].fillna(False).to_numpy(dtype=float)
-    agents = fair_scorecard(rows["agent_id"], y, expected, cfg.scorecard_min_contacts, cfg.significance, "agents")
-    has_team = "team" in rows and rows["team"].notna().any()
-    tm = rows["team"].notna().to_numpy() if has_team else np.zeros(len(rows), bool)
-    teams = (
-        fair_scorecard(rows["team"][tm], y[tm], expected[tm], cfg.scorecard_min_contacts, cfg.significance, "teams")
-        if has_team
-        else empty.copy()
-    )
-    coach = coaching_list(agents, rows, expected, cfg.coaching_families)
-    return {"agents": agents, "teams": teams}, coach, rows, expected
+    sums = t.fold([*CARD_COLUMNS, *getattr(casemix, "spec", {}).get("model_features", [])], newest_scored, add_sums)
+    agents = _fair_card(sums, "agent", cfg, "agents")
+    in_team = sums.index.get_level_values("team").notna()
+    teams = _fair_card(sums[in_team], "team", cfg, "teams") if in_team.any() else empty.copy()
+    return {"agents": agents, "teams": teams}, coaching_list(agents, sums, cfg.coaching_families)
+
+
+def _fair_card(sums: pd.DataFrame, level: str, cfg: ReportConfig, who: str) -> pd.DataFrame:
+    contacts = sums["contacts"].sum()
+    overall = 1 - float(sums["repeats"].sum() / contacts) if contacts else np.nan
+    return fair_scorecard_of_sums(sums.groupby(level=level).sum(), overall, cfg.scorecard_min_contacts,
+                                  cfg.significance, who)
 
 
 BASELINE_WORDS = {"overall_rate": "the overall repeat rate", "reason_rate": "the repeat rate of each reason",
@@ -729,7 +727,7 @@ def measure(inp: ReportInputs, cfg: ReportConfig) -> Findings:
     switching = inp.counts.switching if "channel" in segs and c["channel"].astype(str).nunique() > 1 else pd.DataFrame()
     sv = ms.signal_agreement(views["signal"], "channel" if "channel" in segs else None, sig)
     transfers = fcr_by_count(views["transfers"], "transfers") if inp.counts.has("transfers") else None
-    cards, coach, _, _ = fair_cards(inp, cfg)
+    cards, coach = fair_cards(inp, cfg)
     has_agents = len(cards["agents"]) > 0
     m = inp.model
     words = (
@@ -752,7 +750,7 @@ def actions_this_week(found: Findings) -> list[str]:
     # repeats less than the others is its volume, not how it is handled.
     total = _now(found).get("first_contacts") or 0
     solid = reasons[(reasons["repeats"] > 0) & (reasons["first_contacts"] >= found.floor)
-                    & (reasons["share_of_repeats"] > reasons["first_contacts"] / max(total, 1))] if len(reasons) else reasons
+                    & (reasons["share_of_repeats"] > reasons["first_contacts"] / max(total, 1))]
     if len(solid):
         r0 = solid.iloc[0]
         actions.append(

@@ -20,7 +20,7 @@ from scipy.stats import norm
 
 from markupsafe import Markup
 
-from models.diagnostics.scorecards import scorecard
+from models.diagnostics.scorecards import group_sums, scorecard_of_sums
 from report.charts import Bars, img
 from report.html import table
 from report.measures import pretty
@@ -50,12 +50,20 @@ def fair_scorecard(
     significance: float,
     who: str = "agents",
 ) -> pd.DataFrame:
-    """`who`: the groups in words ("agents", "teams"), for the reason they are not ranked."""
+    """The scorecard of contacts (`group`, 1 = repeated, expected repeat probability); `fair_scorecard_of_sums`."""
+    y = np.asarray(repeated, dtype=float)
+    return fair_scorecard_of_sums(group_sums(group, y, expected), 1 - float(np.mean(y)) if len(y) else np.nan,
+                                  min_contacts, significance, who)
+
+
+def fair_scorecard_of_sums(sums: pd.DataFrame, overall: float, min_contacts: int, significance: float,
+                           who: str = "agents") -> pd.DataFrame:
+    """From the groups' sums (models/diagnostics/scorecards.py `group_sums`) and the FCR of all their contacts
+    (`overall`). `who`: the groups in words ("agents", "teams"), for the reason they are not ranked."""
     z = float(norm.ppf(1 - significance / 2))
-    raw = scorecard(group, repeated, expected, 1, level=1 - significance)
+    raw = scorecard_of_sums(sums, overall, 1, level=1 - significance)
     if not len(raw):
         return pd.DataFrame(columns=COLUMNS)
-    overall = 1 - float(np.mean(np.asarray(repeated, dtype=float)))
     d = raw["difference"].to_numpy(dtype=float)
     se = (raw["difference_high"] - raw["difference_low"]).to_numpy(dtype=float) / (2 * z)
     big = raw["contacts"].to_numpy() >= min_contacts
@@ -105,23 +113,34 @@ def fair_scorecard(
     return card
 
 
-def coaching_list(card: pd.DataFrame, rows: pd.DataFrame, expected: np.ndarray, families: int) -> pd.DataFrame:
+def card_sums(rows: pd.DataFrame, expected: np.ndarray) -> pd.DataFrame:
+    """The scored contacts' sums (`group_sums`) per agent, team (missing: a team of its own, in no team's card)
+    and reason family ("all" without families): what the scorecards and the coaching list need of them, additive
+    over any split of the contacts (`add_sums`)."""
+    keys = pd.DataFrame({"agent": rows["agent_id"].astype(str).to_numpy(),
+                         "team": (rows["team"].astype(str).where(rows["team"].notna(), None).to_numpy(dtype=object)
+                                  if "team" in rows else None),
+                         "family": rows["reason_family"].astype(str).to_numpy() if "reason_family" in rows else "all"})
+    return group_sums(keys, rows["repeated"].fillna(False).to_numpy(dtype=float), expected)
+
+
+def add_sums(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """The `card_sums` of two sets of contacts together."""
+    return pd.concat([a, b]).groupby(level=[0, 1, 2], dropna=False).sum()
+
+
+def coaching_list(card: pd.DataFrame, sums: pd.DataFrame, families: int) -> pd.DataFrame:
     """Agents credibly below expected (their adjusted interval wholly below the overall expectation), the
-    lowest upper bound first, with the reason families where their repeats most exceed the expected ones."""
+    lowest upper bound first, with the reason families where their repeats most exceed the expected ones
+    (`sums`: `card_sums`)."""
     cols = ["agent", "contacts", "observed_fcr", "expected_fcr", "adjusted_high", "falls_short_on"]
     below = card[card["verdict"] == "below expected"].sort_values("adjusted_high")
     if not len(below):
         return pd.DataFrame(columns=cols)
-    fam = rows["reason_family"].astype(str) if "reason_family" in rows else pd.Series("all", index=rows.index)
-    d = pd.DataFrame(
-        {
-            "agent": rows["agent_id"].astype(str).to_numpy(),
-            "family": fam.to_numpy(),
-            "excess": rows["repeated"].fillna(False).to_numpy(dtype=float) - np.asarray(expected, float),
-        }
-    )
-    d = d[d["agent"].isin(set(below["group"]))]
-    excess = d.groupby(["agent", "family"])["excess"].agg(["sum", "size"]).reset_index()
+    by_family = sums.groupby(level=["agent", "family"]).sum()
+    excess = pd.DataFrame({"sum": by_family["repeats"] - by_family["expected_repeats"],
+                           "size": by_family["contacts"].astype(np.int64)}).reset_index()
+    excess = excess[excess["agent"].isin(set(below["group"]))]
     words = {}
     for agent, g in excess.groupby("agent"):
         g = g[g["sum"] >= 0.5].sort_values("sum", ascending=False).head(families)

@@ -40,17 +40,34 @@ def scored_rows(rows: pd.DataFrame, placeholders: list[str] | tuple[str, ...] = 
     return person & labelled & channel
 
 
+SUMS = ["contacts", "repeats", "expected_repeats", "variance"]  # what a scorecard needs of a group's contacts
+
+
+def group_sums(group: pd.Series | pd.DataFrame, repeated: np.ndarray, expected: np.ndarray) -> pd.DataFrame:
+    """Per group (a Series: its values as text; a frame: its columns' values, a missing one a value of its own):
+    contacts, repeats, expected repeats and the variance of the repeats under the expectation (sum of p(1 - p)):
+    additive, so the sums of parts of the contacts add up to the whole's."""
+    y = np.asarray(repeated, dtype=float)
+    p = np.asarray(expected, dtype=float)
+    keys = group.astype("str").to_frame("group") if isinstance(group, pd.Series) else group
+    df = keys.reset_index(drop=True).assign(contacts=np.ones(len(y), dtype=np.int64), repeats=y, expected_repeats=p,
+                                             variance=p * (1 - p))
+    return df.groupby(list(keys.columns), observed=True, dropna=False)[SUMS].sum()
+
+
 def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int,
               level: float = 0.95) -> pd.DataFrame:
     """One row per group with at least `min_contacts` contacts, best adjusted FCR first."""
     y = np.asarray(repeated, dtype=float)
-    p = np.asarray(expected, dtype=float)
-    df = pd.DataFrame({"group": group.astype("str").to_numpy(), "y": y, "p": p, "v": p * (1 - p)})
-    g = df.groupby("group", observed=True).agg(contacts=("y", "size"), repeats=("y", "sum"),
-                                               expected_repeats=("p", "sum"), variance=("v", "sum"))
-    g = g[g["contacts"] >= min_contacts].copy()
+    return scorecard_of_sums(group_sums(group, y, expected), 1 - y.mean() if len(y) else np.nan, min_contacts, level)
+
+
+def scorecard_of_sums(sums: pd.DataFrame, overall_fcr: float, min_contacts: int, level: float = 0.95) -> pd.DataFrame:
+    """`scorecard` from the groups' `group_sums` (indexed by group) and the FCR of all their contacts."""
+    g = sums[sums["contacts"] >= min_contacts].copy()
+    g.index.name = "group"
+    g["contacts"] = g["contacts"].astype(np.int64)
     g["repeats"] = g["repeats"].round().astype(np.int64)
-    overall_fcr = 1 - y.mean() if len(y) else np.nan
     n = g["contacts"].to_numpy(dtype=float)
     g["observed_fcr"] = 1 - g["repeats"] / n
     g["observed_low"], g["observed_high"] = wilson_interval(n - g["repeats"].to_numpy(), n, level)

@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from report.config import ReportConfig
 from contract.precision import finite_json
@@ -319,3 +321,38 @@ def test_review_action_names_a_reason_that_repeats_more_than_its_share_not_the_b
     assert not any("Review how" in a for a in few.summary["actions"]), few.summary["actions"]
     many = build_report(report_inputs(export(_volume_against_handling(12)), True), CFG)
     assert any("Review how \u201cTEC" in a for a in many.summary["actions"]), many.summary["actions"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(cuts=st.lists(st.integers(1, 1999), max_size=6, unique=True), teams=st.booleans())
+def test_card_sums_of_any_split_give_the_whole_tables_scorecards(cuts, teams):
+    """The report sums the scored contacts a row group at a time: any split gives the cards of the whole."""
+    from functools import reduce
+
+    from report.scorecards import add_sums, card_sums, coaching_list, fair_scorecard, fair_scorecard_of_sums
+
+    rng = np.random.default_rng(len(cuts))
+    agent = rng.integers(0, 15, 2000)
+    rows = pd.DataFrame({"agent_id": [f"A{a}" for a in agent],
+                         "repeated": pd.array(rng.uniform(size=2000) < 0.1 + agent / 40),
+                         "reason_family": rng.choice(["billing", "technical", "orders"], 2000)})
+    if teams:
+        rows["team"] = pd.Series([f"T{a % 4}" if a % 5 else None for a in agent], dtype="category")
+    p = rng.uniform(0.1, 0.4, 2000)
+    edges = [0, *sorted(cuts), 2000]
+    sums = reduce(add_sums, [card_sums(rows.iloc[a:b], p[a:b]) for a, b in zip(edges, edges[1:])])
+    y = rows["repeated"].to_numpy(dtype=float)
+    agents = fair_scorecard_of_sums(sums.groupby(level="agent").sum(), 1 - y.mean(), 30, 0.05)
+    pd.testing.assert_frame_equal(agents, fair_scorecard(rows["agent_id"], y, p, 30, 0.05), rtol=1e-12)
+    assert (agents["verdict"] == "below expected").any()
+    coach = coaching_list(agents, sums, 2)
+    assert len(coach) and coach["falls_short_on"].str.contains("repeats over").all()
+    in_team = sums.index.get_level_values("team").notna()
+    assert in_team.any() == teams
+    if teams:
+        tm = rows["team"].notna().to_numpy()
+        team_sums = sums[in_team]
+        overall = 1 - team_sums["repeats"].sum() / team_sums["contacts"].sum()
+        got = fair_scorecard_of_sums(team_sums.groupby(level="team").sum(), overall, 30, 0.05, "teams")
+        want = fair_scorecard(rows["team"][tm], y[tm], p[tm], 30, 0.05, "teams")
+        pd.testing.assert_frame_equal(got, want, rtol=1e-12)
