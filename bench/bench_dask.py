@@ -121,7 +121,7 @@ def bench_engine(n: int, engine: str, a: argparse.Namespace) -> list[Run]:
     clone, commit = make_clone(home / "clone", n)
     engine_params(clone, engine, a)
     stages = dag_stages(clone)
-    wanted = [s for s in stages[:stages.index(a.last) + 1] if s not in a.skip]
+    wanted = stages[:stages.index(a.last) + 1]
     log.info("%s contacts, engine %s, clone of %s at %s", f"{n:,}", engine, commit[:10], clone)
     runs = []
     for stage in wanted:
@@ -155,8 +155,6 @@ def main() -> None:
     ap.add_argument("--local-at", type=int, nargs="*", default=[10_000_000],
                     help="sizes at which the local engine runs too, for the ratio (default: 10M)")
     ap.add_argument("--last", default="report", choices=STAGES, help="the last stage run (default: report)")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["explain", "routing"],
-                    help="stages not run (the report leaves out what they would give it)")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster workers (engine.dask.n_workers)")
     ap.add_argument("--memory", default="6GB", help="memory limit of each worker (engine.dask.memory_per_worker)")
     ap.add_argument("--partitions-per-worker", type=int, default=None,
