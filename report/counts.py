@@ -73,6 +73,8 @@ def contact_counts(contacts: pd.DataFrame, tz: str, present: list[str] = ()) -> 
     columns to record whether they hold any value (besides the views')."""
     keys = list(dict.fromkeys(c for wanted, _ in VIEWS.values() for c in [*wanted, *OUTCOME] if c in contacts))
     frame = contacts[[*keys, "started_at"]]
+    if pd.DatetimeIndex(frame["started_at"]).tz is None:  # a naive start is UTC, as everywhere in the report (and
+        frame = frame.assign(started_at=frame["started_at"].dt.tz_localize("UTC"))  # ingest writes UTC times)
     if "transfers" in keys:
         frame = frame.assign(transfers=frame["transfers"].clip(upper=TRANSFERS_CAP))
     frame = frame.assign(**{DAY: local_naive(frame["started_at"], tz).dt.floor("D")})

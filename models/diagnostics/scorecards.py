@@ -44,7 +44,8 @@ SUMS = ["contacts", "repeats", "expected_repeats", "variance"]  # what a scoreca
 
 
 def group_sums(group: pd.Series | pd.DataFrame, repeated: np.ndarray, expected: np.ndarray) -> pd.DataFrame:
-    """Per group (a Series: its values as text; a frame: its columns' values, a missing one a value of its own):
+    """Per group (a Series: its values as text, missing ones left out; a frame: its columns' values, a missing one
+    a value of its own):
     contacts, repeats, expected repeats and the variance of the repeats under the expectation (sum of p(1 - p)):
     additive, so the sums of parts of the contacts add up to the whole's."""
     y = np.asarray(repeated, dtype=float)
@@ -52,7 +53,7 @@ def group_sums(group: pd.Series | pd.DataFrame, repeated: np.ndarray, expected: 
     keys = group.astype("str").to_frame("group") if isinstance(group, pd.Series) else group
     df = keys.reset_index(drop=True).assign(contacts=np.ones(len(y), dtype=np.int64), repeats=y, expected_repeats=p,
                                              variance=p * (1 - p))
-    return df.groupby(list(keys.columns), observed=True, dropna=False)[SUMS].sum()
+    return df.groupby(list(keys.columns), observed=True, dropna=isinstance(group, pd.Series))[SUMS].sum()
 
 
 def scorecard(group: pd.Series, repeated: np.ndarray, expected: np.ndarray, min_contacts: int,

@@ -151,3 +151,16 @@ def _ordinary() -> pd.DataFrame:
 def _plain(rows: pd.DataFrame) -> pd.DataFrame:
     """Categorical columns as their values (a partition's categories are its own values)."""
     return rows.astype({c: object for c in rows.columns if isinstance(rows[c].dtype, pd.CategoricalDtype)})
+
+
+def test_naive_starts_are_utc_in_the_counts_as_in_the_rest_of_the_report():
+    """A naive start is read as UTC everywhere: counted by day in New York, a Sunday-evening contact (UTC Monday
+    01:00) and one of Sunday afternoon lie in one row, and the weekly figures are those of the same contacts
+    given as UTC times (not cut at UTC midnight for some figures and at local midnight for others)."""
+    labelled = _ordinary()
+    naive = labelled.assign(started_at=labelled["started_at"].dt.tz_convert("UTC").dt.tz_localize(None))
+    got = contact_counts(naive, "America/New_York", PRESENT)
+    want = contact_counts(labelled, "America/New_York", PRESENT)
+    assert_same(figures(got, "America/New_York"), figures(labelled, "America/New_York"))
+    for name, view in want.views.items():
+        pd.testing.assert_frame_equal(got.views[name], view, obj=name)

@@ -53,3 +53,11 @@ def test_adjusted_agent_ranking_tracks_true_skill_better_than_raw_fcr(seed):
     assert adj_rho > 0.6
     # (measured on every handled contact; on first contacts alone: 0.768 vs 0.671, 0.812 vs 0.718, 0.740 vs 0.673)
     assert adj_rho > raw_rho + 0.05
+
+
+def test_contacts_without_a_group_are_left_out_of_a_scorecard():
+    from models.diagnostics.scorecards import scorecard
+
+    group = pd.Series(["a", None] * 50)
+    card = scorecard(group, np.zeros(100), np.full(100, 0.2), 10)
+    assert card["group"].tolist() == ["a"] and card["contacts"].tolist() == [50]
